@@ -1,0 +1,14 @@
+// @ts-check
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: "node",
+  roots: ["<rootDir>/test"],
+  testMatch: ["**/*.test.ts"],
+  transform: {
+    "^.+\\.ts$": ["ts-jest", { tsconfig: "<rootDir>/tsconfig.json", diagnostics: false, isolatedModules: true }],
+  },
+  // Notebook runs take minutes; unit tests set their own shorter limits where needed.
+  testTimeout: 600000,
+  reporters: ["default", "<rootDir>/test/support/summary-reporter.js"],
+  maxWorkers: 2,
+};

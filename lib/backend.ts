@@ -1,0 +1,85 @@
+/**
+ * Choosing the TensorFlow.js backend: the native binding when it really
+ * works, else WebAssembly, else plain JavaScript. MAKEMORE_BACKEND=node|wasm|cpu
+ * forces one. The choice is printed once per process.
+ *
+ * @module
+ */
+import { tf, nativeUnavailableReason } from "./tf";
+
+/** The backends this project runs on. */
+export type BackendName = "node" | "wasm" | "cpu";
+
+/** Names of the backends, fastest first. */
+export const BACKENDS: readonly BackendName[] = ["node", "wasm", "cpu"];
+
+const TF_NAME: Record<BackendName, string> = { node: "tensorflow", wasm: "wasm", cpu: "cpu" };
+
+let announced = false;
+
+/**
+ * Parses a backend name (from a flag or MAKEMORE_BACKEND).
+ * @throws Error with one clear line for anything else.
+ */
+export function parseBackend(name: string, source = "backend"): BackendName {
+  if ((BACKENDS as readonly string[]).includes(name)) return name as BackendName;
+  throw new Error(`${source} must be one of ${BACKENDS.join(", ")}; got '${name}'`);
+}
+
+/** The backend in use now, or null before {@link initBackend}. */
+export function currentBackend(): BackendName | null {
+  const active = tf.getBackend();
+  const found = BACKENDS.find((b) => TF_NAME[b] === active);
+  return found ?? null;
+}
+
+async function activate(name: BackendName): Promise<boolean> {
+  if (name === "node") return tf.getBackend() === "tensorflow";
+  if (name === "wasm") {
+    // Importing the package registers the backend with the engine of plain @tensorflow/tfjs.
+    await import("@tensorflow/tfjs-backend-wasm");
+  }
+  try {
+    return (await tf.setBackend(TF_NAME[name])) && tf.getBackend() === TF_NAME[name];
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Selects and initializes the backend, once per process (later calls return
+ * the backend already chosen unless another one is asked for).
+ *
+ * @param requested - a backend to force; default: MAKEMORE_BACKEND, else the fastest that works.
+ * @returns the backend in use.
+ * @throws Error when a forced backend cannot run here.
+ */
+export async function initBackend(requested?: BackendName): Promise<BackendName> {
+  const env = process.env.MAKEMORE_BACKEND;
+  const forced = requested ?? (env ? parseBackend(env, "MAKEMORE_BACKEND") : undefined);
+  const current = currentBackend();
+  if (announced && current && (!forced || forced === current)) return current;
+  let chosen: BackendName | undefined;
+  if (forced) {
+    if (!(await activate(forced))) {
+      const why = forced === "node" ? `: ${nativeUnavailableReason || "the native binding is not loaded"}` : "";
+      throw new Error(`backend '${forced}' cannot run here${why}`);
+    }
+    chosen = forced;
+  } else {
+    for (const b of BACKENDS) {
+      if (await activate(b)) {
+        chosen = b;
+        break;
+      }
+    }
+  }
+  if (!chosen) throw new Error("no TensorFlow.js backend could start");
+  await tf.ready();
+  if (!announced || current !== chosen) {
+    const note = chosen !== "node" && nativeUnavailableReason ? ` (${nativeUnavailableReason})` : "";
+    process.stdout.write(`makemore: tfjs backend ${chosen}${note}\n`);
+    announced = true;
+  }
+  return chosen;
+}

@@ -1,0 +1,184 @@
+#!/usr/bin/env node
+// @ts-check
+/**
+ * Idempotent setup shared by `npm start` and `npm test`.
+ *
+ * Runs with Node alone (no dependency installed yet) and does, in order, only
+ * what is missing:
+ *   1. npm dependencies: `npm ci` when node_modules does not match package-lock.json;
+ *   2. Jupyter (Debian packages): apt-get install when missing and root, else one clear line;
+ *   3. data/names.txt: copied from ../shared/data or downloaded, then checksum-verified;
+ *   4. the project-local kernel spec in .jupyter/kernels/makemore-ts (JUPYTER_PATH).
+ *
+ * Every failure prints one line starting with "setup:" and exits non-zero.
+ */
+"use strict";
+const fs = require("fs");
+const path = require("path");
+const { createHash } = require("crypto");
+const https = require("https");
+const { spawnSync } = require("child_process");
+const { root, python, jupyterPath, kernelName, kernelDisplayName } = require("./paths.js");
+
+const NAMES = {
+  file: path.join(root, "data", "names.txt"),
+  sha256: "0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d",
+  shared: path.resolve(root, "..", "shared", "data", "names.txt"),
+  url: "https://raw.githubusercontent.com/karpathy/makemore/master/names.txt",
+};
+const DEBIAN_JUPYTER = ["jupyter-notebook", "jupyter-nbconvert", "python3-nbclient"];
+
+class SetupError extends Error {}
+
+/** @param {string} msg */
+function log(msg) {
+  if (!process.env.MAKEMORE_SETUP_QUIET) console.log(`setup: ${msg}`);
+}
+
+/**
+ * @param {string} cmd
+ * @param {string[]} args
+ * @param {import("child_process").SpawnSyncOptions} [opts]
+ */
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { stdio: "inherit", cwd: root, ...opts });
+  if (r.error) throw new SetupError(`cannot run ${cmd}: ${r.error.message}`);
+  return r.status ?? 1;
+}
+
+/** @param {Buffer | string} data */
+function sha256(data) {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+/** 1. npm dependencies, installed from the lock file when they do not match it. */
+function ensureNodeModules() {
+  const lock = path.join(root, "package-lock.json");
+  const stamp = path.join(root, "node_modules", ".makemore-lock-sha256");
+  const want = sha256(fs.readFileSync(lock));
+  if (fs.existsSync(stamp) && fs.readFileSync(stamp, "utf8") === want) return;
+  log("installing npm dependencies (npm ci)");
+  if (run("npm", ["ci", "--no-audit", "--no-fund"]) !== 0) {
+    throw new SetupError("npm ci failed (see above); fix the error and run the command again");
+  }
+  fs.writeFileSync(stamp, want);
+}
+
+/** @returns {boolean} whether the Python that runs Jupyter has what the project needs */
+function hasJupyter() {
+  const r = spawnSync(python, ["-c", "import notebook, nbconvert, nbclient"], { stdio: "ignore" });
+  return r.status === 0;
+}
+
+/** 2. Jupyter from Debian's packages (the Python registry is not reachable here). */
+function ensureJupyter() {
+  if (hasJupyter()) return;
+  const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+  const hasApt = fs.existsSync("/usr/bin/apt-get");
+  if (!isRoot || !hasApt) {
+    throw new SetupError(
+      `Jupyter is missing for ${python}: install it with ` +
+        `'sudo apt-get install ${DEBIAN_JUPYTER.join(" ")}' ` +
+        `(or 'pip install notebook nbconvert nbclient' and set MAKEMORE_PYTHON to that python)`,
+    );
+  }
+  log(`installing ${DEBIAN_JUPYTER.join(", ")} with apt-get`);
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  if (run("apt-get", ["update", "-qq"], { env }) !== 0) {
+    throw new SetupError("apt-get update failed; install Jupyter by hand: apt-get install " + DEBIAN_JUPYTER.join(" "));
+  }
+  const status = run("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...DEBIAN_JUPYTER], { env });
+  if (status !== 0 || !hasJupyter()) {
+    throw new SetupError(`apt-get could not install ${DEBIAN_JUPYTER.join(" ")}; install them by hand`);
+  }
+}
+
+/**
+ * @param {string} url
+ * @returns {Promise<Buffer>}
+ */
+function download(url) {
+  return new Promise((resolve, reject) => {
+    const req = https.get(url, { timeout: 30000 }, (res) => {
+      const { statusCode = 0, headers } = res;
+      if (statusCode >= 300 && statusCode < 400 && headers.location) {
+        res.resume();
+        download(new URL(headers.location, url).toString()).then(resolve, reject);
+        return;
+      }
+      if (statusCode !== 200) {
+        res.resume();
+        reject(new Error(`HTTP ${statusCode}`));
+        return;
+      }
+      /** @type {Buffer[]} */
+      const chunks = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () => resolve(Buffer.concat(chunks)));
+      res.on("error", reject);
+    });
+    req.on("timeout", () => req.destroy(new Error("timed out")));
+    req.on("error", reject);
+  });
+}
+
+/** 3. data/names.txt: copied or downloaded, verified, written atomically. */
+async function ensureNames() {
+  if (fs.existsSync(NAMES.file) && sha256(fs.readFileSync(NAMES.file)) === NAMES.sha256) return;
+  /** @type {Buffer} */
+  let data;
+  let source;
+  if (fs.existsSync(NAMES.shared)) {
+    source = NAMES.shared;
+    data = fs.readFileSync(NAMES.shared);
+  } else {
+    source = NAMES.url;
+    log(`downloading names.txt from ${NAMES.url}`);
+    try {
+      data = await download(NAMES.url);
+    } catch (e) {
+      throw new SetupError(
+        `cannot get data/names.txt: no copy at ${NAMES.shared} and the download failed (${/** @type {Error} */ (e).message})`,
+      );
+    }
+  }
+  const got = sha256(data);
+  if (got !== NAMES.sha256) {
+    throw new SetupError(`names.txt from ${source} has sha256 ${got}, expected ${NAMES.sha256}; not using it`);
+  }
+  fs.mkdirSync(path.dirname(NAMES.file), { recursive: true });
+  const tmp = `${NAMES.file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, data);
+  fs.renameSync(tmp, NAMES.file);
+  log(`data/names.txt ready (from ${source}, checksum verified)`);
+}
+
+/** 4. The kernel spec, inside the project (JUPYTER_PATH), never in the user's Jupyter folders. */
+function ensureKernelSpec() {
+  const dir = path.join(jupyterPath, "kernels", kernelName);
+  const spec = {
+    argv: [process.execPath, path.join(root, "scripts", "kernel.js"), "{connection_file}"],
+    display_name: kernelDisplayName,
+    language: "typescript",
+    interrupt_mode: "signal",
+  };
+  const file = path.join(dir, "kernel.json");
+  const text = JSON.stringify(spec, null, 2) + "\n";
+  if (fs.existsSync(file) && fs.readFileSync(file, "utf8") === text) return;
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(file, text);
+  log(`kernel spec '${kernelName}' written to ${path.relative(root, dir)}`);
+}
+
+async function main() {
+  ensureNodeModules();
+  ensureJupyter();
+  await ensureNames();
+  ensureKernelSpec();
+}
+
+main().catch((e) => {
+  const msg = e instanceof SetupError ? e.message : String(e && e.stack ? e.stack : e);
+  console.error(`setup: ${msg}`);
+  process.exit(1);
+});
