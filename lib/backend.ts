@@ -40,10 +40,21 @@ async function activate(name: BackendName): Promise<boolean> {
     await import("@tensorflow/tfjs-backend-wasm");
   }
   try {
-    return (await tf.setBackend(TF_NAME[name])) && tf.getBackend() === TF_NAME[name];
+    const ok = (await tf.setBackend(TF_NAME[name])) && tf.getBackend() === TF_NAME[name];
+    if (ok && name === "cpu") quietCpuBanner();
+    return ok;
   } catch {
     return false;
   }
+}
+
+/**
+ * The cpu backend prints a "looks like you are running TensorFlow.js in Node.js"
+ * banner on first use; the backend line printed here says the same, once.
+ */
+function quietCpuBanner(): void {
+  const backend = tf.findBackend("cpu") as unknown as { firstUse?: boolean } | null;
+  if (backend && "firstUse" in backend) backend.firstUse = false;
 }
 
 /**

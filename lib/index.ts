@@ -17,3 +17,4 @@ export * from "./backend";
 export * from "./figure";
 export * from "./display";
 export * from "./plots-bigram";
+export * from "./model";
