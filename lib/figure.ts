@@ -35,3 +35,57 @@ export function baseLayout(title: string, extra: Record<string, unknown> = {}): 
 
 /** The config every figure of the project uses. */
 export const BASE_CONFIG: Readonly<Record<string, unknown>> = Object.freeze({ responsive: true, displaylogo: false });
+
+/** One named line of a {@link lineFigure}. */
+export interface Series {
+  /** legend entry */
+  name: string;
+  /** x values */
+  x: readonly number[];
+  /** y values, as many as x */
+  y: readonly number[];
+}
+
+/** Axis titles and scales of a {@link lineFigure}. */
+export interface LineFigureOptions {
+  /** figure title */
+  title: string;
+  /** x-axis title */
+  xTitle?: string;
+  /** y-axis title */
+  yTitle?: string;
+  /** logarithmic x axis */
+  logX?: boolean;
+  /** draw markers on the points too */
+  markers?: boolean;
+  /** figure height in pixels (default 380) */
+  height?: number;
+}
+
+/**
+ * A line plot of one or more series: the general-purpose figure for curves
+ * (loss against a setting, a value against steps).
+ * @throws RangeError when a series has different numbers of x and y values.
+ */
+export function lineFigure(series: readonly Series[], options: LineFigureOptions): Figure {
+  for (const s of series) {
+    if (s.x.length !== s.y.length)
+      throw new RangeError(`series '${s.name}' has ${s.x.length} x and ${s.y.length} y values`);
+  }
+  return {
+    data: series.map((s) => ({
+      type: "scatter",
+      mode: options.markers ? "lines+markers" : "lines",
+      name: s.name,
+      x: [...s.x],
+      y: [...s.y],
+    })),
+    layout: baseLayout(options.title, {
+      height: options.height ?? 380,
+      xaxis: { title: { text: options.xTitle ?? "" }, type: options.logX ? "log" : "linear" },
+      yaxis: { title: { text: options.yTitle ?? "" } },
+      showlegend: series.length > 1,
+    }),
+    config: { ...BASE_CONFIG },
+  };
+}

@@ -17,7 +17,11 @@ export function printable(ch: string): string {
  * The lecture's count matrix: a 27x27 heatmap, each cell annotated with its
  * bigram and its count, row = first character, column = next character.
  */
-export function countHeatmap(counts: Matrix, vocab: Vocab, title = "Bigram counts"): Figure {
+export function countHeatmap(
+  counts: Matrix,
+  vocab: Vocab,
+  title = "Bigram counts: row = character, column = next character",
+): Figure {
   const labels = vocab.chars.map(printable);
   const text = counts.map((row, i) => row.map((c, j) => `${labels[i]}${labels[j]}<br>${c}`));
   const cell = 34;
@@ -32,7 +36,12 @@ export function countHeatmap(counts: Matrix, vocab: Vocab, title = "Bigram count
         text,
         texttemplate: "%{text}",
         textfont: { size: 8, color: "#555" },
-        colorscale: "Blues",
+        // white for rare bigrams to mid blue for common ones, light enough to read the labels
+        colorscale: [
+          [0, "#ffffff"],
+          [0.15, "#c6dbef"],
+          [1, "#3a78b5"],
+        ],
         showscale: false,
         hovertemplate: "%{y}→%{x}: %{z}<extra></extra>",
         xgap: 1,
@@ -42,9 +51,9 @@ export function countHeatmap(counts: Matrix, vocab: Vocab, title = "Bigram count
     layout: baseLayout(title, {
       width: side,
       height: side,
-      xaxis: { side: "top", title: { text: "next character" }, type: "category", tickfont: { size: 10 } },
-      yaxis: { autorange: "reversed", title: { text: "character" }, type: "category", tickfont: { size: 10 } },
-      margin: { l: 70, r: 20, t: 90, b: 20 },
+      xaxis: { side: "top", type: "category", tickfont: { size: 10 } },
+      yaxis: { autorange: "reversed", type: "category", tickfont: { size: 10 } },
+      margin: { l: 40, r: 20, t: 80, b: 20 },
     }),
     config: { ...BASE_CONFIG },
   };

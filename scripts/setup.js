@@ -122,35 +122,41 @@ function download(url) {
   });
 }
 
-/** 3. data/names.txt: copied or downloaded, verified, written atomically. */
-async function ensureNames() {
-  if (fs.existsSync(NAMES.file) && sha256(fs.readFileSync(NAMES.file)) === NAMES.sha256) return;
+/**
+ * 3. data/names.txt: copied or downloaded, verified, written atomically
+ * (a bad copy never replaces or leaves a file behind).
+ * @param {{file: string, sha256: string, shared: string, url: string}} spec
+ */
+async function ensureData(spec = NAMES) {
+  const { file, sha256: expected, shared, url } = spec;
+  if (fs.existsSync(file) && sha256(fs.readFileSync(file)) === expected) return;
   /** @type {Buffer} */
   let data;
   let source;
-  if (fs.existsSync(NAMES.shared)) {
-    source = NAMES.shared;
-    data = fs.readFileSync(NAMES.shared);
+  const name = path.basename(file);
+  if (fs.existsSync(shared)) {
+    source = shared;
+    data = fs.readFileSync(shared);
   } else {
-    source = NAMES.url;
-    log(`downloading names.txt from ${NAMES.url}`);
+    source = url;
+    log(`downloading ${name} from ${url}`);
     try {
-      data = await download(NAMES.url);
+      data = await download(url);
     } catch (e) {
       throw new SetupError(
-        `cannot get data/names.txt: no copy at ${NAMES.shared} and the download failed (${/** @type {Error} */ (e).message})`,
+        `cannot get ${name}: no copy at ${shared} and the download from ${url} failed (${/** @type {Error} */ (e).message})`,
       );
     }
   }
   const got = sha256(data);
-  if (got !== NAMES.sha256) {
-    throw new SetupError(`names.txt from ${source} has sha256 ${got}, expected ${NAMES.sha256}; not using it`);
+  if (got !== expected) {
+    throw new SetupError(`${name} from ${source} has sha256 ${got}, expected ${expected}; not using it`);
   }
-  fs.mkdirSync(path.dirname(NAMES.file), { recursive: true });
-  const tmp = `${NAMES.file}.${process.pid}.tmp`;
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, data);
-  fs.renameSync(tmp, NAMES.file);
-  log(`data/names.txt ready (from ${source}, checksum verified)`);
+  fs.renameSync(tmp, file);
+  log(`${path.relative(root, file)} ready (from ${source}, checksum verified)`);
 }
 
 /** 4. The kernel spec, inside the project (JUPYTER_PATH), never in the user's Jupyter folders. */
@@ -173,12 +179,16 @@ function ensureKernelSpec() {
 async function main() {
   ensureNodeModules();
   ensureJupyter();
-  await ensureNames();
+  await ensureData();
   ensureKernelSpec();
 }
 
-main().catch((e) => {
-  const msg = e instanceof SetupError ? e.message : String(e && e.stack ? e.stack : e);
-  console.error(`setup: ${msg}`);
-  process.exit(1);
-});
+module.exports = { ensureData, SetupError, NAMES };
+
+if (require.main === module) {
+  main().catch((e) => {
+    const msg = e instanceof SetupError ? e.message : String(e && e.stack ? e.stack : e);
+    console.error(`setup: ${msg}`);
+    process.exit(1);
+  });
+}

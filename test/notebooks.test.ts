@@ -1,0 +1,56 @@
+/**
+ * Every notebook in notebooks/ runs top to bottom in quick mode with the
+ * project kernel (any cell error, TypeScript compile errors included, fails
+ * it), prints the key values its text promises, and is committed without outputs.
+ */
+import * as path from "path";
+import { listNotebooks, NOTEBOOK_DIR, readNotebook, runNotebook, type NotebookRun } from "./support/notebooks";
+
+/** What each notebook must print or show, beyond running without error. */
+const EXPECTATIONS: Record<string, (run: NotebookRun) => void> = {
+  "01-bigram-counts.ipynb": (run) => {
+    expect(run.stdout).toMatch(/32033 names, shortest 2, longest 15/);
+    expect(run.stdout).toMatch(/average NLL with \+1 smoothing: 2\.4546/);
+    expect(run.stdout).toMatch(/228146 bigrams/);
+    const plotly = run.displays.filter((d) => "application/vnd.plotly.v1+json" in d);
+    expect(plotly.length).toBeGreaterThanOrEqual(2);
+    // The first figure carries the plotly.js bundle, the others do not.
+    const html = plotly.map((d) => String(d["text/html"]));
+    expect(html[0]).toContain("makemore:plotly-loader");
+    expect(html.slice(1).some((h) => h.includes("makemore:plotly-loader"))).toBe(false);
+  },
+};
+
+const notebooks = listNotebooks();
+
+describe("committed notebooks", () => {
+  test("there are notebooks", () => {
+    expect(notebooks).toContain("01-bigram-counts.ipynb");
+  });
+  test.each(notebooks)("%s has no outputs and pins the makemore-ts kernel", (name) => {
+    const nb = readNotebook(path.join(NOTEBOOK_DIR, name));
+    const withOutputs = nb.cells.filter(
+      (c) => c.cell_type === "code" && ((c.outputs ?? []).length > 0 || c.execution_count != null),
+    );
+    expect(withOutputs).toHaveLength(0);
+    expect(nb.metadata.kernelspec).toMatchObject({ name: "makemore-ts", display_name: "TypeScript (makemore-ts)" });
+  });
+});
+
+describe("notebooks run in quick mode", () => {
+  test.concurrent.each(notebooks)("%s", async (name) => {
+    const run = await runNotebook(name);
+    if (run.code !== 0) throw new Error(`notebook failed:\n${run.stderr}`);
+    const check = EXPECTATIONS[name];
+    if (check) check(run);
+  });
+});
+
+describe("the notebook runner", () => {
+  test("fails on a TypeScript compile error and names the cell", async () => {
+    const run = await runNotebook(path.join(__dirname, "fixtures", "compile-error.ipynb"));
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/cell 1 failed/);
+    expect(run.stderr).toMatch(/Type 'string' is not assignable to type 'number'/);
+  });
+});
