@@ -18,3 +18,4 @@ export * from "./figure";
 export * from "./display";
 export * from "./plots-bigram";
 export * from "./model";
+export * from "./datasets";

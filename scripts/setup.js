@@ -159,7 +159,23 @@ async function ensureData(spec = NAMES) {
   log(`${path.relative(root, file)} ready (from ${source}, checksum verified)`);
 }
 
-/** 4. The kernel spec, inside the project (JUPYTER_PATH), never in the user's Jupyter folders. */
+/**
+ * 4. data/words.txt: the English-words dataset, generated from the
+ * an-array-of-english-words package (lowercase a-z words only, one per line).
+ */
+function ensureWords() {
+  const file = path.join(root, "data", "words.txt");
+  if (fs.existsSync(file)) return;
+  /** @type {string[]} */
+  const list = require(path.join(root, "node_modules", "an-array-of-english-words"));
+  const words = list.filter((w) => /^[a-z]+$/.test(w));
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, words.join("\n") + "\n");
+  fs.renameSync(tmp, file);
+  log(`data/words.txt generated (${words.length} words from an-array-of-english-words)`);
+}
+
+/** 5. The kernel spec, inside the project (JUPYTER_PATH), never in the user's Jupyter folders. */
 function ensureKernelSpec() {
   const dir = path.join(jupyterPath, "kernels", kernelName);
   const spec = {
@@ -180,6 +196,7 @@ async function main() {
   ensureNodeModules();
   ensureJupyter();
   await ensureData();
+  ensureWords();
   ensureKernelSpec();
 }
 
