@@ -51,17 +51,35 @@ function sha256(data) {
   return createHash("sha256").update(data).digest("hex");
 }
 
+/**
+ * Whether node_modules holds exactly what package-lock.json asks for: npm keeps
+ * its own record of the installed tree in node_modules/.package-lock.json;
+ * every package of the lock must be there at its version (optional packages
+ * for other platforms may be absent).
+ * @returns {boolean}
+ */
+function nodeModulesMatchLock() {
+  const hidden = path.join(root, "node_modules", ".package-lock.json");
+  if (!fs.existsSync(hidden)) return false;
+  /** @typedef {{packages?: Record<string, {version?: string, optional?: boolean}>}} Lock */
+  const lock = /** @type {Lock} */ (JSON.parse(fs.readFileSync(path.join(root, "package-lock.json"), "utf8")));
+  const installed = /** @type {Lock} */ (JSON.parse(fs.readFileSync(hidden, "utf8")));
+  const have = installed.packages ?? {};
+  return Object.entries(lock.packages ?? {}).every(([where, pkg]) => {
+    if (where === "") return true;
+    const got = have[where];
+    if (!got) return Boolean(pkg.optional);
+    return got.version === pkg.version;
+  });
+}
+
 /** 1. npm dependencies, installed from the lock file when they do not match it. */
 function ensureNodeModules() {
-  const lock = path.join(root, "package-lock.json");
-  const stamp = path.join(root, "node_modules", ".makemore-lock-sha256");
-  const want = sha256(fs.readFileSync(lock));
-  if (fs.existsSync(stamp) && fs.readFileSync(stamp, "utf8") === want) return;
+  if (nodeModulesMatchLock()) return;
   log("installing npm dependencies (npm ci)");
   if (run("npm", ["ci", "--no-audit", "--no-fund"]) !== 0) {
     throw new SetupError("npm ci failed (see above); fix the error and run the command again");
   }
-  fs.writeFileSync(stamp, want);
 }
 
 /** @returns {boolean} whether the Python that runs Jupyter has what the project needs */
