@@ -89,3 +89,45 @@ export function lineFigure(series: readonly Series[], options: LineFigureOptions
     config: { ...BASE_CONFIG },
   };
 }
+
+/** Options of {@link heatmapFigure}. */
+export interface HeatmapOptions {
+  /** figure title */
+  title: string;
+  /** column labels */
+  x?: readonly string[];
+  /** row labels (row 0 is drawn at the top) */
+  y?: readonly string[];
+  /** Plotly colorscale name or stops (default white to blue) */
+  colorscale?: string | [number, string][];
+  /** figure height in pixels (default: 22 px per row, at least 200) */
+  height?: number;
+  /** show the color bar (default true) */
+  showscale?: boolean;
+}
+
+/** A matrix drawn as an image, row 0 at the top: one-hot rows, weights, saturation maps. */
+export function heatmapFigure(z: readonly (readonly number[])[], options: HeatmapOptions): Figure {
+  const rows = z.length;
+  return {
+    data: [
+      {
+        type: "heatmap",
+        z: z.map((r) => [...r]),
+        ...(options.x ? { x: [...options.x] } : {}),
+        ...(options.y ? { y: [...options.y] } : {}),
+        colorscale: options.colorscale ?? [
+          [0, "#ffffff"],
+          [1, "#2b5d9b"],
+        ],
+        showscale: options.showscale ?? true,
+      },
+    ],
+    layout: baseLayout(options.title, {
+      height: options.height ?? Math.max(200, rows * 22 + 100),
+      xaxis: { type: options.x ? "category" : "linear", side: "bottom" },
+      yaxis: { autorange: "reversed", type: options.y ? "category" : "linear" },
+    }),
+    config: { ...BASE_CONFIG },
+  };
+}

@@ -15,6 +15,16 @@ import * as tfjs from "@tensorflow/tfjs";
 
 /** The type of the TensorFlow.js namespace. */
 export type Tf = typeof tfjs;
+/** A tfjs tensor of any rank (re-exported so notebooks can name tensor types). */
+export type Tensor = tfjs.Tensor;
+/** A rank-1 tfjs tensor. */
+export type Tensor1D = tfjs.Tensor1D;
+/** A rank-2 tfjs tensor. */
+export type Tensor2D = tfjs.Tensor2D;
+/** A rank-0 tfjs tensor. */
+export type Scalar = tfjs.Scalar;
+/** A trainable tfjs variable. */
+export type Variable = tfjs.Variable;
 
 /** Project root: the folder whose node_modules holds @tensorflow/tfjs. */
 export const projectRoot: string = path.resolve(

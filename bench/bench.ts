@@ -1,0 +1,244 @@
+/**
+ * `npm run bench`: training speed of the lib against PyTorch on this machine.
+ *
+ * For (a) the lecture-2 MLP and (b) the lecture-3 deep batch-norm network, on
+ * every backend that works here, it trains through the same lib code the
+ * notebooks use (lib/train.ts) and reports the median microseconds per step
+ * over several repeats after a warm-up, steps per second, the time to
+ * evaluate the loss over the whole training split, peak RSS, and numTensors
+ * after 10 steps and after the whole run. When Debian's python3-torch is
+ * importable it runs bench/torch_bench.py with the same shapes and prints the
+ * ratio ours / PyTorch per row. Output: a table on stdout and
+ * bench/results/latest.json (plus a copy named by date and commit).
+ *
+ * Options: --steps S (per repeat, default 1000), --repeats R (default 5),
+ * --warmup W (default 200), --backends wasm,cpu, --no-torch.
+ */
+import { execFileSync, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import {
+  BACKENDS,
+  buildSplitContexts,
+  DeepMLP,
+  initBackend,
+  lectureMlp,
+  readLines,
+  splitLoss,
+  splitWords,
+  tf,
+  train,
+  Vocab,
+  type BackendName,
+  type Contexts,
+  type LanguageModel,
+} from "../lib/index";
+
+interface Row {
+  model: string;
+  backend: string;
+  us_per_step: number;
+  steps_per_s: number;
+  eval_train_s: number;
+  eval_train_loss: number;
+  peak_rss_mb: number;
+  tensors_after_10: number | null;
+  tensors_after_run: number | null;
+  torch_ratio?: number | null;
+  eval_torch_ratio?: number | null;
+}
+
+interface Options {
+  steps: number;
+  repeats: number;
+  warmup: number;
+  backends: BackendName[];
+  torch: boolean;
+}
+
+const root = path.resolve(__dirname, "..");
+
+function parseArgs(argv: string[]): Options {
+  const opts: Options = { steps: 1000, repeats: 5, warmup: 200, backends: [...BACKENDS], torch: true };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    const count = (name: string): number => {
+      const n = Number(value());
+      if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer`);
+      return n;
+    };
+    if (a === "--steps") opts.steps = count("--steps");
+    else if (a === "--repeats") opts.repeats = count("--repeats");
+    else if (a === "--warmup") opts.warmup = count("--warmup");
+    else if (a === "--backends") opts.backends = value().split(",") as BackendName[];
+    else if (a === "--no-torch") opts.torch = false;
+    else throw new Error(`unknown option ${a} (options: --steps, --repeats, --warmup, --backends, --no-torch)`);
+  }
+  return opts;
+}
+
+const MODELS: Record<string, (vocabSize: number) => LanguageModel> = {
+  mlp: (v) => lectureMlp(v),
+  "deep-bn": (v) => new DeepMLP({ vocabSize: v }),
+};
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+async function benchModel(
+  name: string,
+  backend: BackendName,
+  data: Contexts,
+  vocabSize: number,
+  o: Options,
+): Promise<Row> {
+  const model = (MODELS[name] as (v: number) => LanguageModel)(vocabSize);
+  const common = { batchSize: 32, lr: 0.1, progress: false } as const;
+  await train(model, data, { ...common, steps: 10, seed: 1 });
+  const tensorsAfter10 = tf.memory().numTensors;
+  await train(model, data, { ...common, steps: o.warmup, seed: 2 });
+  const perStep: number[] = [];
+  for (let r = 0; r < o.repeats; r++) {
+    const res = await train(model, data, { ...common, steps: o.steps, seed: 3 + r, startStep: 0 });
+    perStep.push(res.seconds / res.steps);
+  }
+  const tensorsAfterRun = tf.memory().numTensors;
+  const evalTimes: number[] = [];
+  let evalLoss = NaN;
+  for (let r = 0; r < 3; r++) {
+    const t0 = performance.now();
+    evalLoss = splitLoss(model, data);
+    evalTimes.push((performance.now() - t0) / 1000);
+  }
+  model.dispose();
+  const step = median(perStep);
+  return {
+    model: name,
+    backend,
+    us_per_step: step * 1e6,
+    steps_per_s: 1 / step,
+    eval_train_s: median(evalTimes),
+    eval_train_loss: evalLoss,
+    peak_rss_mb: process.resourceUsage().maxRSS / 1024,
+    tensors_after_10: tensorsAfter10,
+    tensors_after_run: tensorsAfterRun,
+  };
+}
+
+function runTorch(o: Options): { version: string; threads: number; rows: Row[] } | string {
+  const python = fs.existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+  const probe = spawnSync(python, ["-c", "import torch"], { encoding: "utf8" });
+  if (probe.status !== 0) {
+    return "PyTorch is not installed (apt-get install python3-torch): our rows only";
+  }
+  const out = execFileSync(
+    python,
+    [
+      path.join(__dirname, "torch_bench.py"),
+      "--steps",
+      String(o.steps),
+      "--repeats",
+      String(o.repeats),
+      "--warmup",
+      String(o.warmup),
+    ],
+    { encoding: "utf8", maxBuffer: 1 << 20 },
+  );
+  const parsed = JSON.parse(out) as { torch: string; threads: number; rows: Row[] };
+  return { version: parsed.torch, threads: parsed.threads, rows: parsed.rows };
+}
+
+function fmt(n: number | null | undefined, digits = 0): string {
+  return n === null || n === undefined || Number.isNaN(n) ? "-" : n.toFixed(digits);
+}
+
+function table(rows: Row[]): string {
+  const head = [
+    "model",
+    "backend",
+    "us/step",
+    "steps/s",
+    "eval train (s)",
+    "peak RSS MB",
+    "tensors @10",
+    "tensors @end",
+    "x torch step",
+    "x torch eval",
+  ];
+  const body = rows.map((r) => [
+    r.model,
+    r.backend,
+    fmt(r.us_per_step),
+    fmt(r.steps_per_s),
+    fmt(r.eval_train_s, 3),
+    fmt(r.peak_rss_mb),
+    fmt(r.tensors_after_10),
+    fmt(r.tensors_after_run),
+    fmt(r.torch_ratio, 2),
+    fmt(r.eval_torch_ratio, 2),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] as string).length)));
+  const line = (cells: string[]) => "| " + cells.map((c, i) => c.padEnd(widths[i] as number)).join(" | ") + " |";
+  return [line(head), "|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|", ...body.map(line)].join("\n");
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  const words = readLines(path.join(root, "data", "names.txt"));
+  const vocab = Vocab.fromWords(words);
+  const data = buildSplitContexts(splitWords(words, 42), vocab, 3).train;
+  const rows: Row[] = [];
+  for (const backend of o.backends) {
+    try {
+      await initBackend(backend);
+    } catch (e) {
+      console.log(`bench: skipping backend ${backend}: ${(e as Error).message}`);
+      continue;
+    }
+    for (const name of Object.keys(MODELS)) {
+      console.log(`bench: ${name} on ${backend} ...`);
+      rows.push(await benchModel(name, backend, data, vocab.size, o));
+    }
+  }
+  let torchNote = "PyTorch skipped (--no-torch)";
+  if (o.torch) {
+    const torch = runTorch(o);
+    if (typeof torch === "string") torchNote = torch;
+    else {
+      torchNote = `PyTorch ${torch.version} (${torch.threads} threads)`;
+      for (const r of rows) {
+        const t = torch.rows.find((tr) => tr.model === r.model);
+        r.torch_ratio = t ? r.us_per_step / t.us_per_step : null;
+        r.eval_torch_ratio = t ? r.eval_train_s / t.eval_train_s : null;
+      }
+      rows.push(...torch.rows.map((r) => ({ ...r, tensors_after_10: null, tensors_after_run: null })));
+    }
+  }
+  const commit = spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" }).stdout.trim();
+  const machine = `${os.cpus()[0]?.model ?? "cpu"} x${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`;
+  console.log(
+    `\nmakemore-ts bench (${o.steps} steps x ${o.repeats} repeats after ${o.warmup} warm-up, batch 32) on ${machine}; ${torchNote}`,
+  );
+  console.log(table(rows));
+  const result = { date: new Date().toISOString(), commit, machine, options: o, torch: torchNote, rows };
+  const dir = path.join(root, "bench", "results");
+  fs.mkdirSync(dir, { recursive: true });
+  const json = JSON.stringify(result, null, 2) + "\n";
+  fs.writeFileSync(path.join(dir, "latest.json"), json);
+  fs.writeFileSync(path.join(dir, `${result.date.slice(0, 10)}-${commit || "nocommit"}.json`), json);
+  console.log(`\nbench: wrote bench/results/latest.json`);
+}
+
+main().catch((e: unknown) => {
+  console.error(`bench: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(1);
+});
