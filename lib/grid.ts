@@ -1,0 +1,457 @@
+/**
+ * Grid search: a grid file names hyperparameters and the values to try,
+ * every combination becomes one run, runs over a parameter ceiling are
+ * skipped, and the others train in parallel worker processes (one model per
+ * process at a time: TensorFlow.js state never crosses runs). The results
+ * table lists every run, best val loss first.
+ *
+ * A grid file is a JSON object whose keys are hyperparameter names (the
+ * config keys, e.g. "nEmbd", or the flags, e.g. "n-embd") and whose values
+ * are a list of values to try or a single value:
+ *
+ * ```json
+ * { "model": "mlp", "nEmbd": [4, 10], "nHidden": [50, 200], "maxSteps": 4000 }
+ * ```
+ *
+ * @module
+ */
+import { fork, type ChildProcess } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { parse } from "csv-parse/sync";
+import { stringify } from "csv-stringify/sync";
+import type { BackendName } from "./backend";
+import type { ExperimentResult, ExperimentStatus } from "./experiment";
+import {
+  ConfigError,
+  configIdentity,
+  HYPERPARAMETERS,
+  HYPER_KEYS,
+  hyperSpec,
+  parameterCount,
+  parseHyperValue,
+  resolveConfig,
+  type ExperimentConfig,
+  type HyperKey,
+} from "./hyperparams";
+import { newRunTag, writeFileAtomic } from "./runlog";
+import { projectRoot } from "./tf";
+
+/** The values to try for each hyperparameter named in a grid file (each list checked and non-empty). */
+export type GridAxes = Partial<Record<HyperKey, ExperimentConfig[HyperKey][]>>;
+
+/**
+ * Parses and checks the text of a grid file.
+ * @param source - the file name, for messages.
+ * @throws ConfigError for invalid JSON, a non-object, an unknown or repeated
+ *   hyperparameter, an empty list, or a bad value.
+ */
+export function parseGrid(text: string, source = "grid"): GridAxes {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`${source} is not valid JSON: ${(e as Error).message.split("\n")[0]}`);
+  }
+  if (json === null || typeof json !== "object" || Array.isArray(json)) {
+    throw new ConfigError(`${source} must hold a JSON object of hyperparameters, e.g. {"nEmbd": [4, 10]}`);
+  }
+  const axes: GridAxes = {};
+  for (const [name, value] of Object.entries(json as Record<string, unknown>)) {
+    const spec = hyperSpec(name);
+    if (!spec) {
+      throw new ConfigError(`${source}: unknown hyperparameter '${name}' (known: ${HYPER_KEYS.join(", ")})`);
+    }
+    if (axes[spec.key] !== undefined) throw new ConfigError(`${source}: ${spec.key} is given twice`);
+    const list = Array.isArray(value) ? value : [value];
+    if (list.length === 0) throw new ConfigError(`${source}: ${spec.key} has an empty list of values`);
+    axes[spec.key] = list.map((v) => parseHyperValue(spec.key, v, source));
+  }
+  return axes;
+}
+
+/**
+ * Reads and checks a grid file.
+ * @throws ConfigError for a missing or unreadable file, or anything {@link parseGrid} rejects.
+ */
+export function readGridFile(file: string): GridAxes {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ConfigError(
+      code === "ENOENT"
+        ? `cannot read grid file ${file}: no such file`
+        : code === "EISDIR"
+          ? `cannot read grid file ${file}: it is a directory`
+          : `cannot read grid file ${file}: ${(e as Error).message}`,
+    );
+  }
+  return parseGrid(text, file);
+}
+
+/**
+ * Every combination of the grid's values on top of `base` (later keys vary
+ * fastest), each resolved to a full configuration. Repeats are dropped,
+ * including combinations that differ only in values their model does not
+ * use (the bigram's nEmbd, say).
+ * @throws ConfigError when a combination is not a valid configuration.
+ */
+export function expandGrid(axes: GridAxes, base: Readonly<Partial<ExperimentConfig>> = {}): ExperimentConfig[] {
+  let combos: Partial<ExperimentConfig>[] = [{ ...base }];
+  for (const key of Object.keys(axes) as HyperKey[]) {
+    const values = axes[key] ?? [];
+    combos = combos.flatMap((c) => values.map((v) => ({ ...c, [key]: v })));
+  }
+  const seen = new Set<string>();
+  const out: ExperimentConfig[] = [];
+  for (const c of combos) {
+    const config = resolveConfig(c);
+    const id = configIdentity(config);
+    if (!seen.has(id)) {
+      seen.add(id);
+      out.push(config);
+    }
+  }
+  return out;
+}
+
+/** Status of one row of a grid: how its run ended, or why it did not run. */
+export type GridStatus = ExperimentStatus | "skipped" | "failed" | "cancelled";
+
+/** One row of a results table. */
+export interface GridRow {
+  /** the run's tag (its folder is DIR/<tag>) */
+  tag: string;
+  /** every hyperparameter */
+  config: ExperimentConfig;
+  /** parameters of the model */
+  params: number;
+  /** best val loss (NaN when the run did not train) */
+  bestValLoss: number;
+  /** step of the best val loss (-1 when none) */
+  bestStep: number;
+  /** steps done */
+  steps: number;
+  /** wall-clock seconds */
+  seconds: number;
+  /** how the run ended */
+  status: GridStatus;
+  /** why a run failed or was skipped */
+  message?: string;
+}
+
+/** One run to do. */
+export interface GridJob {
+  /** the run's tag */
+  tag: string;
+  /** its configuration */
+  config: ExperimentConfig;
+  /** parameters of its model */
+  params: number;
+  /** its run folder */
+  dir: string;
+}
+
+/**
+ * Splits configurations into jobs (each with a new tag and the folder
+ * `outDir/<tag>`) and skipped rows (more parameters than `maxParams`).
+ */
+export function planGrid(
+  configs: readonly ExperimentConfig[],
+  vocabSize: number,
+  outDir: string,
+  maxParams?: number,
+): { jobs: GridJob[]; skipped: GridRow[] } {
+  const jobs: GridJob[] = [];
+  const skipped: GridRow[] = [];
+  const tags = new Set<string>();
+  for (const config of configs) {
+    let tag = newRunTag();
+    while (tags.has(tag)) tag = newRunTag();
+    tags.add(tag);
+    const params = parameterCount(config, vocabSize);
+    if (maxParams !== undefined && params > maxParams) {
+      skipped.push({
+        ...emptyRow(tag, config, params, "skipped"),
+        message: `${params} parameters > --max-params ${maxParams}`,
+      });
+    } else {
+      jobs.push({ tag, config, params, dir: path.join(outDir, tag) });
+    }
+  }
+  return { jobs, skipped };
+}
+
+function emptyRow(tag: string, config: ExperimentConfig, params: number, status: GridStatus): GridRow {
+  return { tag, config, params, bestValLoss: NaN, bestStep: -1, steps: 0, seconds: 0, status };
+}
+
+/** The row of a finished run. */
+export function resultRow(result: ExperimentResult): GridRow {
+  const row: GridRow = {
+    tag: result.tag,
+    config: result.config,
+    params: result.params,
+    bestValLoss: result.bestValLoss,
+    bestStep: result.bestStep,
+    steps: result.steps,
+    seconds: result.seconds,
+    status: result.status,
+  };
+  if (result.message !== undefined) row.message = result.message;
+  return row;
+}
+
+/** Rows with a val loss first, lowest first; the others after them in their order. */
+export function sortResults(rows: readonly GridRow[]): GridRow[] {
+  const scored = rows.filter((r) => Number.isFinite(r.bestValLoss)).sort((a, b) => a.bestValLoss - b.bestValLoss);
+  return [...scored, ...rows.filter((r) => !Number.isFinite(r.bestValLoss))];
+}
+
+/** Column names of results.csv: tag, every hyperparameter, then the outcome. */
+export const RESULT_COLUMNS: readonly string[] = [
+  "tag",
+  ...HYPER_KEYS,
+  "params",
+  "bestValLoss",
+  "bestStep",
+  "steps",
+  "seconds",
+  "status",
+];
+
+function cells(row: GridRow): string[] {
+  return [
+    row.tag,
+    ...HYPER_KEYS.map((k) => (row.config[k] === null ? "" : String(row.config[k]))),
+    String(row.params),
+    Number.isFinite(row.bestValLoss) ? row.bestValLoss.toFixed(4) : "",
+    row.bestStep >= 0 ? String(row.bestStep) : "",
+    String(row.steps),
+    row.seconds.toFixed(1),
+    row.status,
+  ];
+}
+
+/** The CSV text of a results table (header and rows, in the order given). */
+export function resultsCsv(rows: readonly GridRow[]): string {
+  return stringify([[...RESULT_COLUMNS], ...rows.map(cells)]);
+}
+
+/** Writes results.csv atomically. */
+export function writeResults(file: string, rows: readonly GridRow[]): void {
+  writeFileAtomic(file, resultsCsv(rows));
+}
+
+/** Reads a results.csv back as records of strings keyed by column (for notebooks and tests). */
+export function readResults(file: string): Record<string, string>[] {
+  return parse(fs.readFileSync(file, "utf8"), { columns: true, skip_empty_lines: true }) as Record<string, string>[];
+}
+
+/**
+ * A results table as aligned text. Hyperparameters that have one value in
+ * every row are not given columns: they are listed once above the table.
+ */
+export function formatResultsTable(rows: readonly GridRow[]): string {
+  const varying = HYPER_KEYS.filter((k) => new Set(rows.map((r) => String(r.config[k]))).size > 1);
+  const fixed = HYPER_KEYS.filter((k) => !varying.includes(k) && rows.length > 0);
+  const header = ["tag", ...varying, "params", "val loss", "best step", "steps", "seconds", "status"];
+  const body = rows.map((r) => [
+    r.tag,
+    ...varying.map((k) => (r.config[k] === null ? "-" : String(r.config[k]))),
+    r.params.toLocaleString("en-US"),
+    Number.isFinite(r.bestValLoss) ? r.bestValLoss.toFixed(4) : "-",
+    r.bestStep >= 0 ? String(r.bestStep) : "-",
+    String(r.steps),
+    r.seconds.toFixed(1),
+    r.status + (r.status === "skipped" || r.status === "failed" ? ` (${r.message ?? ""})` : ""),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] as string).length)));
+  const numeric = new Set(["params", "val loss", "best step", "steps", "seconds", ...varying]);
+  const line = (cols: string[]): string =>
+    cols
+      .map((c, i) => {
+        const w = widths[i] as number;
+        return numeric.has(header[i] as string) && i < cols.length - 1 ? c.padStart(w) : c.padEnd(w);
+      })
+      .join("  ")
+      .trimEnd();
+  const first = rows[0];
+  const lines: string[] = [];
+  if (first && fixed.length > 0) {
+    lines.push(
+      "fixed: " + fixed.map((k) => `${k}=${first.config[k] === null ? "-" : String(first.config[k])}`).join(" "),
+    );
+  }
+  lines.push(line(header), line(widths.map((w) => "-".repeat(w))), ...body.map(line));
+  return lines.join("\n") + "\n";
+}
+
+/** Minimum, median and maximum of the best val losses of the rows that have one. */
+export interface LossSpread {
+  /** rows with a val loss */
+  n: number;
+  /** lowest best val loss */
+  min: number;
+  /** median best val loss (mean of the middle two for an even count) */
+  median: number;
+  /** highest best val loss */
+  max: number;
+}
+
+/** The spread of best val losses over runs (the seed lottery's answer). */
+export function lossSpread(rows: readonly GridRow[]): LossSpread {
+  const v = rows
+    .map((r) => r.bestValLoss)
+    .filter((x) => Number.isFinite(x))
+    .sort((a, b) => a - b);
+  const n = v.length;
+  if (n === 0) return { n, min: NaN, median: NaN, max: NaN };
+  const mid = Math.floor(n / 2);
+  const median = n % 2 === 1 ? (v[mid] as number) : ((v[mid - 1] as number) + (v[mid] as number)) / 2;
+  return { n, min: v[0] as number, median, max: v[n - 1] as number };
+}
+
+/** Messages a grid worker process sends. */
+export type WorkerMessage =
+  | { type: "progress"; tag: string; step: number; maxSteps: number }
+  | { type: "result"; result: ExperimentResult }
+  | { type: "error"; tag: string; message: string };
+
+/** A job as sent to a worker process. */
+export interface WorkerJob {
+  /** the job */
+  job: GridJob;
+  /** the dataset name or path */
+  input: string;
+  /** the backend to run on */
+  backend?: BackendName;
+}
+
+/** What happens during {@link runGrid}, for progress displays. */
+export type GridEvent =
+  | { type: "start"; job: GridJob }
+  | { type: "progress"; tag: string; step: number; maxSteps: number }
+  | { type: "done"; row: GridRow; done: number; total: number };
+
+/** Options of {@link runGrid}. */
+export interface GridOptions {
+  /** the dataset: a registry name or a file path (each worker loads it) */
+  input: string;
+  /** the jobs, from {@link planGrid} */
+  jobs: readonly GridJob[];
+  /** worker processes (default: one per core, at most one per job) */
+  workers?: number;
+  /** the backend each worker runs on (default: MAKEMORE_BACKEND, else the fastest) */
+  backend?: BackendName;
+  /** aborting it interrupts the running jobs (they stop after their current step and save) and cancels the rest */
+  signal?: AbortSignal;
+  /** sees starts, progress and finished rows */
+  onEvent?: (event: GridEvent) => void;
+}
+
+/** Path of the worker script that {@link runGrid} forks. */
+export const GRID_WORKER = path.join(projectRoot, "lib", "grid-worker.ts");
+
+/** One worker process per core by default. */
+export function defaultWorkers(): number {
+  return typeof os.availableParallelism === "function" ? os.availableParallelism() : os.cpus().length;
+}
+
+/**
+ * Runs the jobs in worker processes and returns one row per job, in job
+ * order (a job whose worker failed is a "failed" row, one never started
+ * after an abort a "cancelled" row). Each worker is a separate Node process
+ * running lib/grid-worker.ts, which trains one job at a time with
+ * {@link runExperiment} and frees the model after each.
+ */
+export async function runGrid(options: GridOptions): Promise<GridRow[]> {
+  const { jobs, input, signal, onEvent } = options;
+  const rows = new Map<string, GridRow>();
+  if (jobs.length === 0) return [];
+  const count = Math.max(1, Math.min(options.workers ?? defaultWorkers(), jobs.length));
+  const queue = [...jobs];
+  let done = 0;
+  const finish = (row: GridRow): void => {
+    rows.set(row.tag, row);
+    done++;
+    onEvent?.({ type: "done", row, done, total: jobs.length });
+  };
+  const tsx = require.resolve("tsx/cjs");
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  if (options.backend) env.MAKEMORE_BACKEND = options.backend;
+  const children: ChildProcess[] = [];
+  const onAbort = (): void => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGINT");
+  };
+  signal?.addEventListener("abort", onAbort);
+
+  const worker = (): Promise<void> =>
+    new Promise<void>((resolve) => {
+      const child = fork(GRID_WORKER, [], {
+        execArgv: ["--require", tsx],
+        stdio: ["ignore", "pipe", "pipe", "ipc"],
+        env,
+      });
+      children.push(child);
+      let stderr = "";
+      child.stdout?.resume();
+      child.stderr?.on("data", (d: Buffer) => {
+        stderr = (stderr + d.toString("utf8")).slice(-4000);
+      });
+      let current: GridJob | null = null;
+      const next = (): void => {
+        current = signal?.aborted ? null : (queue.shift() ?? null);
+        if (current) {
+          onEvent?.({ type: "start", job: current });
+          const message: WorkerJob = { job: current, input, ...(options.backend ? { backend: options.backend } : {}) };
+          child.send(message);
+        } else if (child.connected) {
+          child.disconnect();
+        }
+      };
+      child.on("message", (m: WorkerMessage) => {
+        if (m.type === "progress") {
+          onEvent?.(m);
+          return;
+        }
+        const job = current;
+        if (!job) return;
+        if (m.type === "result") finish(resultRow(m.result));
+        else finish({ ...emptyRow(job.tag, job.config, job.params, "failed"), message: m.message });
+        current = null;
+        next();
+      });
+      child.on("exit", (code, sig) => {
+        const job = current as GridJob | null;
+        if (job) {
+          const last = stderr.trim().split("\n").pop() ?? "";
+          const why = last || `the worker exited with ${sig ?? `code ${code}`}`;
+          finish({ ...emptyRow(job.tag, job.config, job.params, "failed"), message: why });
+          current = null;
+        }
+        resolve();
+      });
+      next();
+    });
+
+  try {
+    await Promise.all(Array.from({ length: count }, () => worker()));
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+  }
+  return jobs.map((j) => {
+    const row = rows.get(j.tag);
+    if (row) return row;
+    if (signal?.aborted) return emptyRow(j.tag, j.config, j.params, "cancelled");
+    return { ...emptyRow(j.tag, j.config, j.params, "failed"), message: "not run: every worker process stopped" };
+  });
+}
+
+/** Hyperparameter help lines for grid files: each name, its flag, and what it sets. */
+export function gridKeysHelp(): string {
+  return HYPERPARAMETERS.map((h) => `  ${h.key.padEnd(12)} ${h.flag.padEnd(16)} ${h.help}`).join("\n");
+}

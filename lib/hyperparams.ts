@@ -1,0 +1,354 @@
+/**
+ * The configuration of one training run (a model and how to train it), in
+ * the spirit of makemore.py's config object: every hyperparameter with its
+ * command-line flag, its default and a check of its value, plus the number of
+ * parameters a configuration gives, worked out without building the model.
+ *
+ * Nothing here touches TensorFlow.js, so the CLI can check its arguments
+ * before any backend starts.
+ *
+ * @module
+ */
+
+/** The model families the CLI and {@link "experiment"} build. */
+export type ModelKind = "bigram" | "mlp" | "mlp-bn" | "deep";
+
+/** Every model family, in the order of the lectures. */
+export const MODEL_KINDS: readonly ModelKind[] = ["bigram", "mlp", "mlp-bn", "deep"];
+
+/** One training run's hyperparameters. */
+export interface ExperimentConfig {
+  /** bigram (lecture 1), mlp (lecture 2), mlp-bn (lecture 3, batch norm), deep (lecture 3, stacked layers) */
+  model: ModelKind;
+  /** characters of context (always 1 for bigram) */
+  blockSize: number;
+  /** embedding dimension (mlp, mlp-bn, deep) */
+  nEmbd: number;
+  /** hidden units per layer (mlp, mlp-bn, deep) */
+  nHidden: number;
+  /** hidden layers (deep) */
+  nLayers: number;
+  /** examples per training step */
+  batchSize: number;
+  /** learning rate */
+  lr: number;
+  /** from this step on the learning rate is lr / 10; 0 keeps it constant */
+  lrDecayStep: number;
+  /** training steps in all */
+  maxSteps: number;
+  /** evaluate (and log a row, and maybe save the checkpoint) every this many steps */
+  evalEvery: number;
+  /** stop after this many evaluations without a better val loss; 0 never stops early */
+  earlyStop: number;
+  /** stop as soon as the val loss is at or below this; null never */
+  targetLoss: number | null;
+  /** seed of the parameter initialization and (derived from it) of the minibatches */
+  seed: number;
+}
+
+/** Names of the hyperparameters, in column order. */
+export type HyperKey = keyof ExperimentConfig;
+
+/** An error in a configuration, a flag value or a grid file, with a message meant to be shown as is. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/** Refusal to build a model with more parameters than allowed. */
+export class ParameterLimitError extends Error {
+  /** parameters of the model asked for */
+  readonly params: number;
+  /** the ceiling */
+  readonly maxParams: number;
+
+  constructor(params: number, maxParams: number, what = "the model") {
+    super(
+      `${what} has ${params.toLocaleString("en-US")} parameters, more than --max-params ${maxParams.toLocaleString("en-US")}`,
+    );
+    this.name = "ParameterLimitError";
+    this.params = params;
+    this.maxParams = maxParams;
+  }
+}
+
+/** How a hyperparameter is spelled, checked and explained. */
+export interface HyperSpec {
+  /** the config key, also its name in grid files and results tables */
+  key: HyperKey;
+  /** the command-line flag, e.g. "--n-embd" */
+  flag: string;
+  /** what the value is, for --help */
+  help: string;
+  /** placeholder of the value in --help */
+  placeholder: string;
+  /** checks and converts a value from a flag (a string) or a grid file (a JSON value) */
+  parse(raw: unknown): ExperimentConfig[HyperKey];
+}
+
+function asNumber(raw: unknown): number {
+  if (typeof raw === "number") return raw;
+  if (typeof raw === "string" && raw.trim() !== "" && !/^0x/i.test(raw.trim())) return Number(raw);
+  return NaN;
+}
+
+function intParser(min: number, what: string): (raw: unknown) => number {
+  return (raw) => {
+    const v = asNumber(raw);
+    if (!Number.isSafeInteger(v) || v < min) throw new ConfigError(`must be ${what}, got ${JSON.stringify(raw)}`);
+    return v;
+  };
+}
+
+function positiveNumber(raw: unknown): number {
+  const v = asNumber(raw);
+  if (!Number.isFinite(v) || v <= 0) throw new ConfigError(`must be a positive number, got ${JSON.stringify(raw)}`);
+  return v;
+}
+
+/** Every hyperparameter, in column order. */
+export const HYPERPARAMETERS: readonly HyperSpec[] = [
+  {
+    key: "model",
+    flag: "--model",
+    placeholder: "kind",
+    help: `model: ${MODEL_KINDS.join(", ")} (default mlp)`,
+    parse: (raw) => {
+      if (typeof raw === "string" && (MODEL_KINDS as readonly string[]).includes(raw)) return raw as ModelKind;
+      throw new ConfigError(`must be one of ${MODEL_KINDS.join(", ")}, got ${JSON.stringify(raw)}`);
+    },
+  },
+  {
+    key: "blockSize",
+    flag: "--block-size",
+    placeholder: "n",
+    help: "characters of context (default 3; bigram: 1)",
+    parse: intParser(1, "a positive integer"),
+  },
+  {
+    key: "nEmbd",
+    flag: "--n-embd",
+    placeholder: "n",
+    help: "embedding dimension (default 10)",
+    parse: intParser(1, "a positive integer"),
+  },
+  {
+    key: "nHidden",
+    flag: "--n-hidden",
+    placeholder: "n",
+    help: "hidden units per layer (default 200; deep: 100)",
+    parse: intParser(1, "a positive integer"),
+  },
+  {
+    key: "nLayers",
+    flag: "--n-layers",
+    placeholder: "n",
+    help: "hidden layers of the deep model (default 5)",
+    parse: intParser(1, "a positive integer"),
+  },
+  {
+    key: "batchSize",
+    flag: "--batch-size",
+    placeholder: "n",
+    help: "examples per step (default 32)",
+    parse: intParser(1, "a positive integer"),
+  },
+  {
+    key: "lr",
+    flag: "--lr",
+    placeholder: "rate",
+    help: "learning rate (default 0.1; bigram: 10)",
+    parse: positiveNumber,
+  },
+  {
+    key: "lrDecayStep",
+    flag: "--lr-decay-step",
+    placeholder: "step",
+    help: "from this step on use lr / 10 (default 0: never)",
+    parse: intParser(0, "a non-negative integer"),
+  },
+  {
+    key: "maxSteps",
+    flag: "--max-steps",
+    placeholder: "n",
+    help: "training steps (default 10000)",
+    parse: intParser(1, "a positive integer"),
+  },
+  {
+    key: "evalEvery",
+    flag: "--eval-every",
+    placeholder: "n",
+    help: "evaluate, log and keep the best checkpoint every n steps (default 500)",
+    parse: intParser(1, "a positive integer"),
+  },
+  {
+    key: "earlyStop",
+    flag: "--early-stop",
+    placeholder: "n",
+    help: "stop after n evaluations without a better val loss (default 0: never)",
+    parse: intParser(0, "a non-negative integer"),
+  },
+  {
+    key: "targetLoss",
+    flag: "--target-loss",
+    placeholder: "loss",
+    help: "stop when the val loss reaches this value (default: none)",
+    parse: (raw) => (raw === null ? null : positiveNumber(raw)),
+  },
+  {
+    key: "seed",
+    flag: "--seed",
+    placeholder: "n",
+    help: "seed of the initialization and of the minibatches (default 2147483647)",
+    parse: intParser(0, "a non-negative integer"),
+  },
+];
+
+/** The hyperparameter names, in column order. */
+export const HYPER_KEYS: readonly HyperKey[] = HYPERPARAMETERS.map((h) => h.key);
+
+/** Defaults shared by every model. */
+export const DEFAULT_EXPERIMENT_CONFIG: Readonly<ExperimentConfig> = Object.freeze({
+  model: "mlp",
+  blockSize: 3,
+  nEmbd: 10,
+  nHidden: 200,
+  nLayers: 5,
+  batchSize: 32,
+  lr: 0.1,
+  lrDecayStep: 0,
+  maxSteps: 10000,
+  evalEvery: 500,
+  earlyStop: 0,
+  targetLoss: null,
+  seed: 2147483647,
+});
+
+/** Defaults that differ by model (the bigram's single matrix wants a much larger step). */
+export const MODEL_DEFAULTS: Readonly<Record<ModelKind, Partial<ExperimentConfig>>> = Object.freeze({
+  bigram: { lr: 10, blockSize: 1 },
+  mlp: {},
+  "mlp-bn": {},
+  deep: { nHidden: 100 },
+});
+
+/**
+ * Finds the hyperparameter a name means: the config key ("nEmbd"), the flag
+ * ("--n-embd") or the flag without dashes ("n-embd"). Returns null for anything else.
+ */
+export function hyperSpec(name: string): HyperSpec | null {
+  const bare = name.replace(/^--/, "");
+  return HYPERPARAMETERS.find((h) => h.key === name || h.flag === name || h.flag.slice(2) === bare) ?? null;
+}
+
+/**
+ * Checks one hyperparameter value.
+ * @param source - where the value came from, for the message (e.g. "grid.json").
+ * @throws ConfigError naming the hyperparameter and what is wrong.
+ */
+export function parseHyperValue(key: HyperKey, raw: unknown, source?: string): ExperimentConfig[HyperKey] {
+  const spec = HYPERPARAMETERS.find((h) => h.key === key);
+  if (!spec) throw new ConfigError(`unknown hyperparameter '${key}'`);
+  try {
+    return spec.parse(raw);
+  } catch (e) {
+    throw new ConfigError(`${source ? source + ": " : ""}${key} ${(e as Error).message}`);
+  }
+}
+
+/**
+ * A full configuration: the defaults, then the model's own defaults, then
+ * `partial`. Every value is checked; bigram models get block size 1.
+ *
+ * @throws ConfigError for an unknown key, a bad value, or an impossible combination.
+ */
+export function resolveConfig(
+  given: Readonly<Partial<ExperimentConfig>> | Readonly<Record<string, unknown>>,
+  source?: string,
+): ExperimentConfig {
+  const partial = given as Readonly<Record<string, unknown>>;
+  const where = source ? source + ": " : "";
+  for (const k of Object.keys(partial)) {
+    if (!(HYPER_KEYS as readonly string[]).includes(k)) throw new ConfigError(`${where}unknown hyperparameter '${k}'`);
+  }
+  const model = parseHyperValue("model", partial.model ?? DEFAULT_EXPERIMENT_CONFIG.model, source) as ModelKind;
+  const merged: Record<string, unknown> = { ...DEFAULT_EXPERIMENT_CONFIG, ...MODEL_DEFAULTS[model] };
+  for (const [k, v] of Object.entries(partial)) if (v !== undefined) merged[k] = v;
+  const out = {} as Record<HyperKey, unknown>;
+  for (const key of HYPER_KEYS) out[key] = parseHyperValue(key, merged[key], source);
+  const config = out as unknown as ExperimentConfig;
+  if (config.model === "bigram" && config.blockSize !== 1) {
+    if (partial.blockSize !== undefined) {
+      throw new ConfigError(
+        `${where}the bigram model reads 1 character of context; blockSize ${config.blockSize} is not possible`,
+      );
+    }
+    config.blockSize = 1;
+  }
+  if ((config.model === "mlp-bn" || config.model === "deep") && config.batchSize < 2) {
+    throw new ConfigError(`${where}batch normalization (${config.model}) needs batchSize of at least 2`);
+  }
+  return config;
+}
+
+/**
+ * Parameters of a model with this configuration and vocabulary size, without
+ * building it (11,897 for the lecture-2 MLP on names).
+ */
+export function parameterCount(
+  config: Pick<ExperimentConfig, "model" | "blockSize" | "nEmbd" | "nHidden" | "nLayers">,
+  vocabSize: number,
+): number {
+  const V = vocabSize;
+  const { blockSize: B, nEmbd: E, nHidden: H, nLayers: L } = config;
+  switch (config.model) {
+    case "bigram":
+      return V * V;
+    case "mlp":
+      return V * E + B * E * H + H + H * V + V;
+    case "mlp-bn":
+      // b1 is replaced by the batch-norm shift; the gain adds H more
+      return V * E + B * E * H + 2 * H + H * V + V;
+    case "deep": {
+      // Linear layers without bias, each followed by a BatchNorm1d (gain and shift)
+      let n = V * E;
+      let fanIn = B * E;
+      for (let i = 0; i < L; i++) {
+        n += fanIn * H + 2 * H;
+        fanIn = H;
+      }
+      return n + fanIn * V + 2 * V;
+    }
+  }
+}
+
+/** Hyperparameters each model does not use (two configurations that differ only in these train the same model). */
+export const UNUSED_KEYS: Readonly<Record<ModelKind, readonly HyperKey[]>> = Object.freeze({
+  bigram: ["blockSize", "nEmbd", "nHidden", "nLayers"],
+  mlp: ["nLayers"],
+  "mlp-bn": ["nLayers"],
+  deep: [],
+});
+
+/** A string that is equal for two configurations exactly when they train the same way (unused keys left out). */
+export function configIdentity(config: ExperimentConfig): string {
+  const unused = UNUSED_KEYS[config.model];
+  return JSON.stringify(HYPER_KEYS.filter((k) => !unused.includes(k)).map((k) => [k, config[k]]));
+}
+
+/** The config keys that fix the model's shape (the others only change how it is trained). */
+export const SHAPE_KEYS: readonly HyperKey[] = ["model", "blockSize", "nEmbd", "nHidden", "nLayers"];
+
+/** A short description of a configuration's model, e.g. "mlp block 3, embd 10, hidden 200". */
+export function describeModel(config: ExperimentConfig): string {
+  switch (config.model) {
+    case "bigram":
+      return "bigram";
+    case "deep":
+      return `deep block ${config.blockSize}, embd ${config.nEmbd}, hidden ${config.nHidden} x ${config.nLayers} layers`;
+    default:
+      return `${config.model} block ${config.blockSize}, embd ${config.nEmbd}, hidden ${config.nHidden}`;
+  }
+}

@@ -1,0 +1,562 @@
+/**
+ * A small PyTorch-like layer API, as written by hand in lecture 3: `Linear`,
+ * `BatchNorm1d`, `Tanh` (and lecture 5's `Embedding`, `Flatten`,
+ * `Sequential`). Every layer has `parameters()`, a `training` flag and an
+ * `out` field holding its last output, so a notebook can loop over
+ * `layers` and look at `layer.out` like the lecture does.
+ *
+ * Ownership of `out`: a layer keeps its output only while `keepOutput` is
+ * true. The kept tensor is a clone owned by the layer (it survives
+ * `tf.tidy`); it is disposed when the next forward replaces it, by
+ * {@link BaseLayer.clearOutput} and by `dispose()`. Callers must not dispose it.
+ *
+ * Weights are drawn from a seeded {@link Generator}, like torch with a
+ * generator, so a seed gives the same network on every backend.
+ *
+ * @module
+ */
+import type * as tfjs from "@tensorflow/tfjs";
+import { embedding } from "./ops";
+import { Generator } from "./random";
+import { tf } from "./tf";
+
+/** The seed used when neither a generator nor a seed is given (the lectures' 2147483647). */
+export const DEFAULT_LAYER_SEED = 2147483647;
+
+/** Nonlinearities with a recommended Kaiming gain (see {@link calculateGain}). */
+export type Nonlinearity = "linear" | "sigmoid" | "tanh" | "relu";
+
+/**
+ * The gain recommended for a nonlinearity, like `torch.nn.init.calculate_gain`:
+ * 1 for linear and sigmoid, 5/3 for tanh, √2 for ReLU.
+ */
+export function calculateGain(nonlinearity: Nonlinearity): number {
+  switch (nonlinearity) {
+    case "tanh":
+      return 5 / 3;
+    case "relu":
+      return Math.SQRT2;
+    default:
+      return 1;
+  }
+}
+
+/**
+ * The standard deviation of Kaiming initialization: `gain / sqrt(fanIn)`.
+ * @throws RangeError when fanIn is not a positive integer.
+ */
+export function kaimingStd(gain: number, fanIn: number): number {
+  if (!Number.isInteger(fanIn) || fanIn < 1) throw new RangeError(`fanIn must be a positive integer, got ${fanIn}`);
+  return gain / Math.sqrt(fanIn);
+}
+
+/** A tensor of standard normal draws times `scale`: `torch.randn(shape, generator=g) * scale`. */
+export function initRandn(shape: readonly number[], generator: Generator, scale = 1): tfjs.Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const values = generator.randnArray(n);
+  if (scale !== 1) for (let i = 0; i < n; i++) values[i] = (values[i] as number) * scale;
+  return tf.tensor(values, [...shape], "float32");
+}
+
+/**
+ * Kaiming-normal weights for a [fanIn, fanOut] matrix: normal draws with
+ * standard deviation {@link kaimingStd}(gain, fanIn).
+ */
+export function initKaiming(shape: readonly [number, number], generator: Generator, gain = 1): tfjs.Tensor2D {
+  return initRandn(shape, generator, kaimingStd(gain, shape[0])) as tfjs.Tensor2D;
+}
+
+/**
+ * Multiplies a variable in place, like `with torch.no_grad(): w *= factor`
+ * (the lecture's `layer.weight *= 5/3`, `layers[-1].gamma *= 0.1`).
+ */
+export function scaleVariable(v: tfjs.Variable, factor: number): void {
+  tf.tidy(() => {
+    v.assign(tf.mul(v, factor));
+  });
+}
+
+/** The generator a layer draws from: the one given, else a new one seeded by `seed`. */
+export function resolveGenerator(options: { generator?: Generator; seed?: number }): Generator {
+  return options.generator ?? new Generator(options.seed ?? DEFAULT_LAYER_SEED);
+}
+
+/**
+ * A variable holding a new tensor: `make()` runs in a tidy scope, so the
+ * initial tensor is freed and only the variable remains.
+ */
+export function variableOf<R extends tfjs.Rank>(make: () => tfjs.Tensor<R>, trainable = true): tfjs.Variable<R> {
+  return tf.tidy(() => tf.variable(make(), trainable));
+}
+
+/** Names of the layer classes, as the lecture prints them (`layer.__class__.__name__`). */
+export type LayerKind = "Linear" | "BatchNorm1d" | "Tanh" | "Embedding" | "Flatten" | "Sequential";
+
+/** What every layer offers (the lecture's informal layer protocol). */
+export interface Layer {
+  /** class name, e.g. "Tanh" */
+  readonly kind: LayerKind;
+  /** batch statistics and running-stat updates (true) or running statistics (false); only BatchNorm1d uses it */
+  training: boolean;
+  /** keep a clone of each output in {@link Layer.out} */
+  keepOutput: boolean;
+  /** the last output, while {@link Layer.keepOutput} is on; owned by the layer, valid until the next forward */
+  readonly out: tfjs.Tensor | null;
+  /** applies the layer (the lecture's `layer(x)`) */
+  forward(x: tfjs.Tensor): tfjs.Tensor;
+  /** the trainable variables, in a stable order */
+  parameters(): tfjs.Variable[];
+  /** disposes the kept output, if any */
+  clearOutput(): void;
+  /** frees the variables, buffers and kept output */
+  dispose(): void;
+}
+
+/** Shared bookkeeping of the layers: the training flag and the kept output. */
+export abstract class BaseLayer implements Layer {
+  /** class name, e.g. "Tanh" */
+  abstract readonly kind: LayerKind;
+  /** batch statistics (true) or running statistics (false) */
+  training = true;
+  /** keep a clone of each output in {@link BaseLayer.out} */
+  keepOutput = false;
+  private kept: tfjs.Tensor | null = null;
+
+  /** the last output, while {@link BaseLayer.keepOutput} is on (owned by the layer) */
+  get out(): tfjs.Tensor | null {
+    return this.kept;
+  }
+
+  /** applies the layer */
+  abstract forward(x: tfjs.Tensor): tfjs.Tensor;
+
+  /** the trainable variables (none by default) */
+  parameters(): tfjs.Variable[] {
+    return [];
+  }
+
+  /** disposes the kept output, if any */
+  clearOutput(): void {
+    this.kept?.dispose();
+    this.kept = null;
+  }
+
+  /** frees the parameters and the kept output */
+  dispose(): void {
+    this.clearOutput();
+    for (const p of this.parameters()) p.dispose();
+  }
+
+  /** Keeps a clone of `y` when asked (replacing the previous one) and returns `y`. */
+  protected record<T extends tfjs.Tensor>(y: T): T {
+    if (this.keepOutput) {
+      const previous = this.kept;
+      this.kept = tf.keep(y.clone());
+      previous?.dispose();
+    }
+    return y;
+  }
+}
+
+/** Options of {@link Linear}. */
+export interface LinearOptions {
+  /** add a bias (zeros at init); default true. Leave it out before a BatchNorm1d. */
+  bias?: boolean;
+  /** generator the weights are drawn from (takes precedence over seed) */
+  generator?: Generator;
+  /** seed of a new generator, when no generator is given (default 2147483647) */
+  seed?: number;
+  /**
+   * weight initialization: "kaiming" (default; std = gain / sqrt(fanIn), the
+   * lecture's `randn / fan_in**0.5` when gain is 1), "randn" (std 1), or a
+   * number: the standard deviation itself
+   */
+  init?: "kaiming" | "randn" | number;
+  /** Kaiming gain (default 1; 5/3 before tanh) */
+  gain?: number;
+}
+
+/** `x @ W + b` with W of shape [fanIn, fanOut], like the lecture's Linear class. */
+export class Linear extends BaseLayer {
+  /** "Linear" */
+  readonly kind = "Linear" as const;
+  /** weights [fanIn, fanOut] */
+  readonly weight: tfjs.Variable<tfjs.Rank.R2>;
+  /** bias [fanOut], or null when built with `bias: false` */
+  readonly bias: tfjs.Variable<tfjs.Rank.R1> | null;
+
+  /**
+   * @param fanIn - input features
+   * @param fanOut - output features
+   */
+  constructor(
+    readonly fanIn: number,
+    readonly fanOut: number,
+    options: LinearOptions = {},
+  ) {
+    super();
+    const generator = resolveGenerator(options);
+    const init = options.init ?? "kaiming";
+    const std = init === "kaiming" ? kaimingStd(options.gain ?? 1, fanIn) : init === "randn" ? 1 : init;
+    this.weight = variableOf(() => initRandn([fanIn, fanOut], generator, std) as tfjs.Tensor2D);
+    this.bias = options.bias === false ? null : variableOf(() => tf.zeros([fanOut]) as tfjs.Tensor1D);
+  }
+
+  /** `x @ W (+ b)`, one op ({@link linear}); inputs of rank above 2 are multiplied along their last axis. */
+  forward(x: tfjs.Tensor): tfjs.Tensor {
+    if (x.rank === 2) return this.record(this.apply(x as tfjs.Tensor2D));
+    const lead = x.shape.slice(0, -1);
+    const y = tf.tidy(() => this.apply(x.reshape([-1, this.fanIn]) as tfjs.Tensor2D).reshape([...lead, this.fanOut]));
+    return this.record(y);
+  }
+
+  /** `[weight]` or `[weight, bias]` */
+  override parameters(): tfjs.Variable[] {
+    return this.bias ? [this.weight, this.bias] : [this.weight];
+  }
+
+  private apply(x: tfjs.Tensor2D): tfjs.Tensor2D {
+    return linear(x, this.weight, this.bias);
+  }
+}
+
+/**
+ * `x @ W + b` as one op with a hand-written backward pass
+ * (dx = dy Wᵀ, dW = xᵀ dy, db = sum(dy)). On the wasm backend the
+ * transposes are made explicitly: its matrix product with a transposed
+ * operand is two to three times slower than a transpose followed by a plain
+ * product. `b` may be null (no bias).
+ */
+export function linear(x: tfjs.Tensor2D, W: tfjs.Tensor2D, b: tfjs.Tensor1D | null = null): tfjs.Tensor2D {
+  const explicitTranspose = tf.getBackend() === "wasm";
+  const op = tf.customGrad((...args: (tfjs.Tensor | tfjs.GradSaveFunc)[]) => {
+    const input = args[0] as tfjs.Tensor2D;
+    const w = args[1] as tfjs.Tensor2D;
+    const bias = b ? (args[2] as tfjs.Tensor1D) : null;
+    const save = args[args.length - 1] as tfjs.GradSaveFunc;
+    save([input, w]);
+    const value = bias ? (tf.fused.matMul({ a: input, b: w, bias }) as tfjs.Tensor2D) : tf.matMul(input, w);
+    const gradFunc = (dy: tfjs.Tensor, saved: tfjs.Tensor[]): tfjs.Tensor[] =>
+      tf.tidy(() => {
+        const [xs, ws] = saved as [tfjs.Tensor2D, tfjs.Tensor2D];
+        const g = dy as tfjs.Tensor2D;
+        const dx = explicitTranspose ? tf.matMul(g, tf.transpose(ws)) : tf.matMul(g, ws, false, true);
+        const dw = explicitTranspose ? tf.matMul(tf.transpose(xs), g) : tf.matMul(xs, g, true, false);
+        return bias ? [dx, dw, tf.sum(g, 0)] : [dx, dw];
+      });
+    return { value, gradFunc };
+  });
+  return (b ? op(x, W, b) : op(x, W)) as tfjs.Tensor2D;
+}
+
+/** Options of {@link BatchNorm1d}. */
+export interface BatchNorm1dOptions {
+  /** added to the variance before the square root (default 1e-5) */
+  eps?: number;
+  /** weight of each batch in the running statistics (default 0.1) */
+  momentum?: number;
+  /**
+   * normalize training batches with the unbiased variance (divide by n - 1),
+   * as the lecture's hand-written class does through `x.var(0)`; default false:
+   * the biased variance, as `torch.nn.BatchNorm1d` does. The running variance
+   * is always updated with the unbiased batch variance (both agree on that).
+   */
+  unbiasedNormalization?: boolean;
+}
+
+/**
+ * Batch normalization over the batch axis, with a learned gain `gamma`
+ * (ones) and shift `beta` (zeros), and running mean and variance buffers
+ * (zeros and ones; not trainable).
+ *
+ * Training mode normalizes with the batch mean and variance and moves the
+ * running statistics: `running = (1 - momentum) * running + momentum * batch`.
+ * Evaluation mode normalizes with the running statistics.
+ *
+ * The training forward is one fused op ({@link batchNormTrain}) with a
+ * hand-derived backward pass. Inputs of rank 3 ([B, T, C]) are normalized
+ * over B and T, like lecture 5's version.
+ */
+export class BatchNorm1d extends BaseLayer {
+  /** "BatchNorm1d" */
+  readonly kind = "BatchNorm1d" as const;
+  /** added to the variance before the square root */
+  readonly eps: number;
+  /** weight of each batch in the running statistics */
+  readonly momentum: number;
+  /** whether batches are normalized with the unbiased variance (see {@link BatchNorm1dOptions}) */
+  readonly unbiasedNormalization: boolean;
+  /** gain [dim] (ones at init) */
+  readonly gamma: tfjs.Variable<tfjs.Rank.R1>;
+  /** shift [dim] (zeros at init) */
+  readonly beta: tfjs.Variable<tfjs.Rank.R1>;
+  /** running mean [dim] (a buffer: not trainable) */
+  readonly runningMean: tfjs.Variable<tfjs.Rank.R1>;
+  /** running variance [dim] (a buffer: not trainable) */
+  readonly runningVar: tfjs.Variable<tfjs.Rank.R1>;
+  /** when false, training-mode forwards leave the running statistics alone (statistics passes use this) */
+  updateRunningStats = true;
+
+  /** @param dim - features (the size of the last axis) */
+  constructor(
+    readonly dim: number,
+    options: BatchNorm1dOptions = {},
+  ) {
+    super();
+    this.eps = options.eps ?? 1e-5;
+    this.momentum = options.momentum ?? 0.1;
+    this.unbiasedNormalization = options.unbiasedNormalization ?? false;
+    this.gamma = variableOf(() => tf.ones([dim]) as tfjs.Tensor1D);
+    this.beta = variableOf(() => tf.zeros([dim]) as tfjs.Tensor1D);
+    this.runningMean = variableOf(() => tf.zeros([dim]) as tfjs.Tensor1D, false);
+    this.runningVar = variableOf(() => tf.ones([dim]) as tfjs.Tensor1D, false);
+  }
+
+  /** Normalizes `x` [B, dim] (or [B, T, dim]) with batch or running statistics, by `training`. */
+  forward(x: tfjs.Tensor): tfjs.Tensor {
+    if (x.rank !== 2) {
+      return this.record(tf.tidy(() => this.normalize(x.reshape([-1, this.dim]) as tfjs.Tensor2D).reshape(x.shape)));
+    }
+    return this.record(this.normalize(x as tfjs.Tensor2D));
+  }
+
+  private normalize(x2: tfjs.Tensor2D): tfjs.Tensor2D {
+    if (this.training) {
+      const update = this.updateRunningStats ? this.momentum : 0;
+      return batchNormTrain(x2, this.gamma, this.beta, {
+        eps: this.eps,
+        unbiasedNormalization: this.unbiasedNormalization,
+        onBatchStats:
+          update > 0
+            ? (mean, unbiasedVar) => {
+                this.runningMean.assign(tf.add(tf.mul(this.runningMean, 1 - update), tf.mul(mean, update)));
+                this.runningVar.assign(tf.add(tf.mul(this.runningVar, 1 - update), tf.mul(unbiasedVar, update)));
+              }
+            : undefined,
+      });
+    }
+    return tf.tidy(() => {
+      const scale = tf.mul(this.gamma, tf.rsqrt(tf.add(this.runningVar, this.eps)));
+      const shift = tf.sub(this.beta, tf.mul(this.runningMean, scale));
+      return tf.add(tf.mul(x2, scale), shift) as tfjs.Tensor2D;
+    });
+  }
+
+  /** `[gamma, beta]` */
+  override parameters(): tfjs.Variable[] {
+    return [this.gamma, this.beta];
+  }
+
+  /** the running statistics `[runningMean, runningVar]` (not trainable) */
+  buffers(): tfjs.Variable[] {
+    return [this.runningMean, this.runningVar];
+  }
+
+  /** frees parameters, buffers and the kept output */
+  override dispose(): void {
+    super.dispose();
+    for (const b of this.buffers()) b.dispose();
+  }
+}
+
+/** Options of {@link batchNormTrain}. */
+export interface BatchNormTrainOptions {
+  /** added to the variance before the square root (default 1e-5) */
+  eps?: number;
+  /** divide by n - 1 instead of n when normalizing (default false) */
+  unbiasedNormalization?: boolean;
+  /**
+   * called inside the op with the batch mean and the unbiased batch variance
+   * (both [dim]; no gradient flows through them, and they are freed after
+   * the call): the place to update running statistics
+   */
+  onBatchStats?: (mean: tfjs.Tensor1D, unbiasedVar: tfjs.Tensor1D) => void;
+}
+
+/**
+ * Training-mode batch normalization of x [n, dim] as one op:
+ * `y = gamma * (x - mean) / sqrt(var + eps) + beta` with the batch mean and
+ * variance (over axis 0). Its backward pass is derived by hand rather than
+ * recorded op by op. With `xhat = (x - mean) / sqrt(var + eps)`,
+ * `s = gamma / sqrt(var + eps)` and d the variance divisor (n, or n - 1
+ * when unbiased):
+ *
+ *     dbeta  = sum(dy)
+ *     dgamma = sum(dy * xhat)
+ *     dx     = s * (dy - dbeta / n - xhat * dgamma / d)
+ *
+ * (the variance's own gradient gives the xhat term, the mean's gives dbeta / n).
+ *
+ * @throws RangeError when the batch has fewer than 2 rows (the variance is undefined).
+ */
+export function batchNormTrain(
+  x: tfjs.Tensor2D,
+  gamma: tfjs.Tensor1D,
+  beta: tfjs.Tensor1D,
+  options: BatchNormTrainOptions = {},
+): tfjs.Tensor2D {
+  const n = x.shape[0];
+  if (n < 2) throw new RangeError(`batch norm in training mode needs at least 2 rows, got ${n}`);
+  const eps = options.eps ?? 1e-5;
+  const divisor = options.unbiasedNormalization ? n - 1 : n;
+  const op = tf.customGrad((...args: (tfjs.Tensor | tfjs.GradSaveFunc)[]) => {
+    const [input, g, b, save] = args as [tfjs.Tensor2D, tfjs.Tensor1D, tfjs.Tensor1D, tfjs.GradSaveFunc];
+    // customGrad runs this in a tidy scope, and records no tape inside it.
+    const mean = tf.mean(input, 0);
+    const c = tf.sub(input, mean);
+    const sumSq = tf.sum(tf.square(c), 0);
+    const invStd = tf.rsqrt(tf.add(tf.div(sumSq, divisor), eps));
+    const xhat = tf.mul(c, invStd);
+    const value = tf.add(tf.mul(xhat, g), b) as tfjs.Tensor2D;
+    save([xhat, g, invStd]);
+    if (options.onBatchStats) options.onBatchStats(mean as tfjs.Tensor1D, tf.div(sumSq, n - 1) as tfjs.Tensor1D);
+    const gradFunc = (dy: tfjs.Tensor, saved: tfjs.Tensor[]): tfjs.Tensor[] =>
+      tf.tidy(() => {
+        const [xh, gm, inv] = saved as [tfjs.Tensor2D, tfjs.Tensor1D, tfjs.Tensor1D];
+        const dbeta = tf.sum(dy, 0);
+        const dgamma = tf.sum(tf.mul(dy, xh), 0);
+        const centered = tf.sub(tf.sub(dy, tf.div(dbeta, n)), tf.mul(xh, tf.div(dgamma, divisor)));
+        const dx = tf.mul(centered, tf.mul(gm, inv));
+        return [dx, dgamma, dbeta];
+      });
+    return { value, gradFunc };
+  });
+  return op(x, gamma, beta) as tfjs.Tensor2D;
+}
+
+/** Elementwise tanh, keeping its output like the lecture's `Tanh` class. */
+export class Tanh extends BaseLayer {
+  /** "Tanh" */
+  readonly kind = "Tanh" as const;
+
+  /** `tanh(x)` */
+  forward(x: tfjs.Tensor): tfjs.Tensor {
+    return this.record(tf.tanh(x));
+  }
+}
+
+/** Options of {@link Embedding}. */
+export interface EmbeddingOptions {
+  /** generator the table is drawn from (takes precedence over seed) */
+  generator?: Generator;
+  /** seed of a new generator, when no generator is given (default 2147483647) */
+  seed?: number;
+}
+
+/** A lookup table [numEmbeddings, dim] of standard normal rows: `C[X]`. */
+export class Embedding extends BaseLayer {
+  /** "Embedding" */
+  readonly kind = "Embedding" as const;
+  /** the table [numEmbeddings, dim] (the lecture's C) */
+  readonly weight: tfjs.Variable<tfjs.Rank.R2>;
+
+  /**
+   * @param numEmbeddings - rows (the vocabulary size)
+   * @param dim - embedding dimension
+   */
+  constructor(
+    readonly numEmbeddings: number,
+    readonly dim: number,
+    options: EmbeddingOptions = {},
+  ) {
+    super();
+    this.weight = variableOf(() => initRandn([numEmbeddings, dim], resolveGenerator(options)) as tfjs.Tensor2D);
+  }
+
+  /** rows of the table for int32 indices of any shape: the result has shape [...X.shape, dim] */
+  forward(X: tfjs.Tensor): tfjs.Tensor {
+    return this.record(embedding(this.weight, X));
+  }
+
+  /** `[weight]` */
+  override parameters(): tfjs.Variable[] {
+    return [this.weight];
+  }
+}
+
+/** Concatenates the context embeddings: [B, T, D] -> [B, T*D] (lecture 5's `Flatten`). */
+export class Flatten extends BaseLayer {
+  /** "Flatten" */
+  readonly kind = "Flatten" as const;
+
+  /** `x.view(B, -1)` */
+  forward(x: tfjs.Tensor): tfjs.Tensor {
+    const batch = x.shape[0] ?? 1;
+    return this.record(x.reshape([batch, -1]));
+  }
+}
+
+/**
+ * A function applied to each layer's output inside a forward pass; what it
+ * returns is fed to the next layer. Statistics passes use it to watch
+ * outputs and their gradients. It must return `out` or a tensor of the same
+ * shape that equals it.
+ */
+export type LayerHook = (out: tfjs.Tensor, layer: Layer, index: number) => tfjs.Tensor;
+
+/** Runs `layers` in order on `x`, passing each output through `hook` when given. */
+export function runLayers(layers: readonly Layer[], x: tfjs.Tensor, hook?: LayerHook): tfjs.Tensor {
+  let h = x;
+  layers.forEach((layer, i) => {
+    h = layer.forward(h);
+    if (hook) h = hook(h, layer, i);
+  });
+  return h;
+}
+
+/** Layers applied one after the other, like `torch.nn.Sequential`. */
+export class Sequential extends BaseLayer {
+  /** "Sequential" */
+  readonly kind = "Sequential" as const;
+
+  /** @param layers - the layers, in order */
+  constructor(readonly layers: Layer[]) {
+    super();
+  }
+
+  /** applies every layer in turn; `hook` sees each layer's output */
+  forward(x: tfjs.Tensor, hook?: LayerHook): tfjs.Tensor {
+    return this.record(runLayers(this.layers, x, hook));
+  }
+
+  /** the parameters of every layer, in order */
+  override parameters(): tfjs.Variable[] {
+    return this.layers.flatMap((l) => l.parameters());
+  }
+
+  /** sets `training` on this and every layer (default true); returns this */
+  train(mode = true): this {
+    setTraining(this.layers, mode);
+    this.training = mode;
+    return this;
+  }
+
+  /** evaluation mode: `train(false)` */
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** sets `keepOutput` on every layer (not on the Sequential itself) */
+  keepOutputs(on: boolean): void {
+    setKeepOutputs(this.layers, on);
+  }
+
+  /** frees every layer and the kept output */
+  override dispose(): void {
+    this.clearOutput();
+    for (const l of this.layers) l.dispose();
+  }
+}
+
+/** Sets `training` on every layer. */
+export function setTraining(layers: readonly Layer[], mode: boolean): void {
+  for (const l of layers) l.training = mode;
+}
+
+/** Sets `keepOutput` on every layer; turning it off also frees the kept outputs. */
+export function setKeepOutputs(layers: readonly Layer[], on: boolean): void {
+  for (const l of layers) {
+    l.keepOutput = on;
+    if (!on) l.clearOutput();
+  }
+}

@@ -1,0 +1,398 @@
+/**
+ * The character-level MLP of Bengio et al. (2003), as built in lectures 2 and 3:
+ * embed each of the last `blockSize` characters with a table C, concatenate the
+ * embeddings, one tanh hidden layer, and a linear output layer.
+ *
+ *     emb = C[X]                       [B, blockSize, nEmbd]
+ *     hpre = emb.view(B, -1) @ W1 + b1 [B, nHidden]
+ *     h = tanh(hpre)
+ *     logits = h @ W2 + b2             [B, vocab]
+ *
+ * Lecture 3's fixes are options: scaled initializations ({@link MlpInit}) and
+ * batch normalization of `hpre` (then b1 is dropped; bngain and bnbias are
+ * learned, and running mean/std buffers serve evaluation).
+ *
+ * @module
+ */
+import type * as tfjs from "@tensorflow/tfjs";
+import type { Contexts } from "./dataset";
+import { checkBlockSize, forEachChunk } from "./evaluate";
+import type { LanguageModel } from "./model";
+import { LECTURE_SEED } from "./nn-bigram";
+import { embedding, oneHotFloat } from "./ops";
+import { Generator } from "./random";
+import { tf } from "./tf";
+
+/** The gain of tanh used by Kaiming initialization: std = gain / sqrt(fanIn). */
+export const TANH_GAIN = 5 / 3;
+
+/**
+ * Scales applied to the standard normal draws of each parameter
+ * (`W1 = randn(...) * w1`). "kaiming" sets `w1 = (5/3) / sqrt(blockSize * nEmbd)`.
+ * Every scale defaults to 1 (lecture 2's plain `torch.randn`).
+ */
+export interface MlpInit {
+  /** scale of W1, or "kaiming" */
+  w1?: number | "kaiming";
+  /** scale of b1 */
+  b1?: number;
+  /** scale of W2 */
+  w2?: number;
+  /** scale of b2 */
+  b2?: number;
+}
+
+/** The initializations compared in lecture 3. */
+export const INIT_PRESETS: Readonly<Record<"original" | "softmaxFix" | "tanhFix" | "kaiming", Readonly<MlpInit>>> = {
+  /** lecture 2: every parameter standard normal (loss at init near 27) */
+  original: {},
+  /** fix the confidently wrong softmax: W2 * 0.01, b2 * 0 */
+  softmaxFix: { w2: 0.01, b2: 0 },
+  /** also fix the saturated tanh: W1 * 0.2, b1 * 0.01 */
+  tanhFix: { w1: 0.2, b1: 0.01, w2: 0.01, b2: 0 },
+  /** W1 * (5/3) / sqrt(fanIn) instead of the hand-picked 0.2 */
+  kaiming: { w1: "kaiming", b1: 0.01, w2: 0.01, b2: 0 },
+};
+
+/** Configuration of an {@link MLP}. */
+export interface MlpConfig {
+  /** size of the vocabulary (27 for names) */
+  vocabSize: number;
+  /** characters of context (default 3) */
+  blockSize?: number;
+  /** embedding dimension (default 10; 2 to plot the embeddings) */
+  nEmbd?: number;
+  /** hidden tanh units (default 200) */
+  nHidden?: number;
+  /** seed of the generator that draws every parameter (default 2147483647) */
+  seed?: number;
+  /** scales of the initial parameters (default: all 1) */
+  init?: MlpInit;
+  /** batch-normalize the hidden pre-activations (default false) */
+  batchNorm?: boolean;
+  /** weight of each batch in the running mean/std (default 0.001, as in lecture 3) */
+  bnMomentum?: number;
+  /** added to the variance before the square root (default 1e-5) */
+  bnEps?: number;
+}
+
+/** Hidden-layer tensors of one forward pass (for saturation plots). */
+export type MlpActivations = {
+  /** pre-activations fed to tanh (after batch norm when it is on), [batch, nHidden] */
+  hPreact: tfjs.Tensor2D;
+  /** tanh outputs, [batch, nHidden] */
+  h: tfjs.Tensor2D;
+};
+
+/** Tensors of one forward pass kept for the backward pass. */
+interface ForwardPass {
+  /** concatenated embeddings [B, blockSize * nEmbd] */
+  emb: tfjs.Tensor2D;
+  /** input of tanh [B, nHidden] */
+  hPreact: tfjs.Tensor2D;
+  /** tanh output [B, nHidden] */
+  h: tfjs.Tensor2D;
+  /** output [B, vocab] */
+  logits: tfjs.Tensor2D;
+  /** batch norm: the normalized pre-activations and 1 / std; null without batch norm */
+  bn: { xhat: tfjs.Tensor2D; invStd: tfjs.Tensor } | null;
+}
+
+/** The lecture's MLP language model (see the module comment). */
+export class MLP implements LanguageModel {
+  /** characters of context */
+  readonly blockSize: number;
+  /** size of the vocabulary */
+  readonly vocabSize: number;
+  /** embedding dimension */
+  readonly nEmbd: number;
+  /** hidden units */
+  readonly nHidden: number;
+  /** whether the hidden pre-activations are batch-normalized */
+  readonly batchNorm: boolean;
+  /** running-statistics momentum of batch norm */
+  readonly bnMomentum: number;
+  /** batch-norm epsilon */
+  readonly bnEps: number;
+  /** embedding table [vocab, nEmbd] */
+  readonly C: tfjs.Variable<tfjs.Rank.R2>;
+  /** hidden weights [blockSize * nEmbd, nHidden] */
+  readonly W1: tfjs.Variable<tfjs.Rank.R2>;
+  /** hidden bias [nHidden]; null with batch norm (bnbias takes its place) */
+  readonly b1: tfjs.Variable<tfjs.Rank.R1> | null;
+  /** output weights [nHidden, vocab] */
+  readonly W2: tfjs.Variable<tfjs.Rank.R2>;
+  /** output bias [vocab] */
+  readonly b2: tfjs.Variable<tfjs.Rank.R1>;
+  /** batch-norm gain [nHidden] (ones at init), or null */
+  readonly bnGain: tfjs.Variable<tfjs.Rank.R1> | null;
+  /** batch-norm shift [nHidden] (zeros at init), or null */
+  readonly bnBias: tfjs.Variable<tfjs.Rank.R1> | null;
+  /** running mean of the pre-activations (not trained), or null */
+  readonly bnMeanRunning: tfjs.Variable<tfjs.Rank.R1> | null;
+  /** running std of the pre-activations (not trained), or null */
+  readonly bnStdRunning: tfjs.Variable<tfjs.Rank.R1> | null;
+  /** when true, each forward keeps its hidden tensors in {@link MLP.lastActivations} */
+  recordActivations = false;
+  private recorded: MlpActivations | null = null;
+
+  /**
+   * Draws C, W1, b1, W2, b2 in that order from one seeded generator (b1 is drawn
+   * even with batch norm, so both variants share C, W1 and W2, as in the lecture).
+   */
+  constructor(config: MlpConfig) {
+    const {
+      vocabSize,
+      blockSize = 3,
+      nEmbd = 10,
+      nHidden = 200,
+      seed = LECTURE_SEED,
+      init = {},
+      batchNorm = false,
+      bnMomentum = 0.001,
+      bnEps = 1e-5,
+    } = config;
+    for (const [name, v] of Object.entries({ vocabSize, blockSize, nEmbd, nHidden })) {
+      if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${v}`);
+    }
+    if (!(bnMomentum >= 0 && bnMomentum <= 1)) throw new RangeError(`bnMomentum must be in [0, 1], got ${bnMomentum}`);
+    this.vocabSize = vocabSize;
+    this.blockSize = blockSize;
+    this.nEmbd = nEmbd;
+    this.nHidden = nHidden;
+    this.batchNorm = batchNorm;
+    this.bnMomentum = bnMomentum;
+    this.bnEps = bnEps;
+
+    const g = new Generator(seed);
+    const fanIn = blockSize * nEmbd;
+    const w1Scale = init.w1 === "kaiming" ? TANH_GAIN / Math.sqrt(fanIn) : (init.w1 ?? 1);
+    const draw = (n: number, scale: number): Float32Array => {
+      const a = g.randnArray(n);
+      for (let i = 0; i < n; i++) a[i] = scale === 0 ? 0 : (a[i] as number) * scale; // no -0
+      return a;
+    };
+    const C = draw(vocabSize * nEmbd, 1);
+    const W1 = draw(fanIn * nHidden, w1Scale);
+    const b1 = draw(nHidden, init.b1 ?? 1);
+    const W2 = draw(nHidden * vocabSize, init.w2 ?? 1);
+    const b2 = draw(vocabSize, init.b2 ?? 1);
+    // inside tidy, so the initial tensors are freed and only the variables stay
+    const v = <R extends tfjs.Rank>(make: () => tfjs.Tensor<R>, trainable = true): tfjs.Variable<R> =>
+      tf.tidy(() => tf.variable(make(), trainable));
+    this.C = v(() => tf.tensor2d(C, [vocabSize, nEmbd]));
+    this.W1 = v(() => tf.tensor2d(W1, [fanIn, nHidden]));
+    this.b1 = batchNorm ? null : v(() => tf.tensor1d(b1));
+    this.W2 = v(() => tf.tensor2d(W2, [nHidden, vocabSize]));
+    this.b2 = v(() => tf.tensor1d(b2));
+    if (batchNorm) {
+      this.bnGain = v(() => tf.ones([nHidden]));
+      this.bnBias = v(() => tf.zeros([nHidden]));
+      this.bnMeanRunning = v(() => tf.zeros([nHidden]), false);
+      this.bnStdRunning = v(() => tf.ones([nHidden]), false);
+    } else {
+      this.bnGain = this.bnBias = this.bnMeanRunning = this.bnStdRunning = null;
+    }
+  }
+
+  /** Trainable parameters: C, W1, b1, W2, b2 (batch norm: C, W1, W2, b2, bnGain, bnBias). */
+  parameters(): tfjs.Variable[] {
+    const ps: (tfjs.Variable | null)[] = [this.C, this.W1, this.b1, this.W2, this.b2, this.bnGain, this.bnBias];
+    return ps.filter((p): p is tfjs.Variable => p !== null);
+  }
+
+  /** State that is not trained but changes in training: the batch-norm running mean and std. */
+  buffers(): tfjs.Variable[] {
+    return this.bnMeanRunning && this.bnStdRunning ? [this.bnMeanRunning, this.bnStdRunning] : [];
+  }
+
+  /**
+   * Logits [batch, vocab] for contexts X [batch, blockSize]. With batch norm,
+   * `training` normalizes with the batch's own mean and std and moves the running
+   * statistics towards them; otherwise the running statistics are used.
+   *
+   * The pass is one custom-gradient op with a hand-derived backward pass (as in
+   * lecture 4), so a training step runs a few dozen small kernels instead of the
+   * many more the autodiff tape would record.
+   */
+  forward(X: tfjs.Tensor2D, training: boolean): tfjs.Tensor2D {
+    return tf.tidy(() => {
+      const op = tf.customGrad((...args: (tfjs.Tensor | tfjs.GradSaveFunc)[]) => {
+        const save = args[args.length - 1] as tfjs.GradSaveFunc;
+        const pass = this.pass(X, training);
+        if (this.recordActivations) this.record(pass.hPreact, pass.h);
+        const W1 = this.W1 as tfjs.Tensor;
+        const W2 = this.W2 as tfjs.Tensor;
+        const bn = pass.bn ? [pass.bn.xhat, pass.bn.invStd, this.bnGain as tfjs.Tensor] : [];
+        save([pass.emb, pass.h, W1, W2, ...bn]);
+        return {
+          value: pass.logits,
+          gradFunc: (dy: tfjs.Tensor, saved: tfjs.Tensor[]) => this.backward(X, training, dy, saved),
+        };
+      });
+      return op(...this.parameters()) as tfjs.Tensor2D;
+    });
+  }
+
+  /**
+   * The hidden layer of one forward pass: pre-activations and tanh outputs
+   * (tensors owned by the caller). Like {@link MLP.forward}, a training pass
+   * with batch norm updates the running statistics.
+   */
+  activations(X: tfjs.Tensor2D, training = false): MlpActivations {
+    return tf.tidy(() => {
+      const { hPreact, h } = this.pass(X, training);
+      return { hPreact, h };
+    });
+  }
+
+  /** Hidden tensors of the last forward pass while {@link MLP.recordActivations} is on, else null. */
+  lastActivations(): MlpActivations | null {
+    return this.recorded;
+  }
+
+  /**
+   * Sets the running mean and std to the exact statistics of the pre-activations
+   * over a whole split (lecture 3's "calibrate the batch norm at the end of
+   * training"), computed in chunks of `chunkSize` examples. No-op without batch norm.
+   */
+  calibrateBatchNorm(data: Contexts, chunkSize = 8192): void {
+    if (!this.bnMeanRunning || !this.bnStdRunning) return;
+    checkBlockSize(this, data);
+    if (data.n < 2) throw new RangeError("calibrating batch norm needs at least 2 examples");
+    const sums = new Float64Array(this.nHidden);
+    forEachChunk(data, chunkSize, (X) => {
+      const s = tf.tidy(() => tf.sum(this.preactivations(this.embed(X)), 0).dataSync());
+      for (let j = 0; j < s.length; j++) sums[j] = (sums[j] as number) + (s[j] as number);
+    });
+    const mean = Float32Array.from(sums, (s) => s / data.n);
+    const meanT = tf.tensor1d(mean);
+    const squares = new Float64Array(this.nHidden);
+    forEachChunk(data, chunkSize, (X) => {
+      const s = tf.tidy(() => tf.sum(tf.squaredDifference(this.preactivations(this.embed(X)), meanT), 0).dataSync());
+      for (let j = 0; j < s.length; j++) squares[j] = (squares[j] as number) + (s[j] as number);
+    });
+    meanT.dispose();
+    const std = Float32Array.from(squares, (s) => Math.sqrt(s / (data.n - 1) + this.bnEps));
+    tf.tidy(() => {
+      this.bnMeanRunning?.assign(tf.tensor1d(mean));
+      this.bnStdRunning?.assign(tf.tensor1d(std));
+    });
+  }
+
+  /** Frees every variable and any recorded activations. */
+  dispose(): void {
+    this.clearRecorded();
+    for (const v of [...this.parameters(), ...this.buffers()]) v.dispose();
+  }
+
+  /** C[X] with the contexts' embeddings concatenated: [B, blockSize * nEmbd]. */
+  private embed(X: tfjs.Tensor2D): tfjs.Tensor2D {
+    return embedding(this.C, X).reshape([X.shape[0], this.blockSize * this.nEmbd]) as tfjs.Tensor2D;
+  }
+
+  /** emb @ W1 (+ b1 without batch norm), for concatenated embeddings emb [B, blockSize * nEmbd]. */
+  private preactivations(emb: tfjs.Tensor2D): tfjs.Tensor2D {
+    const pre = tf.matMul(emb, this.W1) as tfjs.Tensor2D;
+    return this.b1 ? tf.add(pre, this.b1) : pre;
+  }
+
+  /** The forward pass with the intermediate tensors the backward pass needs. */
+  private pass(X: tfjs.Tensor2D, training: boolean): ForwardPass {
+    const batch = X.shape[0];
+    const emb = this.embed(X);
+    let hPreact = this.preactivations(emb);
+    let bn: ForwardPass["bn"] = null;
+    if (this.bnGain && this.bnBias && this.bnMeanRunning && this.bnStdRunning) {
+      let mean: tfjs.Tensor;
+      let std: tfjs.Tensor;
+      if (training) {
+        if (batch < 2) throw new RangeError("batch norm in training mode needs a batch of at least 2");
+        mean = tf.mean(hPreact, 0);
+        // unbiased variance, like torch's hpreact.std(0) in the lecture
+        const variance = tf.div(tf.sum(tf.square(tf.sub(hPreact, mean)), 0), batch - 1);
+        std = tf.sqrt(tf.add(variance, this.bnEps));
+        const m = this.bnMomentum;
+        this.bnMeanRunning.assign(tf.add(tf.mul(this.bnMeanRunning, 1 - m), tf.mul(mean, m)) as tfjs.Tensor1D);
+        this.bnStdRunning.assign(tf.add(tf.mul(this.bnStdRunning, 1 - m), tf.mul(std, m)) as tfjs.Tensor1D);
+      } else {
+        mean = this.bnMeanRunning;
+        std = this.bnStdRunning;
+      }
+      const invStd = tf.reciprocal(std);
+      const xhat = tf.mul(tf.sub(hPreact, mean), invStd) as tfjs.Tensor2D;
+      bn = { xhat, invStd };
+      hPreact = tf.add(tf.mul(xhat, this.bnGain), this.bnBias);
+    }
+    const h = tf.tanh(hPreact);
+    const logits = tf.add(tf.matMul(h, this.W2), this.b2) as tfjs.Tensor2D;
+    return { emb, hPreact, h, logits, bn };
+  }
+
+  /**
+   * Gradients of every parameter (in {@link MLP.parameters} order) from the
+   * gradient of the logits, by the chain rule through each line of the pass.
+   */
+  private backward(X: tfjs.Tensor2D, training: boolean, dLogits: tfjs.Tensor, saved: tfjs.Tensor[]): tfjs.Tensor[] {
+    const [emb, h, W1, W2, xhat, invStd, gain] = saved as [
+      tfjs.Tensor2D,
+      tfjs.Tensor2D,
+      tfjs.Tensor2D,
+      tfjs.Tensor2D,
+      tfjs.Tensor2D?,
+      tfjs.Tensor1D?,
+      tfjs.Tensor1D?,
+    ];
+    const dy = dLogits as tfjs.Tensor2D;
+    const dW2 = tf.matMul(h, dy, true, false);
+    const db2 = tf.sum(dy, 0);
+    const dh = tf.matMul(dy, W2, false, true);
+    // tanh' = 1 - tanh^2
+    const dHPreact = tf.mul(dh, tf.sub(1, tf.square(h))) as tfjs.Tensor2D;
+    let dPre = dHPreact;
+    let middle: tfjs.Tensor[];
+    if (xhat && invStd && gain) {
+      // hPreact = gain * xhat + bias, xhat = (pre - mean) / std with the unbiased batch std
+      const n = xhat.shape[0];
+      const dGain = tf.sum(tf.mul(dHPreact, xhat), 0);
+      const dBias = tf.sum(dHPreact, 0);
+      const dXhat = tf.mul(dHPreact, gain);
+      if (training) {
+        // the batch mean and std depend on every row: subtract their share of the gradient
+        const proj = tf.div(tf.sum(tf.mul(dXhat, xhat), 0), n - 1);
+        dPre = tf.mul(tf.sub(tf.sub(dXhat, tf.mean(dXhat, 0)), tf.mul(xhat, proj)), invStd) as tfjs.Tensor2D;
+      } else {
+        dPre = tf.mul(dXhat, invStd) as tfjs.Tensor2D;
+      }
+      middle = [dGain, dBias];
+    } else {
+      middle = [tf.sum(dPre, 0)];
+    }
+    const dW1 = tf.matMul(emb, dPre, true, false);
+    const dEmb = tf.matMul(dPre, W1, false, true).reshape([-1, this.nEmbd]) as tfjs.Tensor2D;
+    // the embedding lookup adds each row's gradient back to the row it read: onehot(X)^T . dEmb
+    const dC = tf.matMul(oneHotFloat(X.reshape([-1]) as tfjs.Tensor1D, this.vocabSize), dEmb, true, false);
+    return xhat ? [dC, dW1, dW2, db2, ...middle] : [dC, dW1, ...middle, dW2, db2];
+  }
+
+  private record(hPreact: tfjs.Tensor2D, h: tfjs.Tensor2D): void {
+    this.clearRecorded();
+    this.recorded = { hPreact: tf.keep(hPreact.clone()), h: tf.keep(h.clone()) };
+  }
+
+  private clearRecorded(): void {
+    if (this.recorded) {
+      this.recorded.hPreact.dispose();
+      this.recorded.h.dispose();
+      this.recorded = null;
+    }
+  }
+}
+
+/**
+ * The lecture-2 model for a vocabulary: block size 3, 10-dimensional embeddings,
+ * 200 hidden units, 11,897 parameters for 27 tokens. Options override the defaults.
+ */
+export function lectureMlp(vocabSize = 27, options: Omit<MlpConfig, "vocabSize"> = {}): MLP {
+  return new MLP({ vocabSize, ...options });
+}

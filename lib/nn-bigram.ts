@@ -1,0 +1,108 @@
+/**
+ * The neural bigram of lecture 1: a single 27x27 weight matrix W. The input
+ * character is one-hot encoded and multiplied by W, which gives the logits
+ * of the next character; softmax turns them into probabilities. Trained by
+ * gradient descent it learns the same table as the counting model.
+ *
+ * Multiplying a one-hot row by W just picks a row of W, so the forward pass
+ * reads rows with {@link embedding} (same result, no 27-wide one-hot product).
+ * {@link oneHotInputs} still builds the explicit one-hot matrix for the notebook.
+ *
+ * @module
+ */
+import type * as tfjs from "@tensorflow/tfjs";
+import type { Matrix } from "./bigram";
+import type { LanguageModel } from "./model";
+import { embedding, oneHotFloat } from "./ops";
+import { Generator } from "./random";
+import { tf } from "./tf";
+
+/** The seed the lectures use for their generators (`torch.Generator().manual_seed(2147483647)`). */
+export const LECTURE_SEED = 2147483647;
+
+/** Configuration of a {@link NeuralBigram}. */
+export interface NeuralBigramConfig {
+  /** size of the vocabulary (27 for names) */
+  vocabSize: number;
+  /** seed of the generator that draws W (default {@link LECTURE_SEED}) */
+  seed?: number;
+  /** weight of the L2 term `lambda * mean(W^2)` (default 0.01, as in the lecture) */
+  lambda?: number;
+  /** start from W = 0 (a uniform model) instead of random normal weights */
+  zeroInit?: boolean;
+}
+
+/** One weight matrix W [vocab, vocab]: logits = onehot(x) · W. */
+export class NeuralBigram implements LanguageModel {
+  /** a bigram model reads one token of context */
+  readonly blockSize = 1;
+  /** size of the vocabulary */
+  readonly vocabSize: number;
+  /** weight of the L2 regularization term */
+  readonly lambda: number;
+  /** the weights: row i holds the logits of the character after token i */
+  readonly W: tfjs.Variable<tfjs.Rank.R2>;
+
+  /** Draws W from a standard normal with the seeded generator (or zeros with `zeroInit`). */
+  constructor(config: NeuralBigramConfig) {
+    const { vocabSize, seed = LECTURE_SEED, lambda = 0.01, zeroInit = false } = config;
+    if (!Number.isInteger(vocabSize) || vocabSize < 1) {
+      throw new RangeError(`vocabSize must be a positive integer, got ${vocabSize}`);
+    }
+    if (!(lambda >= 0)) throw new RangeError(`lambda must be >= 0, got ${lambda}`);
+    this.vocabSize = vocabSize;
+    this.lambda = lambda;
+    const values = zeroInit
+      ? new Float32Array(vocabSize * vocabSize)
+      : new Generator(seed).randnArray(vocabSize * vocabSize);
+    this.W = tf.tidy(() => tf.variable(tf.tensor2d(values, [vocabSize, vocabSize]), true));
+  }
+
+  /** The one trainable matrix W. */
+  parameters(): tfjs.Variable[] {
+    return [this.W];
+  }
+
+  /** Logits [batch, vocab]: the rows of W picked by the input tokens X [batch, 1]. */
+  forward(X: tfjs.Tensor2D, _training: boolean): tfjs.Tensor2D {
+    return tf.tidy(() => embedding(this.W, X.reshape([-1])) as tfjs.Tensor2D);
+  }
+
+  /** `lambda * mean(W^2)`: pulls W towards zero, i.e. the model towards uniform (like count smoothing). */
+  regularization(): tfjs.Scalar {
+    return tf.tidy(() => tf.mul(tf.mean(tf.square(this.W)), this.lambda) as tfjs.Scalar);
+  }
+
+  /** Frees W. */
+  dispose(): void {
+    this.W.dispose();
+  }
+}
+
+/**
+ * The explicit one-hot encoding of input tokens, float32 [n, vocabSize]
+ * (the lecture's `F.one_hot(xs, num_classes=27).float()`), to show in a notebook.
+ */
+export function oneHotInputs(xs: ArrayLike<number>, vocabSize: number): tfjs.Tensor2D {
+  return tf.tidy(() => oneHotFloat(tf.tensor1d(Array.from(xs), "int32"), vocabSize));
+}
+
+/**
+ * The lecture's literal forward pass, `onehot(xs) @ W`: logits [n, vocab].
+ * Equal to {@link NeuralBigram.forward}; kept to show why row lookup is enough.
+ */
+export function oneHotLogits(W: tfjs.Tensor2D, xs: ArrayLike<number>): tfjs.Tensor2D {
+  return tf.tidy(() => {
+    const [vocab] = W.shape;
+    return tf.matMul(oneHotInputs(xs, vocab), W);
+  });
+}
+
+/**
+ * The probability table of learned weights: softmax of each row of W
+ * (`exp(W)` normalized per row, the "counts" the network learned). The result
+ * can be compared with the counting model's table and sampled with `tableModel`.
+ */
+export function weightsToProbs(W: tfjs.Tensor2D): Matrix {
+  return tf.tidy(() => tf.softmax(W).arraySync() as Matrix);
+}
