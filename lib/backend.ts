@@ -89,7 +89,10 @@ export async function initBackend(requested?: BackendName): Promise<BackendName>
   await tf.ready();
   if (!announced || current !== chosen) {
     const note = chosen !== "node" && nativeUnavailableReason ? ` (${nativeUnavailableReason})` : "";
-    process.stdout.write(`makemore: tfjs backend ${chosen}${note}\n`);
+    // In a notebook the line belongs in the cell output; in scripts and the CLI it goes to
+    // stderr so that what a command prints (samples, tables) can be piped cleanly.
+    const stream = process.env.MAKEMORE_KERNEL ? process.stdout : process.stderr;
+    stream.write(`makemore: tfjs backend ${chosen}${note}\n`);
     announced = true;
   }
   return chosen;

@@ -8,7 +8,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { DataError, readLines } from "./data";
 import { Generator } from "./random";
-import { projectRoot } from "./tf";
+import { projectRoot } from "./paths";
 
 /** Names of the built-in datasets. */
 export type DatasetName = "names" | "words" | "addition" | "sqrt";

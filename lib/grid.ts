@@ -36,7 +36,7 @@ import {
   type HyperKey,
 } from "./hyperparams";
 import { newRunTag, writeFileAtomic } from "./runlog";
-import { projectRoot } from "./tf";
+import { projectRoot } from "./paths";
 
 /** The values to try for each hyperparameter named in a grid file (each list checked and non-empty). */
 export type GridAxes = Partial<Record<HyperKey, ExperimentConfig[HyperKey][]>>;

@@ -13,6 +13,7 @@ export * from "./bigram";
 export * from "./dataset";
 export * from "./sample";
 export * from "./quick";
+export * from "./paths";
 export * from "./tf";
 export * from "./backend";
 export * from "./figure";

@@ -37,7 +37,7 @@ export interface HistogramLinesOptions {
   xTitle?: string;
   /** plot densities (area 1, like `torch.histogram(density=True)`; default) or raw counts */
   density?: boolean;
-  /** figure height in pixels (default 360) */
+  /** figure height in pixels (default 380 + 20 per line) */
   height?: number;
 }
 
@@ -56,10 +56,19 @@ export function histogramLinesFigure(lines: readonly HistogramLine[], options: H
       y: density ? histogramDensity(l.histogram) : [...l.histogram.counts],
     })),
     layout: baseLayout(options.title, {
-      height: options.height ?? 360,
+      // the legend sits under the plot, one entry a line, so long entries leave the plot its width
+      height: options.height ?? 380 + 20 * lines.length,
       xaxis: { title: { text: options.xTitle ?? "value" } },
       yaxis: { title: { text: density ? "density" : "count" }, rangemode: "tozero" },
-      legend: { font: { family: "monospace", size: 11 } },
+      legend: {
+        font: { family: "monospace", size: 11 },
+        orientation: "v",
+        x: 0,
+        xanchor: "left",
+        y: -0.18,
+        yanchor: "top",
+      },
+      margin: { l: 60, r: 20, t: 50, b: 60 + 20 * lines.length },
       showlegend: true,
     }),
     config: { ...BASE_CONFIG },

@@ -12,6 +12,7 @@
  */
 import * as path from "path";
 import * as tfjs from "@tensorflow/tfjs";
+import { projectRoot } from "./paths";
 
 /** The type of the TensorFlow.js namespace. */
 export type Tf = typeof tfjs;
@@ -25,14 +26,6 @@ export type Tensor2D = tfjs.Tensor2D;
 export type Scalar = tfjs.Scalar;
 /** A trainable tfjs variable. */
 export type Variable = tfjs.Variable;
-
-/** Project root: the folder whose node_modules holds @tensorflow/tfjs. */
-export const projectRoot: string = path.resolve(
-  path.dirname(require.resolve("@tensorflow/tfjs/package.json")),
-  "..",
-  "..",
-  "..",
-);
 
 /** Where `npm run native` installs @tensorflow/tfjs-node (outside the main tree; see README). */
 export const nativeModulePath: string = path.join(projectRoot, ".native", "node_modules", "@tensorflow", "tfjs-node");

@@ -92,30 +92,11 @@ describeEachBackend("train", () => {
   test("training lowers the loss, and log10 losses follow the raw ones", async () => {
     const model = smallMlp();
     const before = splitLoss(model, split.val);
-    const r = await train(model, split.train, { steps: 400, lr: 0.2, progress: false, syncEvery: 37 });
-    expect(r.steps).toBe(400);
+    const r = await train(model, split.train, { steps: 200, lr: 0.3, progress: false, syncEvery: 37 });
+    expect(r.steps).toBe(200);
     expect(r.stoppedEarly).toBe(false);
     r.log10Losses.forEach((v, i) => expect(v).toBeCloseTo(Math.log10(r.losses[i] as number), 10));
     expect(splitLoss(model, split.val)).toBeLessThan(before - 0.3);
-    model.dispose();
-  });
-
-  test("does not leak tensors: the count after 1,000 steps equals the count after 10", async () => {
-    const model = smallMlp(2, true);
-    const options = {
-      lr: 0.05,
-      progress: false,
-      evalEvery: 250,
-      evalSplits: { val: split.val },
-      onGrads: () => undefined,
-      gradsEvery: 100,
-    };
-    await train(model, split.train, { steps: 10, ...options });
-    const after10 = tf.memory().numTensors;
-    await train(model, split.train, { steps: 1000, ...options });
-    expect(tf.memory().numTensors).toBe(after10);
-    await train(model, split.train, { steps: 3, batchSize: "full", lr: 0.05, progress: false });
-    expect(tf.memory().numTensors).toBe(after10);
     model.dispose();
   });
 
@@ -259,6 +240,32 @@ describeEachBackend("train", () => {
     await expect(train(model, split.train, { steps: 1.5 })).rejects.toThrow("steps must be a non-negative integer");
     await expect(train(model, split.train, { steps: 1, batchSize: 0 })).rejects.toThrow("batchSize");
     await expect(train(model, smallSplit(50, 2).train, { steps: 1 })).rejects.toThrow("tokens of context");
+    model.dispose();
+  });
+});
+
+describe("train on wasm", () => {
+  // the loop's bookkeeping is the same on every backend; the cpu backend is several times slower
+  beforeAll(async () => {
+    await initBackend("wasm");
+  });
+
+  test("does not leak tensors: the count after 1,000 steps equals the count after 10", async () => {
+    const model = smallMlp(2, true);
+    const options = {
+      lr: 0.05,
+      progress: false,
+      evalEvery: 250,
+      evalSplits: { val: split.val },
+      onGrads: () => undefined,
+      gradsEvery: 100,
+    };
+    await train(model, split.train, { steps: 10, ...options });
+    const after10 = tf.memory().numTensors;
+    await train(model, split.train, { steps: 1000, ...options });
+    expect(tf.memory().numTensors).toBe(after10);
+    await train(model, split.train, { steps: 3, batchSize: "full", lr: 0.05, progress: false });
+    expect(tf.memory().numTensors).toBe(after10);
     model.dispose();
   });
 });

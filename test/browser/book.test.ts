@@ -40,7 +40,7 @@ interface Manifest {
   pages: { file: string; source: string; title: string; summary: string; figures: ManifestFigure[] }[];
 }
 
-const notebooks = process.env.DEVNB ? ["01-bigram-counts.ipynb"] : listNotebooks();
+const notebooks = listNotebooks();
 const pageOf = (nb: string) => nb.replace(/\.ipynb$/, ".html");
 
 let manifest: Manifest;
@@ -55,7 +55,6 @@ function buildBook(): Promise<string> {
       BOOK,
       "--reuse",
       path.join(paths.root, "test-results", "notebooks"),
-      ...(process.env.DEVNB ? ["--notebooks", process.env.DEVNB] : []),
     ];
     fs.mkdirSync(path.join(paths.root, "test-results", "notebooks"), { recursive: true });
     const child = spawn(process.execPath, args, { cwd: paths.root, stdio: ["ignore", "pipe", "pipe"] });
