@@ -131,3 +131,62 @@ export function heatmapFigure(z: readonly (readonly number[])[], options: Heatma
     config: { ...BASE_CONFIG },
   };
 }
+
+/** One labelled point of a {@link scatterFigure}. */
+export interface LabelledPoint {
+  /** x value */
+  x: number;
+  /** y value */
+  y: number;
+  /** hover text (a run tag, a configuration) */
+  label: string;
+}
+
+/** Points with hover labels: one value against another over many runs (val loss against parameters). */
+export function scatterFigure(points: readonly LabelledPoint[], options: LineFigureOptions): Figure {
+  return {
+    data: [
+      {
+        type: "scatter",
+        mode: "markers",
+        x: points.map((p) => p.x),
+        y: points.map((p) => p.y),
+        text: points.map((p) => p.label),
+        marker: { size: 10, color: "#3a78b5" },
+        hovertemplate: "%{text}<br>x %{x}<br>y %{y:.4f}<extra></extra>",
+      },
+    ],
+    layout: baseLayout(options.title, {
+      height: options.height ?? 380,
+      xaxis: { title: { text: options.xTitle ?? "" }, type: options.logX ? "log" : "linear" },
+      yaxis: { title: { text: options.yTitle ?? "" } },
+      showlegend: false,
+    }),
+    config: { ...BASE_CONFIG },
+  };
+}
+
+/** The spread of one set of values: a box with every value drawn beside it (the seed lottery). */
+export function spreadFigure(values: readonly number[], labels: readonly string[], options: LineFigureOptions): Figure {
+  return {
+    data: [
+      {
+        type: "box",
+        y: [...values],
+        text: [...labels],
+        name: options.xTitle ?? "",
+        boxpoints: "all",
+        jitter: 0.4,
+        pointpos: -1.6,
+        marker: { color: "#3a78b5", size: 8 },
+        hovertemplate: "%{text}: %{y:.4f}<extra></extra>",
+      },
+    ],
+    layout: baseLayout(options.title, {
+      height: options.height ?? 420,
+      yaxis: { title: { text: options.yTitle ?? "" } },
+      showlegend: false,
+    }),
+    config: { ...BASE_CONFIG },
+  };
+}

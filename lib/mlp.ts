@@ -343,10 +343,12 @@ export class MLP implements LanguageModel {
       tfjs.Tensor1D?,
       tfjs.Tensor1D?,
     ];
+    // Products take explicit transposes: on the wasm backend a product with a transpose
+    // flag costs several times more than a transpose followed by a plain product.
     const dy = dLogits as tfjs.Tensor2D;
-    const dW2 = tf.matMul(h, dy, true, false);
+    const dW2 = tf.matMul(tf.transpose(h), dy);
     const db2 = tf.sum(dy, 0);
-    const dh = tf.matMul(dy, W2, false, true);
+    const dh = tf.matMul(dy, tf.transpose(W2));
     // tanh' = 1 - tanh^2
     const dHPreact = tf.mul(dh, tf.sub(1, tf.square(h))) as tfjs.Tensor2D;
     let dPre = dHPreact;
@@ -368,10 +370,10 @@ export class MLP implements LanguageModel {
     } else {
       middle = [tf.sum(dPre, 0)];
     }
-    const dW1 = tf.matMul(emb, dPre, true, false);
-    const dEmb = tf.matMul(dPre, W1, false, true).reshape([-1, this.nEmbd]) as tfjs.Tensor2D;
+    const dW1 = tf.matMul(tf.transpose(emb), dPre);
+    const dEmb = tf.matMul(dPre, tf.transpose(W1)).reshape([-1, this.nEmbd]) as tfjs.Tensor2D;
     // the embedding lookup adds each row's gradient back to the row it read: onehot(X)^T . dEmb
-    const dC = tf.matMul(oneHotFloat(X.reshape([-1]) as tfjs.Tensor1D, this.vocabSize), dEmb, true, false);
+    const dC = tf.matMul(tf.transpose(oneHotFloat(X.reshape([-1]) as tfjs.Tensor1D, this.vocabSize)), dEmb);
     return xhat ? [dC, dW1, dW2, db2, ...middle] : [dC, dW1, ...middle, dW2, db2];
   }
 

@@ -344,6 +344,7 @@ export async function train(model: LanguageModel, data: Contexts, options: Train
     disposeSnapshot(candidate);
     verified = candidate = null;
     lrTensor?.dispose();
+    lrTensor = null;
     full?.X.dispose();
     full?.Y.dispose();
   };

@@ -71,18 +71,6 @@ function buildBook(): Promise<string> {
   });
 }
 
-beforeAll(async () => {
-  fs.rmSync(ARTIFACTS, { recursive: true, force: true });
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
-  await buildBook();
-  manifest = JSON.parse(fs.readFileSync(path.join(BOOK, "book.json"), "utf8")) as Manifest;
-  browser = await launchChromium();
-}, BUILD_TIMEOUT_MS);
-
-afterAll(async () => {
-  await browser?.close();
-}, 30000);
-
 /** What a page did while it loaded: console errors, uncaught exceptions, requests off file://. */
 interface PageWatch {
   errors: string[];
@@ -110,22 +98,31 @@ describe("book build (pure parts)", () => {
     expect([book.PLOTLY_LOADER_BEGIN, book.PLOTLY_LOADER_END]).toEqual([PLOTLY_LOADER_BEGIN, PLOTLY_LOADER_END]);
   });
 
-  test("takes the title and the first sentence of the first paragraph as the summary", () => {
-    const nb = {
-      cells: [
-        {
-          cell_type: "markdown",
-          source: "# 03 · An MLP\n\nWe train the MLP of Bengio et al. 2003 (a **neural** model). Then more.\n\n## Next",
-        },
-      ],
-      metadata: {},
+  test("takes the title, and opening sentences of the first paragraph as the summary", () => {
+    const notebook = (md: string, metadata: Record<string, unknown> = {}) => ({
+      cells: [{ cell_type: "markdown", source: md }],
+      metadata,
       nbformat: 4,
       nbformat_minor: 5,
-    };
-    expect(book.describe(nb, "fallback")).toEqual({
-      title: "03 · An MLP",
-      summaryMd: "We train the MLP of Bengio et al. 2003 (a **neural** model).",
     });
+    const long = "We train the MLP of Bengio et al. 2003 (a **neural** model) on three characters of context.";
+    expect(book.describe(notebook(`# 03 · An MLP\n\n${long} Then more.\n\n## Next`), "fallback")).toEqual({
+      title: "03 · An MLP",
+      summaryMd: long,
+    });
+    // a short first sentence is followed by the next one
+    expect(
+      book.describe(
+        notebook(
+          "# 02\n\nShort one. Here we build the same model a second way, as a network trained by gradient descent. More.",
+        ),
+        "x",
+      ),
+    ).toEqual({
+      title: "02",
+      summaryMd: "Short one. Here we build the same model a second way, as a network trained by gradient descent.",
+    });
+    expect(book.describe(notebook("# T\n\nA. B.", { makemore: { summary: "Given." } }), "x").summaryMd).toBe("Given.");
     expect(book.inlineMarkdown("it **counts** `a<b`")).toBe("it <strong>counts</strong> <code>a&lt;b</code>");
   });
 
@@ -160,6 +157,18 @@ describe("book build (pure parts)", () => {
 });
 
 describe("the book", () => {
+  beforeAll(async () => {
+    fs.rmSync(ARTIFACTS, { recursive: true, force: true });
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    await buildBook();
+    manifest = JSON.parse(fs.readFileSync(path.join(BOOK, "book.json"), "utf8")) as Manifest;
+    browser = await launchChromium();
+  }, BUILD_TIMEOUT_MS);
+
+  afterAll(async () => {
+    await browser?.close();
+  }, 30000);
+
   test("has a page per notebook, an index linking them with summaries, one shared plotly.js", () => {
     expect(manifest.pages.map((p) => p.source)).toEqual(notebooks);
     const index = fs.readFileSync(path.join(BOOK, "index.html"), "utf8");

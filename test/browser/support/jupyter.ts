@@ -44,7 +44,7 @@ export function freePort(): Promise<number> {
 /** GET a URL; resolves with the status code (0 when nothing answers), never rejects. */
 function status(url: string, timeoutMs = 2000): Promise<number> {
   return new Promise((resolve) => {
-    const req = http.get(url, { timeout: timeoutMs }, (res) => {
+    const req = http.get(url, { timeout: timeoutMs, agent: false }, (res) => {
       res.resume();
       resolve(res.statusCode ?? 0);
     });
