@@ -4,6 +4,8 @@ module.exports = {
   testEnvironment: "node",
   roots: ["<rootDir>/test"],
   testMatch: ["**/*.test.ts"],
+  // the browser tests run after these, in `npm run test:browser` (reusing the notebook runs)
+  testPathIgnorePatterns: ["/node_modules/", "<rootDir>/test/browser/"],
   transform: {
     "^.+\\.ts$": ["ts-jest", { tsconfig: "<rootDir>/tsconfig.json", diagnostics: false }],
   },

@@ -26,7 +26,7 @@ export function sampleCommand(ctx: CliContext): Command {
     .addOption(backendOption())
     .addHelpText("after", "\nExample:\n  makemore sample -o runs/mlp -n 10 --seed 7")
     .action(async (flags: SampleFlags) => {
-      await initBackend(flags.backend);
+      await initBackend(flags.backend, { quiet: true });
       const run = loadRun(flags.out);
       try {
         const words = sampleFromModel(run.model, run.vocab, flags.num, flags.seed);

@@ -81,7 +81,7 @@ async function train(io: Io, flags: TrainFlags): Promise<number> {
       throw new ParameterLimitError(params, flags.maxParams, `the ${config.model} model`);
     }
   }
-  await initBackend(flags.backend);
+  const backend = await initBackend(flags.backend, { quiet: true });
   let stop = false;
   const display = runDisplay(io);
   let result: ExperimentResult;
@@ -105,7 +105,7 @@ async function train(io: Io, flags: TrainFlags): Promise<number> {
             display.say(
               `run ${s.tag} started${from}: ${describeModel(s.config)}, ${s.params.toLocaleString("en-US")} parameters, ` +
                 `${data.name} (${data.words.length.toLocaleString("en-US")} lines, vocabulary ${s.vocabSize}), ` +
-                `${s.config.maxSteps} steps -> ${flags.out}`,
+                `${s.config.maxSteps} steps on ${backend} -> ${flags.out}`,
             );
           },
           onEval: (row, best) => {

@@ -62,10 +62,11 @@ function quietCpuBanner(): void {
  * the backend already chosen unless another one is asked for).
  *
  * @param requested - a backend to force; default: MAKEMORE_BACKEND, else the fastest that works.
+ * @param options - `quiet`: do not print the backend line (a caller that reports it itself).
  * @returns the backend in use.
  * @throws Error when a forced backend cannot run here.
  */
-export async function initBackend(requested?: BackendName): Promise<BackendName> {
+export async function initBackend(requested?: BackendName, options: { quiet?: boolean } = {}): Promise<BackendName> {
   const env = process.env.MAKEMORE_BACKEND;
   const forced = requested ?? (env ? parseBackend(env, "MAKEMORE_BACKEND") : undefined);
   const current = currentBackend();
@@ -92,7 +93,7 @@ export async function initBackend(requested?: BackendName): Promise<BackendName>
     // In a notebook the line belongs in the cell output; in scripts and the CLI it goes to
     // stderr so that what a command prints (samples, tables) can be piped cleanly.
     const stream = process.env.MAKEMORE_KERNEL ? process.stdout : process.stderr;
-    stream.write(`makemore: tfjs backend ${chosen}${note}\n`);
+    if (!options.quiet) stream.write(`makemore: tfjs backend ${chosen}${note}\n`);
     announced = true;
   }
   return chosen;

@@ -34,7 +34,7 @@ function dataset(input: string): Dataset {
 
 async function runJob({ job, input, backend }: WorkerJob): Promise<void> {
   try {
-    await initBackend(backend);
+    await initBackend(backend, { quiet: true });
     const data = dataset(input);
     let lastSent = 0;
     const result = await runExperiment({

@@ -108,8 +108,15 @@ function parseOptions(argv) {
     throw new BookError(`${/** @type {Error} */ (e).message.split("\n")[0]} (see --help)`, 2);
   }
   if (values.help) {
-    const doc = fs.readFileSync(__filename, "utf8").match(/Usage:[\s\S]*?\n \*\n/);
-    console.log(doc ? doc[0].replace(/^ \* ?/gm, "").trim() : "see scripts/book.js");
+    const doc = fs.readFileSync(__filename, "utf8").match(/Usage:[\s\S]*?\n \* A failing/);
+    console.log(
+      doc
+        ? doc[0]
+            .replace(/A failing$/, "")
+            .replace(/^ \* ?/gm, "")
+            .trim()
+        : "see scripts/book.js",
+    );
     process.exit(0);
   }
   /**
@@ -132,6 +139,10 @@ function parseOptions(argv) {
   const out = path.resolve(String(values.out));
   if (out === root || out === path.parse(out).root || out === notebooks || notebooks.startsWith(out + path.sep)) {
     throw new BookError(`--out ${out} would replace the project or its notebooks; pick an empty or book folder`, 2);
+  }
+  // the build replaces --out: only an empty folder or an earlier book may be replaced
+  if (fs.existsSync(out) && fs.readdirSync(out).length && !fs.existsSync(path.join(out, "book.json"))) {
+    throw new BookError(`--out ${out} is not empty and holds no earlier book (book.json); not replacing it`, 2);
   }
   return {
     full,
@@ -231,6 +242,11 @@ function inlineMarkdown(md) {
   return s.replace(/@@code(\d+)@@/g, (_m, i) => codes[Number(i)] ?? "");
 }
 
+/** A summary grows sentence by sentence to at least this many characters... */
+const SUMMARY_MIN = 80;
+/** ...and is cut (at a word) beyond this many. */
+const SUMMARY_MAX = 240;
+
 /** Words whose trailing period does not end a sentence. */
 const ABBREVIATIONS = /(^|[\s(])(e\.g|i\.e|al|vs|cf|etc|fig|eq|approx|resp|Dr|Mr|Ms|Mrs|No)\.$/i;
 
@@ -252,7 +268,9 @@ function firstSentence(text) {
 
 /**
  * Title and one-line summary of a notebook: the first heading of its first
- * Markdown cell, and the first sentence of the paragraph that follows it.
+ * Markdown cell, and the opening sentences (at least SUMMARY_MIN characters)
+ * of the paragraph that follows it, unless the notebook's metadata gives one
+ * as `"makemore": {"summary": "..."}`.
  * @param {Notebook} nb
  * @param {string} fallbackTitle
  * @returns {{title: string, summaryMd: string}}
@@ -273,9 +291,17 @@ function describe(nb, fallbackTitle) {
     if (/^(#|```|\||>|\s*[-*+]\s|\s*\d+\.\s|<)/.test(line) && !para.length) continue;
     para.push(line.trim());
   }
-  const text = para.join(" ");
-  let summaryMd = firstSentence(text);
-  if (summaryMd.length > 240) summaryMd = summaryMd.slice(0, 240).replace(/\s+\S*$/, "") + " …";
+  const given = /** @type {{summary?: unknown} | undefined} */ (nb.metadata.makemore)?.summary;
+  if (typeof given === "string" && given.trim()) return { title, summaryMd: given.trim() };
+  // whole sentences until the summary says something (a short first sentence is often only a bridge)
+  let rest = para.join(" ");
+  let summaryMd = "";
+  while (rest && summaryMd.length < SUMMARY_MIN) {
+    const sentence = firstSentence(rest);
+    summaryMd = summaryMd ? `${summaryMd} ${sentence}` : sentence;
+    rest = rest.slice(sentence.length).trim();
+  }
+  if (summaryMd.length > SUMMARY_MAX) summaryMd = summaryMd.slice(0, SUMMARY_MAX).replace(/\s+\S*$/, "") + " …";
   return { title, summaryMd };
 }
 
@@ -684,19 +710,26 @@ function startDocs(work, out, signal) {
 }
 
 /**
- * Points the API docs' "makemore-ts book" links at the book's index, relative to each page.
+ * Prepares the API docs for file://: the "makemore-ts book" header link points
+ * at the book's index relative to each page, and icons refer to the sprite
+ * that TypeDoc's icons.js puts into every page (`#icon-x`) instead of
+ * assets/icons.svg, which Chromium refuses to load from file:// (a console
+ * error per icon before icons.js rewrites them itself).
  * @param {string} dir the API docs folder
  * @param {string} index the book's index.html
  */
-function linkDocsToBook(dir, index) {
+function prepareDocs(dir, index) {
   for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
     const file = path.join(dir, entry.name);
-    if (entry.isDirectory()) linkDocsToBook(file, index);
+    if (entry.isDirectory()) prepareDocs(file, index);
     else if (entry.name.endsWith(".html")) {
-      const html = fs.readFileSync(file, "utf8");
-      if (!html.includes(DOCS_BOOK_LINK)) continue;
       const rel = path.relative(path.dirname(file), index).split(path.sep).join("/");
-      fs.writeFileSync(file, html.split(`href="${DOCS_BOOK_LINK}"`).join(`href="${rel}"`));
+      const html = fs
+        .readFileSync(file, "utf8")
+        .split(`href="${DOCS_BOOK_LINK}"`)
+        .join(`href="${rel}"`)
+        .replace(/(<use\s+href=")(?:\.\.\/)*assets\/icons\.svg(#icon-[^"]+")/g, "$1$2");
+      fs.writeFileSync(file, html);
     }
   }
 }
@@ -847,7 +880,7 @@ async function main(argv) {
       if (d.code !== 0 || !fs.existsSync(path.join(stage, "api", "index.html"))) {
         throw new BookError(`TypeDoc failed:\n${(d.stdout + d.stderr).trim()}`);
       }
-      linkDocsToBook(path.join(stage, "api"), path.join(stage, "index.html"));
+      prepareDocs(path.join(stage, "api"), path.join(stage, "index.html"));
     }
 
     const seconds = (Date.now() - started) / 1000;

@@ -210,9 +210,45 @@ function ensureKernelSpec() {
   log(`kernel spec '${kernelName}' written to ${path.relative(root, dir)}`);
 }
 
+const DEBIAN_CHROMIUM = ["chromium", "chromium-driver"];
+
+/** @returns {boolean} whether Debian's Chromium and its driver are installed */
+function hasChromium() {
+  return fs.existsSync("/usr/bin/chromium") && fs.existsSync("/usr/bin/chromedriver");
+}
+
+/**
+ * Chromium for the browser tests, from Debian's packages (playwright-core drives it;
+ * no browser is downloaded). Installed when missing and root; otherwise one line saying
+ * what to install, an error when required (`setup.js --browser`). MAKEMORE_CHROMIUM skips it.
+ * @param {{required: boolean}} options
+ */
+function ensureChromium({ required }) {
+  if (process.env.MAKEMORE_CHROMIUM || hasChromium()) return;
+  const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+  const hint = `install it with 'sudo apt-get install ${DEBIAN_CHROMIUM.join(" ")}' or set MAKEMORE_CHROMIUM to a Chromium binary`;
+  if (!isRoot || !fs.existsSync("/usr/bin/apt-get")) {
+    if (required) throw new SetupError(`Chromium is missing for the browser tests: ${hint}`);
+    log(`note: Chromium is missing (only the browser tests need it): ${hint}`);
+    return;
+  }
+  log(`installing ${DEBIAN_CHROMIUM.join(", ")} with apt-get`);
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  if (run("apt-get", ["update", "-qq"], { env }) !== 0) {
+    throw new SetupError(
+      `apt-get update failed; install Chromium by hand: apt-get install ${DEBIAN_CHROMIUM.join(" ")}`,
+    );
+  }
+  const status = run("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...DEBIAN_CHROMIUM], { env });
+  if (status !== 0 || !hasChromium()) {
+    throw new SetupError(`apt-get could not install ${DEBIAN_CHROMIUM.join(" ")}; install them by hand`);
+  }
+}
+
 async function main() {
   ensureNodeModules();
   ensureJupyter();
+  ensureChromium({ required: process.argv.includes("--browser") });
   await ensureData();
   ensureWords();
   ensureKernelSpec();
