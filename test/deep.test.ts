@@ -7,17 +7,9 @@ import { crossEntropy } from "../lib/ops";
 import { Generator } from "../lib/random";
 import { tf } from "../lib/tf";
 import { describeEachBackend } from "./support/backends";
+import { randomBatch } from "./support/training";
 
 const values = (t: tfjs.Tensor): number[] => Array.from(t.dataSync());
-
-/** A seeded batch of random contexts and targets. */
-function randomBatch(seed: number, batch: number, blockSize: number, vocab: number): [tfjs.Tensor2D, tfjs.Tensor1D] {
-  const g = new Generator(seed);
-  return [
-    tf.tensor2d(g.randintArray(batch * blockSize, 0, vocab), [batch, blockSize], "int32"),
-    tf.tensor1d(g.randintArray(batch, 0, vocab), "int32"),
-  ];
-}
 
 /** One plain SGD step: gradients and updates inside one tidy. */
 function sgdStep(model: DeepMLP, X: tfjs.Tensor2D, Y: tfjs.Tensor1D, lr: number): number {

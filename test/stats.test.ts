@@ -25,16 +25,9 @@ import {
 } from "../lib/stats";
 import { tf } from "../lib/tf";
 import { describeEachBackend } from "./support/backends";
+import { randomBatch } from "./support/training";
 
 const values = (t: tfjs.Tensor): number[] => Array.from(t.dataSync());
-
-function randomBatch(seed: number, batch: number, blockSize: number, vocab: number): [tfjs.Tensor2D, tfjs.Tensor1D] {
-  const g = new Generator(seed);
-  return [
-    tf.tensor2d(g.randintArray(batch * blockSize, 0, vocab), [batch, blockSize], "int32"),
-    tf.tensor1d(g.randintArray(batch, 0, vocab), "int32"),
-  ];
-}
 
 function jsStd(xs: ArrayLike<number>): number {
   const a = Array.from(xs);
