@@ -24,7 +24,7 @@ export function countHeatmap(
 ): Figure {
   const labels = vocab.chars.map(printable);
   const text = counts.map((row, i) => row.map((c, j) => `${labels[i]}${labels[j]}<br>${c}`));
-  const cell = 34;
+  const cell = 30;
   const side = Math.max(400, labels.length * cell + 120);
   return {
     data: [
