@@ -88,27 +88,40 @@ function hasJupyter() {
   return r.status === 0;
 }
 
+/** Whether setup may install Debian packages itself: running as root on a machine with apt-get. */
+function canApt() {
+  const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+  return isRoot && fs.existsSync("/usr/bin/apt-get");
+}
+
+/**
+ * Installs Debian packages with apt-get (update, then install) and checks the result.
+ * @param {string[]} packages
+ * @param {() => boolean} installed - whether what is needed is there afterwards
+ */
+function aptInstall(packages, installed) {
+  log(`installing ${packages.join(", ")} with apt-get`);
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  if (run("apt-get", ["update", "-qq"], { env }) !== 0) {
+    throw new SetupError(`apt-get update failed; install by hand: apt-get install ${packages.join(" ")}`);
+  }
+  const status = run("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...packages], { env });
+  if (status !== 0 || !installed()) {
+    throw new SetupError(`apt-get could not install ${packages.join(" ")}; install them by hand`);
+  }
+}
+
 /** 2. Jupyter from Debian's packages (the Python registry is not reachable here). */
 function ensureJupyter() {
   if (hasJupyter()) return;
-  const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
-  const hasApt = fs.existsSync("/usr/bin/apt-get");
-  if (!isRoot || !hasApt) {
+  if (!canApt()) {
     throw new SetupError(
       `Jupyter is missing for ${python}: install it with ` +
         `'sudo apt-get install ${DEBIAN_JUPYTER.join(" ")}' ` +
         `(or 'pip install notebook nbconvert nbclient' and set MAKEMORE_PYTHON to that python)`,
     );
   }
-  log(`installing ${DEBIAN_JUPYTER.join(", ")} with apt-get`);
-  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  if (run("apt-get", ["update", "-qq"], { env }) !== 0) {
-    throw new SetupError("apt-get update failed; install Jupyter by hand: apt-get install " + DEBIAN_JUPYTER.join(" "));
-  }
-  const status = run("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...DEBIAN_JUPYTER], { env });
-  if (status !== 0 || !hasJupyter()) {
-    throw new SetupError(`apt-get could not install ${DEBIAN_JUPYTER.join(" ")}; install them by hand`);
-  }
+  aptInstall(DEBIAN_JUPYTER, hasJupyter);
 }
 
 /**
@@ -225,24 +238,13 @@ function hasChromium() {
  */
 function ensureChromium({ required }) {
   if (process.env.MAKEMORE_CHROMIUM || hasChromium()) return;
-  const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
-  const hint = `install it with 'sudo apt-get install ${DEBIAN_CHROMIUM.join(" ")}' or set MAKEMORE_CHROMIUM to a Chromium binary`;
-  if (!isRoot || !fs.existsSync("/usr/bin/apt-get")) {
+  if (!canApt()) {
+    const hint = `install it with 'sudo apt-get install ${DEBIAN_CHROMIUM.join(" ")}' or set MAKEMORE_CHROMIUM to a Chromium binary`;
     if (required) throw new SetupError(`Chromium is missing for the browser tests: ${hint}`);
     log(`note: Chromium is missing (only the browser tests need it): ${hint}`);
     return;
   }
-  log(`installing ${DEBIAN_CHROMIUM.join(", ")} with apt-get`);
-  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  if (run("apt-get", ["update", "-qq"], { env }) !== 0) {
-    throw new SetupError(
-      `apt-get update failed; install Chromium by hand: apt-get install ${DEBIAN_CHROMIUM.join(" ")}`,
-    );
-  }
-  const status = run("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...DEBIAN_CHROMIUM], { env });
-  if (status !== 0 || !hasChromium()) {
-    throw new SetupError(`apt-get could not install ${DEBIAN_CHROMIUM.join(" ")}; install them by hand`);
-  }
+  aptInstall(DEBIAN_CHROMIUM, hasChromium);
 }
 
 async function main() {
