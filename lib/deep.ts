@@ -36,6 +36,7 @@ import {
   type Layer,
   type LayerHook,
 } from "./layers";
+import type { Fusable, FusedLayer, FusedSpec } from "./fused";
 import type { LanguageModel } from "./model";
 import { Generator } from "./random";
 
@@ -103,7 +104,7 @@ export function deepParameterCount(config: DeepConfig): number {
 }
 
 /** The lecture-3 deep network as a {@link LanguageModel} (see the module comment). */
-export class DeepMLP implements LanguageModel {
+export class DeepMLP implements LanguageModel, Fusable {
   /** the configuration, defaults filled in */
   readonly config: ResolvedDeepConfig;
   /** characters of context */
@@ -205,6 +206,35 @@ export class DeepMLP implements LanguageModel {
     }
     const emb = this.flatten.forward(this.embedding.forward(X));
     return runLayers(this.layers, emb, hook) as tfjs.Tensor2D;
+  }
+
+  /**
+   * The network for the fused training kernels (lib/fused.ts), layer for
+   * layer. Null while any layer keeps its outputs (`keepOutputs(true)`), since
+   * fused steps keep no tensors.
+   */
+  fusedSpec(): FusedSpec | null {
+    const all = [this.embedding, this.flatten, ...this.layers];
+    if (all.some((l) => l.keepOutput)) return null;
+    const layers: FusedLayer[] = [{ kind: "embedding", table: this.C }];
+    for (const l of this.layers) {
+      if (l instanceof Linear) layers.push({ kind: "linear", weight: l.weight, bias: l.bias });
+      else if (l instanceof Tanh) layers.push({ kind: "tanh" });
+      else if (l instanceof BatchNorm1d) {
+        layers.push({
+          kind: "batchnorm",
+          gamma: l.gamma,
+          beta: l.beta,
+          runningMean: l.runningMean,
+          running: l.runningVar,
+          runningKind: "var",
+          eps: l.eps,
+          momentum: l.updateRunningStats ? l.momentum : 0,
+          divisor: l.unbiasedNormalization ? "n-1" : "n",
+        });
+      } else return null;
+    }
+    return { blockSize: this.blockSize, vocabSize: this.vocabSize, layers };
   }
 
   /** frees every variable, buffer and kept output */

@@ -29,6 +29,8 @@ export * from "./plots-stats";
 export * from "./nn-bigram";
 export * from "./mlp";
 export * from "./evaluate";
+export * from "./kernels";
+export * from "./fused";
 export * from "./train";
 export * from "./lr-finder";
 export * from "./plots-training";

@@ -17,6 +17,7 @@
 import type * as tfjs from "@tensorflow/tfjs";
 import type { Contexts } from "./dataset";
 import { checkBlockSize, forEachChunk } from "./evaluate";
+import type { Fusable, FusedLayer, FusedSpec } from "./fused";
 import type { LanguageModel } from "./model";
 import { LECTURE_SEED } from "./nn-bigram";
 import { embedding, oneHotFloat } from "./ops";
@@ -99,7 +100,7 @@ interface ForwardPass {
 }
 
 /** The lecture's MLP language model (see the module comment). */
-export class MLP implements LanguageModel {
+export class MLP implements LanguageModel, Fusable {
   /** characters of context */
   readonly blockSize: number;
   /** size of the vocabulary */
@@ -244,6 +245,34 @@ export class MLP implements LanguageModel {
       const { hPreact, h } = this.pass(X, training);
       return { hPreact, h };
     });
+  }
+
+  /**
+   * The model for the fused training kernels (lib/fused.ts): C, then
+   * Linear(W1, b1), the batch norm when on, tanh, Linear(W2, b2). Null while
+   * {@link MLP.recordActivations} is on, since fused steps keep no tensors.
+   */
+  fusedSpec(): FusedSpec | null {
+    if (this.recordActivations) return null;
+    const layers: FusedLayer[] = [
+      { kind: "embedding", table: this.C },
+      { kind: "linear", weight: this.W1, bias: this.b1 },
+    ];
+    if (this.bnGain && this.bnBias && this.bnMeanRunning && this.bnStdRunning) {
+      layers.push({
+        kind: "batchnorm",
+        gamma: this.bnGain,
+        beta: this.bnBias,
+        runningMean: this.bnMeanRunning,
+        running: this.bnStdRunning,
+        runningKind: "std",
+        eps: this.bnEps,
+        momentum: this.bnMomentum,
+        divisor: "n-1",
+      });
+    }
+    layers.push({ kind: "tanh" }, { kind: "linear", weight: this.W2, bias: this.b2 });
+    return { blockSize: this.blockSize, vocabSize: this.vocabSize, layers };
   }
 
   /** Hidden tensors of the last forward pass while {@link MLP.recordActivations} is on, else null. */

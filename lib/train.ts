@@ -3,10 +3,14 @@
  * seeded generator drawing the batches, a learning-rate schedule, periodic
  * evaluation, callbacks, live progress, and a stop at the first non-finite loss.
  *
- * Speed: a step is a handful of small tensor ops, so the loop keeps every
- * synchronous read out of the hot path. Step losses stay on the device and are
- * read in one batch every `syncEvery` steps (or when progress is due), which is
- * also when the loss is checked for NaN/Infinity.
+ * Speed: models that describe themselves for the fused kernels (the MLPs;
+ * see lib/fused.ts) train by default with whole fused steps in WebAssembly,
+ * whatever the tfjs backend; their tfjs variables are brought up to date every
+ * `syncEvery` steps, before every evaluation and gradient hook, and at the end.
+ * Other models (and `engine: "tfjs"`) run a step as a handful of small tensor
+ * ops, and the loop keeps every synchronous read out of the hot path: step
+ * losses stay on the device and are read in one batch every `syncEvery` steps
+ * (or when progress is due), which is also when the loss is checked for NaN/Infinity.
  *
  * @module
  */
@@ -15,6 +19,7 @@ import type { Contexts } from "./dataset";
 import { inNotebook, liveDisplay, type LiveDisplay } from "./display";
 import { checkBlockSize, splitLosses } from "./evaluate";
 import type { LanguageModel } from "./model";
+import { FusedNet, fusedStatus, isFusable, type FusedSpec } from "./fused";
 import { LECTURE_SEED } from "./nn-bigram";
 import { crossEntropy } from "./ops";
 import { Generator } from "./random";
@@ -76,6 +81,13 @@ export interface ProgressInfo {
   finished: boolean;
 }
 
+/**
+ * What runs the training steps: "fused" whole steps in the SIMD kernels of
+ * lib/fused.ts, "tfjs" one tfjs op at a time (with autodiff), or "auto" (the
+ * default): fused when the model and the options allow it, else tfjs.
+ */
+export type TrainEngine = "auto" | "fused" | "tfjs";
+
 /** Options of {@link train}. */
 export interface TrainOptions {
   /** number of steps to run */
@@ -120,6 +132,8 @@ export interface TrainOptions {
   progress?: boolean | ((info: ProgressInfo) => void);
   /** name of the run shown in the progress display */
   label?: string;
+  /** what runs the steps (default "auto"; see {@link TrainEngine}) */
+  engine?: TrainEngine;
 }
 
 /** What {@link train} returns. */
@@ -136,6 +150,8 @@ export interface TrainResult {
   stoppedEarly: boolean;
   /** wall-clock seconds of this call */
   seconds: number;
+  /** what ran the steps */
+  engine: "fused" | "tfjs";
 }
 
 /**
@@ -182,6 +198,22 @@ export function batchLoss(model: LanguageModel, X: tfjs.Tensor2D, Y: tfjs.Tensor
   });
 }
 
+/**
+ * The fused spec of a model when {@link train} can run it fused with these
+ * options, or the reason it cannot: the model does not describe itself
+ * (lib/fused.ts), has a regularization term, trains full-batch, or the
+ * kernels are not built.
+ */
+export function fusedPlan(model: LanguageModel, batchSize: number | "full"): FusedSpec | string {
+  if (!isFusable(model)) return "the model has no fused form";
+  if (model.regularization) return "the model adds a regularization term";
+  if (batchSize === "full") return "full-batch training runs on tfjs";
+  if (batchSize < 2) return "fused steps need a batch of at least 2";
+  const status = fusedStatus();
+  if (!status.available) return status.reason ?? "the fused kernels are not available";
+  return model.fusedSpec() ?? "the model cannot be fused while it records its activations";
+}
+
 /** Token indices of one minibatch, flat like {@link Contexts}. */
 export interface Batch {
   /** `batchSize * blockSize` contexts */
@@ -195,15 +227,23 @@ export interface Batch {
  * lecture's `torch.randint(0, X.shape[0], (32,), generator=g)`).
  */
 export function sampleBatch(data: Contexts, batchSize: number, generator: Generator): Batch {
+  const batch = { X: new Int32Array(batchSize * data.blockSize), Y: new Int32Array(batchSize) };
+  sampleBatchInto(data, generator, batch);
+  return batch;
+}
+
+/**
+ * {@link sampleBatch} into arrays that already exist (as many examples as
+ * `batch.Y` holds): the same draws from the generator, no allocation.
+ */
+export function sampleBatchInto(data: Contexts, generator: Generator, batch: Batch): void {
   const { blockSize } = data;
-  const X = new Int32Array(batchSize * blockSize);
-  const Y = new Int32Array(batchSize);
-  for (let b = 0; b < batchSize; b++) {
+  const { X, Y } = batch;
+  for (let b = 0; b < Y.length; b++) {
     const r = generator.randint(0, data.n);
     X.set(data.X.subarray(r * blockSize, (r + 1) * blockSize), b * blockSize);
     Y[b] = data.Y[r] as number;
   }
-  return { X, Y };
 }
 
 /**
@@ -290,6 +330,7 @@ export async function train(model: LanguageModel, data: Contexts, options: Train
     gradsEvery = 1,
     progress = true,
     label = "",
+    engine = "auto",
   } = options;
   checkBlockSize(model, data);
   if (!Number.isInteger(steps) || steps < 0) throw new RangeError(`steps must be a non-negative integer, got ${steps}`);
@@ -303,6 +344,16 @@ export async function train(model: LanguageModel, data: Contexts, options: Train
     throw new RangeError(`evalEvery must be a non-negative integer, got ${evalEvery}`);
   }
   if (data.n === 0) throw new RangeError("cannot train on an empty split");
+  if (engine !== "auto" && engine !== "fused" && engine !== "tfjs") {
+    throw new RangeError(`engine must be "auto", "fused" or "tfjs", got ${String(engine)}`);
+  }
+  const plan = engine === "tfjs" ? "engine tfjs was asked for" : fusedPlan(model, batchSize);
+  if (engine === "fused" && typeof plan === "string") throw new RangeError(`cannot train fused: ${plan}`);
+  // the fused network; null on the tfjs path, and dropped when training diverges
+  let net: FusedNet | null = typeof plan === "string" ? null : new FusedNet(plan, batchSize as number);
+  net?.load();
+  const usedEngine = net ? "fused" : "tfjs";
+  const fusedBatch = net?.batchViews() ?? null;
   const generator = options.generator ?? new Generator(seed);
   const evalSplits = options.evalSplits ?? { train: data };
   const params = model.parameters();
@@ -313,7 +364,8 @@ export async function train(model: LanguageModel, data: Contexts, options: Train
   const log10Losses: number[] = [];
   const lrs: number[] = [];
   const evals: EvalRecord[] = [];
-  const pending: tfjs.Scalar[] = [];
+  // step losses not yet read: tensors on the tfjs path, numbers on the fused one
+  const pending: (tfjs.Scalar | number)[] = [];
   let verified: Snapshot | null = null;
   let candidate: Snapshot | null = takeSnapshot(state, 0);
   let lrValue = NaN;
@@ -336,10 +388,14 @@ export async function train(model: LanguageModel, data: Contexts, options: Train
     steps: losses.length,
     stoppedEarly,
     seconds: (Date.now() - t0) / 1000,
+    engine: usedEngine,
   });
-  const cleanup = (): void => {
-    pending.forEach((t) => t.dispose());
+  const disposePending = (): void => {
+    for (const t of pending) if (typeof t !== "number") t.dispose();
     pending.length = 0;
+  };
+  const cleanup = (): void => {
+    disposePending();
     disposeSnapshot(verified);
     disposeSnapshot(candidate);
     verified = candidate = null;
@@ -353,11 +409,17 @@ export async function train(model: LanguageModel, data: Contexts, options: Train
   const flush = (): StopSignal => {
     if (pending.length === 0) return;
     const first = losses.length;
-    const stacked = tf.stack(pending);
-    const values = stacked.dataSync();
-    stacked.dispose();
-    pending.forEach((t) => t.dispose());
-    pending.length = 0;
+    // the variables catch up with the fused network before anything reads or snapshots them
+    net?.store();
+    const tensors = pending.filter((t): t is tfjs.Scalar => typeof t !== "number");
+    let values: ArrayLike<number>;
+    if (tensors.length === 0) values = (pending as number[]).slice();
+    else {
+      const stacked = tf.stack(tensors);
+      values = stacked.dataSync();
+      stacked.dispose();
+    }
+    disposePending();
     let bad = -1;
     for (let k = 0; k < values.length; k++) {
       const v = values[k] as number;
@@ -383,6 +445,7 @@ export async function train(model: LanguageModel, data: Contexts, options: Train
   };
 
   const diverge = (bad: number): never => {
+    net = null;
     // The candidate snapshot holds the parameters of step `candidate.at`; they are
     // good if that step's loss is known to be finite, else fall back to the older one.
     const good = candidate && candidate.at < bad ? candidate : (verified ?? candidate);
@@ -424,32 +487,52 @@ export async function train(model: LanguageModel, data: Contexts, options: Train
     };
   };
 
+  /** One fused step: the batch is drawn into kernel memory; returns the loss. */
+  const fusedStep = (fused: FusedNet, batch: Batch, step: number, stepLr: number): number => {
+    sampleBatchInto(data, generator, batch);
+    const loss = fused.forwardBackward();
+    if (options.onGrads && step % gradsEvery === 0) {
+      // the hook sees tfjs variables holding the parameters before this update
+      fused.store();
+      const grads = fused.gradients();
+      try {
+        options.onGrads(step, grads, stepLr);
+      } finally {
+        grads.forEach((g) => g.dispose());
+      }
+    }
+    fused.update(stepLr);
+    return loss;
+  };
+
+  /** One step of tfjs ops; returns the loss as a scalar tensor, read later. */
+  const tfjsStep = (step: number, stepLr: number): tfjs.Scalar => {
+    if (stepLr !== lrValue || !lrTensor) {
+      lrTensor?.dispose();
+      lrTensor = tf.scalar(stepLr);
+      lrValue = stepLr;
+    }
+    const rate = lrTensor;
+    const hook =
+      options.onGrads && step % gradsEvery === 0
+        ? (grads: GradMap) => options.onGrads?.(step, grads, stepLr)
+        : undefined;
+    if (full) return sgdStep(model, params, full.X, full.Y, rate, hook);
+    const batch = sampleBatch(data, batchSize as number, generator);
+    return tf.tidy(() => {
+      const X = tf.tensor2d(batch.X, [batchSize as number, data.blockSize], "int32") as tfjs.Tensor2D;
+      const Y = tf.tensor1d(batch.Y, "int32") as tfjs.Tensor1D;
+      return sgdStep(model, params, X, Y, rate, hook);
+    });
+  };
+
   try {
     for (let i = 0; i < steps; i++) {
       const step = startStep + i;
       const stepLr = learningRate(lr, step);
       lrs.push(stepLr);
-      if (stepLr !== lrValue || !lrTensor) {
-        lrTensor?.dispose();
-        lrTensor = tf.scalar(stepLr);
-        lrValue = stepLr;
-      }
-      const hook =
-        options.onGrads && step % gradsEvery === 0
-          ? (grads: GradMap) => options.onGrads?.(step, grads, stepLr)
-          : undefined;
-      let loss: tfjs.Scalar;
-      if (full) {
-        loss = sgdStep(model, params, full.X, full.Y, lrTensor, hook);
-      } else {
-        const batch = sampleBatch(data, batchSize as number, generator);
-        loss = tf.tidy(() => {
-          const X = tf.tensor2d(batch.X, [batchSize as number, data.blockSize], "int32") as tfjs.Tensor2D;
-          const Y = tf.tensor1d(batch.Y, "int32") as tfjs.Tensor1D;
-          return sgdStep(model, params, X, Y, lrTensor as tfjs.Scalar, hook);
-        });
-      }
-      pending.push(loss);
+      if (net && fusedBatch) pending.push(fusedStep(net, fusedBatch, step, stepLr));
+      else pending.push(tfjsStep(step, stepLr));
 
       const done = i + 1;
       const evalDue = evalEvery > 0 && (done % evalEvery === 0 || done === steps);

@@ -8,7 +8,9 @@
  *   1. npm dependencies: `npm ci` when node_modules does not match package-lock.json;
  *   2. Jupyter (Debian packages): apt-get install when missing and root, else one clear line;
  *   3. data/names.txt: copied from ../shared/data or downloaded, then checksum-verified;
- *   4. the project-local kernel spec in .jupyter/kernels/makemore-ts (JUPYTER_PATH).
+ *   4. the project-local kernel spec in .jupyter/kernels/makemore-ts (JUPYTER_PATH);
+ *   5. the fused training kernels: wasm/build/kernels.wasm compiled from wasm/kernels.ts
+ *      (AssemblyScript) when missing or built from another source.
  *
  * Every failure prints one line starting with "setup:" and exits non-zero.
  */
@@ -19,6 +21,7 @@ const { createHash } = require("crypto");
 const https = require("https");
 const { spawnSync } = require("child_process");
 const { root, python, jupyterPath, kernelName, kernelDisplayName } = require("./paths.js");
+const { ensureKernels } = require("./build-kernels.js");
 
 const NAMES = {
   file: path.join(root, "data", "names.txt"),
@@ -254,6 +257,11 @@ async function main() {
   await ensureData();
   ensureWords();
   ensureKernelSpec();
+  try {
+    ensureKernels({ log });
+  } catch (e) {
+    throw new SetupError(/** @type {Error} */ (e).message);
+  }
 }
 
 module.exports = { ensureData, SetupError, NAMES };

@@ -1,0 +1,419 @@
+/**
+ * Fused training steps: the forward pass, the cross-entropy, the hand-derived
+ * backward pass and the SGD update of an MLP, run as a handful of calls into
+ * the SIMD kernels of lib/kernels.ts instead of dozens of tfjs ops.
+ *
+ * A model describes itself as a {@link FusedSpec}: an embedding followed by
+ * Linear, batch-norm and tanh layers, each naming the tfjs variables it
+ * uses. {@link FusedNet} copies those variables into the kernels' memory
+ * ({@link FusedNet.load}), trains there, and writes them back
+ * ({@link FusedNet.store}); lib/train.ts does that around its evaluations,
+ * snapshots and gradient hooks, so callers only see ordinary tfjs variables.
+ *
+ * The arithmetic is the one of the tfjs path (same formulas, float32), so
+ * losses agree to rounding; being one WebAssembly module, it gives the same
+ * numbers whatever tfjs backend is active.
+ *
+ * @module
+ */
+import type * as tfjs from "@tensorflow/tfjs";
+import { KernelMemory, kernelsAvailable, kernelsUnavailableReason } from "./kernels";
+import { tf } from "./tf";
+
+/** The token embedding and the concatenation of the context: [B, T] -> [B, T·dim]. */
+export interface FusedEmbedding {
+  /** "embedding" */
+  kind: "embedding";
+  /** the table [vocab, dim] */
+  table: tfjs.Variable;
+}
+
+/** `x @ W (+ b)` with W [fanIn, fanOut]. */
+export interface FusedLinear {
+  /** "linear" */
+  kind: "linear";
+  /** weights [fanIn, fanOut] */
+  weight: tfjs.Variable;
+  /** bias [fanOut], or null */
+  bias: tfjs.Variable | null;
+}
+
+/**
+ * Training-mode batch normalization, `gamma · (x - mean) / sqrt(var + eps) + beta`,
+ * with the batch variance divided by `divisor` ("n" like torch.nn.BatchNorm1d,
+ * "n-1" like the lecture's `hpreact.std(0)`). The running statistics move by
+ * `momentum` towards the batch mean and towards either the unbiased batch
+ * variance (`runningKind` "var") or `sqrt(unbiased var + eps)` ("std").
+ */
+export interface FusedBatchNorm {
+  /** "batchnorm" */
+  kind: "batchnorm";
+  /** gain [dim] */
+  gamma: tfjs.Variable;
+  /** shift [dim] */
+  beta: tfjs.Variable;
+  /** running mean [dim] (a buffer) */
+  runningMean: tfjs.Variable;
+  /** running variance or std [dim] (a buffer) */
+  running: tfjs.Variable;
+  /** what `running` holds */
+  runningKind: "var" | "std";
+  /** added to the variance */
+  eps: number;
+  /** weight of the batch in the running statistics (0: leave them alone) */
+  momentum: number;
+  /** divisor of the batch variance used to normalize */
+  divisor: "n" | "n-1";
+}
+
+/** Elementwise tanh. */
+export interface FusedTanh {
+  /** "tanh" */
+  kind: "tanh";
+}
+
+/** One layer of a {@link FusedSpec}. */
+export type FusedLayer = FusedEmbedding | FusedLinear | FusedBatchNorm | FusedTanh;
+
+/** A model as the fused kernels see it: an embedding, then layers ending in the logits. */
+export interface FusedSpec {
+  /** tokens of context */
+  blockSize: number;
+  /** size of the vocabulary (columns of the logits) */
+  vocabSize: number;
+  /** the layers in order; the first is the embedding */
+  layers: FusedLayer[];
+}
+
+/** A model that can describe itself for the fused kernels. */
+export interface Fusable {
+  /**
+   * The model's {@link FusedSpec}, or null when it cannot be fused as it is now
+   * (for instance while it records the activations of each forward pass).
+   */
+  fusedSpec(): FusedSpec | null;
+}
+
+/** Whether a model offers a fused spec (see {@link Fusable}). */
+export function isFusable(model: object): model is Fusable {
+  return typeof (model as Partial<Fusable>).fusedSpec === "function";
+}
+
+/** Whether fused training can run in this process, and if not, why. */
+export function fusedStatus(): { available: boolean; reason: string | null } {
+  return { available: kernelsAvailable(), reason: kernelsUnavailableReason() };
+}
+
+/** A variable and where its values (and gradient) live in kernel memory. */
+interface Slot {
+  v: tfjs.Variable;
+  size: number;
+  /** byte offset of the values */
+  at: number;
+  /** byte offset of the gradient (parameters only) */
+  grad: number;
+}
+
+/** A layer with its buffers laid out (byte offsets). */
+type Plan =
+  | { kind: "embedding"; table: Slot; dim: number; out: number; dOut: number; width: number }
+  | { kind: "linear"; w: Slot; b: Slot | null; fanIn: number; fanOut: number; wT: number; out: number; dOut: number }
+  | {
+      kind: "batchnorm";
+      spec: FusedBatchNorm;
+      gamma: Slot;
+      beta: Slot;
+      mean: Slot;
+      running: Slot;
+      dim: number;
+      batchMean: number;
+      invStd: number;
+      uvar: number;
+      tmp: number;
+      xhat: number;
+      out: number;
+      dOut: number;
+    }
+  | { kind: "tanh"; dim: number; out: number; dOut: number };
+
+/**
+ * A model's layers in kernel memory, for one batch size: parameters,
+ * gradients, buffers and every activation, laid out once.
+ */
+export class FusedNet {
+  /** examples per step */
+  readonly batchSize: number;
+  /** the trainable variables, in the order of the spec */
+  readonly params: tfjs.Variable[];
+  /** the buffers (batch-norm running statistics) */
+  readonly buffers: tfjs.Variable[];
+  private readonly mem: KernelMemory;
+  private readonly spec: FusedSpec;
+  private readonly plan: Plan[];
+  private readonly slots: Slot[] = [];
+  private readonly paramFloats: number;
+  private readonly paramBase: number;
+  private readonly gradBase: number;
+  private readonly xAt: number;
+  private readonly yAt: number;
+  private readonly dLogits: number;
+
+  /**
+   * Lays out the network; call {@link FusedNet.load} before training.
+   * @throws Error when the kernels are not available or the spec is malformed.
+   */
+  constructor(spec: FusedSpec, batchSize: number) {
+    if (!Number.isInteger(batchSize) || batchSize < 2) {
+      throw new RangeError(`fused training needs a batch of at least 2, got ${batchSize}`);
+    }
+    const first = spec.layers[0];
+    if (!first || first.kind !== "embedding") throw new Error("a fused spec starts with the embedding");
+    this.mem = new KernelMemory();
+    this.spec = spec;
+    this.batchSize = batchSize;
+    const B = batchSize;
+    const mem = this.mem;
+
+    // parameters first, contiguous, then their gradients with the same layout, so
+    // one sgdUpdate call updates everything
+    const params = spec.layers.flatMap((l): (tfjs.Variable | null)[] =>
+      l.kind === "embedding"
+        ? [l.table]
+        : l.kind === "linear"
+          ? [l.weight, l.bias]
+          : l.kind === "batchnorm"
+            ? [l.gamma, l.beta]
+            : [],
+    );
+    this.params = params.filter((p): p is tfjs.Variable => p !== null);
+    const offsets = new Map<tfjs.Variable, number>();
+    let floats = 0;
+    for (const p of this.params) {
+      offsets.set(p, floats);
+      floats += Math.ceil(p.size / 16) * 16;
+    }
+    this.paramFloats = floats;
+    this.paramBase = mem.alloc(floats);
+    this.gradBase = mem.alloc(floats);
+    const param = (v: tfjs.Variable): Slot => {
+      const off = (offsets.get(v) as number) * 4;
+      const slot = { v, size: v.size, at: this.paramBase + off, grad: this.gradBase + off };
+      this.slots.push(slot);
+      return slot;
+    };
+    this.buffers = [];
+    const buffer = (v: tfjs.Variable): Slot => {
+      const slot = { v, size: v.size, at: mem.alloc(v.size), grad: -1 };
+      this.buffers.push(v);
+      this.slots.push(slot);
+      return slot;
+    };
+
+    this.xAt = mem.alloc(B * spec.blockSize);
+    this.yAt = mem.alloc(B);
+    let width = 0;
+    this.plan = spec.layers.map((l, i): Plan => {
+      switch (l.kind) {
+        case "embedding": {
+          if (i !== 0) throw new Error("the embedding must be the first layer of a fused spec");
+          const [vocab, dim] = l.table.shape as [number, number];
+          if (l.table.rank !== 2 || vocab < 1) throw new Error("the embedding table must be [vocab, dim]");
+          width = spec.blockSize * dim;
+          return {
+            kind: "embedding",
+            table: param(l.table),
+            dim,
+            width,
+            out: mem.alloc(B * width),
+            dOut: mem.alloc(B * width),
+          };
+        }
+        case "linear": {
+          const [fanIn, fanOut] = l.weight.shape as [number, number];
+          if (fanIn !== width) throw new Error(`layer ${i}: a Linear of fan-in ${fanIn} after ${width} features`);
+          if (l.bias && l.bias.size !== fanOut)
+            throw new Error(`layer ${i}: bias of ${l.bias.size} for ${fanOut} outputs`);
+          width = fanOut;
+          return {
+            kind: "linear",
+            w: param(l.weight),
+            b: l.bias ? param(l.bias) : null,
+            fanIn,
+            fanOut,
+            wT: mem.alloc(fanIn * fanOut),
+            out: mem.alloc(B * fanOut),
+            dOut: mem.alloc(B * fanOut),
+          };
+        }
+        case "batchnorm": {
+          if (l.gamma.size !== width)
+            throw new Error(`layer ${i}: batch norm of ${l.gamma.size} after ${width} features`);
+          return {
+            kind: "batchnorm",
+            spec: l,
+            gamma: param(l.gamma),
+            beta: param(l.beta),
+            mean: buffer(l.runningMean),
+            running: buffer(l.running),
+            dim: width,
+            batchMean: mem.alloc(width),
+            invStd: mem.alloc(width),
+            uvar: mem.alloc(width),
+            tmp: mem.alloc(width),
+            xhat: mem.alloc(B * width),
+            out: mem.alloc(B * width),
+            dOut: mem.alloc(B * width),
+          };
+        }
+        case "tanh":
+          return { kind: "tanh", dim: width, out: mem.alloc(B * width), dOut: mem.alloc(B * width) };
+      }
+    });
+    if (width !== spec.vocabSize) throw new Error(`the last layer gives ${width} outputs for ${spec.vocabSize} tokens`);
+    this.dLogits = (this.plan[this.plan.length - 1] as Plan).dOut;
+  }
+
+  /** Bytes of kernel memory the network uses. */
+  get bytes(): number {
+    return this.mem.bytes;
+  }
+
+  /** Copies every parameter and buffer from its tfjs variable into kernel memory (a sync read of each). */
+  load(): void {
+    for (const s of this.slots) this.mem.f32(s.at, s.size).set(s.v.dataSync() as Float32Array);
+  }
+
+  /** Writes every parameter and buffer back into its tfjs variable. */
+  store(): void {
+    tf.tidy(() => {
+      for (const s of this.slots) s.v.assign(tf.tensor(this.mem.f32(s.at, s.size).slice(), s.v.shape, "float32"));
+    });
+  }
+
+  /**
+   * The int32 views the next step reads its batch from: contexts
+   * [batchSize · blockSize] and targets [batchSize]. Fill them, then call
+   * {@link FusedNet.forwardBackward}.
+   */
+  batchViews(): { X: Int32Array; Y: Int32Array } {
+    return {
+      X: this.mem.i32(this.xAt, this.batchSize * this.spec.blockSize),
+      Y: this.mem.i32(this.yAt, this.batchSize),
+    };
+  }
+
+  /**
+   * Forward pass in training mode (batch statistics; running statistics move),
+   * the mean cross-entropy of the batch in {@link FusedNet.batchViews}, and the
+   * gradient of every parameter. Returns the loss. Parameters are not changed.
+   */
+  forwardBackward(): number {
+    const k = this.mem.k;
+    const B = this.batchSize;
+    const T = this.spec.blockSize;
+    let x = 0;
+    for (const p of this.plan) {
+      switch (p.kind) {
+        case "embedding":
+          k.embedForward(B, T, p.dim, this.xAt, p.table.at, p.out);
+          break;
+        case "linear":
+          k.gemm(B, p.fanOut, p.fanIn, x, p.fanIn, 1, p.w.at, p.fanOut, p.out, p.fanOut, 0, p.b ? p.b.at : 0);
+          break;
+        case "batchnorm": {
+          const s = p.spec;
+          k.bnForward(
+            B,
+            p.dim,
+            x,
+            p.gamma.at,
+            p.beta.at,
+            s.eps,
+            s.divisor === "n" ? B : B - 1,
+            p.batchMean,
+            p.invStd,
+            p.uvar,
+            p.xhat,
+            p.out,
+          );
+          if (s.momentum > 0) {
+            k.blend(p.dim, s.momentum, p.batchMean, p.mean.at);
+            if (s.runningKind === "std") {
+              k.sqrtEps(p.dim, p.uvar, s.eps, p.tmp);
+              k.blend(p.dim, s.momentum, p.tmp, p.running.at);
+            } else {
+              k.blend(p.dim, s.momentum, p.uvar, p.running.at);
+            }
+          }
+          break;
+        }
+        case "tanh":
+          k.tanhForward(roundUp4(B * p.dim), x, p.out);
+          break;
+      }
+      x = p.out;
+    }
+    const loss = k.crossEntropy(B, this.spec.vocabSize, x, this.yAt, this.dLogits);
+
+    for (let i = this.plan.length - 1; i >= 0; i--) {
+      const p = this.plan[i] as Plan;
+      const input = i > 0 ? (this.plan[i - 1] as Plan).out : 0;
+      const dInput = i > 0 ? (this.plan[i - 1] as Plan).dOut : 0;
+      switch (p.kind) {
+        case "embedding":
+          k.embedBackward(B, T, p.dim, p.table.v.shape[0] as number, this.xAt, p.dOut, p.table.grad);
+          break;
+        case "linear":
+          // dW = xᵀ dy, db = Σ dy, dx = dy Wᵀ (through an explicit transpose of W)
+          k.gemm(p.fanIn, p.fanOut, B, input, 1, p.fanIn, p.dOut, p.fanOut, p.w.grad, p.fanOut, 0, 0);
+          if (p.b) k.colSum(B, p.fanOut, p.dOut, p.b.grad, 0);
+          k.transpose(p.fanIn, p.fanOut, p.w.at, p.wT);
+          k.gemm(B, p.fanIn, p.fanOut, p.dOut, p.fanOut, 1, p.wT, p.fanIn, dInput, p.fanIn, 0, 0);
+          break;
+        case "batchnorm":
+          k.bnBackward(
+            B,
+            p.dim,
+            p.dOut,
+            p.xhat,
+            p.gamma.at,
+            p.invStd,
+            p.spec.divisor === "n" ? B : B - 1,
+            p.gamma.grad,
+            p.beta.grad,
+            dInput,
+          );
+          break;
+        case "tanh":
+          k.tanhBackward(roundUp4(B * p.dim), p.out, p.dOut, dInput);
+          break;
+      }
+    }
+    return loss;
+  }
+
+  /** `p -= lr · grad` for every parameter, with the gradients of the last {@link FusedNet.forwardBackward}. */
+  update(lr: number): void {
+    this.mem.k.sgdUpdate(this.paramFloats, lr, this.gradBase, this.paramBase);
+  }
+
+  /** One SGD step on the batch in {@link FusedNet.batchViews}; returns the loss before the update. */
+  step(lr: number): number {
+    const loss = this.forwardBackward();
+    this.update(lr);
+    return loss;
+  }
+
+  /** The gradients of the last {@link FusedNet.forwardBackward} as new tfjs tensors (the caller disposes them). */
+  gradients(): Map<tfjs.Variable, tfjs.Tensor> {
+    const out = new Map<tfjs.Variable, tfjs.Tensor>();
+    for (const s of this.slots) {
+      if (s.grad >= 0) out.set(s.v, tf.tensor(this.mem.f32(s.grad, s.size).slice(), s.v.shape, "float32"));
+    }
+    return out;
+  }
+}
+
+function roundUp4(n: number): number {
+  return Math.ceil(n / 4) * 4;
+}
