@@ -1,9 +1,12 @@
 /**
  * `npm run bench`: training speed of the lib against PyTorch on this machine.
  *
- * For (a) the lecture-2 MLP and (b) the lecture-3 deep batch-norm network, on
- * every backend that works here, it trains through the same lib code the
- * notebooks use (lib/train.ts) and reports the median microseconds per step
+ * For (a) the lecture-2 MLP and (b) the lecture-3 deep batch-norm network it
+ * trains through the same lib code the notebooks use (lib/train.ts): with the
+ * fused kernels (engine "fused", the default; they do not depend on the tfjs
+ * backend, so they are measured once, on the first backend that works) and
+ * op by op on every tfjs backend that works here (engine "tfjs"). It reports
+ * the median microseconds per step
  * over several repeats after a warm-up, steps per second, the time to
  * evaluate the loss over the whole training split, peak RSS, and numTensors
  * after 10 steps and after the whole run. When Debian's python3-torch is
@@ -12,7 +15,8 @@
  * bench/results/latest.json (plus a copy named by date and commit).
  *
  * Options: --steps S (per repeat, default 1000), --repeats R (default 5),
- * --warmup W (default 200), --backends wasm,cpu, --no-torch.
+ * --warmup W (default 200), --backends wasm,cpu, --engines fused,tfjs,
+ * --no-torch, --profile (also print where the microseconds of one fused step go).
  */
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
@@ -22,6 +26,8 @@ import {
   BACKENDS,
   buildSplitContexts,
   DeepMLP,
+  FusedNet,
+  Generator,
   initBackend,
   lectureMlp,
   readLines,
@@ -30,13 +36,17 @@ import {
   tf,
   train,
   Vocab,
+  sampleBatchInto,
   type BackendName,
   type Contexts,
+  type Fusable,
   type LanguageModel,
+  type TrainEngine,
 } from "../lib/index";
 
 interface Row {
   model: string;
+  engine: string;
   backend: string;
   us_per_step: number;
   steps_per_s: number;
@@ -54,13 +64,23 @@ interface Options {
   repeats: number;
   warmup: number;
   backends: BackendName[];
+  engines: Exclude<TrainEngine, "auto">[];
   torch: boolean;
+  profile: boolean;
 }
 
 const root = path.resolve(__dirname, "..");
 
 function parseArgs(argv: string[]): Options {
-  const opts: Options = { steps: 1000, repeats: 5, warmup: 200, backends: [...BACKENDS], torch: true };
+  const opts: Options = {
+    steps: 1000,
+    repeats: 5,
+    warmup: 200,
+    backends: [...BACKENDS],
+    engines: ["fused", "tfjs"],
+    torch: true,
+    profile: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
     const value = (): string => {
@@ -77,13 +97,22 @@ function parseArgs(argv: string[]): Options {
     else if (a === "--repeats") opts.repeats = count("--repeats");
     else if (a === "--warmup") opts.warmup = count("--warmup");
     else if (a === "--backends") opts.backends = value().split(",") as BackendName[];
-    else if (a === "--no-torch") opts.torch = false;
-    else throw new Error(`unknown option ${a} (options: --steps, --repeats, --warmup, --backends, --no-torch)`);
+    else if (a === "--engines") {
+      const engines = value().split(",");
+      const bad = engines.find((e) => e !== "fused" && e !== "tfjs");
+      if (bad !== undefined) throw new Error(`--engines takes fused and/or tfjs, got '${bad}'`);
+      opts.engines = engines as Options["engines"];
+    } else if (a === "--no-torch") opts.torch = false;
+    else if (a === "--profile") opts.profile = true;
+    else
+      throw new Error(
+        `unknown option ${a} (options: --steps, --repeats, --warmup, --backends, --engines, --no-torch, --profile)`,
+      );
   }
   return opts;
 }
 
-const MODELS: Record<string, (vocabSize: number) => LanguageModel> = {
+const MODELS: Record<string, (vocabSize: number) => LanguageModel & Fusable> = {
   mlp: (v) => lectureMlp(v),
   "deep-bn": (v) => new DeepMLP({ vocabSize: v }),
 };
@@ -96,13 +125,14 @@ function median(xs: number[]): number {
 
 async function benchModel(
   name: string,
+  engine: Exclude<TrainEngine, "auto">,
   backend: BackendName,
   data: Contexts,
   vocabSize: number,
   o: Options,
 ): Promise<Row> {
   const model = (MODELS[name] as (v: number) => LanguageModel)(vocabSize);
-  const common = { batchSize: 32, lr: 0.1, progress: false } as const;
+  const common = { batchSize: 32, lr: 0.1, progress: false, engine } as const;
   await train(model, data, { ...common, steps: 10, seed: 1 });
   const tensorsAfter10 = tf.memory().numTensors;
   await train(model, data, { ...common, steps: o.warmup, seed: 2 });
@@ -123,6 +153,7 @@ async function benchModel(
   const step = median(perStep);
   return {
     model: name,
+    engine,
     backend,
     us_per_step: step * 1e6,
     steps_per_s: 1 / step,
@@ -164,6 +195,7 @@ function fmt(n: number | null | undefined, digits = 0): string {
 function table(rows: Row[]): string {
   const head = [
     "model",
+    "engine",
     "backend",
     "us/step",
     "steps/s",
@@ -176,6 +208,7 @@ function table(rows: Row[]): string {
   ];
   const body = rows.map((r) => [
     r.model,
+    r.engine,
     r.backend,
     fmt(r.us_per_step),
     fmt(r.steps_per_s),
@@ -197,6 +230,7 @@ async function main(): Promise<void> {
   const vocab = Vocab.fromWords(words);
   const data = buildSplitContexts(splitWords(words, 42), vocab, 3).train;
   const rows: Row[] = [];
+  let fusedDone = !o.engines.includes("fused");
   for (const backend of o.backends) {
     try {
       await initBackend(backend);
@@ -204,11 +238,17 @@ async function main(): Promise<void> {
       console.log(`bench: skipping backend ${backend}: ${(e as Error).message}`);
       continue;
     }
-    for (const name of Object.keys(MODELS)) {
-      console.log(`bench: ${name} on ${backend} ...`);
-      rows.push(await benchModel(name, backend, data, vocab.size, o));
+    // the fused kernels do not depend on the tfjs backend (only the evaluation does): once is enough
+    const engines = o.engines.filter((e) => e === "tfjs" || !fusedDone);
+    for (const engine of engines) {
+      for (const name of Object.keys(MODELS)) {
+        console.log(`bench: ${name}, engine ${engine}, tfjs backend ${backend} ...`);
+        rows.push(await benchModel(name, engine, backend, data, vocab.size, o));
+      }
     }
+    fusedDone = true;
   }
+  if (o.profile) printProfiles(data, vocab.size);
   let torchNote = "PyTorch skipped (--no-torch)";
   if (o.torch) {
     const torch = runTorch(o);
@@ -220,7 +260,9 @@ async function main(): Promise<void> {
         r.torch_ratio = t ? r.us_per_step / t.us_per_step : null;
         r.eval_torch_ratio = t ? r.eval_train_s / t.eval_train_s : null;
       }
-      rows.push(...torch.rows.map((r) => ({ ...r, tensors_after_10: null, tensors_after_run: null })));
+      rows.push(
+        ...torch.rows.map((r) => ({ ...r, engine: "pytorch", tensors_after_10: null, tensors_after_run: null })),
+      );
     }
   }
   const commit = spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" }).stdout.trim();
@@ -236,6 +278,25 @@ async function main(): Promise<void> {
   fs.writeFileSync(path.join(dir, "latest.json"), json);
   fs.writeFileSync(path.join(dir, `${result.date.slice(0, 10)}-${commit || "nocommit"}.json`), json);
   console.log(`\nbench: wrote bench/results/latest.json`);
+}
+
+/** Where the microseconds of one fused step go, stage by stage, for each model. */
+function printProfiles(data: Contexts, vocabSize: number): void {
+  for (const [name, make] of Object.entries(MODELS)) {
+    const model = make(vocabSize);
+    const spec = model.fusedSpec();
+    if (!spec) continue;
+    const net = new FusedNet(spec, 32);
+    net.load();
+    sampleBatchInto(data, new Generator(1), net.batchViews());
+    net.profile(200);
+    const rows = net.profile(2000);
+    const total = rows.reduce((a, r) => a + r.us, 0);
+    console.log(`\nprofile of one fused step of ${name} (batch 32), microseconds:`);
+    for (const r of rows) console.log(`  ${r.stage.padEnd(24)} ${r.us.toFixed(1).padStart(7)}`);
+    console.log(`  ${"total".padEnd(24)} ${total.toFixed(1).padStart(7)}`);
+    model.dispose();
+  }
 }
 
 main().catch((e: unknown) => {

@@ -1,0 +1,662 @@
+/**
+ * The SIMD kernels of wasm/kernels.ts, called directly through KernelMemory
+ * and checked against plain float64 references (no tfjs involved).
+ */
+import { KernelMemory, kernelsAvailable, kernelsUnavailableReason } from "../lib/kernels";
+import { Generator } from "../lib/random";
+
+/** Standard normal float32 values from a seeded generator. */
+function randn(g: Generator, n: number, scale = 1): Float32Array {
+  const a = g.randnArray(n);
+  for (let i = 0; i < n; i++) a[i] = (a[i] as number) * scale;
+  return a;
+}
+
+/** The largest |a[i] - b[i]|. */
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)));
+  return m;
+}
+
+/** Whether two arrays hold the same values (NaN equal to NaN). */
+function sameValues(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return false;
+  return true;
+}
+
+/** The largest |v|. */
+function maxAbs(a: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] as number));
+  return m;
+}
+
+/** Expects every a[i] within `rel` times max(|b|, floor) of b[i] (a NaN anywhere fails). */
+function expectClose(a: ArrayLike<number>, b: ArrayLike<number>, rel: number, floor = 1): void {
+  const scale = Math.max(maxAbs(b), floor);
+  const diff = maxAbsDiff(a, b);
+  expect(Number.isNaN(diff)).toBe(false);
+  expect(diff).toBeLessThanOrEqual(rel * scale);
+}
+
+test("the kernels are built and load", () => {
+  expect(kernelsUnavailableReason()).toBeNull();
+  expect(kernelsAvailable()).toBe(true);
+});
+
+describe("KernelMemory", () => {
+  test("alloc gives 64-byte aligned, disjoint, zero-filled buffers and grows the memory", () => {
+    const mem = new KernelMemory();
+    const a = mem.alloc(3);
+    const b = mem.alloc(1);
+    expect(a % 64).toBe(0);
+    expect(b % 64).toBe(0);
+    // rounded up to 16 floats, so SIMD loops may run past the end of a buffer
+    expect(b - a).toBeGreaterThanOrEqual(64);
+    const pages = mem.k.memory.buffer.byteLength / 65536;
+    const big = mem.alloc(3 * 65536); // 768 KiB: more pages than the module starts with
+    expect(mem.k.memory.buffer.byteLength / 65536).toBeGreaterThan(pages);
+    expect(mem.bytes).toBeGreaterThanOrEqual(big + 3 * 65536 * 4);
+    expect(mem.bytes).toBeLessThanOrEqual(mem.k.memory.buffer.byteLength);
+    const view = mem.f32(big, 3 * 65536);
+    expect(maxAbs(view)).toBe(0);
+    view[view.length - 1] = 5;
+    expect(mem.f32(big, 3 * 65536)[3 * 65536 - 1]).toBe(5);
+    // two instances do not share memory
+    const other = new KernelMemory();
+    const o = other.alloc(4);
+    other.f32(o, 4).fill(9);
+    const mine = mem.f32(mem.alloc(4), 4);
+    expect(Array.from(mine)).toEqual([0, 0, 0, 0]);
+  });
+
+  test("zero clears n floats and nothing after them", () => {
+    const mem = new KernelMemory();
+    const p = mem.alloc(16);
+    mem.f32(p, 16).fill(3);
+    mem.k.zero(8, p);
+    expect(Array.from(mem.f32(p, 16))).toEqual([...Array(8).fill(0), ...Array(8).fill(3)]);
+  });
+});
+
+describe("gemm", () => {
+  const SIZES = [1, 3, 5, 7, 27, 30, 32, 33, 200];
+  const MAX = 200;
+  const PAD = 3;
+  const SENTINEL = -7777.25;
+  const mem = new KernelMemory();
+  // one set of buffers, big enough for every case (padding and a guard zone after C)
+  const aAt = mem.alloc(MAX * (MAX + PAD));
+  const bAt = mem.alloc(MAX * (MAX + PAD));
+  const cAt = mem.alloc(MAX * (MAX + PAD) + 64);
+  const biasAt = mem.alloc(MAX + 64);
+  const g = new Generator(11);
+
+  interface Case {
+    M: number;
+    N: number;
+    K: number;
+    transA: boolean;
+    withBias: boolean;
+    acc: boolean;
+    ldc: number;
+  }
+
+  /** Runs one case; returns the largest error relative to Σ|terms| of each element. */
+  function runCase({ M, N, K, transA, withBias, acc, ldc }: Case): number {
+    // A(i, k): [M, lda] row-major (sar = lda, sac = 1) or [K, lda] holding Aᵀ (sar = 1, sac = lda)
+    const lda = (transA ? M : K) + PAD;
+    const ldb = N + PAD;
+    const Av = randn(g, M * K);
+    const Bv = randn(g, K * N);
+    const biasV = randn(g, N);
+    const C0 = randn(g, M * N);
+    const A = mem.f32(aAt, MAX * (MAX + PAD)).fill(NaN); // NaN in every cell the product must not read
+    const B = mem.f32(bAt, MAX * (MAX + PAD)).fill(NaN);
+    const C = mem.f32(cAt, MAX * (MAX + PAD) + 64).fill(SENTINEL);
+    const bias = mem.f32(biasAt, MAX + 64).fill(NaN);
+    for (let i = 0; i < M; i++) {
+      for (let k = 0; k < K; k++) A[transA ? k * lda + i : i * lda + k] = Av[i * K + k] as number;
+    }
+    for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) B[k * ldb + j] = Bv[k * N + j] as number;
+    if (withBias) bias.set(biasV);
+    if (acc) for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) C[i * ldc + j] = C0[i * N + j] as number;
+    const ACopy = A.slice();
+    const BCopy = B.slice();
+
+    mem.k.gemm(
+      M,
+      N,
+      K,
+      aAt,
+      transA ? 1 : lda,
+      transA ? lda : 1,
+      bAt,
+      ldb,
+      cAt,
+      ldc,
+      acc ? 1 : 0,
+      withBias ? biasAt : 0,
+    );
+
+    const out = mem.f32(cAt, MAX * (MAX + PAD) + 64);
+    let worst = 0;
+    for (let i = 0; i < M; i++) {
+      for (let j = 0; j < N; j++) {
+        let s = 0;
+        let mag = 0;
+        for (let k = 0; k < K; k++) {
+          const t = (Av[i * K + k] as number) * (Bv[k * N + j] as number);
+          s += t;
+          mag += Math.abs(t);
+        }
+        if (withBias) {
+          s += biasV[j] as number;
+          mag += Math.abs(biasV[j] as number);
+        }
+        if (acc) {
+          s += C0[i * N + j] as number;
+          mag += Math.abs(C0[i * N + j] as number);
+        }
+        const err = Math.abs((out[i * ldc + j] as number) - s) / Math.max(mag, 1e-30);
+        worst = Number.isNaN(err) ? Infinity : Math.max(worst, err);
+      }
+    }
+    // nothing written outside the M x N region: not in the columns past N, not after the last row
+    let stray = 0;
+    for (let p = 0; p < M * ldc + 64; p++) {
+      const i = Math.floor(p / ldc);
+      const j = p % ldc;
+      if (i < M && j < N) continue;
+      if (out[p] !== SENTINEL) stray++;
+    }
+    expect(stray).toBe(0);
+    // the inputs are left alone (NaN padding included)
+    expect(sameValues(mem.f32(aAt, ACopy.length), ACopy)).toBe(true);
+    expect(sameValues(mem.f32(bAt, BCopy.length), BCopy)).toBe(true);
+    return worst;
+  }
+
+  test("plain A·B matches a float64 triple loop for every shape in {1,3,5,7,27,30,32,33,200}³", () => {
+    let worst = 0;
+    for (const M of SIZES) {
+      for (const N of SIZES) {
+        for (const K of SIZES) {
+          worst = Math.max(worst, runCase({ M, N, K, transA: false, withBias: false, acc: false, ldc: N }));
+        }
+      }
+    }
+    expect(worst).toBeLessThan(1e-5);
+  });
+
+  test.each([
+    ["A transposed", { transA: true, withBias: false, acc: false }],
+    ["with a bias", { transA: false, withBias: true, acc: false }],
+    ["accumulating into C", { transA: false, withBias: false, acc: true }],
+    ["transposed A, bias and accumulation together", { transA: true, withBias: true, acc: true }],
+  ])("%s, with ldc = N and ldc > N", (_name, flags) => {
+    const sizes = [1, 3, 5, 7, 27, 32, 33];
+    let worst = 0;
+    for (const M of sizes) {
+      for (const N of sizes) {
+        for (const K of sizes) {
+          worst = Math.max(worst, runCase({ M, N, K, ...flags, ldc: N }));
+          worst = Math.max(worst, runCase({ M, N, K, ...flags, ldc: N + PAD }));
+        }
+      }
+    }
+    // the big sizes once each
+    for (const [M, N, K] of [
+      [200, 30, 200],
+      [30, 200, 33],
+      [200, 27, 1],
+    ] as const) {
+      worst = Math.max(worst, runCase({ M, N, K, ...flags, ldc: N + PAD }));
+    }
+    expect(worst).toBeLessThan(1e-5);
+  });
+
+  test("bias with K = 0 gives the bias in every row (plus C when accumulating)", () => {
+    const M = 6;
+    const N = 11;
+    const bias = mem.f32(biasAt, N);
+    bias.set(randn(g, N));
+    const biasV = bias.slice();
+    mem.f32(cAt, M * N).fill(2);
+    mem.k.gemm(M, N, 0, aAt, 1, 1, bAt, N, cAt, N, 1, biasAt);
+    const out = mem.f32(cAt, M * N);
+    for (let i = 0; i < M; i++) {
+      for (let j = 0; j < N; j++) expect(out[i * N + j]).toBe(Math.fround((biasV[j] as number) + 2));
+    }
+  });
+});
+
+describe("tanh", () => {
+  test("tanhForward matches Math.tanh within 3e-7 over [-20, 20], tiny values, ±0, ±∞ and around 0.3", () => {
+    const xs: number[] = [];
+    for (let i = 0; i <= 4000; i++) xs.push(-20 + i * 0.01);
+    for (const e of [-1, -2, -3, -4, -6, -8, -12, -20, -30, -38, -40, -44]) xs.push(10 ** e, -(10 ** e));
+    for (let d = -8; d <= 8; d++) xs.push(0.3 + d * 1e-7, -0.3 - d * 1e-7);
+    xs.push(0, -0, 0.2999999, 0.3, 0.3000001, 30, -30, 87, -87, 100, -100, 1e30, -1e30, Infinity, -Infinity);
+    while (xs.length % 4) xs.push(0.5);
+    const n = xs.length;
+    const mem = new KernelMemory();
+    const xAt = mem.alloc(n);
+    const yAt = mem.alloc(n);
+    const x = mem.f32(xAt, n);
+    x.set(xs);
+    mem.k.tanhForward(n, xAt, yAt);
+    const y = mem.f32(yAt, n);
+    let worst = 0;
+    let worstRelSmall = 0;
+    for (let i = 0; i < n; i++) {
+      const xi = x[i] as number; // the float32 input
+      const want = Math.tanh(xi);
+      const got = y[i] as number;
+      expect(Number.isNaN(got)).toBe(false);
+      worst = Math.max(worst, Math.abs(got - want));
+      if (xi !== 0 && Math.abs(xi) < 0.3)
+        worstRelSmall = Math.max(worstRelSmall, Math.abs(got - want) / Math.abs(want));
+      // odd: the sign of the output is the sign of the input
+      if (xi !== 0) expect(Math.sign(got)).toBe(Math.sign(xi));
+      expect(Math.abs(got)).toBeLessThanOrEqual(1);
+    }
+    expect(worst).toBeLessThan(3e-7);
+    // below the threshold the result is accurate relative to its own size (tiny inputs are not flushed to 0)
+    expect(worstRelSmall).toBeLessThan(1e-6);
+    const at = (v: number): number => y[xs.indexOf(v)] as number;
+    expect(Object.is(at(0), 0)).toBe(true);
+    expect(Object.is(y[xs.findIndex((v) => Object.is(v, -0))], -0)).toBe(true);
+    expect(at(Infinity)).toBe(1);
+    expect(at(-Infinity)).toBe(-1);
+    expect(at(1e30)).toBe(1);
+  });
+
+  test("tanhBackward gives dy · (1 - y²)", () => {
+    const g = new Generator(5);
+    const n = 64;
+    const mem = new KernelMemory();
+    const yAt = mem.alloc(n);
+    const dyAt = mem.alloc(n);
+    const dxAt = mem.alloc(n);
+    const y = mem.f32(yAt, n);
+    for (let i = 0; i < n; i++) y[i] = Math.tanh(3 * (g.random() - 0.5));
+    y[0] = 1;
+    y[1] = -1;
+    y[2] = 0;
+    mem.f32(dyAt, n).set(randn(g, n, 2));
+    const yv = mem.f32(yAt, n).slice();
+    const dy = mem.f32(dyAt, n).slice();
+    mem.k.tanhBackward(n, yAt, dyAt, dxAt);
+    const want = Array.from(yv, (v, i) => (dy[i] as number) * (1 - v * v));
+    expectClose(mem.f32(dxAt, n), want, 1e-6);
+    expect(mem.f32(dxAt, n)[0]).toBe(0);
+    expect(mem.f32(dxAt, n)[2]).toBe(dy[2]);
+  });
+});
+
+describe("crossEntropy", () => {
+  /** float64 mean cross-entropy and its gradient (softmax - onehot) / M. */
+  function reference(M: number, N: number, z: Float32Array, y: Int32Array): { loss: number; dz: number[] } {
+    let total = 0;
+    const dz: number[] = [];
+    for (let i = 0; i < M; i++) {
+      const row = Array.from(z.subarray(i * N, (i + 1) * N));
+      const mx = Math.max(...row);
+      const e = row.map((v) => Math.exp(v - mx));
+      const sum = e.reduce((a, b) => a + b, 0);
+      const t = y[i] as number;
+      total += Math.log(sum) + mx - (row[t] as number);
+      e.forEach((v, j) => dz.push((v / sum - (j === t ? 1 : 0)) / M));
+    }
+    return { loss: total / M, dz };
+  }
+
+  function run(M: number, N: number, z: Float32Array, y: Int32Array): { loss: number; dz: Float32Array } {
+    const mem = new KernelMemory();
+    const zAt = mem.alloc(M * N);
+    const yAt = mem.alloc(M);
+    const dzAt = mem.alloc(M * N);
+    mem.f32(zAt, M * N).set(z);
+    mem.i32(yAt, M).set(y);
+    mem.f32(dzAt, M * N).fill(NaN);
+    const loss = mem.k.crossEntropy(M, N, zAt, yAt, dzAt);
+    // the logits are left alone
+    expect(Array.from(mem.f32(zAt, M * N))).toEqual(Array.from(z));
+    return { loss, dz: mem.f32(dzAt, M * N).slice() };
+  }
+
+  test.each([
+    [32, 27],
+    [5, 3],
+    [7, 4],
+    [3, 9],
+    [1, 1],
+    [2, 33],
+  ])("loss and gradient of %i rows x %i logits match float64", (M, N) => {
+    const g = new Generator(M * 100 + N);
+    const z = randn(g, M * N, 3);
+    const y = g.randintArray(M, 0, N);
+    const got = run(M, N, z, y);
+    const want = reference(M, N, z, y);
+    expect(Math.abs(got.loss - want.loss)).toBeLessThanOrEqual(2e-6 * Math.max(1, want.loss));
+    expectClose(got.dz, want.dz, 1e-6, 1 / M);
+    // each row of the gradient sums to 0
+    for (let i = 0; i < M; i++) {
+      const s = Array.from(got.dz.subarray(i * N, (i + 1) * N)).reduce((a, b) => a + b, 0);
+      expect(Math.abs(s)).toBeLessThan(1e-6);
+    }
+  });
+
+  test("large logits (±80, ±1000) give finite, exact losses and gradients", () => {
+    const M = 4;
+    const N = 6;
+    const z = new Float32Array([
+      ...[80, -80, 0, 1, 2, 3],
+      ...[-80, 80, -80, 80, -80, 80],
+      ...[1000, -1000, 999, 0, 0, 0],
+      ...[-1000, -1000, -1000, -1000, -1000, -999],
+    ]);
+    const y = new Int32Array([1, 1, 2, 0]);
+    const got = run(M, N, z, y);
+    const want = reference(M, N, z, y);
+    expect(Number.isFinite(got.loss)).toBe(true);
+    got.dz.forEach((v) => expect(Number.isFinite(v)).toBe(true));
+    // row losses: 160, log 3, 1 + log(1 + e^-1), 1 + log(1 + 5 e^-1)
+    expect(want.loss).toBeCloseTo(
+      (160 + Math.log(3) + 1 + Math.log(1 + Math.exp(-1)) + 1 + Math.log(1 + 5 * Math.exp(-1))) / 4,
+      10,
+    );
+    expect(Math.abs(got.loss - want.loss)).toBeLessThanOrEqual(1e-6 * want.loss);
+    expectClose(got.dz, want.dz, 1e-6, 1 / M);
+  });
+
+  test("a confident correct prediction has loss 0 and gradient 0", () => {
+    const z = new Float32Array([100, 0, 0, 0, 0, -100, 0, 100]);
+    const got = run(2, 4, z, new Int32Array([0, 3]));
+    expect(got.loss).toBe(0);
+    got.dz.forEach((v) => expect(Math.abs(v)).toBeLessThan(1e-30));
+  });
+});
+
+describe("batch norm", () => {
+  /** float64 reference of the forward and backward pass. */
+  function reference(
+    M: number,
+    N: number,
+    x: Float32Array,
+    gamma: Float32Array,
+    beta: Float32Array,
+    dy: Float32Array,
+    eps: number,
+    divisor: number,
+  ) {
+    const mean: number[] = [];
+    const invStd: number[] = [];
+    const uvar: number[] = [];
+    const xhat = new Array<number>(M * N).fill(0);
+    const y = new Array<number>(M * N).fill(0);
+    const dgamma: number[] = [];
+    const dbeta: number[] = [];
+    const dx = new Array<number>(M * N).fill(0);
+    for (let j = 0; j < N; j++) {
+      let s = 0;
+      for (let i = 0; i < M; i++) s += x[i * N + j] as number;
+      const mu = s / M;
+      let ss = 0;
+      for (let i = 0; i < M; i++) ss += ((x[i * N + j] as number) - mu) ** 2;
+      const is = 1 / Math.sqrt(ss / divisor + eps);
+      mean.push(mu);
+      invStd.push(is);
+      uvar.push(ss / (M - 1));
+      let sb = 0;
+      let sg = 0;
+      for (let i = 0; i < M; i++) {
+        const p = i * N + j;
+        xhat[p] = ((x[p] as number) - mu) * is;
+        y[p] = (xhat[p] as number) * (gamma[j] as number) + (beta[j] as number);
+        sb += dy[p] as number;
+        sg += (dy[p] as number) * (xhat[p] as number);
+      }
+      dbeta.push(sb);
+      dgamma.push(sg);
+      for (let i = 0; i < M; i++) {
+        const p = i * N + j;
+        dx[p] = (gamma[j] as number) * is * ((dy[p] as number) - sb / M - ((xhat[p] as number) * sg) / divisor);
+      }
+    }
+    return { mean, invStd, uvar, xhat, y, dgamma, dbeta, dx };
+  }
+
+  test.each([
+    [32, 7, "n"],
+    [32, 7, "n-1"],
+    [5, 12, "n"],
+    [5, 12, "n-1"],
+    [2, 3, "n"],
+    [64, 27, "n-1"],
+  ])("bnForward and bnBackward, %i rows x %i columns, variance divided by %s, match float64", (M, N, div) => {
+    const g = new Generator(M * 31 + N);
+    const eps = 1e-5;
+    const divisor = div === "n" ? M : M - 1;
+    // columns with an offset and a spread of their own, one nearly constant
+    const x = randn(g, M * N);
+    for (let i = 0; i < M; i++) {
+      for (let j = 0; j < N; j++) x[i * N + j] = (x[i * N + j] as number) * (j === 0 ? 1e-3 : 0.5 + j) + 3 * j - 5;
+    }
+    const gamma = randn(g, N);
+    const beta = randn(g, N);
+    const dy = randn(g, M * N);
+    const mem = new KernelMemory();
+    const at = {
+      x: mem.alloc(M * N),
+      gamma: mem.alloc(N),
+      beta: mem.alloc(N),
+      mean: mem.alloc(N),
+      invStd: mem.alloc(N),
+      uvar: mem.alloc(N),
+      xhat: mem.alloc(M * N),
+      y: mem.alloc(M * N),
+      dy: mem.alloc(M * N),
+      dgamma: mem.alloc(N),
+      dbeta: mem.alloc(N),
+      dx: mem.alloc(M * N),
+    };
+    mem.f32(at.x, M * N).set(x);
+    mem.f32(at.gamma, N).set(gamma);
+    mem.f32(at.beta, N).set(beta);
+    mem.f32(at.dy, M * N).set(dy);
+    mem.k.bnForward(M, N, at.x, at.gamma, at.beta, eps, divisor, at.mean, at.invStd, at.uvar, at.xhat, at.y);
+    mem.k.bnBackward(M, N, at.dy, at.xhat, at.gamma, at.invStd, divisor, at.dgamma, at.dbeta, at.dx);
+    const want = reference(M, N, x, gamma, beta, dy, eps, divisor);
+    const rel = 2e-5;
+    want.mean.forEach((m, j) =>
+      expect(Math.abs((mem.f32(at.mean, N)[j] as number) - m)).toBeLessThanOrEqual(1e-6 * (Math.abs(m) + 1)),
+    );
+    want.invStd.forEach((v, j) =>
+      expect(Math.abs((mem.f32(at.invStd, N)[j] as number) - v)).toBeLessThanOrEqual(rel * v),
+    );
+    want.uvar.forEach((v, j) =>
+      expect(Math.abs((mem.f32(at.uvar, N)[j] as number) - v)).toBeLessThanOrEqual(rel * v + 1e-12),
+    );
+    expectClose(mem.f32(at.xhat, M * N), want.xhat, rel);
+    expectClose(mem.f32(at.y, M * N), want.y, rel);
+    expectClose(mem.f32(at.dbeta, N), want.dbeta, 1e-5);
+    expectClose(mem.f32(at.dgamma, N), want.dgamma, rel);
+    expectClose(mem.f32(at.dx, M * N), want.dx, rel);
+    // the normalized columns have mean 0 and variance divisor-consistent: Σ xhat² = (divisor) · var / (var + eps)
+    for (let j = 1; j < N; j++) {
+      let s = 0;
+      for (let i = 0; i < M; i++) s += mem.f32(at.xhat, M * N)[i * N + j] as number;
+      expect(Math.abs(s)).toBeLessThan(1e-4);
+    }
+  });
+});
+
+describe("embedding", () => {
+  test("embedForward concatenates the looked-up rows; embedBackward accumulates repeated indices", () => {
+    const B = 5;
+    const T = 3;
+    const D = 7;
+    const V = 6;
+    const g = new Generator(2);
+    const table = randn(g, V * D);
+    // row 2 looked up five times, row 4 twice in one context, row 5 never
+    const ix = new Int32Array([2, 2, 0, 4, 4, 1, 2, 3, 0, 0, 2, 1, 3, 2, 4]);
+    const dOut = randn(g, B * T * D);
+    const mem = new KernelMemory();
+    const ixAt = mem.alloc(B * T);
+    const tableAt = mem.alloc(V * D);
+    const outAt = mem.alloc(B * T * D);
+    const dOutAt = mem.alloc(B * T * D);
+    const dTableAt = mem.alloc(V * D);
+    mem.i32(ixAt, B * T).set(ix);
+    mem.f32(tableAt, V * D).set(table);
+    mem.f32(dOutAt, B * T * D).set(dOut);
+    mem.f32(dTableAt, V * D).fill(99); // stale values: the kernel zeroes first
+    mem.k.embedForward(B, T, D, ixAt, tableAt, outAt);
+    mem.k.embedBackward(B, T, D, V, ixAt, dOutAt, dTableAt);
+    const out = mem.f32(outAt, B * T * D);
+    for (let b = 0; b < B; b++) {
+      for (let t = 0; t < T; t++) {
+        const row = ix[b * T + t] as number;
+        for (let d = 0; d < D; d++) expect(out[b * T * D + t * D + d]).toBe(table[row * D + d]);
+      }
+    }
+    const want = new Array<number>(V * D).fill(0);
+    for (let k = 0; k < B * T; k++) {
+      for (let d = 0; d < D; d++) want[(ix[k] as number) * D + d] += dOut[k * D + d] as number;
+    }
+    const dTable = mem.f32(dTableAt, V * D);
+    expectClose(dTable, want, 1e-6);
+    expect(Array.from(dTable.subarray(5 * D, 6 * D))).toEqual(Array(D).fill(0));
+    // row 2 collects five rows of dOut
+    let s = 0;
+    for (const k of [0, 1, 6, 10, 13]) s += dOut[k * D] as number;
+    expect(dTable[2 * D] as number).toBeCloseTo(s, 5);
+  });
+});
+
+describe("small kernels", () => {
+  test("colSum sums the rows, replacing or adding to out", () => {
+    const g = new Generator(3);
+    for (const [M, N] of [
+      [1, 1],
+      [4, 7],
+      [9, 8],
+      [33, 27],
+    ] as const) {
+      const x = randn(g, M * N);
+      const start = randn(g, N);
+      const mem = new KernelMemory();
+      const xAt = mem.alloc(M * N);
+      const outAt = mem.alloc(N + 16);
+      mem.f32(xAt, M * N).set(x);
+      const sums = Array.from({ length: N }, (_, j) => {
+        let s = 0;
+        for (let i = 0; i < M; i++) s += x[i * N + j] as number;
+        return s;
+      });
+      const out = (): Float32Array => mem.f32(outAt, N + 16);
+      out().fill(-1);
+      out().set(start);
+      mem.k.colSum(M, N, xAt, outAt, 0);
+      expectClose(out().subarray(0, N), sums, 1e-6);
+      expect(Array.from(out().subarray(N))).toEqual(Array(16).fill(-1));
+      out().set(start);
+      mem.k.colSum(M, N, xAt, outAt, 1);
+      expectClose(
+        out().subarray(0, N),
+        sums.map((s, j) => s + (start[j] as number)),
+        1e-6,
+      );
+      expect(Array.from(out().subarray(N))).toEqual(Array(16).fill(-1));
+    }
+  });
+
+  test("transpose", () => {
+    const g = new Generator(4);
+    for (const [rows, cols] of [
+      [1, 5],
+      [3, 1],
+      [7, 13],
+      [32, 27],
+    ] as const) {
+      const src = randn(g, rows * cols);
+      const mem = new KernelMemory();
+      const sAt = mem.alloc(rows * cols);
+      const dAt = mem.alloc(rows * cols);
+      mem.f32(sAt, rows * cols).set(src);
+      mem.k.transpose(rows, cols, sAt, dAt);
+      const dst = mem.f32(dAt, rows * cols);
+      for (let i = 0; i < rows; i++) {
+        for (let j = 0; j < cols; j++) expect(dst[j * rows + i]).toBe(src[i * cols + j]);
+      }
+    }
+  });
+
+  test("sgdUpdate: p -= lr · g, in float32, over exactly n values", () => {
+    const g = new Generator(6);
+    const n = 40;
+    const p0 = randn(g, n);
+    const grad = randn(g, n);
+    const mem = new KernelMemory();
+    const pAt = mem.alloc(n + 8);
+    const gAt = mem.alloc(n);
+    mem.f32(pAt, n + 8).fill(7);
+    mem.f32(pAt, n).set(p0);
+    mem.f32(gAt, n).set(grad);
+    const lr = 0.1;
+    mem.k.sgdUpdate(n, lr, gAt, pAt);
+    const lr32 = Math.fround(lr);
+    const want = Array.from(p0, (v, i) => Math.fround(v - Math.fround(lr32 * (grad[i] as number))));
+    expect(Array.from(mem.f32(pAt, n))).toEqual(want);
+    expect(Array.from(mem.f32(pAt + n * 4, 8))).toEqual(Array(8).fill(7));
+    mem.k.sgdUpdate(n, 0, gAt, pAt);
+    expect(Array.from(mem.f32(pAt, n))).toEqual(want);
+  });
+
+  test("blend moves running values towards the batch; sqrtEps", () => {
+    const n = 11;
+    const g = new Generator(8);
+    const value = randn(g, n);
+    const running = randn(g, n);
+    const mem = new KernelMemory();
+    const vAt = mem.alloc(n);
+    const rAt = mem.alloc(n + 4);
+    const oAt = mem.alloc(n + 4);
+    mem.f32(vAt, n).set(value);
+    mem.f32(rAt, n + 4).fill(-3);
+    mem.f32(rAt, n).set(running);
+    const m = 0.1;
+    mem.k.blend(n, m, vAt, rAt);
+    expectClose(
+      mem.f32(rAt, n),
+      Array.from(running, (r, i) => (1 - m) * r + m * (value[i] as number)),
+      1e-6,
+    );
+    expect(Array.from(mem.f32(rAt + n * 4, 4))).toEqual([-3, -3, -3, -3]);
+    // momentum 0 keeps, 1 replaces
+    const before = mem.f32(rAt, n).slice();
+    mem.k.blend(n, 0, vAt, rAt);
+    expect(Array.from(mem.f32(rAt, n))).toEqual(Array.from(before));
+    mem.k.blend(n, 1, vAt, rAt);
+    expect(Array.from(mem.f32(rAt, n))).toEqual(Array.from(value));
+
+    const v = Float32Array.from(value, (x) => x * x);
+    v[0] = 0;
+    mem.f32(vAt, n).set(v);
+    mem.f32(oAt, n + 4).fill(-3);
+    mem.k.sqrtEps(n, vAt, 1e-5, oAt);
+    expectClose(
+      mem.f32(oAt, n),
+      Array.from(v, (x) => Math.sqrt(x + 1e-5)),
+      1e-6,
+    );
+    expect(mem.f32(oAt, 1)[0] as number).toBeCloseTo(Math.sqrt(1e-5), 9);
+    expect(Array.from(mem.f32(oAt + n * 4, 4))).toEqual([-3, -3, -3, -3]);
+  });
+});
