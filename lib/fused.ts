@@ -18,6 +18,8 @@
  */
 import type * as tfjs from "@tensorflow/tfjs";
 import { KernelMemory, kernelsAvailable, kernelsUnavailableReason } from "./kernels";
+import type { LanguageModel } from "./model";
+import { crossEntropy } from "./ops";
 import { tf } from "./tf";
 
 /** The token embedding and the concatenation of the context: [B, T] -> [B, T·dim]. */
@@ -384,7 +386,7 @@ export class FusedNet {
         break;
       }
       case "tanh":
-        k.tanhForward(roundUp4(B * p.dim), x, p.out);
+        k.tanhForward(B * p.dim, x, p.out);
         break;
     }
   }
@@ -419,7 +421,7 @@ export class FusedNet {
         break;
       }
       case "tanh":
-        k.tanhBackward(roundUp4(B * p.dim), p.out, p.dOut, dInput);
+        k.tanhBackward(B * p.dim, p.out, p.dOut, dInput);
         break;
     }
   }
@@ -446,6 +448,72 @@ export class FusedNet {
   }
 }
 
-function roundUp4(n: number): number {
-  return Math.ceil(n / 4) * 4;
+/** How far one parameter's fused gradient is from tfjs's autodiff gradient. */
+export interface GradientCheck {
+  /** position in `model.parameters()` */
+  index: number;
+  /** shape of the parameter */
+  shape: number[];
+  /** largest |fused - autodiff| over the parameter's entries */
+  maxAbsDiff: number;
+  /** largest |autodiff gradient| (to judge the difference against) */
+  maxAbsGrad: number;
+}
+
+/**
+ * Checks the fused backward pass against tfjs's automatic differentiation on
+ * one batch: the loss of both and, per parameter, the largest difference of
+ * the gradients. The model is used as it is and not changed, except that a
+ * model with batch norm moves its running statistics once (the tfjs forward
+ * runs in training mode).
+ *
+ * @param model - a fusable model (an MLP or DeepMLP)
+ * @param X - int32 contexts [batch · blockSize], flat
+ * @param Y - int32 targets [batch]
+ * @throws Error when the model cannot be fused as it is.
+ */
+export function checkFusedGradients(
+  model: LanguageModel & Fusable,
+  X: Int32Array,
+  Y: Int32Array,
+): { fusedLoss: number; tfjsLoss: number; params: GradientCheck[] } {
+  const spec = model.fusedSpec();
+  if (!spec) throw new Error("the model cannot be fused as it is (is it recording activations?)");
+  const batch = Y.length;
+  const net = new FusedNet(spec, batch);
+  net.load();
+  const views = net.batchViews();
+  views.X.set(X);
+  views.Y.set(Y);
+  const fusedLoss = net.forwardBackward();
+  const fused = net.gradients();
+  const params = model.parameters();
+  let tfjsLoss = NaN;
+  let checks: GradientCheck[] = [];
+  try {
+    tf.tidy(() => {
+      const Xt = tf.tensor2d(X, [batch, spec.blockSize], "int32");
+      const Yt = tf.tensor1d(Y, "int32");
+      const { value, grads } = tf.variableGrads(() => crossEntropy(model.forward(Xt, true), Yt), params);
+      // per parameter: max |fused - autodiff| and max |autodiff|, read at once
+      const stats = tf
+        .stack(
+          params.flatMap((p) => {
+            const auto = grads[p.name] as tfjs.Tensor;
+            return [tf.max(tf.abs(tf.sub(fused.get(p) as tfjs.Tensor, auto))), tf.max(tf.abs(auto))];
+          }),
+        )
+        .dataSync();
+      tfjsLoss = value.dataSync()[0] as number;
+      checks = params.map((p, index) => ({
+        index,
+        shape: [...p.shape],
+        maxAbsDiff: stats[2 * index] as number,
+        maxAbsGrad: stats[2 * index + 1] as number,
+      }));
+    });
+    return { fusedLoss, tfjsLoss, params: checks };
+  } finally {
+    fused.forEach((g) => g.dispose());
+  }
 }

@@ -38,11 +38,11 @@ export interface KernelExports {
   transpose(rows: number, cols: number, src: number, dst: number): void;
   /** out[N] = (acc ? out : 0) + column sums of x[M, N] */
   colSum(M: number, N: number, x: number, out: number, acc: number): void;
-  /** y = tanh(x) over n values (n a multiple of 4) */
+  /** y = tanh(x) over n values, in vectors of 4 (up to 3 values past n are touched too) */
   tanhForward(n: number, x: number, y: number): void;
-  /** dx = dy (1 - y²) over n values (n a multiple of 4) */
+  /** dx = dy (1 - y²) over n values, in vectors of 4 */
   tanhBackward(n: number, y: number, dy: number, dx: number): void;
-  /** p -= lr g over n values (n a multiple of 4) */
+  /** p -= lr g over n values, in vectors of 4 */
   sgdUpdate(n: number, lr: number, g: number, p: number): void;
   /** zeros n floats */
   zero(n: number, p: number): void;
@@ -162,12 +162,13 @@ export class KernelMemory {
   }
 
   /**
-   * Reserves `count` 4-byte values (rounded up to a multiple of 16, so SIMD
-   * loops may run past the end), zero-filled; returns the byte offset.
+   * Reserves `count` 4-byte values, zero-filled, and returns the byte offset.
+   * At least 16 bytes after the last value stay unused, so SIMD loops may read
+   * (and elementwise kernels write) one vector past the end.
    */
   alloc(count: number): number {
     const at = this.next;
-    this.next = align(at + Math.max(1, count) * 4, 64);
+    this.next = align(at + Math.max(1, count) * 4 + 16, 64);
     const need = Math.ceil(this.next / PAGE) - this.k.memory.buffer.byteLength / PAGE;
     if (need > 0) {
       this.k.memory.grow(need);

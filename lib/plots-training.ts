@@ -273,3 +273,48 @@ export function bigramWeightsVsLogCounts(W: Matrix, counts: Matrix, vocab: Vocab
     config: { ...BASE_CONFIG },
   };
 }
+
+/** One stage of a fused step and its mean time (what {@link FusedNet.profile} returns). */
+export interface StageTime {
+  /** e.g. "forward 1 linear", "loss", "backward 3 linear", "update" */
+  stage: string;
+  /** mean microseconds */
+  us: number;
+}
+
+const STAGE_COLORS: Record<string, string> = {
+  forward: "#3a78b5",
+  loss: "#7f7f7f",
+  backward: "#d62728",
+  update: "#2ca02c",
+};
+
+/**
+ * Where the time of one training step goes: a horizontal bar per stage, in
+ * the order the stages run (top to bottom), coloured forward, loss, backward
+ * and update, with the total in the title.
+ */
+export function stepProfileFigure(stages: readonly StageTime[], title = "Time of one fused training step"): Figure {
+  const total = stages.reduce((a, s) => a + s.us, 0);
+  const kind = (stage: string): string => stage.split(" ")[0] ?? stage;
+  return {
+    data: [
+      {
+        type: "bar",
+        orientation: "h",
+        y: stages.map((s) => s.stage),
+        x: stages.map((s) => plotValue(s.us)),
+        marker: { color: stages.map((s) => STAGE_COLORS[kind(s.stage)] ?? "#8c564b") },
+        hovertemplate: "%{y}: %{x:.1f} µs<extra></extra>",
+      },
+    ],
+    layout: baseLayout(`${title}: ${total.toFixed(0)} µs`, {
+      height: Math.max(260, 40 + 22 * stages.length),
+      margin: { l: 150, r: 20, t: 50, b: 50 },
+      xaxis: { title: { text: "microseconds" } },
+      yaxis: { autorange: "reversed", automargin: true },
+      showlegend: false,
+    }),
+    config: { ...BASE_CONFIG },
+  };
+}

@@ -6,7 +6,8 @@
  * Speed: models that describe themselves for the fused kernels (the MLPs;
  * see lib/fused.ts) train by default with whole fused steps in WebAssembly,
  * whatever the tfjs backend; their tfjs variables are brought up to date every
- * `syncEvery` steps, before every evaluation and gradient hook, and at the end.
+ * `syncEvery` steps, before every evaluation and gradient hook, and at the end,
+ * and read back after the callbacks (which may change them).
  * Other models (and `engine: "tfjs"`) run a step as a handful of small tensor
  * ops, and the loop keeps every synchronous read out of the hot path: step
  * losses stay on the device and are read in one batch every `syncEvery` steps
@@ -500,6 +501,7 @@ export async function train(model: LanguageModel, data: Contexts, options: Train
       } finally {
         grads.forEach((g) => g.dispose());
       }
+      fused.load();
     }
     fused.update(stepLr);
     return loss;
@@ -554,6 +556,8 @@ export async function train(model: LanguageModel, data: Contexts, options: Train
           await new Promise<void>((resolve) => setImmediate(resolve));
         }
         if (stoppedEarly) break;
+        // callbacks may have changed the variables (calibrated batch norm, say): the fused network follows
+        net?.load();
       }
     }
     flush();

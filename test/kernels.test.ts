@@ -20,11 +20,39 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-/** Whether two arrays hold the same values (NaN equal to NaN). */
-function sameValues(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
+/** Whether two int32 arrays (e.g. the bits of float buffers) are equal. */
+function sameInts(a: Int32Array, b: Int32Array): boolean {
   if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/**
+ * A·B in float64 for A [M, K] and B [K, N], and Σ_k |A(i,k) B(k,j)| of each
+ * element (the scale of its rounding error).
+ */
+function product(
+  A: Float32Array,
+  B: Float32Array,
+  M: number,
+  N: number,
+  K: number,
+): { sum: Float64Array; mag: Float64Array } {
+  const sum = new Float64Array(M * N);
+  const mag = new Float64Array(M * N);
+  for (let i = 0; i < M; i++) {
+    for (let k = 0; k < K; k++) {
+      const a = A[i * K + k] as number;
+      const row = k * N;
+      const out = i * N;
+      for (let j = 0; j < N; j++) {
+        const t = a * (B[row + j] as number);
+        sum[out + j] += t;
+        mag[out + j] += t < 0 ? -t : t; // not Math.abs: it is not inlined in jest's sandbox, and this loop is hot
+      }
+    }
+  }
+  return { sum, mag };
 }
 
 /** The largest |v|. */
@@ -54,8 +82,12 @@ describe("KernelMemory", () => {
     const b = mem.alloc(1);
     expect(a % 64).toBe(0);
     expect(b % 64).toBe(0);
-    // rounded up to 16 floats, so SIMD loops may run past the end of a buffer
-    expect(b - a).toBeGreaterThanOrEqual(64);
+    // at least one vector (16 bytes) of room after the last value, for SIMD loops that run past the end
+    expect(b - a).toBeGreaterThanOrEqual(3 * 4 + 16);
+    for (const count of [1, 4, 15, 16, 17, 100]) {
+      const at = mem.alloc(count);
+      expect(mem.bytes - at).toBeGreaterThanOrEqual(count * 4 + 16);
+    }
     const pages = mem.k.memory.buffer.byteLength / 65536;
     const big = mem.alloc(3 * 65536); // 768 KiB: more pages than the module starts with
     expect(mem.k.memory.buffer.byteLength / 65536).toBeGreaterThan(pages);
@@ -89,11 +121,17 @@ describe("gemm", () => {
   const SENTINEL = -7777.25;
   const mem = new KernelMemory();
   // one set of buffers, big enough for every case (padding and a guard zone after C)
-  const aAt = mem.alloc(MAX * (MAX + PAD));
-  const bAt = mem.alloc(MAX * (MAX + PAD));
+  const aAt = mem.alloc(MAX * (MAX + PAD) + 64);
+  const bAt = mem.alloc(MAX * (MAX + PAD) + 64);
   const cAt = mem.alloc(MAX * (MAX + PAD) + 64);
   const biasAt = mem.alloc(MAX + 64);
+  // pools of random values the cases take their operands from
   const g = new Generator(11);
+  const poolA = randn(g, MAX * MAX);
+  const poolB = randn(g, MAX * MAX);
+  const poolC = randn(g, MAX * MAX);
+  const poolBias = randn(g, MAX);
+  let shift = 0;
 
   interface Case {
     M: number;
@@ -110,22 +148,30 @@ describe("gemm", () => {
     // A(i, k): [M, lda] row-major (sar = lda, sac = 1) or [K, lda] holding Aᵀ (sar = 1, sac = lda)
     const lda = (transA ? M : K) + PAD;
     const ldb = N + PAD;
-    const Av = randn(g, M * K);
-    const Bv = randn(g, K * N);
-    const biasV = randn(g, N);
-    const C0 = randn(g, M * N);
-    const A = mem.f32(aAt, MAX * (MAX + PAD)).fill(NaN); // NaN in every cell the product must not read
-    const B = mem.f32(bAt, MAX * (MAX + PAD)).fill(NaN);
-    const C = mem.f32(cAt, MAX * (MAX + PAD) + 64).fill(SENTINEL);
-    const bias = mem.f32(biasAt, MAX + 64).fill(NaN);
+    shift = (shift + 7919) % (MAX * MAX);
+    const take = (pool: Float32Array, n: number): Float32Array => {
+      const from = shift % (pool.length - n + 1);
+      return pool.subarray(from, from + n);
+    };
+    const Av = take(poolA, M * K);
+    const Bv = take(poolB, K * N);
+    const biasV = take(poolBias, N);
+    const C0 = take(poolC, M * N);
+    // NaN in every cell the product must not read (padding columns and past the end)
+    const aSize = lda * (transA ? K : M) + 16;
+    const bSize = ldb * K + 16;
+    const A = mem.f32(aAt, aSize).fill(NaN);
+    const B = mem.f32(bAt, bSize).fill(NaN);
+    const C = mem.f32(cAt, M * ldc + 64).fill(SENTINEL);
+    const bias = mem.f32(biasAt, N + 16).fill(NaN);
     for (let i = 0; i < M; i++) {
       for (let k = 0; k < K; k++) A[transA ? k * lda + i : i * lda + k] = Av[i * K + k] as number;
     }
     for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) B[k * ldb + j] = Bv[k * N + j] as number;
     if (withBias) bias.set(biasV);
     if (acc) for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) C[i * ldc + j] = C0[i * N + j] as number;
-    const ACopy = A.slice();
-    const BCopy = B.slice();
+    const aBits = new Int32Array(mem.i32(aAt, aSize));
+    const bBits = new Int32Array(mem.i32(bAt, bSize));
 
     mem.k.gemm(
       M,
@@ -142,17 +188,13 @@ describe("gemm", () => {
       withBias ? biasAt : 0,
     );
 
-    const out = mem.f32(cAt, MAX * (MAX + PAD) + 64);
+    const out = mem.f32(cAt, M * ldc + 64);
+    const ref = product(Av, Bv, M, N, K);
     let worst = 0;
     for (let i = 0; i < M; i++) {
       for (let j = 0; j < N; j++) {
-        let s = 0;
-        let mag = 0;
-        for (let k = 0; k < K; k++) {
-          const t = (Av[i * K + k] as number) * (Bv[k * N + j] as number);
-          s += t;
-          mag += Math.abs(t);
-        }
+        let s = ref.sum[i * N + j] as number;
+        let mag = ref.mag[i * N + j] as number;
         if (withBias) {
           s += biasV[j] as number;
           mag += Math.abs(biasV[j] as number);
@@ -175,8 +217,8 @@ describe("gemm", () => {
     }
     expect(stray).toBe(0);
     // the inputs are left alone (NaN padding included)
-    expect(sameValues(mem.f32(aAt, ACopy.length), ACopy)).toBe(true);
-    expect(sameValues(mem.f32(bAt, BCopy.length), BCopy)).toBe(true);
+    expect(sameInts(mem.i32(aAt, aSize), aBits)).toBe(true);
+    expect(sameInts(mem.i32(bAt, bSize), bBits)).toBe(true);
     return worst;
   }
 
@@ -273,6 +315,39 @@ describe("tanh", () => {
     expect(at(Infinity)).toBe(1);
     expect(at(-Infinity)).toBe(-1);
     expect(at(1e30)).toBe(1);
+  });
+
+  test("tanhForward, tanhBackward and sgdUpdate with n not a multiple of 4 get the first n values right", () => {
+    const g = new Generator(12);
+    for (const n of [1, 2, 3, 5, 6, 7, 13]) {
+      const mem = new KernelMemory();
+      const xAt = mem.alloc(n);
+      const yAt = mem.alloc(n);
+      const dyAt = mem.alloc(n);
+      const dxAt = mem.alloc(n);
+      const x = randn(g, n, 2);
+      const dy = randn(g, n);
+      mem.f32(xAt, n).set(x);
+      mem.f32(dyAt, n).set(dy);
+      mem.k.tanhForward(n, xAt, yAt);
+      const y = mem.f32(yAt, n).slice();
+      expect(maxAbsDiff(y, Array.from(x, Math.tanh))).toBeLessThan(3e-7);
+      mem.k.tanhBackward(n, yAt, dyAt, dxAt);
+      expectClose(
+        mem.f32(dxAt, n),
+        Array.from(y, (v, i) => (dy[i] as number) * (1 - v * v)),
+        1e-6,
+      );
+      // x as parameters, dy as their gradient
+      mem.k.sgdUpdate(n, 0.5, dyAt, xAt);
+      expectClose(
+        mem.f32(xAt, n),
+        Array.from(x, (v, i) => v - 0.5 * (dy[i] as number)),
+        1e-6,
+      );
+      // the next buffer is untouched
+      expect(Array.from(mem.f32(yAt, n))).toEqual(Array.from(y));
+    }
   });
 
   test("tanhBackward gives dy · (1 - y²)", () => {
@@ -442,10 +517,11 @@ describe("batch norm", () => {
     const g = new Generator(M * 31 + N);
     const eps = 1e-5;
     const divisor = div === "n" ? M : M - 1;
-    // columns with an offset and a spread of their own, one nearly constant
+    // columns with an offset and a spread of their own; column 0 nearly constant (its spread is below eps)
     const x = randn(g, M * N);
     for (let i = 0; i < M; i++) {
-      for (let j = 0; j < N; j++) x[i * N + j] = (x[i * N + j] as number) * (j === 0 ? 1e-3 : 0.5 + j) + 3 * j - 5;
+      for (let j = 0; j < N; j++)
+        x[i * N + j] = (x[i * N + j] as number) * (j === 0 ? 1e-3 : 0.5 + j) + (j === 0 ? 0 : 3 * j - 5);
     }
     const gamma = randn(g, N);
     const beta = randn(g, N);
@@ -582,6 +658,9 @@ describe("small kernels", () => {
     for (const [rows, cols] of [
       [1, 5],
       [3, 1],
+      [4, 4],
+      [5, 8],
+      [8, 5],
       [7, 13],
       [32, 27],
     ] as const) {

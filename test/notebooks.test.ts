@@ -19,6 +19,15 @@ const EXPECTATIONS: Record<string, (run: NotebookRun) => void> = {
     expect(html[0]).toContain("makemore:plotly-loader");
     expect(html.slice(1).some((h) => h.includes("makemore:plotly-loader"))).toBe(false);
   },
+  "03-mlp.ipynb": (run) => {
+    // the fused backward pass agrees with autodiff on every parameter, and trains by default
+    const diffs = [...run.stdout.matchAll(/largest difference (\S+) \(largest gradient/g)].map((m) => Number(m[1]));
+    expect(diffs).toHaveLength(5);
+    for (const d of diffs) expect(d).toBeLessThan(1e-4);
+    expect(run.stdout).toMatch(/tfjs : +\d+ steps\/s/);
+    expect(run.stdout).toMatch(/fused: +\d+ steps\/s/);
+    expect(run.stdout).toMatch(/s on the fused kernels\)/);
+  },
 };
 
 const notebooks = listNotebooks();

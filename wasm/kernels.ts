@@ -126,35 +126,31 @@ export function gemm(
       v128.store(p0 + 2 * sc, c2);
       v128.store(p0 + 3 * sc, c3);
     }
-    for (; j < N; j++) {
+    if (j < N) {
+      // the last 1 to 3 columns: full vectors (reading a few floats past the row, which
+      // the buffers leave room for), of which only the valid lanes are stored
       const jo = (<usize>j) << 2;
-      const b0: f32 = bias ? load<f32>(bias + jo) : 0;
-      let s0 = b0;
-      let s1 = b0;
-      let s2 = b0;
-      let s3 = b0;
+      const r = N - j;
+      let c0 = bias ? v128.load(bias + jo) : f32x4.splat(0);
+      let c1 = c0;
+      let c2 = c0;
+      let c3 = c0;
       let pb = b + jo;
       let off: usize = 0;
       for (let k = 0; k < K; k++) {
-        const bv = load<f32>(pb);
-        s0 += load<f32>(a0 + off) * bv;
-        s1 += load<f32>(a1 + off) * bv;
-        s2 += load<f32>(a2 + off) * bv;
-        s3 += load<f32>(a3 + off) * bv;
+        const b0 = v128.load(pb);
+        c0 = f32x4.add(c0, f32x4.mul(f32x4.splat(load<f32>(a0 + off)), b0));
+        c1 = f32x4.add(c1, f32x4.mul(f32x4.splat(load<f32>(a1 + off)), b0));
+        c2 = f32x4.add(c2, f32x4.mul(f32x4.splat(load<f32>(a2 + off)), b0));
+        c3 = f32x4.add(c3, f32x4.mul(f32x4.splat(load<f32>(a3 + off)), b0));
         pb += sb;
         off += sa;
       }
       const p0 = pc + jo;
-      if (acc) {
-        s0 += load<f32>(p0);
-        s1 += load<f32>(p0 + sc);
-        s2 += load<f32>(p0 + 2 * sc);
-        s3 += load<f32>(p0 + 3 * sc);
-      }
-      store<f32>(p0, s0);
-      store<f32>(p0 + sc, s1);
-      store<f32>(p0 + 2 * sc, s2);
-      store<f32>(p0 + 3 * sc, s3);
+      storePartial(p0, c0, r, acc);
+      storePartial(p0 + sc, c1, r, acc);
+      storePartial(p0 + 2 * sc, c2, r, acc);
+      storePartial(p0 + 3 * sc, c3, r, acc);
     }
   }
   // the last M % 4 rows, one at a time
@@ -175,28 +171,72 @@ export function gemm(
       if (acc) c0 = f32x4.add(c0, v128.load(pc + jo));
       v128.store(pc + jo, c0);
     }
-    for (; j < N; j++) {
+    if (j < N) {
       const jo = (<usize>j) << 2;
-      let s: f32 = bias ? load<f32>(bias + jo) : 0;
+      let c0 = bias ? v128.load(bias + jo) : f32x4.splat(0);
       let pb = b + jo;
       let off: usize = 0;
       for (let k = 0; k < K; k++) {
-        s += load<f32>(a0 + off) * load<f32>(pb);
+        c0 = f32x4.add(c0, f32x4.mul(f32x4.splat(load<f32>(a0 + off)), v128.load(pb)));
         pb += sb;
         off += sa;
       }
-      if (acc) s += load<f32>(pc + jo);
-      store<f32>(pc + jo, s);
+      storePartial(pc + jo, c0, N - j, acc);
     }
   }
 }
 
-/** dst[cols, rows] = src[rows, cols]ᵀ. */
+/** Stores the first r (1 to 3) lanes of v at p, added to what is there when acc. */
+function storePartial(p: usize, v: v128, r: i32, acc: i32): void {
+  let x = f32x4.extract_lane(v, 0);
+  if (acc) x += load<f32>(p);
+  store<f32>(p, x);
+  if (r > 1) {
+    x = f32x4.extract_lane(v, 1);
+    if (acc) x += load<f32>(p, 4);
+    store<f32>(p, x, 4);
+  }
+  if (r > 2) {
+    x = f32x4.extract_lane(v, 2);
+    if (acc) x += load<f32>(p, 8);
+    store<f32>(p, x, 8);
+  }
+}
+
+/** dst[cols, rows] = src[rows, cols]ᵀ, in 4 x 4 blocks of SIMD shuffles. */
 export function transpose(rows: i32, cols: i32, src: usize, dst: usize): void {
-  for (let i = 0; i < rows; i++) {
-    const ps = src + ((<usize>(i * cols)) << 2);
+  const rs = (<usize>cols) << 2; // bytes per source row
+  const ds = (<usize>rows) << 2; // bytes per destination row
+  let i = 0;
+  for (; i + 4 <= rows; i += 4) {
+    const s0 = src + <usize>i * rs;
+    let j = 0;
+    for (; j + 4 <= cols; j += 4) {
+      const jo = (<usize>j) << 2;
+      const r0 = v128.load(s0 + jo);
+      const r1 = v128.load(s0 + rs + jo);
+      const r2 = v128.load(s0 + 2 * rs + jo);
+      const r3 = v128.load(s0 + 3 * rs + jo);
+      const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5);
+      const t1 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7);
+      const t2 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+      const t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+      const d0 = dst + <usize>j * ds + ((<usize>i) << 2);
+      v128.store(d0, v128.shuffle<f32>(t0, t2, 0, 1, 4, 5));
+      v128.store(d0 + ds, v128.shuffle<f32>(t0, t2, 2, 3, 6, 7));
+      v128.store(d0 + 2 * ds, v128.shuffle<f32>(t1, t3, 0, 1, 4, 5));
+      v128.store(d0 + 3 * ds, v128.shuffle<f32>(t1, t3, 2, 3, 6, 7));
+    }
+    for (; j < cols; j++) {
+      for (let r = 0; r < 4; r++) {
+        store<f32>(dst + <usize>j * ds + ((<usize>(i + r)) << 2), load<f32>(s0 + <usize>r * rs + ((<usize>j) << 2)));
+      }
+    }
+  }
+  for (; i < rows; i++) {
+    const ps = src + <usize>i * rs;
     for (let j = 0; j < cols; j++) {
-      store<f32>(dst + ((<usize>(j * rows + i)) << 2), load<f32>(ps + ((<usize>j) << 2)));
+      store<f32>(dst + <usize>j * ds + ((<usize>i) << 2), load<f32>(ps + ((<usize>j) << 2)));
     }
   }
 }
@@ -266,13 +306,13 @@ function tanh4(x: v128): v128 {
   return v128.or(mag, v128.and(x, i32x4.splat(0x80000000)));
 }
 
-/** y = tanh(x) over n values (n a multiple of 4: buffers are padded). */
+/** y = tanh(x) over n values, in vectors of 4 (up to 3 values past n are read and written too). */
 export function tanhForward(n: i32, x: usize, y: usize): void {
   const end = (<usize>n) << 2;
   for (let o: usize = 0; o < end; o += 16) v128.store(y + o, tanh4(v128.load(x + o)));
 }
 
-/** dx = dy · (1 - y²) over n values (n a multiple of 4), y = tanh(x). */
+/** dx = dy · (1 - y²) over n values, y = tanh(x); in vectors of 4 like tanhForward. */
 export function tanhBackward(n: i32, y: usize, dy: usize, dx: usize): void {
   const end = (<usize>n) << 2;
   const one = f32x4.splat(1.0);
@@ -282,7 +322,7 @@ export function tanhBackward(n: i32, y: usize, dy: usize, dx: usize): void {
   }
 }
 
-/** p -= lr · g over n values (n a multiple of 4). */
+/** p -= lr · g over n values, in vectors of 4 like tanhForward. */
 export function sgdUpdate(n: i32, lr: f32, g: usize, p: usize): void {
   const end = (<usize>n) << 2;
   const l = f32x4.splat(lr);
@@ -291,7 +331,7 @@ export function sgdUpdate(n: i32, lr: f32, g: usize, p: usize): void {
   }
 }
 
-/** Fills n floats (n a multiple of 4) with zeros. */
+/** Fills n floats with zeros. */
 export function zero(n: i32, p: usize): void {
   memory.fill(p, 0, (<usize>n) << 2);
 }

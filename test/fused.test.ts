@@ -1,0 +1,486 @@
+/**
+ * Fused training (lib/fused.ts and the fused engine of lib/train.ts) against
+ * the tfjs path: the same losses, gradients, running statistics and training
+ * runs, no leaked tensors, and the refusals and divergence handling of train().
+ */
+import type * as tfjs from "@tensorflow/tfjs";
+import { initBackend } from "../lib/backend";
+import { DeepMLP } from "../lib/deep";
+import { FusedNet, fusedStatus, isFusable, type FusedSpec } from "../lib/fused";
+import { lectureMlp, MLP } from "../lib/mlp";
+import type { LanguageModel } from "../lib/model";
+import { NeuralBigram } from "../lib/nn-bigram";
+import { crossEntropy } from "../lib/ops";
+import { tf } from "../lib/tf";
+import { fusedPlan, modelState, train, TrainingDivergedError, type TrainOptions } from "../lib/train";
+import { describeEachBackend } from "./support/backends";
+import { paramValues, randomBatch, smallSplit } from "./support/training";
+
+/** A model the fused kernels can run, with its batch-norm buffers. */
+type FusableModel = LanguageModel & { fusedSpec(): FusedSpec | null; buffers(): tfjs.Variable[] };
+
+const split = smallSplit(600, 3);
+const bigramData = smallSplit(300, 1).train;
+
+/** The largest |a[i] - b[i]| over the largest |b[i]|: the error relative to the tensor's scale. */
+function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs((a[i] as number) - (b[i] as number));
+    diff = Number.isNaN(d) ? Infinity : Math.max(diff, d);
+    scale = Math.max(scale, Math.abs(b[i] as number));
+  }
+  return diff === 0 ? 0 : diff / Math.max(scale, 1e-30);
+}
+
+/** Copies of the values of some variables. */
+function values(vars: readonly tfjs.Variable[]): Float32Array[] {
+  return vars.map((v) => Float32Array.from(v.dataSync() as Float32Array));
+}
+
+/** A fused network of the model for a batch, loaded, with the batch X, Y in its views. */
+function fusedNetFor(model: FusableModel, X: tfjs.Tensor2D, Y: tfjs.Tensor1D): FusedNet {
+  const spec = model.fusedSpec();
+  expect(spec).not.toBeNull();
+  const net = new FusedNet(spec as FusedSpec, X.shape[0]);
+  net.load();
+  const views = net.batchViews();
+  views.X.set(X.dataSync() as Int32Array);
+  views.Y.set(Y.dataSync() as Int32Array);
+  return net;
+}
+
+/** Loss and gradients (in parameters() order) of one training-mode batch by tfjs autodiff. */
+function tfjsGrads(model: LanguageModel, X: tfjs.Tensor2D, Y: tfjs.Tensor1D): { loss: number; grads: Float32Array[] } {
+  return tf.tidy(() => {
+    const params = model.parameters();
+    const { value, grads } = tf.variableGrads(() => crossEntropy(model.forward(X, true), Y), params);
+    return {
+      loss: value.dataSync()[0] as number,
+      grads: params.map((p) => Float32Array.from((grads[p.name] as tfjs.Tensor).dataSync() as Float32Array)),
+    };
+  });
+}
+
+const MODELS: [string, () => FusableModel, number][] = [
+  ["lectureMlp(27)", () => lectureMlp(27), 32],
+  ["MLP with batch norm", () => new MLP({ vocabSize: 27, batchNorm: true }), 32],
+  [
+    "MLP with batch norm and odd sizes",
+    () => new MLP({ vocabSize: 27, batchNorm: true, nEmbd: 3, nHidden: 13, blockSize: 4, seed: 5 }),
+    7,
+  ],
+  ["DeepMLP (batch norm)", () => new DeepMLP({ vocabSize: 27 }), 32],
+  ["DeepMLP without batch norm", () => new DeepMLP({ vocabSize: 27, batchNorm: false }), 32],
+  ["DeepMLP nLayers 2, nEmbd 3, nHidden 13, blockSize 4", () => small(), 32],
+  ["DeepMLP nLayers 2, odd sizes, batch 5", () => small(), 5],
+];
+
+function small(): DeepMLP {
+  return new DeepMLP({ vocabSize: 27, nLayers: 2, nEmbd: 3, nHidden: 13, blockSize: 4, seed: 9 });
+}
+
+describeEachBackend("FusedNet against tfjs autodiff", () => {
+  test.each(MODELS)("%s: loss, gradients, running statistics and the update", (_name, make, B) => {
+    const fusedModel = make();
+    const tfjsModel = make();
+    const [X, Y] = randomBatch(17, B, fusedModel.blockSize, 27);
+    const net = fusedNetFor(fusedModel, X, Y);
+    const buffersBefore = values(fusedModel.buffers());
+    const paramsBefore = values(fusedModel.parameters());
+
+    const loss = net.forwardBackward();
+    const fusedGrads = net.gradients();
+    const ref = tfjsGrads(tfjsModel, X, Y);
+
+    expect(Number.isFinite(loss)).toBe(true);
+    expect(Math.abs(loss - ref.loss)).toBeLessThanOrEqual(1e-5 * ref.loss);
+    const params = fusedModel.parameters();
+    expect(fusedGrads.size).toBe(params.length);
+    params.forEach((p, i) => {
+      const g = fusedGrads.get(p);
+      expect(g?.shape).toEqual(p.shape);
+      const want = ref.grads[i] as Float32Array;
+      expect(relError(g?.dataSync() as Float32Array, want)).toBeLessThan(1e-5);
+    });
+    fusedGrads.forEach((g) => g.dispose());
+
+    // the running statistics moved once, as the tfjs forward moved them
+    net.store();
+    const buffers = values(fusedModel.buffers());
+    const want = values(tfjsModel.buffers());
+    expect(buffers).toHaveLength(want.length);
+    buffers.forEach((b, i) => {
+      expect(relError(b, want[i] as Float32Array)).toBeLessThan(1e-5);
+      expect(relError(b, buffersBefore[i] as Float32Array)).toBeGreaterThan(1e-4);
+    });
+
+    // forwardBackward changes no parameter; update applies p - lr g
+    const before = values(params);
+    expect(before).toEqual(paramsBefore);
+    const lr = 0.1;
+    net.update(lr);
+    net.store();
+    values(params).forEach((p, i) => {
+      const g = ref.grads[i] as Float32Array;
+      const expected = Float32Array.from(before[i] as Float32Array, (v, k) => v - lr * (g[k] as number));
+      expect(relError(p, expected)).toBeLessThan(1e-5);
+    });
+    // store() writes into the same variables: a new forward pass sees the updated parameters
+    const after = tfjsGrads(fusedModel, X, Y);
+    expect(after.loss).toBeLessThan(ref.loss);
+
+    X.dispose();
+    Y.dispose();
+    fusedModel.dispose();
+    tfjsModel.dispose();
+  });
+
+  test("step(lr) is forwardBackward then update; load() picks up changed variables", () => {
+    const model = small();
+    const [X, Y] = randomBatch(3, 16, model.blockSize, 27);
+    const net = fusedNetFor(model, X, Y);
+    const initial = paramValues(model);
+    const l0 = net.step(0.2);
+    const l1 = net.forwardBackward();
+    expect(l1).toBeLessThan(l0);
+    // the variables still hold the initial values until store(); load() brings them back into the net
+    expect(paramValues(model)).toEqual(initial);
+    net.load();
+    expect(net.forwardBackward()).toBe(l0);
+    X.dispose();
+    Y.dispose();
+    model.dispose();
+  });
+});
+
+describe("FusedNet construction", () => {
+  test("refuses a batch below 2 and specs that do not fit together", () => {
+    const model = small();
+    const spec = model.fusedSpec() as FusedSpec;
+    expect(() => new FusedNet(spec, 1)).toThrow(RangeError);
+    expect(() => new FusedNet(spec, 2.5)).toThrow(RangeError);
+    expect(() => new FusedNet({ ...spec, layers: spec.layers.slice(1) }, 4)).toThrow(/starts with the embedding/);
+    expect(() => new FusedNet({ ...spec, vocabSize: 26 }, 4)).toThrow(/gives 27 outputs for 26 tokens/);
+    expect(() => new FusedNet({ ...spec, blockSize: 3 }, 4)).toThrow(/fan-in/);
+    expect(() => new FusedNet(spec, 4)).not.toThrow();
+    model.dispose();
+  });
+
+  test("status, isFusable and fusedPlan", () => {
+    expect(fusedStatus()).toEqual({ available: true, reason: null });
+    const mlp = lectureMlp(27);
+    const bigram = new NeuralBigram({ vocabSize: 27 });
+    expect(isFusable(mlp)).toBe(true);
+    expect(isFusable(bigram)).toBe(false);
+    expect(typeof fusedPlan(mlp, 32)).toBe("object");
+    expect(fusedPlan(mlp, "full")).toMatch(/full-batch/);
+    expect(fusedPlan(mlp, 1)).toMatch(/at least 2/);
+    expect(fusedPlan(bigram, 32)).toMatch(/no fused form/);
+    mlp.dispose();
+    bigram.dispose();
+  });
+});
+
+/** A copy of a model's state after training it with these options (the model is disposed). */
+async function trainRun(
+  make: () => LanguageModel,
+  options: TrainOptions,
+): Promise<{ losses: number[]; engine: string; state: Float32Array[] }> {
+  const model = make();
+  const r = await train(model, split.train, { progress: false, ...options });
+  const state = values(modelState(model));
+  model.dispose();
+  return { losses: r.losses, engine: r.engine, state };
+}
+
+// On wasm only: the fused steps do not depend on the backend (checked bit for bit below),
+// the tfjs path's backends are compared in train.test.ts, and the cpu backend takes seconds here.
+describe("train() fused against tfjs [wasm]", () => {
+  beforeAll(async () => {
+    await initBackend("wasm");
+  });
+
+  test.each([
+    ["lectureMlp(27)", () => lectureMlp(27)],
+    ["DeepMLP with batch norm", () => new DeepMLP({ vocabSize: 27 })],
+  ] as [string, () => LanguageModel][])("%s: 100 steps give the same losses and parameters", async (_name, make) => {
+    const options: TrainOptions = { steps: 100, lr: 0.1, seed: 4, batchSize: 32 };
+    const fused = await trainRun(make, { ...options, engine: "fused" });
+    const ref = await trainRun(make, { ...options, engine: "tfjs" });
+    expect(fused.engine).toBe("fused");
+    expect(ref.engine).toBe("tfjs");
+    expect(fused.losses).toHaveLength(100);
+    fused.losses.forEach((v, i) => {
+      const w = ref.losses[i] as number;
+      expect(Math.abs(v - w)).toBeLessThanOrEqual(1e-3 * w);
+    });
+    // it did learn: the last losses are well below the first
+    const last = fused.losses.slice(-10).reduce((a, b) => a + b, 0) / 10;
+    expect(last).toBeLessThan((fused.losses[0] as number) * 0.9);
+    // parameters and running statistics
+    expect(fused.state).toHaveLength(ref.state.length);
+    fused.state.forEach((p, i) => expect(relError(p, ref.state[i] as Float32Array)).toBeLessThan(1e-3));
+  });
+});
+
+describeEachBackend("train() engines", () => {
+  test("the default engine is fused for the MLPs and tfjs for the bigram", async () => {
+    const mlp = lectureMlp(27, { nHidden: 20 });
+    expect((await train(mlp, split.train, { steps: 2, progress: false })).engine).toBe("fused");
+    expect((await train(mlp, split.train, { steps: 2, progress: false, engine: "auto" })).engine).toBe("fused");
+    mlp.dispose();
+    const deep = small();
+    expect((await train(deep, smallSplit(600, 4).train, { steps: 2, progress: false })).engine).toBe("fused");
+    deep.dispose();
+    const bigram = new NeuralBigram({ vocabSize: 27 });
+    expect((await train(bigram, bigramData, { steps: 2, progress: false })).engine).toBe("tfjs");
+    bigram.dispose();
+  });
+});
+
+describe("fused training is deterministic", () => {
+  const make = (): LanguageModel => new DeepMLP({ vocabSize: 27, nHidden: 32, nLayers: 2 });
+  const options: TrainOptions = { steps: 60, lr: 0.1, engine: "fused" };
+
+  test("the same seed gives identical losses, another seed does not; wasm and cpu agree bit for bit", async () => {
+    await initBackend("wasm");
+    const a = await trainRun(make, { ...options, seed: 1 });
+    const b = await trainRun(make, { ...options, seed: 1 });
+    const c = await trainRun(make, { ...options, seed: 2 });
+    expect(a.engine).toBe("fused");
+    expect(b.losses).toEqual(a.losses);
+    expect(b.state).toEqual(a.state);
+    expect(c.losses).not.toEqual(a.losses);
+    await initBackend("cpu");
+    const onCpu = await trainRun(make, { ...options, seed: 1 });
+    expect(onCpu.losses).toEqual(a.losses);
+    expect(onCpu.state).toEqual(a.state);
+  });
+});
+
+describeEachBackend("fused train() bookkeeping", () => {
+  test("no tensor leaks: with and without onGrads, with evaluations, over consecutive calls", async () => {
+    const model = new MLP({ vocabSize: 27, nHidden: 24, batchNorm: true });
+    const deep = new DeepMLP({ vocabSize: 27, nHidden: 16, nLayers: 2 });
+    const base = { lr: 0.05, progress: false, engine: "fused" } as const;
+    const runs: TrainOptions[] = [
+      { ...base, steps: 0 },
+      { ...base, steps: 30 },
+      { ...base, steps: 30, onGrads: () => undefined, gradsEvery: 3 },
+      { ...base, steps: 30, evalEvery: 15, evalSplits: { val: split.val }, syncEvery: 7 },
+      {
+        ...base,
+        steps: 25,
+        evalEvery: 20,
+        evalSplits: { val: split.val, test: split.test },
+        onGrads: (_s, grads) => void grads.forEach((g) => g.dataSync()),
+        onStep: () => undefined,
+      },
+    ];
+    for (const m of [model, deep]) {
+      for (const options of runs) {
+        const before = tf.memory().numTensors;
+        const r = await train(m, split.train, options);
+        expect(r.engine).toBe("fused");
+        expect(tf.memory().numTensors).toBe(before);
+        await train(m, split.train, options);
+        expect(tf.memory().numTensors).toBe(before);
+      }
+    }
+    model.dispose();
+    deep.dispose();
+  });
+
+  test("onGrads sees the tfjs gradients of the step, with the parameters before its update", async () => {
+    const make = (): MLP => new MLP({ vocabSize: 27, nHidden: 40, batchNorm: true, seed: 3 });
+    const lr = 0.1;
+    type Seen = { step: number; grads: Float32Array[]; params: Float32Array[]; buffers: Float32Array[] };
+    const record = async (engine: "fused" | "tfjs"): Promise<{ seen: Seen[]; final: Float32Array[] }> => {
+      const model = make();
+      const seen: Seen[] = [];
+      const r = await train(model, split.train, {
+        steps: 12,
+        lr,
+        seed: 8,
+        engine,
+        progress: false,
+        onGrads: (step, grads, stepLr) => {
+          expect(stepLr).toBe(lr);
+          const ps = model.parameters();
+          expect(grads.size).toBe(ps.length);
+          seen.push({
+            step,
+            grads: ps.map((p) => Float32Array.from(grads.get(p)?.dataSync() as Float32Array)),
+            params: values(ps),
+            buffers: values(model.buffers()),
+          });
+        },
+      });
+      expect(r.engine).toBe(engine);
+      const final = paramValues(model);
+      model.dispose();
+      return { seen, final };
+    };
+    const fused = await record("fused");
+    const ref = await record("tfjs");
+    expect(fused.seen.map((s) => s.step)).toEqual(Array.from({ length: 12 }, (_, i) => i));
+    expect(ref.seen.map((s) => s.step)).toEqual(fused.seen.map((s) => s.step));
+    const fresh = make();
+    const initial = paramValues(fresh);
+    fresh.dispose();
+    expect(fused.seen[0]?.params).toEqual(initial);
+    fused.seen.forEach((s, k) => {
+      const t = ref.seen[k] as Seen;
+      s.grads.forEach((g, i) => expect(relError(g, t.grads[i] as Float32Array)).toBeLessThan(1e-4));
+      s.params.forEach((p, i) => expect(relError(p, t.params[i] as Float32Array)).toBeLessThan(1e-4));
+      // the running statistics include this step's batch on both paths
+      s.buffers.forEach((b, i) => expect(relError(b, t.buffers[i] as Float32Array)).toBeLessThan(1e-4));
+      // the next hook (or the end) sees exactly p - lr g of this step, in float32
+      const next = k + 1 < fused.seen.length ? (fused.seen[k + 1] as Seen).params : fused.final;
+      s.params.forEach((p, i) => {
+        const g = s.grads[i] as Float32Array;
+        const lr32 = Math.fround(lr);
+        const want = Float32Array.from(p, (v, j) => Math.fround(v - Math.fround(lr32 * (g[j] as number))));
+        expect(next[i]).toEqual(want);
+      });
+    });
+  });
+});
+
+describe("fused train() and callbacks that change variables", () => {
+  beforeAll(async () => {
+    await initBackend("wasm", { quiet: true });
+  });
+
+  test.each(["fused", "tfjs"] as const)("changes made in onEval and onGrads stay (%s)", async (engine) => {
+    const model = new MLP({ vocabSize: 27, nHidden: 8, batchNorm: true, seed: 4 });
+    const r = await train(model, split.train, {
+      steps: 20,
+      lr: 0.1,
+      engine,
+      progress: false,
+      evalEvery: 10,
+      evalSplits: { val: split.val },
+      onEval: (ev) => {
+        if (ev.step === 10) tf.tidy(() => model.bnMeanRunning?.assign(tf.fill([8], 42)));
+      },
+      onGrads: (step) => {
+        if (step === 2) tf.tidy(() => model.b2.assign(tf.fill([27], 100)));
+      },
+    });
+    expect(r.engine).toBe(engine);
+    // ten more steps of momentum 0.001 move the running mean by well under 1 from 42
+    for (const v of model.bnMeanRunning?.dataSync() ?? []) expect(Math.abs(v - 42)).toBeLessThan(1);
+    // 17 steps of lr 0.1 on gradients of at most 1 per entry keep b2 near 100
+    for (const v of model.b2.dataSync()) expect(Math.abs(v - 100)).toBeLessThan(2);
+    model.dispose();
+  });
+});
+
+describe("fused train() refusals and divergence", () => {
+  beforeAll(async () => {
+    await initBackend("wasm");
+  });
+
+  test("engine fused refuses what it cannot run; auto runs those on tfjs", async () => {
+    const bigram = new NeuralBigram({ vocabSize: 27 });
+    const mlp = new MLP({ vocabSize: 27, nHidden: 16 });
+    const recording = new MLP({ vocabSize: 27, nHidden: 16 });
+    recording.recordActivations = true;
+    const deep = new DeepMLP({ vocabSize: 27, nHidden: 16, nLayers: 2 });
+    deep.keepOutputs(true);
+    const cases: [LanguageModel, typeof split.train, Partial<TrainOptions>][] = [
+      [bigram, bigramData, {}],
+      [mlp, split.train, { batchSize: "full" }],
+      [mlp, split.train, { batchSize: 1 }],
+      [recording, split.train, {}],
+      [deep, split.train, {}],
+    ];
+    for (const [model, data, extra] of cases) {
+      const before = paramValues(model);
+      await expect(train(model, data, { steps: 3, progress: false, engine: "fused", ...extra })).rejects.toThrow(
+        RangeError,
+      );
+      await expect(train(model, data, { steps: 3, progress: false, engine: "fused", ...extra })).rejects.toThrow(
+        /^cannot train fused: /,
+      );
+      // refused before any step
+      expect(paramValues(model)).toEqual(before);
+      const r = await train(model, data, { steps: 3, progress: false, engine: "auto", lr: 0.01, ...extra });
+      expect(r.engine).toBe("tfjs");
+      expect(r.losses).toHaveLength(3);
+    }
+    expect(recording.lastActivations()).not.toBeNull();
+    expect(deep.layers[0]?.out).not.toBeNull();
+    // once the recording stops, fused training is possible again
+    recording.recordActivations = false;
+    expect((await train(recording, split.train, { steps: 2, progress: false })).engine).toBe("fused");
+    deep.keepOutputs(false);
+    expect((await train(deep, split.train, { steps: 2, progress: false })).engine).toBe("fused");
+    for (const m of [bigram, mlp, recording, deep]) m.dispose();
+  });
+
+  test.each([
+    ["lectureMlp", (): LanguageModel => new MLP({ vocabSize: 27, nHidden: 32 })],
+    ["MLP with batch norm", (): LanguageModel => new MLP({ vocabSize: 27, nHidden: 32, batchNorm: true })],
+    ["DeepMLP", (): LanguageModel => new DeepMLP({ vocabSize: 27, nHidden: 16, nLayers: 2 })],
+  ])(
+    "a huge learning rate on the fused path (%s) throws TrainingDivergedError, parameters finite",
+    async (_n, make) => {
+      const model = make();
+      const tensors = tf.memory().numTensors;
+      let error: unknown;
+      try {
+        await train(model, split.train, { steps: 300, lr: 1e30, engine: "fused", progress: false, syncEvery: 50 });
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(TrainingDivergedError);
+      const err = error as TrainingDivergedError;
+      expect(err.result.engine).toBe("fused");
+      expect(err.result.losses).toHaveLength(err.step + 1);
+      expect(Number.isFinite(err.result.losses[err.step] as number)).toBe(false);
+      for (const v of values(modelState(model))) v.forEach((x) => expect(Number.isFinite(x)).toBe(true));
+      expect(tf.memory().numTensors).toBe(tensors);
+      model.dispose();
+    },
+  );
+
+  test.each([1, 7, 200])(
+    "divergence restores the state of the last step known to be finite (sync every %i)",
+    async (syncEvery) => {
+      const make = (): MLP => new MLP({ vocabSize: 27, nEmbd: 4, nHidden: 16, batchNorm: true, seed: 1 });
+      // the rate grows tenfold each step, so the parameters overflow after a few dozen steps
+      const options: Omit<TrainOptions, "steps"> = {
+        lr: (step) => 10 ** step,
+        engine: "fused",
+        progress: false,
+        syncEvery,
+      };
+      const model = make();
+      let error: unknown;
+      try {
+        await train(model, split.train, { ...options, steps: 500 });
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(TrainingDivergedError);
+      const err = error as TrainingDivergedError;
+      expect(err.message).toMatch(/^training diverged: the loss at step \d+ is (NaN|Infinity) \(not finite\)/);
+      expect(err.restoredStep).toBeGreaterThanOrEqual(0);
+      expect(err.restoredStep).toBeLessThan(err.step);
+      expect(Number.isFinite(err.result.losses[err.restoredStep] as number)).toBe(true);
+      const now = values(modelState(model));
+      // the same run stopped before step restoredStep: the state that step computed its loss with
+      const replay = make();
+      const r = await train(replay, split.train, { ...options, steps: err.restoredStep });
+      expect(r.losses).toEqual(err.result.losses.slice(0, err.restoredStep));
+      expect(now).toEqual(values(modelState(replay)));
+      model.dispose();
+      replay.dispose();
+    },
+  );
+});
