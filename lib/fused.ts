@@ -77,6 +77,14 @@ export interface FusedTanh {
 /** One layer of a {@link FusedSpec}. */
 export type FusedLayer = FusedEmbedding | FusedLinear | FusedBatchNorm | FusedTanh;
 
+/** An L2 penalty `coefficient · mean(param²)` added to the training loss. */
+export interface FusedL2 {
+  /** a parameter of one of the layers */
+  param: tfjs.Variable;
+  /** its weight in the loss (the neural bigram's lambda) */
+  coefficient: number;
+}
+
 /** A model as the fused kernels see it: an embedding, then layers ending in the logits. */
 export interface FusedSpec {
   /** tokens of context */
@@ -85,6 +93,35 @@ export interface FusedSpec {
   vocabSize: number;
   /** the layers in order; the first is the embedding */
   layers: FusedLayer[];
+  /** regularization terms of the training loss (the model's `regularization()`), if any */
+  l2?: FusedL2[];
+}
+
+/**
+ * About the bytes of kernel memory a {@link FusedNet} of this spec needs for a batch
+ * (parameters, gradients and every activation), to decide before allocating.
+ */
+export function fusedBytes(spec: FusedSpec, batchSize: number): number {
+  let perExample = spec.blockSize + 1; // contexts and target
+  let fixed = 0;
+  let width = 0;
+  for (const l of spec.layers) {
+    if (l.kind === "embedding") {
+      width = spec.blockSize * (l.table.shape[1] as number);
+      fixed += 2 * l.table.size;
+      perExample += 2 * width;
+    } else if (l.kind === "linear") {
+      width = l.weight.shape[1] as number;
+      fixed += 3 * l.weight.size + 2 * (l.bias?.size ?? 0);
+      perExample += 2 * width;
+    } else if (l.kind === "batchnorm") {
+      fixed += 10 * width;
+      perExample += 3 * width;
+    } else {
+      perExample += 2 * width;
+    }
+  }
+  return 4 * (fixed + perExample * batchSize);
 }
 
 /** A model that can describe itself for the fused kernels. */
@@ -159,6 +196,7 @@ export class FusedNet {
   private readonly xAt: number;
   private readonly yAt: number;
   private readonly dLogits: number;
+  private readonly penalties: { slot: Slot; coefficient: number }[];
 
   /**
    * Lays out the network; call {@link FusedNet.load} before training.
@@ -273,6 +311,11 @@ export class FusedNet {
     });
     if (width !== spec.vocabSize) throw new Error(`the last layer gives ${width} outputs for ${spec.vocabSize} tokens`);
     this.dLogits = (this.plan[this.plan.length - 1] as Plan).dOut;
+    this.penalties = (spec.l2 ?? []).map(({ param: v, coefficient }) => {
+      const slot = this.slots.find((s) => s.v === v && s.grad >= 0);
+      if (!slot) throw new Error("an L2 term names a variable that is not a parameter of the layers");
+      return { slot, coefficient };
+    });
   }
 
   /** Bytes of kernel memory the network uses. */
@@ -314,7 +357,7 @@ export class FusedNet {
     for (let i = 0; i < n; i++) this.forwardLayer(i);
     const loss = this.loss();
     for (let i = n - 1; i >= 0; i--) this.backwardLayer(i);
-    return loss;
+    return loss + this.penalty();
   }
 
   /**
@@ -330,6 +373,7 @@ export class FusedNet {
       ...names.map((s) => `forward ${s}`),
       "loss",
       ...names.map((s) => `backward ${s}`).reverse(),
+      ...(this.penalties.length > 0 ? ["l2 penalty"] : []),
       "update",
     ];
     const total = new Float64Array(stages.length);
@@ -349,6 +393,10 @@ export class FusedNet {
       lap();
       for (let i = n - 1; i >= 0; i--) {
         this.backwardLayer(i);
+        lap();
+      }
+      if (this.penalties.length > 0) {
+        this.penalty();
         lap();
       }
       this.update(0);
@@ -395,6 +443,15 @@ export class FusedNet {
   private loss(): number {
     const logits = (this.plan[this.plan.length - 1] as Plan).out;
     return this.mem.k.crossEntropy(this.batchSize, this.spec.vocabSize, logits, this.yAt, this.dLogits);
+  }
+
+  /** Adds the L2 terms' gradients to those of the backward pass; returns their value. */
+  private penalty(): number {
+    let total = 0;
+    for (const { slot, coefficient } of this.penalties) {
+      total += this.mem.k.l2Penalty(slot.size, coefficient, slot.at, slot.grad);
+    }
+    return total;
   }
 
   /** The backward pass of layer i: gradients of its parameters and of its input. */

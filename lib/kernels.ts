@@ -44,6 +44,8 @@ export interface KernelExports {
   tanhBackward(n: number, y: number, dy: number, dx: number): void;
   /** p -= lr g over n values, in vectors of 4 */
   sgdUpdate(n: number, lr: number, g: number, p: number): void;
+  /** coef · mean(p²) over n values; adds its gradient 2 coef p / n to g */
+  l2Penalty(n: number, coef: number, p: number, g: number): number;
   /** zeros n floats */
   zero(n: number, p: number): void;
   /** out[b, t·D + d] = table[ix[b, t], d] */

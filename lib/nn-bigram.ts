@@ -15,6 +15,7 @@
  */
 import type * as tfjs from "@tensorflow/tfjs";
 import type { Matrix } from "./bigram";
+import type { Fusable, FusedSpec } from "./fused";
 import type { LanguageModel } from "./model";
 import { oneHotFloat } from "./ops";
 import { Generator } from "./random";
@@ -36,7 +37,7 @@ export interface NeuralBigramConfig {
 }
 
 /** One weight matrix W [vocab, vocab]: logits = onehot(x) · W. */
-export class NeuralBigram implements LanguageModel {
+export class NeuralBigram implements LanguageModel, Fusable {
   /** a bigram model reads one token of context */
   readonly blockSize = 1;
   /** size of the vocabulary */
@@ -82,6 +83,20 @@ export class NeuralBigram implements LanguageModel {
       });
       return product(this.W) as tfjs.Tensor2D;
     });
+  }
+
+  /**
+   * The model for the fused kernels (lib/fused.ts): `W[x]` is the embedding of
+   * x with W as the table, which is what the one-hot product computes, and the
+   * L2 term is the same `lambda · mean(W²)`.
+   */
+  fusedSpec(): FusedSpec {
+    return {
+      blockSize: 1,
+      vocabSize: this.vocabSize,
+      layers: [{ kind: "embedding", table: this.W }],
+      l2: [{ param: this.W, coefficient: this.lambda }],
+    };
   }
 
   /** `lambda * mean(W^2)`: pulls W towards zero, i.e. the model towards uniform (like count smoothing). */

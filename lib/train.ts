@@ -20,7 +20,7 @@ import type { Contexts } from "./dataset";
 import { inNotebook, liveDisplay, type LiveDisplay } from "./display";
 import { checkBlockSize, splitLosses } from "./evaluate";
 import type { LanguageModel } from "./model";
-import { FusedNet, fusedStatus, isFusable, type FusedSpec } from "./fused";
+import { FusedNet, fusedBytes, fusedStatus, isFusable, type FusedSpec } from "./fused";
 import { LECTURE_SEED } from "./nn-bigram";
 import { crossEntropy } from "./ops";
 import { Generator } from "./random";
@@ -199,20 +199,32 @@ export function batchLoss(model: LanguageModel, X: tfjs.Tensor2D, Y: tfjs.Tensor
   });
 }
 
+/** The most kernel memory {@link train} gives a fused network (1 GiB); larger full batches run on tfjs. */
+export const FUSED_MAX_BYTES = 2 ** 30;
+
 /**
- * The fused spec of a model when {@link train} can run it fused with these
- * options, or the reason it cannot: the model does not describe itself
- * (lib/fused.ts), has a regularization term, trains full-batch, or the
- * kernels are not built.
+ * The fused spec of a model when {@link train} can run it fused with this
+ * batch size, or the reason it cannot: the model does not describe itself
+ * (lib/fused.ts) or not right now, its regularization is not part of that
+ * description, the batch is too small or (a full batch of `examples`) needs
+ * more than {@link FUSED_MAX_BYTES}, or the kernels are not built.
  */
-export function fusedPlan(model: LanguageModel, batchSize: number | "full"): FusedSpec | string {
+export function fusedPlan(model: LanguageModel, batchSize: number | "full", examples = 0): FusedSpec | string {
   if (!isFusable(model)) return "the model has no fused form";
-  if (model.regularization) return "the model adds a regularization term";
-  if (batchSize === "full") return "full-batch training runs on tfjs";
-  if (batchSize < 2) return "fused steps need a batch of at least 2";
   const status = fusedStatus();
   if (!status.available) return status.reason ?? "the fused kernels are not available";
-  return model.fusedSpec() ?? "the model cannot be fused while it records its activations";
+  const spec = model.fusedSpec();
+  if (!spec) return "the model cannot be fused while it records its activations";
+  if (model.regularization && !(spec.l2 && spec.l2.length > 0)) {
+    return "the model adds a regularization term that its fused form does not describe";
+  }
+  const batch = batchSize === "full" ? examples : batchSize;
+  if (batch < 2) return "fused steps need a batch of at least 2";
+  const bytes = fusedBytes(spec, batch);
+  if (bytes > FUSED_MAX_BYTES) {
+    return `a batch of ${batch} examples needs ${Math.ceil(bytes / 2 ** 20)} MB of kernel memory (limit ${FUSED_MAX_BYTES / 2 ** 20} MB)`;
+  }
+  return spec;
 }
 
 /** Token indices of one minibatch, flat like {@link Contexts}. */
@@ -348,13 +360,19 @@ export async function train(model: LanguageModel, data: Contexts, options: Train
   if (engine !== "auto" && engine !== "fused" && engine !== "tfjs") {
     throw new RangeError(`engine must be "auto", "fused" or "tfjs", got ${String(engine)}`);
   }
-  const plan = engine === "tfjs" ? "engine tfjs was asked for" : fusedPlan(model, batchSize);
+  const plan = engine === "tfjs" ? "engine tfjs was asked for" : fusedPlan(model, batchSize, data.n);
   if (engine === "fused" && typeof plan === "string") throw new RangeError(`cannot train fused: ${plan}`);
   // the fused network; null on the tfjs path, and dropped when training diverges
-  let net: FusedNet | null = typeof plan === "string" ? null : new FusedNet(plan, batchSize as number);
+  let net: FusedNet | null =
+    typeof plan === "string" ? null : new FusedNet(plan, batchSize === "full" ? data.n : batchSize);
   net?.load();
   const usedEngine = net ? "fused" : "tfjs";
   const fusedBatch = net?.batchViews() ?? null;
+  if (fusedBatch && batchSize === "full") {
+    // a full batch is the same every step: in kernel memory once
+    fusedBatch.X.set(data.X);
+    fusedBatch.Y.set(data.Y);
+  }
   const generator = options.generator ?? new Generator(seed);
   const evalSplits = options.evalSplits ?? { train: data };
   const params = model.parameters();
@@ -372,7 +390,7 @@ export async function train(model: LanguageModel, data: Contexts, options: Train
   let lrValue = NaN;
   let lrTensor: tfjs.Scalar | null = null;
   const full =
-    batchSize === "full"
+    batchSize === "full" && !net
       ? {
           X: tf.tensor2d(data.X, [data.n, data.blockSize], "int32") as tfjs.Tensor2D,
           Y: tf.tensor1d(data.Y, "int32") as tfjs.Tensor1D,
@@ -488,9 +506,9 @@ export async function train(model: LanguageModel, data: Contexts, options: Train
     };
   };
 
-  /** One fused step: the batch is drawn into kernel memory; returns the loss. */
+  /** One fused step: the batch is drawn into kernel memory (a full batch is there already); returns the loss. */
   const fusedStep = (fused: FusedNet, batch: Batch, step: number, stepLr: number): number => {
-    sampleBatchInto(data, generator, batch);
+    if (batchSize !== "full") sampleBatchInto(data, generator, batch);
     const loss = fused.forwardBackward();
     if (options.onGrads && step % gradsEvery === 0) {
       // the hook sees tfjs variables holding the parameters before this update

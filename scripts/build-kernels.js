@@ -16,27 +16,46 @@ const { createHash } = require("crypto");
 const { spawnSync } = require("child_process");
 
 const root = path.resolve(__dirname, "..");
-const source = path.join(root, "wasm", "kernels.ts");
-const outDir = path.join(root, "wasm", "build");
-const out = path.join(outDir, "kernels.wasm");
-const stampFile = path.join(outDir, "kernels.stamp");
 const ascDir = path.join(root, "node_modules", "assemblyscript");
+/** The project's kernels: source and output. */
+const DEFAULT = {
+  source: path.join(root, "wasm", "kernels.ts"),
+  out: path.join(root, "wasm", "build", "kernels.wasm"),
+};
 
-/** @returns {string} what the binary must have been built from: source hash and compiler version */
-function stamp() {
+/** @typedef {{source: string, out: string}} Paths */
+
+/** @param {string} out */
+function stampFile(out) {
+  return out.replace(/\.wasm$/, "") + ".stamp";
+}
+
+/**
+ * What the binary must have been built from: source hash and compiler version.
+ * @param {Paths} paths
+ */
+function stamp(paths) {
   const version = JSON.parse(fs.readFileSync(path.join(ascDir, "package.json"), "utf8")).version;
-  const hash = createHash("sha256").update(fs.readFileSync(source)).digest("hex");
+  const hash = createHash("sha256").update(fs.readFileSync(paths.source)).digest("hex");
   return `${hash} assemblyscript@${version}\n`;
 }
 
-/** @returns {boolean} whether wasm/build/kernels.wasm matches the source and compiler */
-function upToDate() {
-  return fs.existsSync(out) && fs.existsSync(stampFile) && fs.readFileSync(stampFile, "utf8") === stamp();
+/**
+ * Whether the binary matches the source and the compiler.
+ * @param {Paths} [paths]
+ */
+function upToDate(paths = DEFAULT) {
+  const file = stampFile(paths.out);
+  return fs.existsSync(paths.out) && fs.existsSync(file) && fs.readFileSync(file, "utf8") === stamp(paths);
 }
 
-/** Builds the kernels; throws an Error with one line on failure. */
-function build() {
-  fs.mkdirSync(outDir, { recursive: true });
+/**
+ * Builds the kernels; throws an Error with one line on failure (the old binary stays).
+ * @param {Paths} paths
+ */
+function build(paths) {
+  const { source, out } = paths;
+  fs.mkdirSync(path.dirname(out), { recursive: true });
   const tmp = `${out}.${process.pid}.tmp`;
   const args = [
     path.join(ascDir, "bin", "asc.js"),
@@ -58,9 +77,9 @@ function build() {
         .trim()
         .split("\n")
         .find((l) => l.trim()) ?? "no output";
-    throw new Error(`compiling wasm/kernels.ts failed: ${first}`);
+    throw new Error(`compiling ${path.relative(root, source)} failed: ${first.trim()}`);
   }
-  // the binary must instantiate and run before it replaces the old one
+  // the binary must instantiate and export the kernels before it replaces the old one
   // (the global WebAssembly API, typed by hand: the project's TypeScript setup has no DOM library)
   const wasm =
     /** @type {{Module: new (b: Buffer) => object, Instance: new (m: object, i: object) => {exports: Record<string, unknown>}}} */ (
@@ -69,25 +88,26 @@ function build() {
   const inst = new wasm.Instance(new wasm.Module(fs.readFileSync(tmp)), { env: { abort: () => {} } });
   if (typeof inst.exports.gemm !== "function") {
     fs.rmSync(tmp, { force: true });
-    throw new Error("the compiled kernels do not export gemm");
+    throw new Error(`the kernels compiled from ${path.relative(root, source)} do not export gemm`);
   }
   fs.renameSync(tmp, out);
-  fs.writeFileSync(stampFile, stamp());
+  fs.writeFileSync(stampFile(out), stamp(paths));
 }
 
 /**
  * Builds when needed (or always with force).
- * @param {{force?: boolean, log?: (msg: string) => void}} [options]
+ * @param {{force?: boolean, log?: (msg: string) => void, paths?: Paths}} [options]
  * @returns {boolean} whether it built
  */
 function ensureKernels(options = {}) {
-  if (!options.force && upToDate()) return false;
-  build();
-  options.log?.(`fused kernels built into ${path.relative(root, out)}`);
+  const paths = options.paths ?? DEFAULT;
+  if (!options.force && upToDate(paths)) return false;
+  build(paths);
+  options.log?.(`fused kernels built into ${path.relative(root, paths.out)}`);
   return true;
 }
 
-module.exports = { ensureKernels, upToDate, out };
+module.exports = { ensureKernels, upToDate, DEFAULT };
 
 if (require.main === module) {
   try {

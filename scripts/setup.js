@@ -11,6 +11,8 @@
  *   4. the project-local kernel spec in .jupyter/kernels/makemore-ts (JUPYTER_PATH);
  *   5. the fused training kernels: wasm/build/kernels.wasm compiled from wasm/kernels.ts
  *      (AssemblyScript) when missing or built from another source.
+ * With --browser it also needs Chromium (browser tests); with --bench it tries to get
+ * Debian's PyTorch (the benchmark's reference), which is never fatal.
  *
  * Every failure prints one line starting with "setup:" and exits non-zero.
  */
@@ -250,10 +252,33 @@ function ensureChromium({ required }) {
   aptInstall(DEBIAN_CHROMIUM, hasChromium);
 }
 
+/** @returns {boolean} whether Debian's PyTorch (the benchmark's reference) is importable */
+function hasTorch() {
+  return spawnSync("/usr/bin/python3", ["-c", "import torch"], { stdio: "ignore" }).status === 0;
+}
+
+/**
+ * PyTorch for `npm run bench` (`setup.js --bench`): Debian's python3-torch, installed when
+ * missing and root. Never fatal: without it the benchmark prints the lib's rows only.
+ */
+function ensureTorch() {
+  if (hasTorch()) return;
+  if (!canApt()) {
+    log("note: PyTorch is missing (sudo apt-get install python3-torch): the benchmark will print our rows only");
+    return;
+  }
+  try {
+    aptInstall(["python3-torch"], hasTorch);
+  } catch (e) {
+    log(`note: ${/** @type {Error} */ (e).message}: the benchmark will print our rows only`);
+  }
+}
+
 async function main() {
   ensureNodeModules();
   ensureJupyter();
   ensureChromium({ required: process.argv.includes("--browser") });
+  if (process.argv.includes("--bench")) ensureTorch();
   await ensureData();
   ensureWords();
   ensureKernelSpec();

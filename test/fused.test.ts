@@ -6,7 +6,7 @@
 import type * as tfjs from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend";
 import { DeepMLP } from "../lib/deep";
-import { FusedNet, fusedStatus, isFusable, type FusedSpec } from "../lib/fused";
+import { FusedNet, fusedBytes, fusedStatus, isFusable, type FusedSpec } from "../lib/fused";
 import { lectureMlp, MLP } from "../lib/mlp";
 import type { LanguageModel } from "../lib/model";
 import { NeuralBigram } from "../lib/nn-bigram";
@@ -174,13 +174,22 @@ describe("FusedNet construction", () => {
     const mlp = lectureMlp(27);
     const bigram = new NeuralBigram({ vocabSize: 27 });
     expect(isFusable(mlp)).toBe(true);
-    expect(isFusable(bigram)).toBe(false);
+    expect(isFusable(bigram)).toBe(true);
+    expect(isFusable(tf.scalar(1))).toBe(false);
     expect(typeof fusedPlan(mlp, 32)).toBe("object");
-    expect(fusedPlan(mlp, "full")).toMatch(/full-batch/);
+    expect(typeof fusedPlan(mlp, "full", 600)).toBe("object");
+    expect(fusedPlan(mlp, "full")).toMatch(/at least 2/);
     expect(fusedPlan(mlp, 1)).toMatch(/at least 2/);
-    expect(fusedPlan(bigram, 32)).toMatch(/no fused form/);
-    mlp.dispose();
-    bigram.dispose();
+    // 2 million examples of the 10/200 MLP need about 7 GB: refused, with the figure
+    expect(fusedPlan(mlp, "full", 2_000_000)).toMatch(
+      /^a batch of 2000000 examples needs \d+ MB of kernel memory \(limit 1024 MB\)$/,
+    );
+    const bigramSpec = fusedPlan(bigram, 32) as FusedSpec;
+    expect(bigramSpec.l2).toEqual([{ param: bigram.W, coefficient: 0.01 }]);
+    // a regularization term the fused form does not describe is refused
+    const regularized = Object.assign(lectureMlp(27, { nHidden: 4 }), { regularization: () => tf.scalar(0) });
+    expect(fusedPlan(regularized, 32)).toMatch(/regularization term that its fused form does not describe/);
+    for (const m of [mlp, bigram, regularized]) m.dispose();
   });
 });
 
@@ -227,7 +236,7 @@ describe("train() fused against tfjs [wasm]", () => {
 });
 
 describeEachBackend("train() engines", () => {
-  test("the default engine is fused for the MLPs and tfjs for the bigram", async () => {
+  test("the default engine is fused for the MLPs and the bigram", async () => {
     const mlp = lectureMlp(27, { nHidden: 20 });
     expect((await train(mlp, split.train, { steps: 2, progress: false })).engine).toBe("fused");
     expect((await train(mlp, split.train, { steps: 2, progress: false, engine: "auto" })).engine).toBe("fused");
@@ -236,7 +245,8 @@ describeEachBackend("train() engines", () => {
     expect((await train(deep, smallSplit(600, 4).train, { steps: 2, progress: false })).engine).toBe("fused");
     deep.dispose();
     const bigram = new NeuralBigram({ vocabSize: 27 });
-    expect((await train(bigram, bigramData, { steps: 2, progress: false })).engine).toBe("tfjs");
+    expect((await train(bigram, bigramData, { steps: 2, progress: false })).engine).toBe("fused");
+    expect((await train(bigram, bigramData, { steps: 2, progress: false, batchSize: "full" })).engine).toBe("fused");
     bigram.dispose();
   });
 });
@@ -350,6 +360,66 @@ describeEachBackend("fused train() bookkeeping", () => {
   });
 });
 
+describe("full batches and the neural bigram on the fused engine [wasm]", () => {
+  beforeAll(async () => {
+    await initBackend("wasm", { quiet: true });
+  });
+
+  const compare = async (make: () => LanguageModel, data: typeof split.train, options: Partial<TrainOptions>) => {
+    const fused = await (async () => {
+      const model = make();
+      const r = await train(model, data, { steps: 8, progress: false, engine: "fused", ...options });
+      const state = values(modelState(model));
+      model.dispose();
+      return { r, state };
+    })();
+    const ref = await (async () => {
+      const model = make();
+      const r = await train(model, data, { steps: 8, progress: false, engine: "tfjs", ...options });
+      const state = values(modelState(model));
+      model.dispose();
+      return { r, state };
+    })();
+    expect(fused.r.engine).toBe("fused");
+    expect(ref.r.engine).toBe("tfjs");
+    fused.r.losses.forEach((l, i) => expect(Math.abs(l - (ref.r.losses[i] as number)) / l).toBeLessThan(1e-4));
+    fused.state.forEach((v, i) => expect(relError(v, ref.state[i] as Float32Array)).toBeLessThan(1e-4));
+  };
+
+  test.each([0, 0.01, 1])("neural bigram, full batch, lambda %p: the same losses and W as tfjs", async (lambda) => {
+    await compare(() => new NeuralBigram({ vocabSize: 27, lambda }), bigramData, { batchSize: "full", lr: 50 });
+  });
+
+  test("neural bigram on minibatches", async () => {
+    await compare(() => new NeuralBigram({ vocabSize: 27, lambda: 0.1 }), bigramData, { batchSize: 16, lr: 5 });
+  });
+
+  test.each([
+    ["MLP", (): LanguageModel => new MLP({ vocabSize: 27, nHidden: 24 })],
+    ["MLP with batch norm", (): LanguageModel => new MLP({ vocabSize: 27, nHidden: 24, batchNorm: true })],
+    ["DeepMLP", (): LanguageModel => new DeepMLP({ vocabSize: 27, nHidden: 16, nLayers: 2 })],
+  ])("%s, full batch: the same losses and state as tfjs", async (_name, make) => {
+    await compare(make, split.train, { batchSize: "full", lr: 0.1 });
+  });
+
+  test("fusedBytes foretells the memory a network lays out", () => {
+    for (const [model, batch] of [
+      [lectureMlp(27), 32],
+      [lectureMlp(27), 5000],
+      [new MLP({ vocabSize: 27, batchNorm: true }), 700],
+      [new DeepMLP({ vocabSize: 27 }), 32],
+      [new NeuralBigram({ vocabSize: 27 }), 20000],
+    ] as const) {
+      const spec = (model as LanguageModel & { fusedSpec(): FusedSpec | null }).fusedSpec() as FusedSpec;
+      const net = new FusedNet(spec, batch);
+      const estimate = fusedBytes(spec, batch);
+      expect(estimate).toBeLessThanOrEqual(net.bytes);
+      expect(estimate).toBeGreaterThan(0.8 * net.bytes - 100_000);
+      model.dispose();
+    }
+  });
+});
+
 describe("fused train() and callbacks that change variables", () => {
   beforeAll(async () => {
     await initBackend("wasm", { quiet: true });
@@ -386,15 +456,14 @@ describe("fused train() refusals and divergence", () => {
   });
 
   test("engine fused refuses what it cannot run; auto runs those on tfjs", async () => {
-    const bigram = new NeuralBigram({ vocabSize: 27 });
+    const regularized = Object.assign(new MLP({ vocabSize: 27, nHidden: 16 }), { regularization: () => tf.scalar(0) });
     const mlp = new MLP({ vocabSize: 27, nHidden: 16 });
     const recording = new MLP({ vocabSize: 27, nHidden: 16 });
     recording.recordActivations = true;
     const deep = new DeepMLP({ vocabSize: 27, nHidden: 16, nLayers: 2 });
     deep.keepOutputs(true);
     const cases: [LanguageModel, typeof split.train, Partial<TrainOptions>][] = [
-      [bigram, bigramData, {}],
-      [mlp, split.train, { batchSize: "full" }],
+      [regularized, split.train, {}],
       [mlp, split.train, { batchSize: 1 }],
       [recording, split.train, {}],
       [deep, split.train, {}],
@@ -420,7 +489,7 @@ describe("fused train() refusals and divergence", () => {
     expect((await train(recording, split.train, { steps: 2, progress: false })).engine).toBe("fused");
     deep.keepOutputs(false);
     expect((await train(deep, split.train, { steps: 2, progress: false })).engine).toBe("fused");
-    for (const m of [bigram, mlp, recording, deep]) m.dispose();
+    for (const m of [regularized, mlp, recording, deep]) m.dispose();
   });
 
   test.each([

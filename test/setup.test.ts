@@ -81,3 +81,36 @@ describe("data setup", () => {
     expect(spec.argv[1]).toMatch(/scripts\/kernel\.js$/);
   });
 });
+
+describe("fused kernels build", () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const kernels = require("../scripts/build-kernels.js") as {
+    ensureKernels(options: { force?: boolean; paths?: { source: string; out: string } }): boolean;
+    upToDate(paths?: { source: string; out: string }): boolean;
+    DEFAULT: { source: string; out: string };
+  };
+
+  test("the project's binary is built and matches its source", () => {
+    expect(kernels.upToDate()).toBe(true);
+    expect(fs.statSync(kernels.DEFAULT.out).size).toBeGreaterThan(1000);
+  });
+
+  test("builds when missing, skips when up to date, rebuilds on a change; a broken source keeps the old binary", () => {
+    const dir = workdir();
+    const paths = { source: path.join(dir, "kernels.ts"), out: path.join(dir, "build", "kernels.wasm") };
+    fs.copyFileSync(kernels.DEFAULT.source, paths.source);
+    expect(kernels.upToDate(paths)).toBe(false);
+    expect(kernels.ensureKernels({ paths })).toBe(true);
+    const first = fs.readFileSync(paths.out);
+    expect(first.subarray(0, 4)).toEqual(Buffer.from([0, 0x61, 0x73, 0x6d])); // "\0asm"
+    expect(kernels.ensureKernels({ paths })).toBe(false);
+    fs.appendFileSync(paths.source, "\nexport function extra(): i32 {\n  return 7;\n}\n");
+    expect(kernels.upToDate(paths)).toBe(false);
+    expect(kernels.ensureKernels({ paths })).toBe(true);
+    fs.appendFileSync(paths.source, "\nexport function broken(: i32 {\n");
+    expect(() => kernels.ensureKernels({ paths })).toThrow(/^compiling .*kernels\.ts failed: .+/);
+    const kept = fs.readFileSync(paths.out);
+    expect(kept.length).toBeGreaterThan(1000);
+    expect(fs.readdirSync(path.dirname(paths.out)).sort()).toEqual(["kernels.stamp", "kernels.wasm"]);
+  }, 60000);
+});

@@ -1,6 +1,8 @@
 import { initBackend } from "../lib/backend";
 import { modelSampler, nextTokenProbs, sampleFromModel, splitLoss, splitLosses } from "../lib/evaluate";
+import type { Contexts } from "../lib/dataset";
 import { INIT_PRESETS, MLP } from "../lib/mlp";
+import type { LanguageModel } from "../lib/model";
 import { NeuralBigram } from "../lib/nn-bigram";
 import { Generator } from "../lib/random";
 import { sampleWords } from "../lib/sample";
@@ -14,9 +16,12 @@ import {
   sampleBatch,
   sparklineSvg,
   train,
+  train as trainWith,
   TrainingDivergedError,
   type EvalRecord,
   type ProgressInfo,
+  type TrainOptions,
+  type TrainResult,
 } from "../lib/train";
 import { describeEachBackend } from "./support/backends";
 import { paramValues, smallSplit, VOCAB } from "./support/training";
@@ -75,172 +80,179 @@ describe("schedules and batches", () => {
   });
 });
 
-describeEachBackend("train", () => {
-  test("the same seed gives the same losses; another seed does not", async () => {
-    const run = async (seed: number): Promise<number[]> => {
+// The loop's behaviour is the same whichever engine runs the steps: every test runs on both.
+describe.each(["fused", "tfjs"] as const)("engine %s:", (engine) => {
+  describeEachBackend("train", () => {
+    /** train() with this block's engine */
+    const train = (model: LanguageModel, data: Contexts, options: TrainOptions): Promise<TrainResult> =>
+      trainWith(model, data, { engine, ...options });
+
+    test("the same seed gives the same losses; another seed does not", async () => {
+      const run = async (seed: number): Promise<number[]> => {
+        const model = smallMlp();
+        const r = await train(model, split.train, { steps: 60, seed, lr: 0.1, progress: false });
+        model.dispose();
+        return r.losses;
+      };
+      const a = await run(5);
+      expect(a).toHaveLength(60);
+      expect(await run(5)).toEqual(a);
+      expect(await run(6)).not.toEqual(a);
+    });
+
+    test("training lowers the loss, and log10 losses follow the raw ones", async () => {
       const model = smallMlp();
-      const r = await train(model, split.train, { steps: 60, seed, lr: 0.1, progress: false });
+      const before = splitLoss(model, split.val);
+      const r = await train(model, split.train, { steps: 200, lr: 0.3, progress: false, syncEvery: 37 });
+      expect(r.steps).toBe(200);
+      expect(r.stoppedEarly).toBe(false);
+      r.log10Losses.forEach((v, i) => expect(v).toBeCloseTo(Math.log10(r.losses[i] as number), 10));
+      expect(splitLoss(model, split.val)).toBeLessThan(before - 0.3);
       model.dispose();
-      return r.losses;
-    };
-    const a = await run(5);
-    expect(a).toHaveLength(60);
-    expect(await run(5)).toEqual(a);
-    expect(await run(6)).not.toEqual(a);
-  });
-
-  test("training lowers the loss, and log10 losses follow the raw ones", async () => {
-    const model = smallMlp();
-    const before = splitLoss(model, split.val);
-    const r = await train(model, split.train, { steps: 200, lr: 0.3, progress: false, syncEvery: 37 });
-    expect(r.steps).toBe(200);
-    expect(r.stoppedEarly).toBe(false);
-    r.log10Losses.forEach((v, i) => expect(v).toBeCloseTo(Math.log10(r.losses[i] as number), 10));
-    expect(splitLoss(model, split.val)).toBeLessThan(before - 0.3);
-    model.dispose();
-  });
-
-  test("onStep sees every loss in order; onEval gets the split losses; a 'stop' ends the run", async () => {
-    const model = smallMlp();
-    const seen: [number, number, number][] = [];
-    const evals: EvalRecord[] = [];
-    const r = await train(model, split.train, {
-      steps: 1000,
-      startStep: 100,
-      lr: { lr: 0.1, decayAt: 150, decayedLr: 0.01 },
-      progress: false,
-      syncEvery: 30,
-      evalEvery: 40,
-      evalSplits: { train: split.train, val: split.val },
-      onStep: (step, loss, lr) => {
-        seen.push([step, loss, lr]);
-      },
-      onEval: (e) => {
-        evals.push(e);
-        return e.step >= 180 ? "stop" : undefined;
-      },
     });
-    expect(r.stoppedEarly).toBe(true);
-    expect(r.steps).toBe(80);
-    expect(seen.map((s) => s[0])).toEqual(Array.from({ length: 80 }, (_, i) => 100 + i));
-    expect(seen.map((s) => s[1])).toEqual(r.losses);
-    expect(seen[49]?.[2]).toBe(0.1);
-    expect(seen[50]?.[2]).toBe(0.01);
-    expect(evals.map((e) => e.step)).toEqual([140, 180]);
-    expect(r.evals).toEqual(evals);
-    expect(evals[1]?.losses).toEqual(splitLosses(model, { train: split.train, val: split.val }));
-    model.dispose();
-  });
 
-  test("onGrads sees the gradients every k steps, before the update p -= lr * grad", async () => {
-    const model = new NeuralBigram({ vocabSize: 27, seed: 3 });
-    const data = smallSplit(300, 1).train;
-    const steps: number[] = [];
-    await train(model, data, {
-      steps: 12,
-      lr: 10,
-      gradsEvery: 5,
-      progress: false,
-      onGrads: (step, grads, lr) => {
-        steps.push(step);
-        expect(grads.get(model.W)?.shape).toEqual([27, 27]);
-        expect(lr).toBe(10);
-      },
-    });
-    expect(steps).toEqual([0, 5, 10]);
-
-    const w0 = Array.from(model.W.dataSync());
-    let seen: number[] = [];
-    let grad: number[] = [];
-    await train(model, data, {
-      steps: 1,
-      lr: 10,
-      progress: false,
-      onGrads: (_step, grads) => {
-        seen = Array.from(model.W.dataSync());
-        grad = Array.from(grads.get(model.W)?.dataSync() ?? []);
-      },
-    });
-    expect(seen).toEqual(w0);
-    const w1 = Array.from(model.W.dataSync());
-    w1.forEach((v, i) => expect(v).toBeCloseTo((w0[i] as number) - 10 * (grad[i] as number), 4));
-    model.dispose();
-  });
-
-  test.each([1, 7, 200])(
-    "stops at the first non-finite loss and restores finite parameters (sync every %i)",
-    async (syncEvery) => {
-      const model = new MLP({ vocabSize: 27, nEmbd: 4, nHidden: 16, seed: 1 });
-      const history: Float32Array[][] = [];
-      let error: unknown;
-      try {
-        await train(model, split.train, {
-          steps: 500,
-          // the rate grows tenfold each step, so the parameters overflow after a few dozen steps
-          lr: (step) => 10 ** step,
-          syncEvery,
-          progress: false,
-          // parameters as they are when step s computes its loss
-          onGrads: () => void history.push(paramValues(model)),
-        });
-      } catch (e) {
-        error = e;
-      }
-      expect(error).toBeInstanceOf(TrainingDivergedError);
-      const err = error as TrainingDivergedError;
-      expect(err.message).toMatch(/^training diverged: the loss at step \d+ is (NaN|Infinity) \(not finite\)/);
-      expect(err.message).toContain(`step ${err.step}`);
-      expect(err.message).toContain(`restored to those of step ${err.restoredStep}`);
-      expect(err.restoredStep).toBeGreaterThanOrEqual(0);
-      expect(err.restoredStep).toBeLessThan(err.step);
-      expect(err.result.losses).toHaveLength(err.step + 1);
-      expect(Number.isFinite(err.result.losses[err.restoredStep] as number)).toBe(true);
-      const now = paramValues(model);
-      now.forEach((p) => p.forEach((v) => expect(Number.isFinite(v)).toBe(true)));
-      expect(now).toEqual(history[err.restoredStep]);
+    test("onStep sees every loss in order; onEval gets the split losses; a 'stop' ends the run", async () => {
+      const model = smallMlp();
+      const seen: [number, number, number][] = [];
+      const evals: EvalRecord[] = [];
+      const r = await train(model, split.train, {
+        steps: 1000,
+        startStep: 100,
+        lr: { lr: 0.1, decayAt: 150, decayedLr: 0.01 },
+        progress: false,
+        syncEvery: 30,
+        evalEvery: 40,
+        evalSplits: { train: split.train, val: split.val },
+        onStep: (step, loss, lr) => {
+          seen.push([step, loss, lr]);
+        },
+        onEval: (e) => {
+          evals.push(e);
+          return e.step >= 180 ? "stop" : undefined;
+        },
+      });
+      expect(r.stoppedEarly).toBe(true);
+      expect(r.steps).toBe(80);
+      expect(seen.map((s) => s[0])).toEqual(Array.from({ length: 80 }, (_, i) => 100 + i));
+      expect(seen.map((s) => s[1])).toEqual(r.losses);
+      expect(seen[49]?.[2]).toBe(0.1);
+      expect(seen[50]?.[2]).toBe(0.01);
+      expect(evals.map((e) => e.step)).toEqual([140, 180]);
+      expect(r.evals).toEqual(evals);
+      expect(evals[1]?.losses).toEqual(splitLosses(model, { train: split.train, val: split.val }));
       model.dispose();
-    },
-  );
+    });
 
-  test("chunked splitLoss equals the one-shot loss", () => {
-    const model = smallMlp(3, true);
-    const oneShot = splitLoss(model, split.val, { chunkSize: split.val.n });
-    expect(splitLoss(model, split.val, { chunkSize: 7 })).toBeCloseTo(oneShot, 5);
-    expect(splitLoss(model, split.val, { chunkSize: 1000000 })).toBeCloseTo(oneShot, 5);
-    model.dispose();
-  });
+    test("onGrads sees the gradients every k steps, before the update p -= lr * grad", async () => {
+      const model = new NeuralBigram({ vocabSize: 27, seed: 3 });
+      const data = smallSplit(300, 1).train;
+      const steps: number[] = [];
+      await train(model, data, {
+        steps: 12,
+        lr: 10,
+        gradsEvery: 5,
+        progress: false,
+        onGrads: (step, grads, lr) => {
+          steps.push(step);
+          expect(grads.get(model.W)?.shape).toEqual([27, 27]);
+          expect(lr).toBe(10);
+        },
+      });
+      expect(steps).toEqual([0, 5, 10]);
 
-  test("modelSampler gives softmax probabilities; sampling is seeded", () => {
-    const model = smallMlp(4);
-    const p = nextTokenProbs(model, [0, 0, 0]);
-    expect(p).toHaveLength(27);
-    expect(Array.from(p).reduce((a, v) => a + v, 0)).toBeCloseTo(1, 5);
-    const a = sampleFromModel(model, VOCAB, 4, 7);
-    expect(a).toEqual(sampleFromModel(model, VOCAB, 4, 7));
-    expect(a).toEqual(
-      sampleWords(modelSampler(model), VOCAB, 4, { blockSize: 3, generator: new Generator(7), maxLength: 1000 }),
+      const w0 = Array.from(model.W.dataSync());
+      let seen: number[] = [];
+      let grad: number[] = [];
+      await train(model, data, {
+        steps: 1,
+        lr: 10,
+        progress: false,
+        onGrads: (_step, grads) => {
+          seen = Array.from(model.W.dataSync());
+          grad = Array.from(grads.get(model.W)?.dataSync() ?? []);
+        },
+      });
+      expect(seen).toEqual(w0);
+      const w1 = Array.from(model.W.dataSync());
+      w1.forEach((v, i) => expect(v).toBeCloseTo((w0[i] as number) - 10 * (grad[i] as number), 4));
+      model.dispose();
+    });
+
+    test.each([1, 7, 200])(
+      "stops at the first non-finite loss and restores finite parameters (sync every %i)",
+      async (syncEvery) => {
+        const model = new MLP({ vocabSize: 27, nEmbd: 4, nHidden: 16, seed: 1 });
+        const history: Float32Array[][] = [];
+        let error: unknown;
+        try {
+          await train(model, split.train, {
+            steps: 500,
+            // the rate grows tenfold each step, so the parameters overflow after a few dozen steps
+            lr: (step) => 10 ** step,
+            syncEvery,
+            progress: false,
+            // parameters as they are when step s computes its loss
+            onGrads: () => void history.push(paramValues(model)),
+          });
+        } catch (e) {
+          error = e;
+        }
+        expect(error).toBeInstanceOf(TrainingDivergedError);
+        const err = error as TrainingDivergedError;
+        expect(err.message).toMatch(/^training diverged: the loss at step \d+ is (NaN|Infinity) \(not finite\)/);
+        expect(err.message).toContain(`step ${err.step}`);
+        expect(err.message).toContain(`restored to those of step ${err.restoredStep}`);
+        expect(err.restoredStep).toBeGreaterThanOrEqual(0);
+        expect(err.restoredStep).toBeLessThan(err.step);
+        expect(err.result.losses).toHaveLength(err.step + 1);
+        expect(Number.isFinite(err.result.losses[err.restoredStep] as number)).toBe(true);
+        const now = paramValues(model);
+        now.forEach((p) => p.forEach((v) => expect(Number.isFinite(v)).toBe(true)));
+        expect(now).toEqual(history[err.restoredStep]);
+        model.dispose();
+      },
     );
-    expect(() => nextTokenProbs(model, [0])).toThrow("the model reads 3 tokens of context, got 1");
-    model.dispose();
-  });
 
-  test("a progress function gets updates and a final one", async () => {
-    const model = smallMlp();
-    const infos: ProgressInfo[] = [];
-    await train(model, split.train, { steps: 50, progress: (i) => void infos.push({ ...i }), label: "t" });
-    const last = infos[infos.length - 1] as ProgressInfo;
-    expect(last.finished).toBe(true);
-    expect(last.done).toBe(50);
-    expect(last.log10Losses).toHaveLength(50);
-    model.dispose();
-  });
+    test("chunked splitLoss equals the one-shot loss", () => {
+      const model = smallMlp(3, true);
+      const oneShot = splitLoss(model, split.val, { chunkSize: split.val.n });
+      expect(splitLoss(model, split.val, { chunkSize: 7 })).toBeCloseTo(oneShot, 5);
+      expect(splitLoss(model, split.val, { chunkSize: 1000000 })).toBeCloseTo(oneShot, 5);
+      model.dispose();
+    });
 
-  test("rejects bad options", async () => {
-    const model = smallMlp();
-    await expect(train(model, split.train, { steps: 1.5 })).rejects.toThrow("steps must be a non-negative integer");
-    await expect(train(model, split.train, { steps: 1, batchSize: 0 })).rejects.toThrow("batchSize");
-    await expect(train(model, smallSplit(50, 2).train, { steps: 1 })).rejects.toThrow("tokens of context");
-    model.dispose();
+    test("modelSampler gives softmax probabilities; sampling is seeded", () => {
+      const model = smallMlp(4);
+      const p = nextTokenProbs(model, [0, 0, 0]);
+      expect(p).toHaveLength(27);
+      expect(Array.from(p).reduce((a, v) => a + v, 0)).toBeCloseTo(1, 5);
+      const a = sampleFromModel(model, VOCAB, 4, 7);
+      expect(a).toEqual(sampleFromModel(model, VOCAB, 4, 7));
+      expect(a).toEqual(
+        sampleWords(modelSampler(model), VOCAB, 4, { blockSize: 3, generator: new Generator(7), maxLength: 1000 }),
+      );
+      expect(() => nextTokenProbs(model, [0])).toThrow("the model reads 3 tokens of context, got 1");
+      model.dispose();
+    });
+
+    test("a progress function gets updates and a final one", async () => {
+      const model = smallMlp();
+      const infos: ProgressInfo[] = [];
+      await train(model, split.train, { steps: 50, progress: (i) => void infos.push({ ...i }), label: "t" });
+      const last = infos[infos.length - 1] as ProgressInfo;
+      expect(last.finished).toBe(true);
+      expect(last.done).toBe(50);
+      expect(last.log10Losses).toHaveLength(50);
+      model.dispose();
+    });
+
+    test("rejects bad options", async () => {
+      const model = smallMlp();
+      await expect(train(model, split.train, { steps: 1.5 })).rejects.toThrow("steps must be a non-negative integer");
+      await expect(train(model, split.train, { steps: 1, batchSize: 0 })).rejects.toThrow("batchSize");
+      await expect(train(model, smallSplit(50, 2).train, { steps: 1 })).rejects.toThrow("tokens of context");
+      model.dispose();
+    });
   });
 });
 
@@ -250,32 +262,36 @@ describe("train on wasm", () => {
     await initBackend("wasm");
   });
 
-  test("does not leak tensors: the count after 1,000 steps equals the count after 10", async () => {
-    const model = smallMlp(2, true);
-    const options = {
-      lr: 0.05,
-      progress: false,
-      evalEvery: 250,
-      evalSplits: { val: split.val },
-      onGrads: () => undefined,
-      gradsEvery: 100,
-    };
-    await train(model, split.train, { steps: 10, ...options });
-    const after10 = tf.memory().numTensors;
-    await train(model, split.train, { steps: 1000, ...options });
-    expect(tf.memory().numTensors).toBe(after10);
-    await train(model, split.train, { steps: 3, batchSize: "full", lr: 0.05, progress: false });
-    expect(tf.memory().numTensors).toBe(after10);
-    model.dispose();
-  });
+  test.each(["fused", "tfjs"] as const)(
+    "does not leak tensors: the count after 1,000 steps equals the count after 10 (%s)",
+    async (engine) => {
+      const model = smallMlp(2, true);
+      const options = {
+        engine,
+        lr: 0.05,
+        progress: false,
+        evalEvery: 250,
+        evalSplits: { val: split.val },
+        onGrads: () => undefined,
+        gradsEvery: 100,
+      };
+      await train(model, split.train, { steps: 10, ...options });
+      const after10 = tf.memory().numTensors;
+      await train(model, split.train, { steps: 1000, ...options });
+      expect(tf.memory().numTensors).toBe(after10);
+      await train(model, split.train, { steps: 3, batchSize: "full", lr: 0.05, progress: false, engine });
+      expect(tf.memory().numTensors).toBe(after10);
+      model.dispose();
+    },
+  );
 });
 
 describe("backends agree", () => {
-  test("wasm and cpu give the same losses within float tolerance", async () => {
+  test("wasm and cpu give the same losses within float tolerance (tfjs engine)", async () => {
     const run = async (backend: "wasm" | "cpu"): Promise<{ losses: number[]; val: number }> => {
       await initBackend(backend);
       const model = smallMlp(8, true);
-      const r = await train(model, split.train, { steps: 50, lr: 0.1, progress: false });
+      const r = await train(model, split.train, { steps: 50, lr: 0.1, progress: false, engine: "tfjs" });
       const val = splitLoss(model, split.val);
       model.dispose();
       return { losses: r.losses, val };

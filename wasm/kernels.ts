@@ -9,13 +9,45 @@
 // ---------------------------------------------------------------------------
 // matrix products
 
+/** Rows of B (the shared dimension) multiplied per pass, so that a pass of B stays in cache. */
+const K_BLOCK = 256;
+
 /**
  * C[M, N] = bias + (acc ? C : 0) + A · B.
  * A(i, k) is read at a + 4 (i·sar + k·sac), so A may be transposed (sar = 1).
  * B is row-major with leading dimension ldb, C with ldc. bias is a [N] vector
- * or 0 for none.
+ * or 0 for none. A long shared dimension (a weight gradient over a full batch)
+ * is taken in blocks of K_BLOCK, accumulating into C.
  */
 export function gemm(
+  M: i32,
+  N: i32,
+  K: i32,
+  a: usize,
+  sar: i32,
+  sac: i32,
+  b: usize,
+  ldb: i32,
+  c: usize,
+  ldc: i32,
+  acc: i32,
+  bias: usize,
+): void {
+  if (K <= K_BLOCK) {
+    gemmPanel(M, N, K, a, sar, sac, b, ldb, c, ldc, acc, bias);
+    return;
+  }
+  for (let k0 = 0; k0 < K; k0 += K_BLOCK) {
+    const kb = min(K_BLOCK, K - k0);
+    const ak = a + ((<usize>(k0 * sac)) << 2);
+    const bk = b + ((<usize>(k0 * ldb)) << 2);
+    if (k0 == 0) gemmPanel(M, N, kb, ak, sar, sac, bk, ldb, c, ldc, acc, bias);
+    else gemmPanel(M, N, kb, ak, sar, sac, bk, ldb, c, ldc, 1, 0);
+  }
+}
+
+/** {@link gemm} for one block of the shared dimension. */
+function gemmPanel(
   M: i32,
   N: i32,
   K: i32,
@@ -334,6 +366,22 @@ export function sgdUpdate(n: i32, lr: f32, g: usize, p: usize): void {
 /** Fills n floats with zeros. */
 export function zero(n: i32, p: usize): void {
   memory.fill(p, 0, (<usize>n) << 2);
+}
+
+/**
+ * L2 regularization `coef · mean(p²)` over n parameters: adds its gradient
+ * `2 coef p / n` to g and returns its value.
+ */
+export function l2Penalty(n: i32, coef: f32, p: usize, g: usize): f32 {
+  let ss: f64 = 0;
+  const k = (<f32>2.0 * coef) / <f32>n;
+  for (let i = 0; i < n; i++) {
+    const o = (<usize>i) << 2;
+    const v = load<f32>(p + o);
+    ss += <f64>(v * v);
+    store<f32>(g + o, load<f32>(g + o) + k * v);
+  }
+  return <f32>((<f64>coef * ss) / <f64>n);
 }
 
 // ---------------------------------------------------------------------------
