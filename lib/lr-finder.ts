@@ -13,7 +13,8 @@ import type { LanguageModel } from "./model";
 import { LECTURE_SEED } from "./nn-bigram";
 import { Generator } from "./random";
 import { tf } from "./tf";
-import { sampleBatch, sgdStep } from "./train";
+import { FusedNet } from "./fused";
+import { fusedPlan, sampleBatch, sampleBatchInto, sgdStep, type TrainEngine } from "./train";
 
 /** Options of {@link lrFinder}. */
 export interface LrFinderOptions {
@@ -27,6 +28,8 @@ export interface LrFinderOptions {
   batchSize?: number;
   /** seed of the generator drawing the minibatches (default 2147483647) */
   seed?: number;
+  /** what runs the steps, as in {@link train} (default "auto": the fused engine when the model has one) */
+  engine?: TrainEngine;
 }
 
 /** One step of the sweep. */
@@ -59,7 +62,7 @@ export function lrFinder(
   data: Contexts,
   options: LrFinderOptions = {},
 ): LrFinderPoint[] {
-  const { steps = 1000, lrExpMin = -3, lrExpMax = 0, batchSize = 32, seed = LECTURE_SEED } = options;
+  const { steps = 1000, lrExpMin = -3, lrExpMax = 0, batchSize = 32, seed = LECTURE_SEED, engine = "auto" } = options;
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
   }
@@ -69,6 +72,20 @@ export function lrFinder(
     checkBlockSize(m, data);
     const exponents = linspace(lrExpMin, lrExpMax, steps);
     const generator = new Generator(seed);
+    const plan = engine === "tfjs" ? "engine tfjs was asked for" : fusedPlan(m, batchSize);
+    if (engine === "fused" && typeof plan === "string") throw new RangeError(`cannot run the sweep fused: ${plan}`);
+    if (typeof plan !== "string") {
+      // the same steps with the fused engine; the model keeps what the sweep did to it
+      const net = new FusedNet(plan, batchSize);
+      net.load();
+      const batch = net.batchViews();
+      const losses = exponents.map((e) => {
+        sampleBatchInto(data, generator, batch);
+        return net.step(10 ** e);
+      });
+      net.store();
+      return exponents.map((exponent, i) => ({ exponent, lr: 10 ** exponent, loss: losses[i] as number }));
+    }
     const params = m.parameters();
     const losses: tfjs.Scalar[] = [];
     const values: number[] = [];

@@ -59,3 +59,38 @@ describeEachBackend("lrFinder", () => {
     expect(lrFinder(factory, split.train, { steps: 40, lrExpMin: -2, lrExpMax: -1 })).toEqual(a);
   });
 });
+
+describe("lrFinder engines", () => {
+  test("the fused sweep matches the tfjs one, leaves the model where the sweep took it, and can be refused", () => {
+    const make = (): MLP => new MLP({ vocabSize: 27, nEmbd: 4, nHidden: 16, seed: 5, init: INIT_PRESETS.kaiming });
+    const run = (engine: "fused" | "tfjs"): { points: LrFinderPoint[]; params: Float32Array[] } => {
+      const model = make();
+      const points = lrFinder(model, split.train, { steps: 120, lrExpMin: -2, lrExpMax: -0.5, engine });
+      const params = model.parameters().map((p) => Float32Array.from(p.dataSync() as Float32Array));
+      model.dispose();
+      return { points, params };
+    };
+    const fused = run("fused");
+    const ref = run("tfjs");
+    fused.points.forEach((p, i) => {
+      const q = ref.points[i] as LrFinderPoint;
+      expect(p.exponent).toBe(q.exponent);
+      expect(Math.abs(p.loss - q.loss) / q.loss).toBeLessThan(1e-3);
+    });
+    // the model was trained by the sweep, and the same way on both engines
+    const initial = make();
+    const start = Float32Array.from(initial.W1.dataSync() as Float32Array);
+    initial.dispose();
+    expect(fused.params[1]).not.toEqual(start);
+    fused.params.forEach((v, i) => {
+      const r = ref.params[i] as Float32Array;
+      v.forEach((x, j) => expect(Math.abs(x - (r[j] as number))).toBeLessThan(1e-3));
+    });
+    const recording = make();
+    recording.recordActivations = true;
+    expect(() => lrFinder(recording, split.train, { steps: 5, engine: "fused" })).toThrow(
+      /^cannot run the sweep fused: the model cannot be fused while it records its activations$/,
+    );
+    recording.dispose();
+  });
+});
