@@ -366,20 +366,15 @@ describe("full batches and the neural bigram on the fused engine [wasm]", () => 
   });
 
   const compare = async (make: () => LanguageModel, data: typeof split.train, options: Partial<TrainOptions>) => {
-    const fused = await (async () => {
+    const run = async (engine: "fused" | "tfjs") => {
       const model = make();
-      const r = await train(model, data, { steps: 8, progress: false, engine: "fused", ...options });
+      const r = await train(model, data, { steps: 8, progress: false, engine, ...options });
       const state = values(modelState(model));
       model.dispose();
       return { r, state };
-    })();
-    const ref = await (async () => {
-      const model = make();
-      const r = await train(model, data, { steps: 8, progress: false, engine: "tfjs", ...options });
-      const state = values(modelState(model));
-      model.dispose();
-      return { r, state };
-    })();
+    };
+    const fused = await run("fused");
+    const ref = await run("tfjs");
     expect(fused.r.engine).toBe("fused");
     expect(ref.r.engine).toBe("tfjs");
     fused.r.losses.forEach((l, i) => expect(Math.abs(l - (ref.r.losses[i] as number)) / l).toBeLessThan(1e-4));

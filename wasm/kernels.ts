@@ -129,7 +129,9 @@ function gemmPanel(
       v128.store(p3, c30);
       v128.store(p3, c31, 16);
     }
-    for (; j + 4 <= N; j += 4) {
+    // then 4 columns at a time; the last 1 to 3 columns as full vectors too (reading a few
+    // floats past the row, which the buffers leave room for), storing only the valid lanes
+    for (; j < N; j += 4) {
       const jo = (<usize>j) << 2;
       let c0 = bias ? v128.load(bias + jo) : f32x4.splat(0);
       let c1 = c0;
@@ -147,50 +149,18 @@ function gemmPanel(
         off += sa;
       }
       const p0 = pc + jo;
-      if (acc) {
-        c0 = f32x4.add(c0, v128.load(p0));
-        c1 = f32x4.add(c1, v128.load(p0 + sc));
-        c2 = f32x4.add(c2, v128.load(p0 + 2 * sc));
-        c3 = f32x4.add(c3, v128.load(p0 + 3 * sc));
-      }
-      v128.store(p0, c0);
-      v128.store(p0 + sc, c1);
-      v128.store(p0 + 2 * sc, c2);
-      v128.store(p0 + 3 * sc, c3);
-    }
-    if (j < N) {
-      // the last 1 to 3 columns: full vectors (reading a few floats past the row, which
-      // the buffers leave room for), of which only the valid lanes are stored
-      const jo = (<usize>j) << 2;
       const r = N - j;
-      let c0 = bias ? v128.load(bias + jo) : f32x4.splat(0);
-      let c1 = c0;
-      let c2 = c0;
-      let c3 = c0;
-      let pb = b + jo;
-      let off: usize = 0;
-      for (let k = 0; k < K; k++) {
-        const b0 = v128.load(pb);
-        c0 = f32x4.add(c0, f32x4.mul(f32x4.splat(load<f32>(a0 + off)), b0));
-        c1 = f32x4.add(c1, f32x4.mul(f32x4.splat(load<f32>(a1 + off)), b0));
-        c2 = f32x4.add(c2, f32x4.mul(f32x4.splat(load<f32>(a2 + off)), b0));
-        c3 = f32x4.add(c3, f32x4.mul(f32x4.splat(load<f32>(a3 + off)), b0));
-        pb += sb;
-        off += sa;
-      }
-      const p0 = pc + jo;
-      storePartial(p0, c0, r, acc);
-      storePartial(p0 + sc, c1, r, acc);
-      storePartial(p0 + 2 * sc, c2, r, acc);
-      storePartial(p0 + 3 * sc, c3, r, acc);
+      storeLanes(p0, c0, r, acc);
+      storeLanes(p0 + sc, c1, r, acc);
+      storeLanes(p0 + 2 * sc, c2, r, acc);
+      storeLanes(p0 + 3 * sc, c3, r, acc);
     }
   }
   // the last M % 4 rows, one at a time
   for (; i < M; i++) {
     const a0 = a + ((<usize>(i * sar)) << 2);
     const pc = c + ((<usize>(i * ldc)) << 2);
-    let j = 0;
-    for (; j + 4 <= N; j += 4) {
+    for (let j = 0; j < N; j += 4) {
       const jo = (<usize>j) << 2;
       let c0 = bias ? v128.load(bias + jo) : f32x4.splat(0);
       let pb = b + jo;
@@ -200,26 +170,17 @@ function gemmPanel(
         pb += sb;
         off += sa;
       }
-      if (acc) c0 = f32x4.add(c0, v128.load(pc + jo));
-      v128.store(pc + jo, c0);
-    }
-    if (j < N) {
-      const jo = (<usize>j) << 2;
-      let c0 = bias ? v128.load(bias + jo) : f32x4.splat(0);
-      let pb = b + jo;
-      let off: usize = 0;
-      for (let k = 0; k < K; k++) {
-        c0 = f32x4.add(c0, f32x4.mul(f32x4.splat(load<f32>(a0 + off)), v128.load(pb)));
-        pb += sb;
-        off += sa;
-      }
-      storePartial(pc + jo, c0, N - j, acc);
+      storeLanes(pc + jo, c0, N - j, acc);
     }
   }
 }
 
-/** Stores the first r (1 to 3) lanes of v at p, added to what is there when acc. */
-function storePartial(p: usize, v: v128, r: i32, acc: i32): void {
+/** Stores the first min(r, 4) lanes of v at p, added to what is there when acc. */
+function storeLanes(p: usize, v: v128, r: i32, acc: i32): void {
+  if (r >= 4) {
+    v128.store(p, acc ? f32x4.add(v, v128.load(p)) : v);
+    return;
+  }
   let x = f32x4.extract_lane(v, 0);
   if (acc) x += load<f32>(p);
   store<f32>(p, x);
