@@ -3,8 +3,8 @@
  * seeded generator drawing the batches, a learning-rate schedule, periodic
  * evaluation, callbacks, live progress, and a stop at the first non-finite loss.
  *
- * Speed: models that describe themselves for the fused kernels (the MLPs;
- * see lib/fused.ts) train by default with whole fused steps in WebAssembly,
+ * Speed: models that describe themselves for the fused kernels (the MLPs
+ * and the neural bigram; see lib/fused.ts) train by default with whole fused steps in WebAssembly,
  * whatever the tfjs backend; their tfjs variables are brought up to date every
  * `syncEvery` steps, before every evaluation and gradient hook, and at the end,
  * and read back after the callbacks (which may change them).

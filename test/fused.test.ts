@@ -445,6 +445,41 @@ describe("fused train() and callbacks that change variables", () => {
   });
 });
 
+describe("fused train() when a callback throws", () => {
+  test("the variables keep the steps done, as on the tfjs engine", async () => {
+    await initBackend("wasm", { quiet: true });
+    const run = async (engine: "fused" | "tfjs"): Promise<Float32Array[]> => {
+      const model = new MLP({ vocabSize: 27, nHidden: 12, seed: 6 });
+      const tensors = tf.memory().numTensors;
+      await expect(
+        train(model, split.train, {
+          steps: 200,
+          lr: 0.1,
+          engine,
+          progress: false,
+          syncEvery: 50,
+          onStep: (step) => {
+            if (step === 120) throw new Error("stop here");
+          },
+        }),
+      ).rejects.toThrow("stop here");
+      const state = paramValues(model);
+      model.dispose();
+      expect(tf.memory().numTensors).toBe(tensors - 5);
+      return state;
+    };
+    const fused = await run("fused");
+    const ref = await run("tfjs");
+    const fresh = new MLP({ vocabSize: 27, nHidden: 12, seed: 6 });
+    const initial = paramValues(fresh);
+    fresh.dispose();
+    // 150 steps were done (the losses are read every 50, and the fused variables are
+    // brought up to date before onStep sees them) on both engines
+    expect(fused[1]).not.toEqual(initial[1]);
+    fused.forEach((v, i) => expect(relError(v, ref[i] as Float32Array)).toBeLessThan(1e-3));
+  });
+});
+
 describe("fused train() refusals and divergence", () => {
   beforeAll(async () => {
     await initBackend("wasm");
