@@ -310,7 +310,7 @@ export function stepProfileFigure(stages: readonly StageTime[], title = "Time of
     ],
     layout: baseLayout(`${title}: ${total.toFixed(0)} µs`, {
       height: Math.max(260, 40 + 22 * stages.length),
-      margin: { l: 150, r: 20, t: 50, b: 50 },
+      margin: { l: 170, r: 20, t: 50, b: 50 },
       xaxis: { title: { text: "microseconds" } },
       yaxis: { autorange: "reversed", automargin: true },
       showlegend: false,

@@ -7,6 +7,7 @@ import {
   lossCurve,
   lossCurves,
   lrFinderPlot,
+  stepProfileFigure,
   windowMeans,
 } from "../lib/plots-training";
 import { Vocab } from "../lib/vocab";
@@ -125,5 +126,32 @@ describe("plots-training", () => {
     expect(fig.data.map((t) => t.name)).toEqual(["train", "val"]);
     expect(trace(fig, 1).y).toEqual([2.6, 2.4]);
     expect(trace(fig, 1).x).toEqual([100, 200]);
+  });
+});
+
+describe("stepProfileFigure", () => {
+  test("one bar per stage in running order, coloured by kind, the total in the title", () => {
+    const stages = [
+      { stage: "forward 0 embedding", us: 1.5 },
+      { stage: "forward 1 linear", us: 10 },
+      { stage: "loss", us: 3 },
+      { stage: "backward 1 linear", us: 20.25 },
+      { stage: "backward 0 embedding", us: 1 },
+      { stage: "update", us: 2 },
+    ];
+    const fig = stepProfileFigure(stages, "One step");
+    expect(fig.data).toHaveLength(1);
+    const bar = fig.data[0] as Trace;
+    expect(bar).toMatchObject({ type: "bar", orientation: "h" });
+    expect(bar.y).toEqual(stages.map((s) => s.stage));
+    expect(bar.x).toEqual([1.5, 10, 3, 20.25, 1, 2]);
+    const colors = (bar.marker as { color: string[] }).color;
+    expect(new Set(colors.slice(0, 2)).size).toBe(1);
+    expect(colors[2]).not.toBe(colors[0]);
+    expect(colors[3]).toBe(colors[4]);
+    expect(colors[3]).not.toBe(colors[0]);
+    expect(colors[5]).not.toBe(colors[3]);
+    expect((fig.layout.title as { text: string }).text).toBe("One step: 38 µs");
+    expect((fig.layout.yaxis as { autorange: string }).autorange).toBe("reversed");
   });
 });
