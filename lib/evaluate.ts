@@ -7,6 +7,8 @@
  */
 import type * as tfjs from "@tensorflow/tfjs";
 import type { Contexts } from "./dataset";
+import { FusedNet, isFusable, type FusedSpec } from "./fused";
+import { kernelsAvailable, kernelsUnavailableReason } from "./kernels";
 import type { LanguageModel } from "./model";
 import { crossEntropy } from "./ops";
 import { Generator } from "./random";
@@ -16,8 +18,13 @@ import type { Vocab } from "./vocab";
 
 /** Options of {@link splitLoss}. */
 export interface SplitLossOptions {
-  /** examples per forward pass (default 8192): bounds the memory used */
+  /** examples per forward pass (default 8192; 2048 on the fused engine): bounds the memory used */
   chunkSize?: number;
+  /**
+   * what runs the forward passes: "auto" (default) the fused kernels when the
+   * model has a fused form (lib/fused.ts), else tfjs ops; or "fused" / "tfjs"
+   */
+  engine?: "auto" | "fused" | "tfjs";
 }
 
 /**
@@ -27,9 +34,18 @@ export interface SplitLossOptions {
  * @throws RangeError when the split is empty or its block size is not the model's.
  */
 export function splitLoss(model: LanguageModel, data: Contexts, options: SplitLossOptions = {}): number {
-  const { chunkSize = 8192 } = options;
+  const { engine = "auto" } = options;
   checkBlockSize(model, data);
   if (data.n === 0) throw new RangeError("cannot evaluate the loss of an empty split");
+  const spec = engine === "tfjs" || !isFusable(model) || !kernelsAvailable() ? null : model.fusedSpec();
+  if (engine === "fused" && !spec) {
+    const why =
+      kernelsUnavailableReason() ??
+      (isFusable(model) ? "the model records its activations" : "the model has no fused form");
+    throw new RangeError(`cannot evaluate fused: ${why}`);
+  }
+  if (spec) return fusedSplitLoss(spec, data, options.chunkSize ?? 2048);
+  const { chunkSize = 8192 } = options;
   let total = 0;
   forEachChunk(data, chunkSize, (X, Y, rows) => {
     const loss = tf.tidy(() => crossEntropy(model.forward(X, false), Y));
@@ -37,6 +53,25 @@ export function splitLoss(model: LanguageModel, data: Contexts, options: SplitLo
     loss.dispose();
   });
   return total / data.n;
+}
+
+/** {@link splitLoss} with the fused kernels: chunks of the split through {@link FusedNet.evalLoss}. */
+function fusedSplitLoss(spec: FusedSpec, data: Contexts, chunkSize: number): number {
+  if (!Number.isInteger(chunkSize) || chunkSize < 1) {
+    throw new RangeError(`chunkSize must be a positive integer, got ${chunkSize}`);
+  }
+  const { n, blockSize } = data;
+  const net = new FusedNet(spec, Math.max(2, Math.min(chunkSize, n)));
+  net.load();
+  const { X, Y } = net.batchViews();
+  let total = 0;
+  for (let start = 0; start < n; start += net.batchSize) {
+    const rows = Math.min(net.batchSize, n - start);
+    X.set(data.X.subarray(start * blockSize, (start + rows) * blockSize));
+    Y.set(data.Y.subarray(start, start + rows));
+    total += net.evalLoss(rows) * rows;
+  }
+  return total / n;
 }
 
 /** {@link splitLoss} of several named splits, e.g. `{ train, val }`. */

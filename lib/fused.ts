@@ -405,10 +405,29 @@ export class FusedNet {
     return stages.map((stage, i) => ({ stage, us: ((total[i] as number) * 1000) / steps }));
   }
 
-  /** The forward pass of layer i, from the output of layer i - 1 (or the batch). */
-  private forwardLayer(i: number): void {
+  /**
+   * Mean cross-entropy of the first `rows` examples in {@link FusedNet.batchViews},
+   * in evaluation mode: batch norm normalizes with the running statistics, and
+   * no parameter or buffer changes. (Like `splitLoss`, without regularization.)
+   * @throws RangeError when rows is not between 1 and the batch size.
+   */
+  evalLoss(rows = this.batchSize): number {
+    if (!Number.isInteger(rows) || rows < 1 || rows > this.batchSize) {
+      throw new RangeError(`rows must be an integer from 1 to ${this.batchSize}, got ${rows}`);
+    }
+    for (let i = 0; i < this.plan.length; i++) this.forwardLayer(i, rows, false);
+    const logits = (this.plan[this.plan.length - 1] as Plan).out;
+    // the gradient the kernel also writes is scratch here
+    return this.mem.k.crossEntropy(rows, this.spec.vocabSize, logits, this.yAt, this.dLogits);
+  }
+
+  /**
+   * The forward pass of layer i over the first B rows, from the output of layer
+   * i - 1 (or the batch): in training mode (batch statistics, running statistics
+   * updated) or in evaluation mode (running statistics).
+   */
+  private forwardLayer(i: number, B = this.batchSize, training = true): void {
     const k = this.mem.k;
-    const B = this.batchSize;
     const p = this.plan[i] as Plan;
     const x = i > 0 ? (this.plan[i - 1] as Plan).out : 0;
     switch (p.kind) {
@@ -420,6 +439,11 @@ export class FusedNet {
         break;
       case "batchnorm": {
         const s = p.spec;
+        if (!training) {
+          const isStd = s.runningKind === "std" ? 1 : 0;
+          k.bnEval(B, p.dim, x, p.gamma.at, p.beta.at, p.mean.at, p.running.at, s.eps, isStd, p.tmp, p.uvar, p.out);
+          break;
+        }
         const divisor = s.divisor === "n" ? B : B - 1;
         k.bnForward(B, p.dim, x, p.gamma.at, p.beta.at, s.eps, divisor, p.batchMean, p.invStd, p.uvar, p.xhat, p.out);
         if (s.momentum > 0) {

@@ -80,6 +80,21 @@ export interface KernelExports {
     dbeta: number,
     dx: number,
   ): void;
+  /** evaluation-mode batch norm with running statistics (isStd: `running` holds a std, else a variance) */
+  bnEval(
+    M: number,
+    N: number,
+    x: number,
+    gamma: number,
+    beta: number,
+    mean: number,
+    running: number,
+    eps: number,
+    isStd: number,
+    scale: number,
+    shift: number,
+    y: number,
+  ): void;
   /** running = (1 - m) running + m value */
   blend(n: number, m: number, value: number, running: number): void;
   /** out = sqrt(v + eps) */

@@ -107,7 +107,7 @@ export interface TrainOptions {
   evalEvery?: number;
   /** splits to evaluate (default `{ train: data }`), e.g. `{ train: split.train, val: split.val }` */
   evalSplits?: Readonly<Record<string, Contexts>>;
-  /** examples per forward pass in evaluations (default 8192) */
+  /** examples per forward pass in evaluations (default 8192 with tfjs ops, 2048 with the fused kernels) */
   evalChunkSize?: number;
   /** read the step losses (and check them for NaN) every this many steps (default 200) */
   syncEvery?: number;
@@ -338,7 +338,7 @@ export async function train(model: LanguageModel, data: Contexts, options: Train
     seed = LECTURE_SEED,
     startStep = 0,
     evalEvery = 0,
-    evalChunkSize = 8192,
+    evalChunkSize,
     syncEvery = 200,
     gradsEvery = 1,
     progress = true,
@@ -563,7 +563,7 @@ export async function train(model: LanguageModel, data: Contexts, options: Train
         if (evalDue) {
           const record = {
             step: startStep + done,
-            losses: splitLosses(model, evalSplits, { chunkSize: evalChunkSize }),
+            losses: splitLosses(model, evalSplits, evalChunkSize === undefined ? {} : { chunkSize: evalChunkSize }),
           };
           evals.push(record);
           if (options.onEval?.(record) === "stop") stoppedEarly = true;

@@ -10,6 +10,7 @@ import { FusedNet, fusedBytes, fusedStatus, isFusable, type FusedSpec } from "..
 import { lectureMlp, MLP } from "../lib/mlp";
 import type { LanguageModel } from "../lib/model";
 import { NeuralBigram } from "../lib/nn-bigram";
+import { splitLoss } from "../lib/evaluate";
 import { crossEntropy } from "../lib/ops";
 import { tf } from "../lib/tf";
 import { fusedPlan, modelState, train, TrainingDivergedError, type TrainOptions } from "../lib/train";
@@ -412,6 +413,59 @@ describe("full batches and the neural bigram on the fused engine [wasm]", () => 
       expect(estimate).toBeGreaterThan(0.8 * net.bytes - 100_000);
       model.dispose();
     }
+  });
+});
+
+describe("fused evaluation (splitLoss)", () => {
+  beforeAll(async () => {
+    await initBackend("wasm", { quiet: true });
+  });
+
+  test.each([
+    ["MLP", (): LanguageModel => new MLP({ vocabSize: 27, nHidden: 24 }), 3],
+    [
+      "MLP with batch norm",
+      (): LanguageModel => new MLP({ vocabSize: 27, nHidden: 24, batchNorm: true, bnMomentum: 0.2 }),
+      3,
+    ],
+    ["DeepMLP", (): LanguageModel => new DeepMLP({ vocabSize: 27, nHidden: 16, nLayers: 2 }), 3],
+    [
+      "DeepMLP without batch norm",
+      (): LanguageModel => new DeepMLP({ vocabSize: 27, nHidden: 16, nLayers: 2, batchNorm: false }),
+      3,
+    ],
+    ["neural bigram", (): LanguageModel => new NeuralBigram({ vocabSize: 27 }), 1],
+  ] as const)("%s: the same loss as tfjs, in any chunks, without changing the model", async (_name, make, block) => {
+    const data = block === 1 ? bigramData : split.train;
+    const model = make();
+    // train a little so that running statistics are not at their initial values
+    await train(model, data, { steps: 30, lr: 0.1, progress: false });
+    const before = values(modelState(model));
+    const tensors = tf.memory().numTensors;
+    const fused = splitLoss(model, data, { engine: "fused" });
+    expect(tf.memory().numTensors).toBe(tensors);
+    expect(values(modelState(model))).toEqual(before);
+    const ref = splitLoss(model, data, { engine: "tfjs" });
+    expect(Math.abs(fused - ref) / ref).toBeLessThan(2e-5);
+    expect(splitLoss(model, data)).toBe(fused); // auto is fused
+    expect(Math.abs(splitLoss(model, data, { engine: "fused", chunkSize: 7 }) - fused)).toBeLessThan(1e-5);
+    const one = { ...data, n: 1, X: data.X.subarray(0, block), Y: data.Y.subarray(0, 1) };
+    expect(Math.abs(splitLoss(model, one) - splitLoss(model, one, { engine: "tfjs" }))).toBeLessThan(1e-4);
+    model.dispose();
+  });
+
+  test("refusals: a recording model, and rows out of range", () => {
+    const model = new MLP({ vocabSize: 27, nHidden: 8 });
+    model.recordActivations = true;
+    expect(() => splitLoss(model, split.val, { engine: "fused" })).toThrow(
+      /^cannot evaluate fused: the model records its activations$/,
+    );
+    expect(Number.isFinite(splitLoss(model, split.val))).toBe(true); // auto: tfjs
+    model.recordActivations = false;
+    const net = new FusedNet(model.fusedSpec() as FusedSpec, 4);
+    expect(() => net.evalLoss(5)).toThrow("rows must be an integer from 1 to 4, got 5");
+    expect(() => net.evalLoss(0)).toThrow(RangeError);
+    model.dispose();
   });
 });
 

@@ -572,6 +572,44 @@ describe("batch norm", () => {
   });
 });
 
+describe("batch norm in evaluation mode", () => {
+  test.each([
+    [5, 7, 0],
+    [32, 100, 0],
+    [3, 27, 1],
+    [1, 2, 1],
+  ])("bnEval over [%i, %i] (running std: %i) matches a float64 reference", (M, N, isStd) => {
+    const g = new Generator(M * 31 + N);
+    const x = randn(g, M * N, 3);
+    const gamma = randn(g, N);
+    const beta = randn(g, N);
+    const mean = randn(g, N);
+    const running = Float32Array.from(randn(g, N), (v) => 0.5 + Math.abs(v));
+    const eps = 1e-5;
+    const mem = new KernelMemory();
+    const at = { x: mem.alloc(M * N), gamma: mem.alloc(N), beta: mem.alloc(N), mean: mem.alloc(N) };
+    const more = { running: mem.alloc(N), scale: mem.alloc(N), shift: mem.alloc(N), y: mem.alloc(M * N) };
+    const sentinel = mem.alloc(4);
+    mem.f32(sentinel, 4).fill(-7);
+    mem.f32(at.x, M * N).set(x);
+    mem.f32(at.gamma, N).set(gamma);
+    mem.f32(at.beta, N).set(beta);
+    mem.f32(at.mean, N).set(mean);
+    mem.f32(more.running, N).set(running);
+    mem.k.bnEval(M, N, at.x, at.gamma, at.beta, at.mean, more.running, eps, isStd, more.scale, more.shift, more.y);
+    const want = new Float64Array(M * N);
+    for (let j = 0; j < N; j++) {
+      const r = running[j] as number;
+      const scale = (gamma[j] as number) / (isStd ? r : Math.sqrt(r + eps));
+      for (let i = 0; i < M; i++) {
+        want[i * N + j] = ((x[i * N + j] as number) - (mean[j] as number)) * scale + (beta[j] as number);
+      }
+    }
+    expectClose(mem.f32(more.y, M * N), want, 1e-6);
+    expect(Array.from(mem.f32(sentinel, 4))).toEqual([-7, -7, -7, -7]);
+  });
+});
+
 describe("embedding", () => {
   test("embedForward concatenates the looked-up rows; embedBackward accumulates repeated indices", () => {
     const B = 5;

@@ -500,6 +500,44 @@ export function bnBackward(
   }
 }
 
+/**
+ * Evaluation-mode batch norm with running statistics: per column
+ * scale = gamma / sqrt(running + eps) (or gamma / running when `isStd`, the
+ * running std of the lecture's MLP), y = (x - mean) · scale + beta. Writes the
+ * scales and shifts to `scale` and `shift` [N].
+ */
+export function bnEval(
+  M: i32,
+  N: i32,
+  x: usize,
+  gamma: usize,
+  beta: usize,
+  mean: usize,
+  running: usize,
+  eps: f32,
+  isStd: i32,
+  scale: usize,
+  shift: usize,
+  y: usize,
+): void {
+  for (let j = 0; j < N; j++) {
+    const jo = (<usize>j) << 2;
+    const r = load<f32>(running + jo);
+    const sc = load<f32>(gamma + jo) / (isStd ? r : Mathf.sqrt(r + eps));
+    store<f32>(scale + jo, sc);
+    store<f32>(shift + jo, load<f32>(beta + jo) - load<f32>(mean + jo) * sc);
+  }
+  const stride = (<usize>N) << 2;
+  for (let i = 0; i < M; i++) {
+    const row = (<usize>i) * stride;
+    for (let j = 0; j < N; j += 4) {
+      const jo = (<usize>j) << 2;
+      const v = f32x4.add(f32x4.mul(v128.load(x + row + jo), v128.load(scale + jo)), v128.load(shift + jo));
+      storeLanes(y + row + jo, v, N - j, 0);
+    }
+  }
+}
+
 /** running = (1 - m) · running + m · value, over n values. */
 export function blend(n: i32, m: f32, value: usize, running: usize): void {
   const keep: f32 = <f32>1.0 - m;
