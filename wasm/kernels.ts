@@ -529,7 +529,7 @@ export function bnEval(
   }
   const stride = (<usize>N) << 2;
   for (let i = 0; i < M; i++) {
-    const row = (<usize>i) * stride;
+    const row = <usize>i * stride;
     for (let j = 0; j < N; j += 4) {
       const jo = (<usize>j) << 2;
       const v = f32x4.add(f32x4.mul(v128.load(x + row + jo), v128.load(scale + jo)), v128.load(shift + jo));
