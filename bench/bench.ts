@@ -146,7 +146,7 @@ async function benchModel(
   let evalLoss = NaN;
   for (let r = 0; r < 3; r++) {
     const t0 = performance.now();
-    evalLoss = splitLoss(model, data);
+    evalLoss = splitLoss(model, data, { engine });
     evalTimes.push((performance.now() - t0) / 1000);
   }
   model.dispose();

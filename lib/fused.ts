@@ -1,7 +1,9 @@
 /**
  * Fused training steps: the forward pass, the cross-entropy, the hand-derived
- * backward pass and the SGD update of an MLP, run as a handful of calls into
- * the SIMD kernels of lib/kernels.ts instead of dozens of tfjs ops.
+ * backward pass and the SGD update of an MLP (or of the neural bigram), run as
+ * a handful of calls into the SIMD kernels of lib/kernels.ts instead of dozens
+ * of tfjs ops; and fused evaluation, the forward pass alone with batch norm on
+ * its running statistics ({@link FusedNet.evalLoss}, used by `splitLoss`).
  *
  * A model describes itself as a {@link FusedSpec}: an embedding followed by
  * Linear, batch-norm and tanh layers, each naming the tfjs variables it
