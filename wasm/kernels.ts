@@ -4,7 +4,8 @@
 // Every function works on float32 (or int32) buffers addressed by byte
 // offsets into this module's linear memory, which lib/kernels.ts lays out.
 // Matrices are row-major. The loops use 128-bit SIMD (f32x4) along the
-// contiguous axis and fall back to scalar code for the last few columns.
+// contiguous axis; the last few columns are either full vectors of which only
+// the valid lanes are stored (gemm) or scalar code.
 
 // ---------------------------------------------------------------------------
 // matrix products
