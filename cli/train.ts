@@ -6,7 +6,6 @@
 import * as path from "path";
 import { Command, Option } from "commander";
 import { initBackend, type BackendName } from "../lib/backend";
-import { fusedStatus } from "../lib/fused";
 import { loadDataset } from "../lib/datasets";
 import { checkRunDir, readRunConfig, RUN_FILES, runExperiment, type ExperimentResult } from "../lib/experiment";
 import { ConfigError, describeModel, parameterCount, ParameterLimitError, resolveConfig } from "../lib/hyperparams";
@@ -83,10 +82,6 @@ async function train(io: Io, flags: TrainFlags): Promise<number> {
     }
   }
   const backend = await initBackend(flags.backend, { quiet: true });
-  // every model of the CLI has a fused form: the steps run fused unless the kernels are missing or the batch is 1
-  const fused = fusedStatus();
-  const engineOf = (batchSize: number): string =>
-    fused.available && batchSize >= 2 ? `the fused kernels (evaluation on ${backend})` : backend;
   let stop = false;
   const display = runDisplay(io);
   let result: ExperimentResult;
@@ -110,7 +105,7 @@ async function train(io: Io, flags: TrainFlags): Promise<number> {
             display.say(
               `run ${s.tag} started${from}: ${describeModel(s.config)}, ${s.params.toLocaleString("en-US")} parameters, ` +
                 `${data.name} (${data.words.length.toLocaleString("en-US")} lines, vocabulary ${s.vocabSize}), ` +
-                `${s.config.maxSteps} steps on ${engineOf(s.config.batchSize)} -> ${flags.out}`,
+                `${s.config.maxSteps} steps on ${s.engine === "fused" ? `the fused kernels (evaluation on ${backend})` : backend} -> ${flags.out}`,
             );
           },
           onEval: (row, best) => {

@@ -7,8 +7,7 @@
  */
 import type * as tfjs from "@tensorflow/tfjs";
 import type { Contexts } from "./dataset";
-import { FusedNet, isFusable, type FusedSpec } from "./fused";
-import { kernelsAvailable, kernelsUnavailableReason } from "./kernels";
+import { FusedNet, fusedSpecOf, type FusedSpec } from "./fused";
 import type { LanguageModel } from "./model";
 import { crossEntropy } from "./ops";
 import { Generator } from "./random";
@@ -37,14 +36,9 @@ export function splitLoss(model: LanguageModel, data: Contexts, options: SplitLo
   const { engine = "auto" } = options;
   checkBlockSize(model, data);
   if (data.n === 0) throw new RangeError("cannot evaluate the loss of an empty split");
-  const spec = engine === "tfjs" || !isFusable(model) || !kernelsAvailable() ? null : model.fusedSpec();
-  if (engine === "fused" && !spec) {
-    const why =
-      kernelsUnavailableReason() ??
-      (isFusable(model) ? "the model records its activations" : "the model has no fused form");
-    throw new RangeError(`cannot evaluate fused: ${why}`);
-  }
-  if (spec) return fusedSplitLoss(spec, data, options.chunkSize ?? 2048);
+  const spec = engine === "tfjs" ? "engine tfjs was asked for" : fusedSpecOf(model);
+  if (engine === "fused" && typeof spec === "string") throw new RangeError(`cannot evaluate fused: ${spec}`);
+  if (typeof spec !== "string") return fusedSplitLoss(spec, data, options.chunkSize ?? 2048);
   const { chunkSize = 8192 } = options;
   let total = 0;
   forEachChunk(data, chunkSize, (X, Y, rows) => {

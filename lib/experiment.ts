@@ -43,7 +43,7 @@ import { NeuralBigram } from "./nn-bigram";
 import { Generator } from "./random";
 import { appendRunLog, newRunTag, writeFileAtomic, type RunLogRow } from "./runlog";
 import { tf } from "./tf";
-import { train, TrainingDivergedError, type LrSchedule, type ProgressInfo } from "./train";
+import { fusedPlan, train, TrainingDivergedError, type LrSchedule, type ProgressInfo } from "./train";
 import { Vocab } from "./vocab";
 
 /** File names inside a run folder. */
@@ -250,6 +250,8 @@ export interface ExperimentStart {
   vocabSize: number;
   /** step the run starts at (0, or where a resumed run left off) */
   startStep: number;
+  /** what runs the training steps (see {@link fusedPlan}) */
+  engine: "fused" | "tfjs";
 }
 
 /** What {@link runExperiment} returns. */
@@ -473,7 +475,8 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
       loadTensorsInto(model, resumeFrom.tensors, resumeFile);
       startStep = resumeFrom.meta.step;
     }
-    options.onStart?.({ tag, config, params, vocabSize: vocab.size, startStep });
+    const engine = typeof fusedPlan(model, config.batchSize) === "string" ? "tfjs" : "fused";
+    options.onStart?.({ tag, config, params, vocabSize: vocab.size, startStep, engine });
     const t0 = Date.now();
     const seconds = (): number => (Date.now() - t0) / 1000;
     let sinceBest = 0;

@@ -19,7 +19,7 @@
  * @module
  */
 import type * as tfjs from "@tensorflow/tfjs";
-import { KernelMemory, kernelsAvailable, kernelsUnavailableReason } from "./kernels";
+import { bufferEnd, KernelMemory, kernelsAvailable, kernelsUnavailableReason } from "./kernels";
 import type { LanguageModel } from "./model";
 import { crossEntropy } from "./ops";
 import { tf } from "./tf";
@@ -100,30 +100,19 @@ export interface FusedSpec {
 }
 
 /**
- * About the bytes of kernel memory a {@link FusedNet} of this spec needs for a batch
- * (parameters, gradients and every activation), to decide before allocating.
+ * Bytes of kernel memory the buffers of a {@link FusedNet} of this spec take
+ * for a batch (parameters, gradients and every activation), to decide before
+ * allocating: the network's own layout, counted without memory.
+ * @throws Error when the spec is malformed.
  */
 export function fusedBytes(spec: FusedSpec, batchSize: number): number {
-  let perExample = spec.blockSize + 1; // contexts and target
-  let fixed = 0;
-  let width = 0;
-  for (const l of spec.layers) {
-    if (l.kind === "embedding") {
-      width = spec.blockSize * (l.table.shape[1] as number);
-      fixed += 2 * l.table.size;
-      perExample += 2 * width;
-    } else if (l.kind === "linear") {
-      width = l.weight.shape[1] as number;
-      fixed += 3 * l.weight.size + 2 * (l.bias?.size ?? 0);
-      perExample += 2 * width;
-    } else if (l.kind === "batchnorm") {
-      fixed += 10 * width;
-      perExample += 3 * width;
-    } else {
-      perExample += 2 * width;
-    }
-  }
-  return 4 * (fixed + perExample * batchSize);
+  let end = 0;
+  layOut(spec, batchSize, (count) => {
+    const at = end;
+    end = bufferEnd(at, count);
+    return at;
+  });
+  return end;
 }
 
 /** A model that can describe itself for the fused kernels. */
@@ -138,6 +127,17 @@ export interface Fusable {
 /** Whether a model offers a fused spec (see {@link Fusable}). */
 export function isFusable(model: object): model is Fusable {
   return typeof (model as Partial<Fusable>).fusedSpec === "function";
+}
+
+/**
+ * The model's fused spec as it is now, or why it has none: no fused form, the
+ * kernels are not built, or the model is recording its activations. (Training
+ * adds its own conditions: see `fusedPlan` in lib/train.ts.)
+ */
+export function fusedSpecOf(model: object): FusedSpec | string {
+  if (!isFusable(model)) return "the model has no fused form";
+  if (!kernelsAvailable()) return kernelsUnavailableReason() ?? "the fused kernels are not available";
+  return model.fusedSpec() ?? "the model cannot be fused while it records its activations";
 }
 
 /** Whether fused training can run in this process, and if not, why. */
@@ -157,7 +157,7 @@ interface Slot {
 
 /** A layer with its buffers laid out (byte offsets). */
 type Plan =
-  | { kind: "embedding"; table: Slot; dim: number; out: number; dOut: number; width: number }
+  | { kind: "embedding"; table: Slot; vocab: number; dim: number; out: number; dOut: number }
   | { kind: "linear"; w: Slot; b: Slot | null; fanIn: number; fanOut: number; wT: number; out: number; dOut: number }
   | {
       kind: "batchnorm";
@@ -177,6 +177,136 @@ type Plan =
     }
   | { kind: "tanh"; dim: number; out: number; dOut: number };
 
+/** Where everything of a {@link FusedNet} lives (byte offsets from `alloc`). */
+interface Layout {
+  params: tfjs.Variable[];
+  buffers: tfjs.Variable[];
+  slots: Slot[];
+  plan: Plan[];
+  paramFloats: number;
+  paramBase: number;
+  gradBase: number;
+  xAt: number;
+  yAt: number;
+  penalties: { slot: Slot; coefficient: number }[];
+}
+
+/**
+ * Lays out a network of the spec for batches of B with `alloc` (which returns
+ * the byte offset of `count` new 4-byte values), checking the spec on the way.
+ */
+function layOut(spec: FusedSpec, B: number, alloc: (count: number) => number): Layout {
+  if (!Number.isInteger(B) || B < 2) {
+    throw new RangeError(`fused training needs a batch of at least 2, got ${B}`);
+  }
+  const first = spec.layers[0];
+  if (!first || first.kind !== "embedding") throw new Error("a fused spec starts with the embedding");
+  const slots: Slot[] = [];
+
+  // parameters first, contiguous, then their gradients with the same layout, so
+  // one sgdUpdate call updates everything
+  const params = spec.layers
+    .flatMap((l): (tfjs.Variable | null)[] =>
+      l.kind === "embedding"
+        ? [l.table]
+        : l.kind === "linear"
+          ? [l.weight, l.bias]
+          : l.kind === "batchnorm"
+            ? [l.gamma, l.beta]
+            : [],
+    )
+    .filter((p): p is tfjs.Variable => p !== null);
+  const offsets = new Map<tfjs.Variable, number>();
+  let floats = 0;
+  for (const p of params) {
+    offsets.set(p, floats);
+    floats += Math.ceil(p.size / 16) * 16;
+  }
+  const paramBase = alloc(floats);
+  const gradBase = alloc(floats);
+  const param = (v: tfjs.Variable): Slot => {
+    const off = (offsets.get(v) as number) * 4;
+    const slot = { v, size: v.size, at: paramBase + off, grad: gradBase + off };
+    slots.push(slot);
+    return slot;
+  };
+  const buffers: tfjs.Variable[] = [];
+  const buffer = (v: tfjs.Variable): Slot => {
+    const slot = { v, size: v.size, at: alloc(v.size), grad: -1 };
+    buffers.push(v);
+    slots.push(slot);
+    return slot;
+  };
+
+  const xAt = alloc(B * spec.blockSize);
+  const yAt = alloc(B);
+  let width = 0;
+  const plan = spec.layers.map((l, i): Plan => {
+    switch (l.kind) {
+      case "embedding": {
+        if (i !== 0) throw new Error("the embedding must be the first layer of a fused spec");
+        const [vocab, dim] = l.table.shape as [number, number];
+        if (l.table.rank !== 2 || vocab < 1) throw new Error("the embedding table must be [vocab, dim]");
+        width = spec.blockSize * dim;
+        return {
+          kind: "embedding",
+          table: param(l.table),
+          vocab,
+          dim,
+          out: alloc(B * width),
+          dOut: alloc(B * width),
+        };
+      }
+      case "linear": {
+        const [fanIn, fanOut] = l.weight.shape as [number, number];
+        if (fanIn !== width) throw new Error(`layer ${i}: a Linear of fan-in ${fanIn} after ${width} features`);
+        if (l.bias && l.bias.size !== fanOut)
+          throw new Error(`layer ${i}: bias of ${l.bias.size} for ${fanOut} outputs`);
+        width = fanOut;
+        return {
+          kind: "linear",
+          w: param(l.weight),
+          b: l.bias ? param(l.bias) : null,
+          fanIn,
+          fanOut,
+          wT: alloc(fanIn * fanOut),
+          out: alloc(B * fanOut),
+          dOut: alloc(B * fanOut),
+        };
+      }
+      case "batchnorm": {
+        if (l.gamma.size !== width)
+          throw new Error(`layer ${i}: batch norm of ${l.gamma.size} after ${width} features`);
+        return {
+          kind: "batchnorm",
+          spec: l,
+          gamma: param(l.gamma),
+          beta: param(l.beta),
+          mean: buffer(l.runningMean),
+          running: buffer(l.running),
+          dim: width,
+          batchMean: alloc(width),
+          invStd: alloc(width),
+          uvar: alloc(width),
+          tmp: alloc(width),
+          xhat: alloc(B * width),
+          out: alloc(B * width),
+          dOut: alloc(B * width),
+        };
+      }
+      case "tanh":
+        return { kind: "tanh", dim: width, out: alloc(B * width), dOut: alloc(B * width) };
+    }
+  });
+  if (width !== spec.vocabSize) throw new Error(`the last layer gives ${width} outputs for ${spec.vocabSize} tokens`);
+  const penalties = (spec.l2 ?? []).map(({ param: v, coefficient }) => {
+    const slot = slots.find((s) => s.v === v && s.grad >= 0);
+    if (!slot) throw new Error("an L2 term names a variable that is not a parameter of the layers");
+    return { slot, coefficient };
+  });
+  return { params, buffers, slots, plan, paramFloats: floats, paramBase, gradBase, xAt, yAt, penalties };
+}
+
 /**
  * A model's layers in kernel memory, for one batch size: parameters,
  * gradients, buffers and every activation, laid out once.
@@ -191,13 +321,12 @@ export class FusedNet {
   private readonly mem: KernelMemory;
   private readonly spec: FusedSpec;
   private readonly plan: Plan[];
-  private readonly slots: Slot[] = [];
+  private readonly slots: Slot[];
   private readonly paramFloats: number;
   private readonly paramBase: number;
   private readonly gradBase: number;
   private readonly xAt: number;
   private readonly yAt: number;
-  private readonly dLogits: number;
   private readonly penalties: { slot: Slot; coefficient: number }[];
 
   /**
@@ -205,119 +334,25 @@ export class FusedNet {
    * @throws Error when the kernels are not available or the spec is malformed.
    */
   constructor(spec: FusedSpec, batchSize: number) {
-    if (!Number.isInteger(batchSize) || batchSize < 2) {
-      throw new RangeError(`fused training needs a batch of at least 2, got ${batchSize}`);
-    }
-    const first = spec.layers[0];
-    if (!first || first.kind !== "embedding") throw new Error("a fused spec starts with the embedding");
     this.mem = new KernelMemory();
     this.spec = spec;
     this.batchSize = batchSize;
-    const B = batchSize;
-    const mem = this.mem;
+    const layout = layOut(spec, batchSize, (count) => this.mem.alloc(count));
+    this.params = layout.params;
+    this.buffers = layout.buffers;
+    this.slots = layout.slots;
+    this.plan = layout.plan;
+    this.paramFloats = layout.paramFloats;
+    this.paramBase = layout.paramBase;
+    this.gradBase = layout.gradBase;
+    this.xAt = layout.xAt;
+    this.yAt = layout.yAt;
+    this.penalties = layout.penalties;
+  }
 
-    // parameters first, contiguous, then their gradients with the same layout, so
-    // one sgdUpdate call updates everything
-    const params = spec.layers.flatMap((l): (tfjs.Variable | null)[] =>
-      l.kind === "embedding"
-        ? [l.table]
-        : l.kind === "linear"
-          ? [l.weight, l.bias]
-          : l.kind === "batchnorm"
-            ? [l.gamma, l.beta]
-            : [],
-    );
-    this.params = params.filter((p): p is tfjs.Variable => p !== null);
-    const offsets = new Map<tfjs.Variable, number>();
-    let floats = 0;
-    for (const p of this.params) {
-      offsets.set(p, floats);
-      floats += Math.ceil(p.size / 16) * 16;
-    }
-    this.paramFloats = floats;
-    this.paramBase = mem.alloc(floats);
-    this.gradBase = mem.alloc(floats);
-    const param = (v: tfjs.Variable): Slot => {
-      const off = (offsets.get(v) as number) * 4;
-      const slot = { v, size: v.size, at: this.paramBase + off, grad: this.gradBase + off };
-      this.slots.push(slot);
-      return slot;
-    };
-    this.buffers = [];
-    const buffer = (v: tfjs.Variable): Slot => {
-      const slot = { v, size: v.size, at: mem.alloc(v.size), grad: -1 };
-      this.buffers.push(v);
-      this.slots.push(slot);
-      return slot;
-    };
-
-    this.xAt = mem.alloc(B * spec.blockSize);
-    this.yAt = mem.alloc(B);
-    let width = 0;
-    this.plan = spec.layers.map((l, i): Plan => {
-      switch (l.kind) {
-        case "embedding": {
-          if (i !== 0) throw new Error("the embedding must be the first layer of a fused spec");
-          const [vocab, dim] = l.table.shape as [number, number];
-          if (l.table.rank !== 2 || vocab < 1) throw new Error("the embedding table must be [vocab, dim]");
-          width = spec.blockSize * dim;
-          return {
-            kind: "embedding",
-            table: param(l.table),
-            dim,
-            width,
-            out: mem.alloc(B * width),
-            dOut: mem.alloc(B * width),
-          };
-        }
-        case "linear": {
-          const [fanIn, fanOut] = l.weight.shape as [number, number];
-          if (fanIn !== width) throw new Error(`layer ${i}: a Linear of fan-in ${fanIn} after ${width} features`);
-          if (l.bias && l.bias.size !== fanOut)
-            throw new Error(`layer ${i}: bias of ${l.bias.size} for ${fanOut} outputs`);
-          width = fanOut;
-          return {
-            kind: "linear",
-            w: param(l.weight),
-            b: l.bias ? param(l.bias) : null,
-            fanIn,
-            fanOut,
-            wT: mem.alloc(fanIn * fanOut),
-            out: mem.alloc(B * fanOut),
-            dOut: mem.alloc(B * fanOut),
-          };
-        }
-        case "batchnorm": {
-          if (l.gamma.size !== width)
-            throw new Error(`layer ${i}: batch norm of ${l.gamma.size} after ${width} features`);
-          return {
-            kind: "batchnorm",
-            spec: l,
-            gamma: param(l.gamma),
-            beta: param(l.beta),
-            mean: buffer(l.runningMean),
-            running: buffer(l.running),
-            dim: width,
-            batchMean: mem.alloc(width),
-            invStd: mem.alloc(width),
-            uvar: mem.alloc(width),
-            tmp: mem.alloc(width),
-            xhat: mem.alloc(B * width),
-            out: mem.alloc(B * width),
-            dOut: mem.alloc(B * width),
-          };
-        }
-        case "tanh":
-          return { kind: "tanh", dim: width, out: mem.alloc(B * width), dOut: mem.alloc(B * width) };
-      }
-    });
-    if (width !== spec.vocabSize) throw new Error(`the last layer gives ${width} outputs for ${spec.vocabSize} tokens`);
-    this.dLogits = (this.plan[this.plan.length - 1] as Plan).dOut;
-    this.penalties = (spec.l2 ?? []).map(({ param: v, coefficient }) => {
-      const slot = this.slots.find((s) => s.v === v && s.grad >= 0);
-      if (!slot) throw new Error("an L2 term names a variable that is not a parameter of the layers");
-      return { slot, coefficient };
-    });
+  /** Byte offset of the gradient of the logits (the last layer's dOut). */
+  private get logitsGrad(): number {
+    return (this.plan[this.plan.length - 1] as Plan).dOut;
   }
 
   /** Bytes of kernel memory the network uses. */
@@ -418,9 +453,7 @@ export class FusedNet {
       throw new RangeError(`rows must be an integer from 1 to ${this.batchSize}, got ${rows}`);
     }
     for (let i = 0; i < this.plan.length; i++) this.forwardLayer(i, rows, false);
-    const logits = (this.plan[this.plan.length - 1] as Plan).out;
-    // the gradient the kernel also writes is scratch here
-    return this.mem.k.crossEntropy(rows, this.spec.vocabSize, logits, this.yAt, this.dLogits);
+    return this.loss(rows); // the gradient it also writes is scratch here
   }
 
   /**
@@ -465,10 +498,10 @@ export class FusedNet {
     }
   }
 
-  /** The mean cross-entropy of the logits; writes their gradient. */
-  private loss(): number {
+  /** The mean cross-entropy of the logits of the first `rows` examples; writes their gradient. */
+  private loss(rows = this.batchSize): number {
     const logits = (this.plan[this.plan.length - 1] as Plan).out;
-    return this.mem.k.crossEntropy(this.batchSize, this.spec.vocabSize, logits, this.yAt, this.dLogits);
+    return this.mem.k.crossEntropy(rows, this.spec.vocabSize, logits, this.yAt, this.logitsGrad);
   }
 
   /** Adds the L2 terms' gradients to those of the backward pass; returns their value. */
@@ -489,7 +522,7 @@ export class FusedNet {
     const dInput = i > 0 ? (this.plan[i - 1] as Plan).dOut : 0;
     switch (p.kind) {
       case "embedding":
-        k.embedBackward(B, this.spec.blockSize, p.dim, p.table.v.shape[0] as number, this.xAt, p.dOut, p.table.grad);
+        k.embedBackward(B, this.spec.blockSize, p.dim, p.vocab, this.xAt, p.dOut, p.table.grad);
         break;
       case "linear":
         // dW = xᵀ dy, db = Σ dy, dx = dy Wᵀ (through an explicit transpose of W)

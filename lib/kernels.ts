@@ -185,7 +185,7 @@ export class KernelMemory {
    */
   alloc(count: number): number {
     const at = this.next;
-    this.next = align(at + Math.max(1, count) * 4 + 16, 64);
+    this.next = bufferEnd(at, count);
     const need = Math.ceil(this.next / PAGE) - this.k.memory.buffer.byteLength / PAGE;
     if (need > 0) {
       this.k.memory.grow(need);
@@ -209,6 +209,15 @@ export class KernelMemory {
   i32(at: number, count: number): Int32Array {
     return this.i32View.subarray(at >> 2, (at >> 2) + count);
   }
+}
+
+/**
+ * Where the next buffer starts after one of `count` 4-byte values at byte
+ * offset `at`: 16 bytes of slack, then the next multiple of 64 (the layout
+ * {@link KernelMemory.alloc} gives, so a layout can be sized before it is made).
+ */
+export function bufferEnd(at: number, count: number): number {
+  return align(at + Math.max(1, count) * 4 + 16, 64);
 }
 
 function align(n: number, to: number): number {

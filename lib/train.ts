@@ -20,7 +20,7 @@ import type { Contexts } from "./dataset";
 import { inNotebook, liveDisplay, type LiveDisplay } from "./display";
 import { checkBlockSize, splitLosses } from "./evaluate";
 import type { LanguageModel } from "./model";
-import { FusedNet, fusedBytes, fusedStatus, isFusable, type FusedSpec } from "./fused";
+import { FusedNet, fusedBytes, fusedSpecOf, type FusedSpec } from "./fused";
 import { LECTURE_SEED } from "./nn-bigram";
 import { crossEntropy } from "./ops";
 import { Generator } from "./random";
@@ -210,11 +210,8 @@ export const FUSED_MAX_BYTES = 2 ** 30;
  * more than {@link FUSED_MAX_BYTES}, or the kernels are not built.
  */
 export function fusedPlan(model: LanguageModel, batchSize: number | "full", examples = 0): FusedSpec | string {
-  if (!isFusable(model)) return "the model has no fused form";
-  const status = fusedStatus();
-  if (!status.available) return status.reason ?? "the fused kernels are not available";
-  const spec = model.fusedSpec();
-  if (!spec) return "the model cannot be fused while it records its activations";
+  const spec = fusedSpecOf(model);
+  if (typeof spec === "string") return spec;
   if (model.regularization && !(spec.l2 && spec.l2.length > 0)) {
     return "the model adds a regularization term that its fused form does not describe";
   }
@@ -362,6 +359,8 @@ export async function train(model: LanguageModel, data: Contexts, options: Train
   }
   const plan = engine === "tfjs" ? "engine tfjs was asked for" : fusedPlan(model, batchSize, data.n);
   if (engine === "fused" && typeof plan === "string") throw new RangeError(`cannot train fused: ${plan}`);
+  // code of the caller's that runs at flushes and evaluations, and may change the variables
+  const userCallbacks = Boolean(options.onStep || options.onEval || typeof progress === "function");
   // the fused network; null on the tfjs path, and dropped when training diverges
   let net: FusedNet | null =
     typeof plan === "string" ? null : new FusedNet(plan, batchSize === "full" ? data.n : batchSize);
@@ -575,7 +574,7 @@ export async function train(model: LanguageModel, data: Contexts, options: Train
         }
         if (stoppedEarly) break;
         // callbacks may have changed the variables (calibrated batch norm, say): the fused network follows
-        net?.load();
+        if (userCallbacks) net?.load();
       }
     }
     flush();

@@ -458,7 +458,7 @@ describe("fused evaluation (splitLoss)", () => {
     const model = new MLP({ vocabSize: 27, nHidden: 8 });
     model.recordActivations = true;
     expect(() => splitLoss(model, split.val, { engine: "fused" })).toThrow(
-      /^cannot evaluate fused: the model records its activations$/,
+      /^cannot evaluate fused: the model cannot be fused while it records its activations$/,
     );
     expect(Number.isFinite(splitLoss(model, split.val))).toBe(true); // auto: tfjs
     model.recordActivations = false;
