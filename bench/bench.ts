@@ -2,7 +2,7 @@
  * `npm run bench`: training speed of the lib against PyTorch on this machine.
  *
  * For (a) the lecture-2 MLP and (b) the lecture-3 deep batch-norm network it
- * trains through the same lib code the notebooks use (lib/train.ts): with the
+ * trains through the same lib code the notebooks use (lib/training/train.ts): with the
  * fused kernels (engine "fused", the default; they do not depend on the tfjs
  * backend, so they are measured once, on the first backend that works) and
  * op by op on every tfjs backend that works here (engine "tfjs"). It reports

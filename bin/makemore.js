@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `makemore` command: registers tsx (so Node runs the TypeScript CLI
 // directly) and hands over to cli/main.ts. `--backend X` is also put in
-// MAKEMORE_BACKEND before the lib loads, so lib/tf.ts picks the matching
+// MAKEMORE_BACKEND before the lib loads, so lib/runtime/tf.ts picks the matching
 // TensorFlow.js build.
 "use strict";
 

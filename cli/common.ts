@@ -6,17 +6,17 @@
  */
 import { MultiBar, Presets, type SingleBar } from "cli-progress";
 import { InvalidArgumentError, Option, type Command } from "commander";
-import { CheckpointError } from "../lib/checkpoint";
-import { DataError } from "../lib/data";
-import type { ExperimentProgress } from "../lib/experiment";
+import { CheckpointError } from "../lib/experiments/checkpoint";
+import { DataError } from "../lib/data/lines";
+import type { ExperimentProgress } from "../lib/experiments/experiment";
 import {
   ConfigError,
   HYPERPARAMETERS,
   ParameterLimitError,
   type ExperimentConfig,
   type HyperKey,
-} from "../lib/hyperparams";
-import { formatDuration } from "../lib/train";
+} from "../lib/experiments/hyperparams";
+import { formatDuration } from "../lib/training/train";
 
 /** Exit codes of the makemore command. */
 export const EXIT = Object.freeze({

@@ -8,8 +8,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { MultiBar, Presets } from "cli-progress";
 import { Command, Option } from "commander";
-import type { BackendName } from "../lib/backend";
-import { loadDataset } from "../lib/datasets";
+import type { BackendName } from "../lib/runtime/backend";
+import { loadDataset } from "../lib/data/datasets";
 import {
   expandGrid,
   formatResultsTable,
@@ -22,9 +22,9 @@ import {
   writeResults,
   type GridAxes,
   type GridRow,
-} from "../lib/grid";
-import { ConfigError, ParameterLimitError, type ExperimentConfig } from "../lib/hyperparams";
-import { Vocab } from "../lib/vocab";
+} from "../lib/experiments/grid";
+import { ConfigError, ParameterLimitError, type ExperimentConfig } from "../lib/experiments/hyperparams";
+import { Vocab } from "../lib/data/vocab";
 import {
   addHyperOptions,
   backendOption,

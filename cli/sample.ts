@@ -4,9 +4,9 @@
  * @module
  */
 import { Command, Option } from "commander";
-import { initBackend, type BackendName } from "../lib/backend";
-import { SAMPLE_SEED, sampleFromModel } from "../lib/evaluate";
-import { loadRun } from "../lib/experiment";
+import { initBackend, type BackendName } from "../lib/runtime/backend";
+import { SAMPLE_SEED, sampleFromModel } from "../lib/training/evaluate";
+import { loadRun } from "../lib/experiments/experiment";
 import { backendOption, EXIT, intOption, type CliContext } from "./common";
 
 interface SampleFlags {

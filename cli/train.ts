@@ -5,11 +5,23 @@
  */
 import * as path from "path";
 import { Command, Option } from "commander";
-import { initBackend, type BackendName } from "../lib/backend";
-import { loadDataset } from "../lib/datasets";
-import { checkRunDir, readRunConfig, RUN_FILES, runExperiment, type ExperimentResult } from "../lib/experiment";
-import { ConfigError, describeModel, parameterCount, ParameterLimitError, resolveConfig } from "../lib/hyperparams";
-import { Vocab } from "../lib/vocab";
+import { initBackend, type BackendName } from "../lib/runtime/backend";
+import { loadDataset } from "../lib/data/datasets";
+import {
+  checkRunDir,
+  readRunConfig,
+  RUN_FILES,
+  runExperiment,
+  type ExperimentResult,
+} from "../lib/experiments/experiment";
+import {
+  ConfigError,
+  describeModel,
+  parameterCount,
+  ParameterLimitError,
+  resolveConfig,
+} from "../lib/experiments/hyperparams";
+import { Vocab } from "../lib/data/vocab";
 import {
   addHyperOptions,
   backendOption,

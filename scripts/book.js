@@ -37,7 +37,7 @@ const { root, python, jupyterPath, kernelName } = require("./paths.js");
 
 /**
  * Markers around the inline plotly.js bundle in a figure's text/html; the same
- * strings as PLOTLY_LOADER_BEGIN/END in lib/display.ts (a test checks they agree).
+ * strings as PLOTLY_LOADER_BEGIN/END in lib/notebook/display.ts (a test checks they agree).
  */
 const PLOTLY_LOADER_BEGIN = "<!-- makemore:plotly-loader -->";
 const PLOTLY_LOADER_END = "<!-- /makemore:plotly-loader -->";

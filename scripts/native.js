@@ -7,7 +7,7 @@
  * on machines without that download, so it is not a dependency of the project
  * (npm ci must never fail because of it). This script installs it into
  * .native/ (a separate package folder, ignored by git) and checks that the
- * binding loads and runs. lib/tf.ts picks it up at run time when it works.
+ * binding loads and runs. lib/runtime/tf.ts picks it up at run time when it works.
  * `npm run native -- --remove` deletes it again.
  */
 "use strict";

@@ -1,5 +1,5 @@
-import { currentBackend, initBackend, parseBackend } from "../lib/backend";
-import { tf } from "../lib/tf";
+import { currentBackend, initBackend, parseBackend } from "../lib/runtime/backend";
+import { tf } from "../lib/runtime/tf";
 
 describe("backend selection", () => {
   test("names are checked with one clear line", () => {

@@ -17,9 +17,9 @@ import {
   writeFileAtomic,
   type Checkpoint,
 } from "../lib/index";
-import { initBackend } from "../lib/backend";
-import { MLP } from "../lib/mlp";
-import { tf } from "../lib/tf";
+import { initBackend } from "../lib/runtime/backend";
+import { MLP } from "../lib/models/mlp";
+import { tf } from "../lib/runtime/tf";
 import { tempDir } from "./support/cli";
 
 const sample: Checkpoint<{ model: string }, { step: number }> = {

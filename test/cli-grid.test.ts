@@ -4,7 +4,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { initBackend } from "../lib/backend";
+import { initBackend } from "../lib/runtime/backend";
 import { loadRun, readResults, readRunLog } from "../lib/index";
 import { finished, runCli, spawnCli, tempDir, waitForStderr, writeNames, type CliResult } from "./support/cli";
 

@@ -4,7 +4,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { initBackend } from "../lib/backend";
+import { initBackend } from "../lib/runtime/backend";
 import { loadRun, readRunLog } from "../lib/index";
 import { main } from "../cli/main";
 import { runCli, tempDir, writeNames, type CliResult } from "./support/cli";

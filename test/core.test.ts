@@ -20,7 +20,7 @@ import {
   tableModel,
   topBigrams,
   Vocab,
-} from "../lib";
+} from "../lib/index";
 
 const NAMES = path.resolve(__dirname, "..", "data", "names.txt");
 

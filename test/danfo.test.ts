@@ -2,7 +2,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as dfd from "danfojs-node";
-import { tf } from "../lib/tf";
+import { tf } from "../lib/runtime/tf";
 
 describe("danfojs-node (aliased onto plain @tensorflow/tfjs)", () => {
   const df = new dfd.DataFrame({ variant: ["original", "kaiming"], train: [2.1245, 2.0377], val: [2.1682, 2.107] });

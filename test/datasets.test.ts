@@ -13,7 +13,7 @@ import {
   sqrtLine,
   tableModel,
   Vocab,
-} from "../lib";
+} from "../lib/index";
 
 describe("dataset registry", () => {
   test("names and words load by name", () => {

@@ -1,11 +1,11 @@
 import type * as tfjs from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend";
-import { DeepMLP, deepParameterCount } from "../lib/deep";
-import { BatchNorm1d, Linear, Tanh } from "../lib/layers";
-import { countParameters } from "../lib/model";
-import { crossEntropy } from "../lib/ops";
-import { Generator } from "../lib/random";
-import { tf } from "../lib/tf";
+import { initBackend } from "../lib/runtime/backend";
+import { DeepMLP, deepParameterCount } from "../lib/models/deep";
+import { BatchNorm1d, Linear, Tanh } from "../lib/nn/layers";
+import { countParameters } from "../lib/models/model";
+import { crossEntropy } from "../lib/nn/ops";
+import { Generator } from "../lib/random/generator";
+import { tf } from "../lib/runtime/tf";
 import { describeEachBackend } from "./support/backends";
 import { randomBatch } from "./support/training";
 

@@ -12,7 +12,7 @@ import {
   scriptJson,
   show,
   Vocab,
-} from "../lib";
+} from "../lib/index";
 
 const vocab = Vocab.fromWords(["ab", "ba", "abba"]);
 const counts = bigramCounts(["ab", "ba", "abba"], vocab);

@@ -24,8 +24,8 @@ import {
   Vocab,
   type ExperimentConfig,
 } from "../lib/index";
-import { initBackend } from "../lib/backend";
-import { tf } from "../lib/tf";
+import { initBackend } from "../lib/runtime/backend";
+import { tf } from "../lib/runtime/tf";
 import { syntheticNames, tempDir } from "./support/cli";
 
 const words = syntheticNames(300);

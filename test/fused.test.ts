@@ -1,19 +1,19 @@
 /**
- * Fused training (lib/fused.ts and the fused engine of lib/train.ts) against
+ * Fused training (lib/engines/fused.ts and the fused engine of lib/training/train.ts) against
  * the tfjs path: the same losses, gradients, running statistics and training
  * runs, no leaked tensors, and the refusals and divergence handling of train().
  */
 import type * as tfjs from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend";
-import { DeepMLP } from "../lib/deep";
-import { FusedNet, fusedBytes, fusedStatus, isFusable, type FusedSpec } from "../lib/fused";
-import { lectureMlp, MLP } from "../lib/mlp";
-import type { LanguageModel } from "../lib/model";
-import { NeuralBigram } from "../lib/nn-bigram";
-import { splitLoss } from "../lib/evaluate";
-import { crossEntropy } from "../lib/ops";
-import { tf } from "../lib/tf";
-import { fusedPlan, modelState, train, TrainingDivergedError, type TrainOptions } from "../lib/train";
+import { initBackend } from "../lib/runtime/backend";
+import { DeepMLP } from "../lib/models/deep";
+import { FusedNet, fusedBytes, fusedStatus, isFusable, type FusedSpec } from "../lib/engines/fused";
+import { lectureMlp, MLP } from "../lib/models/mlp";
+import type { LanguageModel } from "../lib/models/model";
+import { NeuralBigram } from "../lib/models/nn-bigram";
+import { splitLoss } from "../lib/training/evaluate";
+import { crossEntropy } from "../lib/nn/ops";
+import { tf } from "../lib/runtime/tf";
+import { fusedPlan, modelState, train, TrainingDivergedError, type TrainOptions } from "../lib/training/train";
 import { describeEachBackend } from "./support/backends";
 import { paramValues, randomBatch, smallSplit } from "./support/training";
 

@@ -2,8 +2,8 @@
  * The SIMD kernels of wasm/kernels.ts, called directly through KernelMemory
  * and checked against plain float64 references (no tfjs involved).
  */
-import { KernelMemory, kernelsAvailable, kernelsUnavailableReason } from "../lib/kernels";
-import { Generator } from "../lib/random";
+import { KernelMemory, kernelsAvailable, kernelsUnavailableReason } from "../lib/engines/kernels";
+import { Generator } from "../lib/random/generator";
 
 /** Standard normal float32 values from a seeded generator. */
 function randn(g: Generator, n: number, scale = 1): Float32Array {

@@ -1,5 +1,5 @@
 import type * as tfjs from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend";
+import { initBackend } from "../lib/runtime/backend";
 import {
   BatchNorm1d,
   batchNormTrain,
@@ -13,9 +13,9 @@ import {
   scaleVariable,
   Sequential,
   Tanh,
-} from "../lib/layers";
-import { Generator } from "../lib/random";
-import { tf } from "../lib/tf";
+} from "../lib/nn/layers";
+import { Generator } from "../lib/random/generator";
+import { tf } from "../lib/runtime/tf";
 import { describeEachBackend } from "./support/backends";
 
 const values = (t: tfjs.Tensor): number[] => Array.from(t.dataSync());

@@ -1,6 +1,6 @@
-import { linspace, lrFinder, movingAverage, suggestLr, type LrFinderPoint } from "../lib/lr-finder";
-import { INIT_PRESETS, MLP } from "../lib/mlp";
-import { tf } from "../lib/tf";
+import { linspace, lrFinder, movingAverage, suggestLr, type LrFinderPoint } from "../lib/training/lr-finder";
+import { INIT_PRESETS, MLP } from "../lib/models/mlp";
+import { tf } from "../lib/runtime/tf";
 import { describeEachBackend } from "./support/backends";
 import { smallSplit } from "./support/training";
 

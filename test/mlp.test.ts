@@ -1,11 +1,11 @@
 import type * as tfjs from "@tensorflow/tfjs";
-import { splitLoss } from "../lib/evaluate";
-import { INIT_PRESETS, lectureMlp, MLP, TANH_GAIN } from "../lib/mlp";
-import { countParameters } from "../lib/model";
-import { oneHotFloat } from "../lib/ops";
-import { Generator } from "../lib/random";
-import { tf } from "../lib/tf";
-import { batchLoss } from "../lib/train";
+import { splitLoss } from "../lib/training/evaluate";
+import { INIT_PRESETS, lectureMlp, MLP, TANH_GAIN } from "../lib/models/mlp";
+import { countParameters } from "../lib/models/model";
+import { oneHotFloat } from "../lib/nn/ops";
+import { Generator } from "../lib/random/generator";
+import { tf } from "../lib/runtime/tf";
+import { batchLoss } from "../lib/training/train";
 import { describeEachBackend } from "./support/backends";
 import { gradientCheck, randomBatch, smallSplit } from "./support/training";
 

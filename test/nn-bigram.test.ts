@@ -1,14 +1,14 @@
 import type * as tfjs from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend";
-import { bigramCounts, bigramNll, bigramPairs, countsToProbs } from "../lib/bigram";
-import { buildContexts } from "../lib/dataset";
-import { sampleFromModel, splitLoss } from "../lib/evaluate";
-import { countParameters } from "../lib/model";
-import { NeuralBigram, oneHotInputs, oneHotLogits, weightsToProbs } from "../lib/nn-bigram";
-import { Generator } from "../lib/random";
-import { sampleWords, tableModel } from "../lib/sample";
-import { tf } from "../lib/tf";
-import { train } from "../lib/train";
+import { initBackend } from "../lib/runtime/backend";
+import { bigramCounts, bigramNll, bigramPairs, countsToProbs } from "../lib/models/counts";
+import { buildContexts } from "../lib/data/contexts";
+import { sampleFromModel, splitLoss } from "../lib/training/evaluate";
+import { countParameters } from "../lib/models/model";
+import { NeuralBigram, oneHotInputs, oneHotLogits, weightsToProbs } from "../lib/models/nn-bigram";
+import { Generator } from "../lib/random/generator";
+import { sampleWords, tableModel } from "../lib/models/sample";
+import { tf } from "../lib/runtime/tf";
+import { train } from "../lib/training/train";
 import { describeEachBackend } from "./support/backends";
 import { ALL_NAMES, gradientCheck, randomBatch, VOCAB } from "./support/training";
 

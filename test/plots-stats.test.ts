@@ -7,8 +7,8 @@ import {
   updateRatioFigure,
   valuesHistogramFigure,
   weightGradHistogramFigure,
-} from "../lib/plots-stats";
-import { histogramOf, type LayerStat, type WeightGradStat } from "../lib/stats";
+} from "../lib/plots/stats";
+import { histogramOf, type LayerStat, type WeightGradStat } from "../lib/nn/stats";
 
 const hist = histogramOf([-1, -0.5, 0, 0.5, 1, 1], { bins: 4 });
 const summary = { count: 6, mean: 0, std: 0.64, min: -1, max: 1, saturated: 0.024 };

@@ -1,4 +1,4 @@
-import type { Figure, Trace } from "../lib/figure";
+import type { Figure, Trace } from "../lib/plots/figure";
 import {
   bigramWeightsVsLogCounts,
   effectiveWindow,
@@ -9,8 +9,8 @@ import {
   lrFinderPlot,
   stepProfileFigure,
   windowMeans,
-} from "../lib/plots-training";
-import { Vocab } from "../lib/vocab";
+} from "../lib/plots/training";
+import { Vocab } from "../lib/data/vocab";
 
 const trace = (fig: Figure, i: number): Trace => fig.data[i] as Trace;
 

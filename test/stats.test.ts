@@ -1,9 +1,9 @@
 import type * as tfjs from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend";
-import { DeepMLP } from "../lib/deep";
-import type { LayerHook } from "../lib/layers";
-import { crossEntropy } from "../lib/ops";
-import { Generator } from "../lib/random";
+import { initBackend } from "../lib/runtime/backend";
+import { DeepMLP } from "../lib/models/deep";
+import type { LayerHook } from "../lib/nn/layers";
+import { crossEntropy } from "../lib/nn/ops";
+import { Generator } from "../lib/random/generator";
 import {
   activationStats,
   binCenters,
@@ -22,8 +22,8 @@ import {
   UpdateRatioRecorder,
   updateRatios,
   weightGradStats,
-} from "../lib/stats";
-import { tf } from "../lib/tf";
+} from "../lib/nn/stats";
+import { tf } from "../lib/runtime/tf";
 import { describeEachBackend } from "./support/backends";
 import { randomBatch } from "./support/training";
 

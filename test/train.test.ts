@@ -1,12 +1,12 @@
-import { initBackend } from "../lib/backend";
-import { modelSampler, nextTokenProbs, sampleFromModel, splitLoss, splitLosses } from "../lib/evaluate";
-import type { Contexts } from "../lib/dataset";
-import { INIT_PRESETS, MLP } from "../lib/mlp";
-import type { LanguageModel } from "../lib/model";
-import { NeuralBigram } from "../lib/nn-bigram";
-import { Generator } from "../lib/random";
-import { sampleWords } from "../lib/sample";
-import { tf } from "../lib/tf";
+import { initBackend } from "../lib/runtime/backend";
+import { modelSampler, nextTokenProbs, sampleFromModel, splitLoss, splitLosses } from "../lib/training/evaluate";
+import type { Contexts } from "../lib/data/contexts";
+import { INIT_PRESETS, MLP } from "../lib/models/mlp";
+import type { LanguageModel } from "../lib/models/model";
+import { NeuralBigram } from "../lib/models/nn-bigram";
+import { Generator } from "../lib/random/generator";
+import { sampleWords } from "../lib/models/sample";
+import { tf } from "../lib/runtime/tf";
 import {
   downsample,
   formatDuration,
@@ -22,7 +22,7 @@ import {
   type ProgressInfo,
   type TrainOptions,
   type TrainResult,
-} from "../lib/train";
+} from "../lib/training/train";
 import { describeEachBackend } from "./support/backends";
 import { paramValues, smallSplit, VOCAB } from "./support/training";
 

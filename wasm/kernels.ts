@@ -2,7 +2,7 @@
 // wasm/build/kernels.wasm by `npm run setup`; see wasm/README.md).
 //
 // Every function works on float32 (or int32) buffers addressed by byte
-// offsets into this module's linear memory, which lib/kernels.ts lays out.
+// offsets into this module's linear memory, which lib/engines/kernels.ts lays out.
 // Matrices are row-major. The loops use 128-bit SIMD (f32x4) along the
 // contiguous axis; the last few columns are either full vectors of which only
 // the valid lanes are stored (gemm) or scalar code.
@@ -601,7 +601,7 @@ export function crossEntropy(M: i32, N: i32, z: usize, y: usize, dz: usize): f32
 
 // ---------------------------------------------------------------------------
 
-/** First byte after this module's static data: where lib/kernels.ts starts its buffers. */
+/** First byte after this module's static data: where lib/engines/kernels.ts starts its buffers. */
 export function heapBase(): usize {
   return __heap_base;
 }

@@ -13,7 +13,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { pathToFileURL } from "url";
 import type { Page } from "playwright-core";
-import { PLOTLY_LOADER_BEGIN, PLOTLY_LOADER_END } from "../../lib/display";
+import { PLOTLY_LOADER_BEGIN, PLOTLY_LOADER_END } from "../../lib/notebook/display";
 import { listNotebooks } from "../support/notebooks";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -94,7 +94,7 @@ async function open(file: string): Promise<{ page: Page; watch: PageWatch }> {
 }
 
 describe("book build (pure parts)", () => {
-  test("uses the same plotly loader markers as lib/display", () => {
+  test("uses the same plotly loader markers as lib/notebook/display", () => {
     expect([book.PLOTLY_LOADER_BEGIN, book.PLOTLY_LOADER_END]).toEqual([PLOTLY_LOADER_BEGIN, PLOTLY_LOADER_END]);
   });
 

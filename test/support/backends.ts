@@ -2,8 +2,8 @@
  * Running a block of tests on every backend that works here (wasm and cpu,
  * plus node when the native binding is installed), so results can be compared.
  */
-import { initBackend, type BackendName } from "../../lib/backend";
-import { tf } from "../../lib/tf";
+import { initBackend, type BackendName } from "../../lib/runtime/backend";
+import { tf } from "../../lib/runtime/tf";
 
 /** Backends the unit tests run on: wasm and cpu always, node when tf is tfjs-node. */
 export const TEST_BACKENDS: BackendName[] =

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { Generator } from "../../lib/random";
+import { Generator } from "../../lib/random/generator";
 
 /** The project root. */
 export const ROOT = path.resolve(__dirname, "..", "..");

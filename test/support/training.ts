@@ -4,13 +4,13 @@
  */
 import * as path from "path";
 import type * as tfjs from "@tensorflow/tfjs";
-import { readLines } from "../../lib/data";
-import { buildSplitContexts, splitWords, type Contexts, type Split } from "../../lib/dataset";
-import type { LanguageModel } from "../../lib/model";
-import { Generator } from "../../lib/random";
-import { tf } from "../../lib/tf";
-import { batchLoss } from "../../lib/train";
-import { Vocab } from "../../lib/vocab";
+import { readLines } from "../../lib/data/lines";
+import { buildSplitContexts, splitWords, type Contexts, type Split } from "../../lib/data/contexts";
+import type { LanguageModel } from "../../lib/models/model";
+import { Generator } from "../../lib/random/generator";
+import { tf } from "../../lib/runtime/tf";
+import { batchLoss } from "../../lib/training/train";
+import { Vocab } from "../../lib/data/vocab";
 
 /** Every name of data/names.txt. */
 export const ALL_NAMES: string[] = readLines(path.resolve(__dirname, "..", "..", "data", "names.txt"));

@@ -1,7 +1,7 @@
 /**
  * The fused training kernels: a small WebAssembly module with 128-bit SIMD
  * (source: wasm/kernels.ts, AssemblyScript; `npm run setup` builds it into
- * wasm/build/kernels.wasm). lib/fused.ts runs whole training steps of the
+ * wasm/build/kernels.wasm). lib/engines/fused.ts runs whole training steps of the
  * MLPs with it, on any tfjs backend, without a tfjs op per line of the model.
  *
  * Each {@link KernelMemory} is its own instance of the module, with its own
@@ -12,7 +12,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { projectRoot } from "./paths";
+import { projectRoot } from "../runtime/paths";
 
 /** Where `npm run setup` writes the compiled kernels. */
 export const KERNELS_WASM: string = path.join(projectRoot, "wasm", "build", "kernels.wasm");

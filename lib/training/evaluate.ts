@@ -1,19 +1,19 @@
 /**
  * Evaluating and sampling trained models: the mean loss over a whole split
  * (in chunks, so memory stays bounded), and a bridge from any
- * {@link LanguageModel} to the seeded sampler of lib/sample.ts.
+ * {@link LanguageModel} to the seeded sampler of lib/models/sample.ts.
  *
  * @module
  */
 import type * as tfjs from "@tensorflow/tfjs";
-import type { Contexts } from "./dataset";
-import { FusedNet, fusedSpecOf, type FusedSpec } from "./fused";
-import type { LanguageModel } from "./model";
-import { crossEntropy } from "./ops";
-import { Generator } from "./random";
-import { sampleWords, type NextTokenModel } from "./sample";
-import { tf } from "./tf";
-import type { Vocab } from "./vocab";
+import type { Contexts } from "../data/contexts";
+import { FusedNet, fusedSpecOf, type FusedSpec } from "../engines/fused";
+import type { LanguageModel } from "../models/model";
+import { crossEntropy } from "../nn/ops";
+import { Generator } from "../random/generator";
+import { sampleWords, type NextTokenModel } from "../models/sample";
+import { tf } from "../runtime/tf";
+import type { Vocab } from "../data/vocab";
 
 /** Options of {@link splitLoss}. */
 export interface SplitLossOptions {
@@ -21,7 +21,7 @@ export interface SplitLossOptions {
   chunkSize?: number;
   /**
    * what runs the forward passes: "auto" (default) the fused kernels when the
-   * model has a fused form (lib/fused.ts), else tfjs ops; or "fused" / "tfjs"
+   * model has a fused form (lib/engines/fused.ts), else tfjs ops; or "fused" / "tfjs"
    */
   engine?: "auto" | "fused" | "tfjs";
 }

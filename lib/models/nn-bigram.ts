@@ -14,12 +14,12 @@
  * @module
  */
 import type * as tfjs from "@tensorflow/tfjs";
-import type { Matrix } from "./bigram";
-import type { Fusable, FusedSpec } from "./fused";
+import type { Matrix } from "./counts";
+import type { Fusable, FusedSpec } from "../engines/fused";
 import type { LanguageModel } from "./model";
-import { oneHotFloat } from "./ops";
-import { Generator } from "./random";
-import { tf } from "./tf";
+import { oneHotFloat } from "../nn/ops";
+import { Generator } from "../random/generator";
+import { tf } from "../runtime/tf";
 
 /** The seed the lectures use for their generators (`torch.Generator().manual_seed(2147483647)`). */
 export const LECTURE_SEED = 2147483647;
@@ -86,7 +86,7 @@ export class NeuralBigram implements LanguageModel, Fusable {
   }
 
   /**
-   * The model for the fused kernels (lib/fused.ts): `W[x]` is the embedding of
+   * The model for the fused kernels (lib/engines/fused.ts): `W[x]` is the embedding of
    * x with W as the table, which is what the one-hot product computes, and the
    * L2 term is the same `lambda · mean(W²)`.
    */

@@ -19,7 +19,7 @@
  */
 import * as fs from "fs";
 import { randomBytes } from "crypto";
-import type { Figure } from "./figure";
+import type { Figure } from "../plots/figure";
 
 /** A Jupyter display_data / update_display_data message body, as tslab sends it. */
 interface DisplayMessage {

@@ -28,7 +28,7 @@ import type * as tfjs from "@tensorflow/tfjs";
 import type { Layer, LayerHook, LayerKind } from "./layers";
 import { BatchNorm1d } from "./layers";
 import { crossEntropy } from "./ops";
-import { tf } from "./tf";
+import { tf } from "../runtime/tf";
 
 /** The |t| above which a tanh output counts as saturated in the lecture's printout. */
 export const SATURATION_THRESHOLD = 0.97;

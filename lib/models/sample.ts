@@ -3,8 +3,8 @@
  *
  * @module
  */
-import type { Generator } from "./random";
-import type { Vocab } from "./vocab";
+import type { Generator } from "../random/generator";
+import type { Vocab } from "../data/vocab";
 
 /**
  * A model as sampling sees it: given the last `blockSize` token indices,

@@ -6,9 +6,9 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { DataError, readLines } from "./data";
-import { Generator } from "./random";
-import { projectRoot } from "./paths";
+import { DataError, readLines } from "./lines";
+import { Generator } from "../random/generator";
+import { projectRoot } from "../runtime/paths";
 
 /** Names of the built-in datasets. */
 export type DatasetName = "names" | "words" | "addition" | "sqrt";

@@ -1,7 +1,7 @@
 /**
  * Fused training steps: the forward pass, the cross-entropy, the hand-derived
  * backward pass and the SGD update of an MLP (or of the neural bigram), run as
- * a handful of calls into the SIMD kernels of lib/kernels.ts instead of dozens
+ * a handful of calls into the SIMD kernels of lib/engines/kernels.ts instead of dozens
  * of tfjs ops; and fused evaluation, the forward pass alone with batch norm on
  * its running statistics ({@link FusedNet.evalLoss}, used by `splitLoss`).
  *
@@ -9,7 +9,7 @@
  * Linear, batch-norm and tanh layers, each naming the tfjs variables it
  * uses. {@link FusedNet} copies those variables into the kernels' memory
  * ({@link FusedNet.load}), trains there, and writes them back
- * ({@link FusedNet.store}); lib/train.ts does that around its evaluations,
+ * ({@link FusedNet.store}); lib/training/train.ts does that around its evaluations,
  * snapshots and gradient hooks, so callers only see ordinary tfjs variables.
  *
  * The arithmetic is the one of the tfjs path (same formulas, float32), so
@@ -20,9 +20,9 @@
  */
 import type * as tfjs from "@tensorflow/tfjs";
 import { bufferEnd, KernelMemory, kernelsAvailable, kernelsUnavailableReason } from "./kernels";
-import type { LanguageModel } from "./model";
-import { crossEntropy } from "./ops";
-import { tf } from "./tf";
+import type { LanguageModel } from "../models/model";
+import { crossEntropy } from "../nn/ops";
+import { tf } from "../runtime/tf";
 
 /** The token embedding and the concatenation of the context: [B, T] -> [B, T·dim]. */
 export interface FusedEmbedding {
@@ -132,7 +132,7 @@ export function isFusable(model: object): model is Fusable {
 /**
  * The model's fused spec as it is now, or why it has none: no fused form, the
  * kernels are not built, or the model is recording its activations. (Training
- * adds its own conditions: see `fusedPlan` in lib/train.ts.)
+ * adds its own conditions: see `fusedPlan` in lib/training/train.ts.)
  */
 export function fusedSpecOf(model: object): FusedSpec | string {
   if (!isFusable(model)) return "the model has no fused form";

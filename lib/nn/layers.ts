@@ -17,8 +17,8 @@
  */
 import type * as tfjs from "@tensorflow/tfjs";
 import { embedding } from "./ops";
-import { Generator } from "./random";
-import { tf } from "./tf";
+import { Generator } from "../random/generator";
+import { tf } from "../runtime/tf";
 
 /** The seed used when neither a generator nor a seed is given (the lectures' 2147483647). */
 export const DEFAULT_LAYER_SEED = 2147483647;

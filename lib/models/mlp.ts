@@ -15,14 +15,14 @@
  * @module
  */
 import type * as tfjs from "@tensorflow/tfjs";
-import type { Contexts } from "./dataset";
-import { checkBlockSize, forEachChunk } from "./evaluate";
-import type { Fusable, FusedLayer, FusedSpec } from "./fused";
+import type { Contexts } from "../data/contexts";
+import { checkBlockSize, forEachChunk } from "../training/evaluate";
+import type { Fusable, FusedLayer, FusedSpec } from "../engines/fused";
 import type { LanguageModel } from "./model";
 import { LECTURE_SEED } from "./nn-bigram";
-import { embedding, oneHotFloat } from "./ops";
-import { Generator } from "./random";
-import { tf } from "./tf";
+import { embedding, oneHotFloat } from "../nn/ops";
+import { Generator } from "../random/generator";
+import { tf } from "../runtime/tf";
 
 /** The gain of tanh used by Kaiming initialization: std = gain / sqrt(fanIn). */
 export const TANH_GAIN = 5 / 3;
@@ -248,7 +248,7 @@ export class MLP implements LanguageModel, Fusable {
   }
 
   /**
-   * The model for the fused training kernels (lib/fused.ts): C, then
+   * The model for the fused training kernels (lib/engines/fused.ts): C, then
    * Linear(W1, b1), the batch norm when on, tanh, Linear(W2, b2). Null while
    * {@link MLP.recordActivations} is on, since fused steps keep no tensors.
    */

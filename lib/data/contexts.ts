@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { DataError } from "./data";
-import { Generator } from "./random";
+import { DataError } from "./lines";
+import { Generator } from "../random/generator";
 import type { Vocab } from "./vocab";
 
 /** Context windows and their targets, stored flat for fast minibatching. */

@@ -21,7 +21,7 @@ import * as os from "os";
 import * as path from "path";
 import { parse } from "csv-parse/sync";
 import { stringify } from "csv-stringify/sync";
-import type { BackendName } from "./backend";
+import type { BackendName } from "../runtime/backend";
 import type { ExperimentResult, ExperimentStatus } from "./experiment";
 import {
   ConfigError,
@@ -36,7 +36,7 @@ import {
   type HyperKey,
 } from "./hyperparams";
 import { newRunTag, writeFileAtomic } from "./runlog";
-import { projectRoot } from "./paths";
+import { projectRoot } from "../runtime/paths";
 
 /** The values to try for each hyperparameter named in a grid file (each list checked and non-empty). */
 export type GridAxes = Partial<Record<HyperKey, ExperimentConfig[HyperKey][]>>;
@@ -354,7 +354,7 @@ export interface GridOptions {
 }
 
 /** Path of the worker script that {@link runGrid} forks. */
-export const GRID_WORKER = path.join(projectRoot, "lib", "grid-worker.ts");
+export const GRID_WORKER = path.join(projectRoot, "lib", "experiments", "grid-worker.ts");
 
 /** One worker process per core by default. */
 export function defaultWorkers(): number {
@@ -365,7 +365,7 @@ export function defaultWorkers(): number {
  * Runs the jobs in worker processes and returns one row per job, in job
  * order (a job whose worker failed is a "failed" row, one never started
  * after an abort a "cancelled" row). Each worker is a separate Node process
- * running lib/grid-worker.ts, which trains one job at a time with
+ * running lib/experiments/grid-worker.ts, which trains one job at a time with
  * {@link runExperiment} and frees the model after each.
  */
 export async function runGrid(options: GridOptions): Promise<GridRow[]> {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { DataError } from "./data";
+import { DataError } from "./lines";
 
 /** Serializable form of a {@link Vocab}, as stored in checkpoints. */
 export interface VocabJSON {

@@ -7,13 +7,13 @@
  * @module
  */
 import type * as tfjs from "@tensorflow/tfjs";
-import type { Contexts } from "./dataset";
+import type { Contexts } from "../data/contexts";
 import { checkBlockSize } from "./evaluate";
-import type { LanguageModel } from "./model";
-import { LECTURE_SEED } from "./nn-bigram";
-import { Generator } from "./random";
-import { tf } from "./tf";
-import { FusedNet } from "./fused";
+import type { LanguageModel } from "../models/model";
+import { LECTURE_SEED } from "../models/nn-bigram";
+import { Generator } from "../random/generator";
+import { tf } from "../runtime/tf";
+import { FusedNet } from "../engines/fused";
 import { fusedPlan, sampleBatch, sampleBatchInto, sgdStep, type TrainEngine } from "./train";
 
 /** Options of {@link lrFinder}. */

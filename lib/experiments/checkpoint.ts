@@ -18,11 +18,11 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import type * as tfjs from "@tensorflow/tfjs";
-import type { LanguageModel } from "./model";
+import type { LanguageModel } from "../models/model";
 import { writeFileAtomic } from "./runlog";
-import { tf } from "./tf";
-import { modelState } from "./train";
-import type { VocabJSON } from "./vocab";
+import { tf } from "../runtime/tf";
+import { modelState } from "../training/train";
+import type { VocabJSON } from "../data/vocab";
 
 /** The checkpoint format this code writes and reads. */
 export const CHECKPOINT_FORMAT = 1;

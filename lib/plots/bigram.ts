@@ -4,9 +4,9 @@
  *
  * @module
  */
-import type { Matrix } from "./bigram";
+import type { Matrix } from "../models/counts";
 import { BASE_CONFIG, baseLayout, type Figure } from "./figure";
-import type { Vocab } from "./vocab";
+import type { Vocab } from "../data/vocab";
 
 /** Shows the boundary token readably ('\n' becomes '⏎'). */
 export function printable(ch: string): string {

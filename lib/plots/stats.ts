@@ -19,7 +19,7 @@ import {
   type LayerStat,
   type UpdateRatioSeries,
   type WeightGradStat,
-} from "./stats";
+} from "../nn/stats";
 
 /** One line of an overlaid histogram figure. */
 export interface HistogramLine {

@@ -6,7 +6,7 @@
  * @module
  */
 import type * as tfjs from "@tensorflow/tfjs";
-import { tf } from "./tf";
+import { tf } from "../runtime/tf";
 
 /**
  * One-hot rows as float32. (The wasm backend's OneHot kernel ignores the dtype

@@ -35,10 +35,10 @@ import {
   setTraining,
   type Layer,
   type LayerHook,
-} from "./layers";
-import type { Fusable, FusedLayer, FusedSpec } from "./fused";
+} from "../nn/layers";
+import type { Fusable, FusedLayer, FusedSpec } from "../engines/fused";
 import type { LanguageModel } from "./model";
-import { Generator } from "./random";
+import { Generator } from "../random/generator";
 
 /** Configuration of a {@link DeepMLP}. */
 export interface DeepConfig {
@@ -209,7 +209,7 @@ export class DeepMLP implements LanguageModel, Fusable {
   }
 
   /**
-   * The network for the fused training kernels (lib/fused.ts), layer for
+   * The network for the fused training kernels (lib/engines/fused.ts), layer for
    * layer. Null while any layer keeps its outputs (`keepOutputs(true)`), since
    * fused steps keep no tensors.
    */

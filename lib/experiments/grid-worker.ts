@@ -10,8 +10,8 @@
  *
  * @module
  */
-import { initBackend } from "./backend";
-import { loadDataset, type Dataset } from "./datasets";
+import { initBackend } from "../runtime/backend";
+import { loadDataset, type Dataset } from "../data/datasets";
 import { runExperiment } from "./experiment";
 import type { WorkerJob, WorkerMessage } from "./grid";
 

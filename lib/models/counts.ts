@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { DataError } from "./data";
-import type { Vocab } from "./vocab";
+import { DataError } from "../data/lines";
+import type { Vocab } from "../data/vocab";
 
 /** A dense matrix as rows of numbers (small: vocabulary by vocabulary). */
 export type Matrix = number[][];

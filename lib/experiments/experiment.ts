@@ -10,7 +10,7 @@
  *     DIR/last.ckpt     the state at the end of the run, where --resume continues
  *     DIR/samples.txt   a few words sampled from the best checkpoint
  *
- * Training itself is lib/train.ts's `train()`; this module adds what an
+ * Training itself is lib/training/train.ts's `train()`; this module adds what an
  * experiment needs around it.
  *
  * @module
@@ -25,10 +25,10 @@ import {
   writeCheckpoint,
   type Checkpoint,
 } from "./checkpoint";
-import { DataError } from "./data";
-import { buildContexts, splitWords, type Contexts } from "./dataset";
-import { DeepMLP } from "./deep";
-import { sampleFromModel, splitLosses } from "./evaluate";
+import { DataError } from "../data/lines";
+import { buildContexts, splitWords, type Contexts } from "../data/contexts";
+import { DeepMLP } from "../models/deep";
+import { sampleFromModel, splitLosses } from "../training/evaluate";
 import {
   ConfigError,
   ParameterLimitError,
@@ -37,14 +37,14 @@ import {
   resolveConfig,
   type ExperimentConfig,
 } from "./hyperparams";
-import { INIT_PRESETS, MLP } from "./mlp";
-import type { LanguageModel } from "./model";
-import { NeuralBigram } from "./nn-bigram";
-import { Generator } from "./random";
+import { INIT_PRESETS, MLP } from "../models/mlp";
+import type { LanguageModel } from "../models/model";
+import { NeuralBigram } from "../models/nn-bigram";
+import { Generator } from "../random/generator";
 import { appendRunLog, newRunTag, writeFileAtomic, type RunLogRow } from "./runlog";
-import { tf } from "./tf";
-import { fusedPlan, train, TrainingDivergedError, type LrSchedule, type ProgressInfo } from "./train";
-import { Vocab } from "./vocab";
+import { tf } from "../runtime/tf";
+import { fusedPlan, train, TrainingDivergedError, type LrSchedule, type ProgressInfo } from "../training/train";
+import { Vocab } from "../data/vocab";
 
 /** File names inside a run folder. */
 export const RUN_FILES = Object.freeze({

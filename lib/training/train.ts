@@ -4,7 +4,7 @@
  * evaluation, callbacks, live progress, and a stop at the first non-finite loss.
  *
  * Speed: models that describe themselves for the fused kernels (the MLPs
- * and the neural bigram; see lib/fused.ts) train by default with whole fused steps in WebAssembly,
+ * and the neural bigram; see lib/engines/fused.ts) train by default with whole fused steps in WebAssembly,
  * whatever the tfjs backend; their tfjs variables are brought up to date every
  * `syncEvery` steps, before every evaluation and gradient hook, and at the end,
  * and read back after the callbacks (which may change them).
@@ -16,15 +16,15 @@
  * @module
  */
 import type * as tfjs from "@tensorflow/tfjs";
-import type { Contexts } from "./dataset";
-import { inNotebook, liveDisplay, type LiveDisplay } from "./display";
+import type { Contexts } from "../data/contexts";
+import { inNotebook, liveDisplay, type LiveDisplay } from "../notebook/display";
 import { checkBlockSize, splitLosses } from "./evaluate";
-import type { LanguageModel } from "./model";
-import { FusedNet, fusedBytes, fusedSpecOf, type FusedSpec } from "./fused";
-import { LECTURE_SEED } from "./nn-bigram";
-import { crossEntropy } from "./ops";
-import { Generator } from "./random";
-import { tf } from "./tf";
+import type { LanguageModel } from "../models/model";
+import { FusedNet, fusedBytes, fusedSpecOf, type FusedSpec } from "../engines/fused";
+import { LECTURE_SEED } from "../models/nn-bigram";
+import { crossEntropy } from "../nn/ops";
+import { Generator } from "../random/generator";
+import { tf } from "../runtime/tf";
 
 /** Step decay: `lr` before step `decayAt`, `decayedLr` from it on (lecture 2: 0.1, 100,000, 0.01). */
 export interface StepDecay {
@@ -84,7 +84,7 @@ export interface ProgressInfo {
 
 /**
  * What runs the training steps: "fused" whole steps in the SIMD kernels of
- * lib/fused.ts, "tfjs" one tfjs op at a time (with autodiff), or "auto" (the
+ * lib/engines/fused.ts, "tfjs" one tfjs op at a time (with autodiff), or "auto" (the
  * default): fused when the model and the options allow it, else tfjs.
  */
 export type TrainEngine = "auto" | "fused" | "tfjs";
@@ -205,7 +205,7 @@ export const FUSED_MAX_BYTES = 2 ** 30;
 /**
  * The fused spec of a model when {@link train} can run it fused with this
  * batch size, or the reason it cannot: the model does not describe itself
- * (lib/fused.ts) or not right now, its regularization is not part of that
+ * (lib/engines/fused.ts) or not right now, its regularization is not part of that
  * description, the batch is too small or (a full batch of `examples`) needs
  * more than {@link FUSED_MAX_BYTES}, or the kernels are not built.
  */

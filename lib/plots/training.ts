@@ -5,12 +5,12 @@
  *
  * @module
  */
-import type { Matrix } from "./bigram";
+import type { Matrix } from "../models/counts";
 import { BASE_CONFIG, baseLayout, type Figure, type Trace } from "./figure";
-import type { LrFinderPoint, LrSuggestion } from "./lr-finder";
-import { printable } from "./plots-bigram";
-import type { EvalRecord } from "./train";
-import type { Vocab } from "./vocab";
+import type { LrFinderPoint, LrSuggestion } from "../training/lr-finder";
+import { printable } from "./bigram";
+import type { EvalRecord } from "../training/train";
+import type { Vocab } from "../data/vocab";
 
 /** A value Plotly can draw: non-finite numbers become gaps (null). */
 function plotValue(v: number): number | null {
