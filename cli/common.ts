@@ -16,7 +16,7 @@ import {
   type ExperimentConfig,
   type HyperKey,
 } from "../lib/experiments/hyperparams";
-import { formatDuration } from "../lib/training/train";
+import { formatDuration } from "../lib/notebook/progress";
 
 /** Exit codes of the makemore command. */
 export const EXIT = Object.freeze({

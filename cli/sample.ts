@@ -5,8 +5,9 @@
  */
 import { Command, Option } from "commander";
 import { initBackend, type BackendName } from "../lib/runtime/backend";
-import { SAMPLE_SEED, sampleFromModel } from "../lib/training/evaluate";
-import { loadRun } from "../lib/experiments/experiment";
+import { sampleFromModel } from "../lib/training/evaluate";
+import { SAMPLE_SEED } from "../lib/random/seeds";
+import { loadRun } from "../lib/experiments/run-model";
 import { backendOption, EXIT, intOption, type CliContext } from "./common";
 
 interface SampleFlags {

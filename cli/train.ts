@@ -7,13 +7,10 @@ import * as path from "path";
 import { Command, Option } from "commander";
 import { initBackend, type BackendName } from "../lib/runtime/backend";
 import { loadDataset } from "../lib/data/datasets";
-import {
-  checkRunDir,
-  readRunConfig,
-  RUN_FILES,
-  runExperiment,
-  type ExperimentResult,
-} from "../lib/experiments/experiment";
+import { runExperiment, type ExperimentResult } from "../lib/experiments/experiment";
+import { checkRunDir, readRunConfig, RUN_FILES } from "../lib/experiments/run-files";
+import { dataBlockSize } from "../lib/experiments/run-data";
+import { findModel } from "../lib/models/registry";
 import {
   ConfigError,
   describeModel,
@@ -88,6 +85,8 @@ async function train(io: Io, flags: TrainFlags): Promise<number> {
   if (!flags.resume) {
     // refuse before any backend starts
     const config = resolveConfig(overrides);
+    const kind = findModel(config.model)?.examples ?? "context";
+    config.blockSize = dataBlockSize(data.words, kind, config.blockSize);
     const params = parameterCount(config, Vocab.fromWords(data.words).size);
     if (flags.maxParams !== undefined && params > flags.maxParams) {
       throw new ParameterLimitError(params, flags.maxParams, `the ${config.model} model`);

@@ -13,7 +13,9 @@ import { NeuralBigram } from "../lib/models/nn-bigram";
 import { splitLoss } from "../lib/training/evaluate";
 import { crossEntropy } from "../lib/nn/ops";
 import { tf } from "../lib/runtime/tf";
-import { fusedPlan, modelState, train, TrainingDivergedError, type TrainOptions } from "../lib/training/train";
+import { train, TrainingDivergedError, type TrainOptions } from "../lib/training/train";
+import { fusedPlan } from "../lib/engines/fused-engine";
+import { modelState } from "../lib/models/model";
 import { describeEachBackend } from "./support/backends";
 import { paramValues, randomBatch, smallSplit } from "./support/training";
 

@@ -94,6 +94,8 @@ describe("grid files", () => {
       "nLayers",
       "batchSize",
       "lr",
+      "optimizer",
+      "weightDecay",
       "lrDecayStep",
       "maxSteps",
       "evalEvery",

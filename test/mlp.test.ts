@@ -5,7 +5,7 @@ import { countParameters } from "../lib/models/model";
 import { oneHotFloat } from "../lib/nn/ops";
 import { Generator } from "../lib/random/generator";
 import { tf } from "../lib/runtime/tf";
-import { batchLoss } from "../lib/training/train";
+import { batchLoss } from "../lib/models/model";
 import { describeEachBackend } from "./support/backends";
 import { gradientCheck, randomBatch, smallSplit } from "./support/training";
 

@@ -18,10 +18,9 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import type * as tfjs from "@tensorflow/tfjs";
-import type { LanguageModel } from "../models/model";
-import { writeFileAtomic } from "./runlog";
+import { modelState, type ModelBase } from "../models/model";
+import { writeFileAtomic } from "../runtime/files";
 import { tf } from "../runtime/tf";
-import { modelState } from "../training/train";
 import type { VocabJSON } from "../data/vocab";
 
 /** The checkpoint format this code writes and reads. */
@@ -174,7 +173,7 @@ export function readCheckpoint<C = unknown, M = unknown>(file: string): Checkpoi
 }
 
 /** Copies of a model's state (parameters, then buffers such as batch-norm running statistics). */
-export function modelTensors(model: LanguageModel): CheckpointTensor[] {
+export function modelTensors(model: ModelBase): CheckpointTensor[] {
   return modelState(model).map((v) => ({ shape: [...v.shape], values: Float32Array.from(v.dataSync()) }));
 }
 
@@ -182,11 +181,7 @@ export function modelTensors(model: LanguageModel): CheckpointTensor[] {
  * Puts saved state into a model built with the same configuration.
  * @throws CheckpointError when the number or shapes of the tensors do not match the model.
  */
-export function loadTensorsInto(
-  model: LanguageModel,
-  tensors: readonly CheckpointTensor[],
-  source = "checkpoint",
-): void {
+export function loadTensorsInto(model: ModelBase, tensors: readonly CheckpointTensor[], source = "checkpoint"): void {
   const state = modelState(model);
   if (state.length !== tensors.length) {
     throw new CheckpointError(`${source} holds ${tensors.length} tensors but the model has ${state.length}`);

@@ -2,190 +2,30 @@
  * One experiment: build a model from an {@link ExperimentConfig}, train it
  * with periodic evaluation, keep the checkpoint of the best validation loss,
  * stop early or at a target loss, log every evaluation, and leave a run
- * folder that the CLI, notebooks and later runs can read:
- *
- *     DIR/config.json   the dataset, the configuration, vocabulary size and parameter count
- *     DIR/log.csv       one row per evaluation: tag, step, train_loss, val_loss, seconds
- *     DIR/model.ckpt    the checkpoint with the best val loss (see {@link "checkpoint"})
- *     DIR/last.ckpt     the state at the end of the run, where --resume continues
- *     DIR/samples.txt   a few words sampled from the best checkpoint
- *
- * Training itself is lib/training/train.ts's `train()`; this module adds what an
- * experiment needs around it.
+ * folder (lib/experiments/run-files.ts) that the CLI, notebooks and later
+ * runs can read. Training itself is `train()` (lib/training/train.ts); this
+ * module adds what an experiment needs around it.
  *
  * @module
  */
 import * as fs from "fs";
 import * as path from "path";
-import {
-  CheckpointError,
-  loadTensorsInto,
-  modelTensors,
-  readCheckpoint,
-  writeCheckpoint,
-  type Checkpoint,
-} from "./checkpoint";
-import { DataError } from "../data/lines";
-import { buildContexts, splitWords, type Contexts } from "../data/contexts";
-import { DeepMLP } from "../models/deep";
-import { sampleFromModel, splitLosses } from "../training/evaluate";
-import {
-  ConfigError,
-  ParameterLimitError,
-  SHAPE_KEYS,
-  parameterCount,
-  resolveConfig,
-  type ExperimentConfig,
-} from "./hyperparams";
-import { INIT_PRESETS, MLP } from "../models/mlp";
-import type { LanguageModel } from "../models/model";
-import { NeuralBigram } from "../models/nn-bigram";
-import { Generator } from "../random/generator";
-import { appendRunLog, newRunTag, writeFileAtomic, type RunLogRow } from "./runlog";
-import { tf } from "../runtime/tf";
-import { fusedPlan, train, TrainingDivergedError, type LrSchedule, type ProgressInfo } from "../training/train";
 import { Vocab } from "../data/vocab";
-
-/** File names inside a run folder. */
-export const RUN_FILES = Object.freeze({
-  config: "config.json",
-  log: "log.csv",
-  best: "model.ckpt",
-  last: "last.ckpt",
-  samples: "samples.txt",
-});
-
-/** Seed of the 80/10/10 split by word (the lectures' 42). */
-export const SPLIT_SEED = 42;
-
-/** Evaluations use at most this many examples of each split (a fixed, seeded subset). */
-export const EVAL_MAX_EXAMPLES = 25000;
-
-/** Momentum of the batch-norm running statistics of the mlp-bn model (faster than the lecture's 0.001, for short runs). */
-export const MLP_BN_MOMENTUM = 0.01;
-
-/**
- * Builds the model a configuration describes, with freshly initialized
- * parameters drawn from `config.seed`. The mlp and mlp-bn models use
- * lecture 3's Kaiming initialization.
- */
-export function buildModel(config: ExperimentConfig, vocabSize: number): LanguageModel {
-  // tidy frees any temporary tensor a constructor leaves behind; variables survive it
-  let model: LanguageModel | null = null;
-  tf.tidy(() => {
-    model = constructModel(config, vocabSize);
-  });
-  return model as unknown as LanguageModel;
-}
-
-function constructModel(config: ExperimentConfig, vocabSize: number): LanguageModel {
-  const { blockSize, nEmbd, nHidden, nLayers, seed } = config;
-  switch (config.model) {
-    case "bigram":
-      return new NeuralBigram({ vocabSize, seed });
-    case "mlp":
-      return new MLP({ vocabSize, blockSize, nEmbd, nHidden, seed, init: INIT_PRESETS.kaiming });
-    case "mlp-bn":
-      return new MLP({
-        vocabSize,
-        blockSize,
-        nEmbd,
-        nHidden,
-        seed,
-        init: INIT_PRESETS.kaiming,
-        batchNorm: true,
-        bnMomentum: MLP_BN_MOMENTUM,
-      });
-    case "deep":
-      return new DeepMLP({ vocabSize, blockSize, nEmbd, nHidden, nLayers, seed });
-  }
-}
-
-/** The learning-rate schedule of a configuration: lr, then lr / 10 from `lrDecayStep` (when set). */
-export function lrSchedule(config: Pick<ExperimentConfig, "lr" | "lrDecayStep">): LrSchedule {
-  return config.lrDecayStep > 0 ? { lr: config.lr, decayAt: config.lrDecayStep, decayedLr: config.lr / 10 } : config.lr;
-}
-
-/** Seed of the minibatch generator of a run that starts at `startStep` (derived from the config seed). */
-export function batchSeed(seed: number, startStep = 0): number {
-  return (Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) + startStep) | 0;
-}
-
-/**
- * At most `max` examples of a split: all of them when there are few enough,
- * else a fixed subset drawn with `seed`, in their original order.
- */
-export function subsetContexts(data: Contexts, max: number, seed = SPLIT_SEED): Contexts {
-  if (data.n <= max) return data;
-  const rows = new Generator(seed)
-    .shuffle(Array.from({ length: data.n }, (_, i) => i))
-    .slice(0, max)
-    .sort((a, b) => a - b);
-  const { blockSize } = data;
-  const X = new Int32Array(max * blockSize);
-  const Y = new Int32Array(max);
-  rows.forEach((r, i) => {
-    X.set(data.X.subarray(r * blockSize, (r + 1) * blockSize), i * blockSize);
-    Y[i] = data.Y[r] as number;
-  });
-  return { X, Y, n: max, blockSize };
-}
-
-/** The data of an experiment: vocabulary, training contexts, and the evaluation subsets. */
-export interface ExperimentData {
-  /** the vocabulary (built from every word, or the checkpoint's) */
-  vocab: Vocab;
-  /** every context of the training split */
-  train: Contexts;
-  /** what evaluations measure: at most {@link EVAL_MAX_EXAMPLES} contexts of the train and val splits */
-  evalSplits: { train: Contexts; val: Contexts };
-}
-
-/**
- * Splits the words 80/10/10 (seed {@link SPLIT_SEED}) and builds the contexts
- * an experiment trains and evaluates on.
- *
- * @param vocab - the vocabulary to encode with (default: built from the words).
- * @throws DataError when a word has a character outside `vocab`, or there are fewer than 3 words.
- */
-export function prepareExperimentData(words: readonly string[], blockSize: number, vocab?: Vocab): ExperimentData {
-  const v = vocab ?? Vocab.fromWords(words);
-  const split = splitWords(words, SPLIT_SEED);
-  return {
-    vocab: v,
-    train: buildContexts(split.train, v, blockSize),
-    evalSplits: {
-      train: subsetContexts(buildContexts(split.train, v, blockSize), EVAL_MAX_EXAMPLES),
-      val: subsetContexts(buildContexts(split.val, v, blockSize), EVAL_MAX_EXAMPLES),
-    },
-  };
-}
-
-/** What a run folder's config.json holds. */
-export interface RunConfigFile {
-  /** the dataset's registry name or file path */
-  dataset: string;
-  /** the full configuration */
-  config: ExperimentConfig;
-  /** size of the vocabulary */
-  vocabSize: number;
-  /** parameters of the model */
-  params: number;
-}
-
-/** What a checkpoint written by an experiment keeps besides the weights. */
-export interface CheckpointMeta {
-  /** tag of the run that wrote it */
-  tag: string;
-  /** training steps done */
-  step: number;
-  /** train loss at that step (evaluation subset) */
-  trainLoss: number;
-  /** val loss at that step (evaluation subset) */
-  valLoss: number;
-  /** the dataset's registry name or file path */
-  dataset: string;
-}
+import { planEngine, type EngineName } from "../engines/engine";
+import type { Model } from "../models/model";
+import { findModel } from "../models/registry";
+import { Generator } from "../random/generator";
+import { writeFileAtomic } from "../runtime/files";
+import { sampleFromModel, splitLosses } from "../training/evaluate";
+import { makeOptimizer } from "../training/optimizers";
+import type { LrSchedule } from "../training/schedule";
+import { train, TrainingDivergedError, type ProgressInfo } from "../training/train";
+import { loadTensorsInto, readCheckpoint, type Checkpoint } from "./checkpoint";
+import { ParameterLimitError, parameterCount, resolveConfig, type ExperimentConfig } from "./hyperparams";
+import { dataBlockSize, prepareExperimentData, type ExperimentData } from "./run-data";
+import { checkRunDir, readRunConfig, RUN_FILES, type CheckpointMeta, type RunConfigFile } from "./run-files";
+import { buildModel, resumeConfig, saveRunCheckpoint } from "./run-model";
+import { appendRunLog, newRunTag, type RunLogRow } from "./runlog";
 
 /** How an experiment ended. */
 export type ExperimentStatus = "finished" | "early-stopped" | "target-reached" | "interrupted" | "diverged";
@@ -282,136 +122,165 @@ export interface ExperimentResult {
   message?: string;
 }
 
-function readJson<T>(file: string): T {
-  try {
-    return JSON.parse(fs.readFileSync(file, "utf8")) as T;
-  } catch (e) {
-    throw new DataError(`cannot read ${file}: ${(e as Error).message.split("\n")[0]}`);
-  }
+/** The learning-rate schedule of a configuration: lr, then lr / 10 from `lrDecayStep` (when set). */
+export function lrSchedule(config: Pick<ExperimentConfig, "lr" | "lrDecayStep">): LrSchedule {
+  return config.lrDecayStep > 0 ? { lr: config.lr, decayAt: config.lrDecayStep, decayedLr: config.lr / 10 } : config.lr;
 }
 
-/** Reads a run folder's config.json. */
-export function readRunConfig(dir: string): RunConfigFile {
-  const file = path.join(dir, RUN_FILES.config);
-  if (!fs.existsSync(file)) throw new DataError(`${dir} holds no run (no ${RUN_FILES.config})`);
-  const json = readJson<RunConfigFile>(file);
-  return { ...json, config: resolveConfig(json.config ?? {}, file) };
+/** Seed of the minibatch generator of a run that starts at `startStep` (derived from the config seed). */
+export function batchSeed(seed: number, startStep = 0): number {
+  return (Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) + startStep) | 0;
 }
 
-/** The files of a run found in a folder (empty when there is none). */
-export function runFilesIn(dir: string): string[] {
-  const names = [RUN_FILES.config, RUN_FILES.best, RUN_FILES.last, RUN_FILES.log];
-  return names.filter((n) => fs.existsSync(path.join(dir, n)));
-}
-
-/**
- * Checks that a run can go into `outDir`: with `resume` it must hold a run,
- * otherwise it must not (unless `force`). Returns the run files found there.
- * @throws ConfigError with one line saying what to do instead.
- */
-export function checkRunDir(outDir: string, options: { resume?: boolean; force?: boolean } = {}): string[] {
-  const exists = fs.existsSync(outDir);
-  if (exists && !fs.statSync(outDir).isDirectory()) throw new ConfigError(`${outDir} exists and is not a directory`);
-  const existing = exists ? runFilesIn(outDir) : [];
-  if (options.resume && options.force) throw new ConfigError("--resume and --force cannot be used together");
-  if (options.resume) {
-    if (!existing.includes(RUN_FILES.config) || !existing.includes(RUN_FILES.best)) {
-      throw new ConfigError(`nothing to resume in ${outDir}: it holds no ${RUN_FILES.config} and ${RUN_FILES.best}`);
-    }
-  } else if (existing.length > 0 && !options.force) {
-    throw new ConfigError(
-      `${outDir} already holds a run (${existing.join(", ")}); use --resume to continue it or --force to replace it`,
-    );
-  }
-  return existing;
-}
-
-/** A model loaded from a checkpoint, ready to sample or evaluate. */
-export interface LoadedRun {
-  /** the model, weights loaded (dispose it when done) */
-  model: LanguageModel;
-  /** its vocabulary */
-  vocab: Vocab;
-  /** the configuration it was built with */
+/** Everything a run is set up with before its first step. */
+interface RunSetup {
+  tag: string;
+  dir: string;
   config: ExperimentConfig;
-  /** step, losses and tag of the checkpoint */
-  meta: CheckpointMeta;
+  vocab: Vocab;
+  dataset: string;
+  params: number;
+  data: ExperimentData;
+  /** the checkpoint a resumed run continues from, and its file */
+  resumeFrom: { ckpt: Checkpoint<unknown, CheckpointMeta>; file: string } | null;
+  /** the best val loss so far (of the resumed run, or none) */
+  best: { valLoss: number; trainLoss: number; step: number };
 }
 
-/**
- * Loads a checkpoint written by an experiment: from a run folder (its
- * model.ckpt) or a checkpoint file.
- *
- * @example
- * ```ts
- * const run = loadRun("runs/mlp");
- * console.log(sampleFromModel(run.model, run.vocab, 10));
- * run.model.dispose();
- * ```
- * @throws CheckpointError when the file is missing, truncated, corrupted or does not fit its config.
- */
-export function loadRun(dirOrFile: string): LoadedRun {
-  const isDir = fs.existsSync(dirOrFile) && fs.statSync(dirOrFile).isDirectory();
-  const file = isDir ? path.join(dirOrFile, RUN_FILES.best) : dirOrFile;
-  const ckpt = readCheckpoint<unknown, CheckpointMeta>(file);
-  return modelFromCheckpoint(ckpt, file);
-}
-
-function modelFromCheckpoint(ckpt: Checkpoint<unknown, CheckpointMeta>, file: string): LoadedRun {
-  let config: ExperimentConfig;
-  let vocab: Vocab;
-  try {
-    config = resolveConfig((ckpt.config ?? {}) as Record<string, unknown>);
-    vocab = Vocab.fromJSON(ckpt.vocab);
-  } catch (e) {
-    throw new CheckpointError(`${file} has a bad configuration or vocabulary: ${(e as Error).message}`);
+/** The configuration, vocabulary and starting point of a run; writes config.json. */
+function setUpRun(options: ExperimentOptions): RunSetup {
+  const { outDir, words, resume = false, force = false } = options;
+  const dir = path.resolve(outDir);
+  const existing = checkRunDir(outDir, { resume, force });
+  const start = resume ? resumedStart(dir, existing, options) : freshStart(options);
+  const spec = findModel(start.config.model);
+  const kind = spec?.examples ?? "context";
+  if (!resume) start.config.blockSize = dataBlockSize(words, kind, start.config.blockSize);
+  const params = parameterCount(start.config, start.vocab.size);
+  if (options.maxParams !== undefined && params > options.maxParams) {
+    throw new ParameterLimitError(params, options.maxParams, `the ${start.config.model} model`);
   }
-  const model = buildModel(config, vocab.size);
-  try {
-    loadTensorsInto(model, ckpt.tensors, file);
-  } catch (e) {
-    model.dispose();
-    throw e;
+  const data = prepareExperimentData(words, start.config.blockSize, start.vocab, kind);
+  fs.mkdirSync(dir, { recursive: true });
+  if (!resume && force) {
+    for (const name of [RUN_FILES.best, RUN_FILES.last, RUN_FILES.samples])
+      fs.rmSync(path.join(dir, name), { force: true });
   }
-  return { model, vocab, config, meta: ckpt.meta };
+  const runConfig: RunConfigFile = {
+    dataset: start.dataset,
+    config: start.config,
+    vocabSize: start.vocab.size,
+    params,
+  };
+  writeFileAtomic(path.join(dir, RUN_FILES.config), JSON.stringify(runConfig, null, 2) + "\n");
+  return { ...start, tag: options.tag ?? newRunTag(), dir, params, data };
 }
 
-function saveCheckpoint(
-  file: string,
-  model: LanguageModel,
-  config: ExperimentConfig,
-  vocab: Vocab,
-  meta: CheckpointMeta,
-): void {
-  writeCheckpoint(file, { config, vocab: vocab.toJSON(), meta, tensors: modelTensors(model) });
+type RunStart = Pick<RunSetup, "config" | "vocab" | "dataset" | "resumeFrom" | "best">;
+
+function freshStart(options: ExperimentOptions): RunStart {
+  return {
+    config: resolveConfig(options.config),
+    vocab: Vocab.fromWords(options.words),
+    dataset: options.dataset ?? "unnamed",
+    resumeFrom: null,
+    best: { valLoss: Infinity, trainLoss: NaN, step: -1 },
+  };
 }
 
-/**
- * The configuration of a resumed run: the saved one, with training settings
- * (steps, learning rate, evaluation, stopping) taken from `overrides`.
- * @throws ConfigError when an override would change the model's shape or seed.
- */
-export function resumeConfig(
-  saved: ExperimentConfig,
-  overrides: Readonly<Partial<ExperimentConfig>>,
-): ExperimentConfig {
-  for (const key of [...SHAPE_KEYS, "seed" as const]) {
-    const v = overrides[key];
-    if (v !== undefined && v !== saved[key]) {
-      throw new ConfigError(
-        `cannot resume with ${key} ${String(v)}: the saved run has ${String(saved[key])} (start a new run in another folder)`,
-      );
+/** A resumed run continues from last.ckpt (else model.ckpt), with the saved configuration and vocabulary. */
+function resumedStart(dir: string, existing: string[], options: ExperimentOptions): RunStart {
+  const saved = readRunConfig(dir);
+  const bestFile = path.join(dir, RUN_FILES.best);
+  const bestCkpt = readCheckpoint<unknown, CheckpointMeta>(bestFile);
+  const file = existing.includes(RUN_FILES.last) ? path.join(dir, RUN_FILES.last) : bestFile;
+  const ckpt = file === bestFile ? bestCkpt : readCheckpoint<unknown, CheckpointMeta>(file);
+  return {
+    config: resumeConfig(saved.config, options.config),
+    vocab: Vocab.fromJSON(ckpt.vocab),
+    dataset: options.dataset ?? saved.dataset,
+    resumeFrom: { ckpt, file },
+    best: { valLoss: bestCkpt.meta.valLoss, trainLoss: bestCkpt.meta.trainLoss, step: bestCkpt.meta.step },
+  };
+}
+
+/** Logs the evaluations of a run, saves each new best, and decides when to stop. */
+class RunRecorder {
+  status: ExperimentStatus = "finished";
+  target: ExperimentResult["target"] = null;
+  message: string | undefined;
+  lastRow: RunLogRow | null = null;
+  private sinceBest = 0;
+  private readonly t0 = Date.now();
+
+  constructor(
+    private readonly run: RunSetup,
+    private readonly model: Model,
+    private readonly onEval?: (row: RunLogRow, best: boolean) => void,
+  ) {}
+
+  seconds(): number {
+    return (Date.now() - this.t0) / 1000;
+  }
+
+  /** Appends the row to log.csv, saves a new best, and says whether training should stop. */
+  record(step: number, losses: Record<string, number>): "stop" | void {
+    const { run } = this;
+    const row: RunLogRow = {
+      tag: run.tag,
+      step,
+      trainLoss: losses.train ?? NaN,
+      valLoss: losses.val ?? NaN,
+      seconds: this.seconds(),
+    };
+    this.lastRow = row;
+    appendRunLog(path.join(run.dir, RUN_FILES.log), [row]);
+    if (!Number.isFinite(row.valLoss)) {
+      this.status = "diverged";
+      this.message = `the val loss at step ${step} is ${row.valLoss}`;
+      this.onEval?.(row, false);
+      return "stop";
+    }
+    const improved = row.valLoss < run.best.valLoss;
+    if (improved) this.saveBest(row);
+    else this.sinceBest++;
+    this.onEval?.(row, improved);
+    return this.stopRule(row);
+  }
+
+  private saveBest(row: RunLogRow): void {
+    const { run } = this;
+    run.best = { valLoss: row.valLoss, trainLoss: row.trainLoss, step: row.step };
+    this.sinceBest = 0;
+    saveRunCheckpoint(path.join(run.dir, RUN_FILES.best), this.model, run.config, run.vocab, this.meta(row));
+  }
+
+  private stopRule(row: RunLogRow): "stop" | void {
+    const { config } = this.run;
+    if (config.targetLoss !== null && row.valLoss <= config.targetLoss) {
+      this.target = { step: row.step, seconds: row.seconds };
+      this.status = "target-reached";
+      return "stop";
+    }
+    if (config.earlyStop > 0 && this.sinceBest >= config.earlyStop) {
+      this.status = "early-stopped";
+      return "stop";
     }
   }
-  return resolveConfig({ ...saved, ...stripUndefined(overrides) });
-}
 
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+  meta(row: RunLogRow): CheckpointMeta {
+    return {
+      tag: this.run.tag,
+      step: row.step,
+      trainLoss: row.trainLoss,
+      valLoss: row.valLoss,
+      dataset: this.run.dataset,
+    };
+  }
 }
 
 /**
- * Trains one configuration and leaves a run folder (see the module comment).
+ * Trains one configuration and leaves a run folder (see lib/experiments/run-files.ts).
  *
  * The run evaluates at step 0, every `evalEvery` steps and at the end; each
  * evaluation is appended to log.csv, and each new best val loss is saved to
@@ -425,187 +294,146 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
  * @throws DataError / CheckpointError for bad data or a bad checkpoint to resume from.
  */
 export async function runExperiment(options: ExperimentOptions): Promise<ExperimentResult> {
-  const { outDir, words, resume = false, force = false, shouldStop = () => false, samples: nSamples = 10 } = options;
-  const tag = options.tag ?? newRunTag();
-  const dir = path.resolve(outDir);
-  const file = (name: string): string => path.join(dir, name);
-  const existing = checkRunDir(outDir, { resume, force });
-
-  // --- the configuration, vocabulary and starting state
-  let config: ExperimentConfig;
-  let vocab: Vocab;
-  let dataset = options.dataset ?? "unnamed";
-  let resumeFrom: Checkpoint<unknown, CheckpointMeta> | null = null;
-  let resumeFile = "";
-  let best = { valLoss: Infinity, trainLoss: NaN, step: -1 };
-  if (resume) {
-    const saved = readRunConfig(dir);
-    config = resumeConfig(saved.config, options.config);
-    dataset = options.dataset ?? saved.dataset;
-    const bestCkpt = readCheckpoint<unknown, CheckpointMeta>(file(RUN_FILES.best));
-    best = { valLoss: bestCkpt.meta.valLoss, trainLoss: bestCkpt.meta.trainLoss, step: bestCkpt.meta.step };
-    if (existing.includes(RUN_FILES.last)) {
-      resumeFile = file(RUN_FILES.last);
-      resumeFrom = readCheckpoint(resumeFile);
-    } else {
-      resumeFile = file(RUN_FILES.best);
-      resumeFrom = bestCkpt;
-    }
-    vocab = Vocab.fromJSON(resumeFrom.vocab);
-  } else {
-    config = resolveConfig(options.config);
-    vocab = Vocab.fromWords(words);
-  }
-  const params = parameterCount(config, vocab.size);
-  if (options.maxParams !== undefined && params > options.maxParams) {
-    throw new ParameterLimitError(params, options.maxParams, `the ${config.model} model`);
-  }
-  const data = prepareExperimentData(words, config.blockSize, vocab);
-  fs.mkdirSync(dir, { recursive: true });
-  if (!resume && force) {
-    for (const name of [RUN_FILES.best, RUN_FILES.last, RUN_FILES.samples]) fs.rmSync(file(name), { force: true });
-  }
-  const runConfig: RunConfigFile = { dataset, config, vocabSize: vocab.size, params };
-  writeFileAtomic(file(RUN_FILES.config), JSON.stringify(runConfig, null, 2) + "\n");
-
-  const model = buildModel(config, vocab.size);
+  const run = setUpRun(options);
+  const model = buildModel(run.config, run.vocab.size);
   try {
-    let startStep = 0;
-    if (resumeFrom) {
-      loadTensorsInto(model, resumeFrom.tensors, resumeFile);
-      startStep = resumeFrom.meta.step;
-    }
-    const engine = typeof fusedPlan(model, config.batchSize) === "string" ? "tfjs" : "fused";
+    if (run.resumeFrom) loadTensorsInto(model, run.resumeFrom.ckpt.tensors, run.resumeFrom.file);
+    const startStep = run.resumeFrom?.ckpt.meta.step ?? 0;
+    const engine: EngineName = planEngine(model, "auto", run.config.batchSize).name;
+    const { config, params, vocab, tag } = run;
     options.onStart?.({ tag, config, params, vocabSize: vocab.size, startStep, engine });
-    const t0 = Date.now();
-    const seconds = (): number => (Date.now() - t0) / 1000;
-    let sinceBest = 0;
-    let lastRow: RunLogRow | null = null;
-    let status: ExperimentStatus = "finished";
-    let target: ExperimentResult["target"] = null;
-    let message: string | undefined;
-    let lastLoss = NaN;
-    let stepsPerSecond = 0;
-    let currentStep = startStep;
-
-    const progress = (finished: boolean): void =>
-      options.onProgress?.({
-        tag,
-        step: currentStep,
-        maxSteps: config.maxSteps,
-        loss: lastLoss,
-        stepsPerSecond,
-        bestValLoss: best.valLoss,
-        finished,
-      });
-
-    /** Logs an evaluation, saves a new best, and says whether training should stop. */
-    const record = (step: number, losses: Record<string, number>): "stop" | void => {
-      const row: RunLogRow = {
-        tag,
-        step,
-        trainLoss: losses.train ?? NaN,
-        valLoss: losses.val ?? NaN,
-        seconds: seconds(),
-      };
-      lastRow = row;
-      appendRunLog(file(RUN_FILES.log), [row]);
-      if (!Number.isFinite(row.valLoss)) {
-        status = "diverged";
-        message = `the val loss at step ${step} is ${row.valLoss}`;
-        options.onEval?.(row, false);
-        return "stop";
-      }
-      const improved = row.valLoss < best.valLoss;
-      if (improved) {
-        best = { valLoss: row.valLoss, trainLoss: row.trainLoss, step };
-        sinceBest = 0;
-        const meta: CheckpointMeta = { tag, step, trainLoss: row.trainLoss, valLoss: row.valLoss, dataset };
-        saveCheckpoint(file(RUN_FILES.best), model, config, vocab, meta);
-      } else {
-        sinceBest++;
-      }
-      options.onEval?.(row, improved);
-      if (config.targetLoss !== null && row.valLoss <= config.targetLoss) {
-        target = { step, seconds: row.seconds };
-        status = "target-reached";
-        return "stop";
-      }
-      if (config.earlyStop > 0 && sinceBest >= config.earlyStop) {
-        status = "early-stopped";
-        return "stop";
-      }
-    };
-    const evaluate = (): Record<string, number> => splitLosses(model, data.evalSplits);
-
-    progress(false);
-    let stop: "stop" | void = undefined;
-    if (!resumeFrom) stop = record(0, evaluate());
-    if (!stop && startStep < config.maxSteps && !shouldStop()) {
-      try {
-        await train(model, data.train, {
-          steps: config.maxSteps - startStep,
-          startStep,
-          batchSize: config.batchSize,
-          lr: lrSchedule(config),
-          generator: new Generator(batchSeed(config.seed, startStep)),
-          evalEvery: config.evalEvery,
-          evalSplits: data.evalSplits,
-          onStep: (step, loss) => {
-            currentStep = step + 1;
-            lastLoss = loss;
-            return shouldStop() ? "stop" : undefined;
-          },
-          onEval: (ev) => {
-            currentStep = ev.step;
-            return record(ev.step, ev.losses);
-          },
-          progress: (info: ProgressInfo) => {
-            currentStep = startStep + info.done;
-            stepsPerSecond = info.stepsPerSecond;
-            if (Number.isFinite(info.loss)) lastLoss = info.loss;
-            if (!info.finished) progress(false);
-          },
-          label: tag,
-        });
-      } catch (e) {
-        if (!(e instanceof TrainingDivergedError)) throw e;
-        status = "diverged";
-        message = e.message;
-        currentStep = e.step;
-      }
-    }
-    if (status === "finished" && currentStep < config.maxSteps && shouldStop()) status = "interrupted";
-    const last = lastRow as RunLogRow | null;
-    if (status === "interrupted" && last?.step !== currentStep) record(currentStep, evaluate());
-    const end = lastRow as RunLogRow | null;
-    if (status !== "diverged" && end) {
-      const meta: CheckpointMeta = { tag, step: end.step, trainLoss: end.trainLoss, valLoss: end.valLoss, dataset };
-      saveCheckpoint(file(RUN_FILES.last), model, config, vocab, meta);
-    }
-    // samples come from the best checkpoint, read back from disk (which also verifies it)
-    let samples: string[] = [];
-    if (nSamples > 0 && fs.existsSync(file(RUN_FILES.best))) {
-      loadTensorsInto(model, readCheckpoint(file(RUN_FILES.best)).tensors, file(RUN_FILES.best));
-      samples = sampleFromModel(model, vocab, nSamples);
-      writeFileAtomic(file(RUN_FILES.samples), samples.map((s) => s + "\n").join(""));
-    }
-    progress(true);
-    return {
-      tag,
-      status,
-      config,
-      params,
-      steps: currentStep,
-      bestValLoss: best.valLoss,
-      bestTrainLoss: best.trainLoss,
-      bestStep: best.step,
-      seconds: seconds(),
-      target,
-      samples,
-      ...(message !== undefined ? { message } : {}),
-    };
+    const recorder = new RunRecorder(run, model, options.onEval);
+    const progress = await trainRun(model, run, recorder, startStep, options);
+    return finishRun(model, run, recorder, progress, options);
   } finally {
     model.dispose();
   }
+}
+
+/** The evaluation at step 0 (fresh runs) and the training steps; returns where the run got to. */
+async function trainRun(
+  model: Model,
+  run: RunSetup,
+  recorder: RunRecorder,
+  startStep: number,
+  options: ExperimentOptions,
+): Promise<RunProgress> {
+  const { config, data } = run;
+  const shouldStop = options.shouldStop ?? (() => false);
+  const progress = new RunProgress(run, recorder, startStep, options.onProgress);
+  progress.report(false);
+  const evaluate = (): Record<string, number> => splitLosses(model, data.evalSplits);
+  const stop = run.resumeFrom ? undefined : recorder.record(0, evaluate());
+  if (!stop && startStep < config.maxSteps && !shouldStop()) {
+    try {
+      await train(model, data.train, {
+        steps: config.maxSteps - startStep,
+        startStep,
+        batchSize: config.batchSize,
+        lr: lrSchedule(config),
+        optimizer: makeOptimizer(config.optimizer, { weightDecay: config.weightDecay, betas: [0.9, 0.99] }),
+        generator: new Generator(batchSeed(config.seed, startStep)),
+        evalEvery: config.evalEvery,
+        evalSplits: data.evalSplits,
+        onStep: (step, loss) => progress.onStep(step, loss, shouldStop),
+        onEval: (ev) => progress.onEval(ev.step, ev.losses),
+        progress: (info) => progress.onTrainProgress(info),
+        label: run.tag,
+      });
+    } catch (e) {
+      if (!(e instanceof TrainingDivergedError)) throw e;
+      recorder.status = "diverged";
+      recorder.message = e.message;
+      progress.step = e.step;
+    }
+  }
+  if (recorder.status === "finished" && progress.step < config.maxSteps && shouldStop()) {
+    recorder.status = "interrupted";
+    if (recorder.lastRow?.step !== progress.step) recorder.record(progress.step, evaluate());
+  }
+  return progress;
+}
+
+/** Where a run is, for progress displays. */
+class RunProgress {
+  step: number;
+  private loss = NaN;
+  private stepsPerSecond = 0;
+
+  constructor(
+    private readonly run: RunSetup,
+    private readonly recorder: RunRecorder,
+    private readonly startStep: number,
+    private readonly sink?: (p: ExperimentProgress) => void,
+  ) {
+    this.step = startStep;
+  }
+
+  onStep(step: number, loss: number, shouldStop: () => boolean): "stop" | void {
+    this.step = step + 1;
+    this.loss = loss;
+    return shouldStop() ? "stop" : undefined;
+  }
+
+  onEval(step: number, losses: Record<string, number>): "stop" | void {
+    this.step = step;
+    return this.recorder.record(step, losses);
+  }
+
+  onTrainProgress(info: ProgressInfo): void {
+    this.step = this.startStep + info.done;
+    this.stepsPerSecond = info.stepsPerSecond;
+    if (Number.isFinite(info.loss)) this.loss = info.loss;
+    if (!info.finished) this.report(false);
+  }
+
+  report(finished: boolean): void {
+    const { run } = this;
+    this.sink?.({
+      tag: run.tag,
+      step: this.step,
+      maxSteps: run.config.maxSteps,
+      loss: this.loss,
+      stepsPerSecond: this.stepsPerSecond,
+      bestValLoss: run.best.valLoss,
+      finished,
+    });
+  }
+}
+
+/** Saves last.ckpt, samples from the best checkpoint (read back from disk, which also verifies it), and sums up. */
+function finishRun(
+  model: Model,
+  run: RunSetup,
+  recorder: RunRecorder,
+  progress: RunProgress,
+  options: ExperimentOptions,
+): ExperimentResult {
+  const file = (name: string): string => path.join(run.dir, name);
+  const end = recorder.lastRow;
+  if (recorder.status !== "diverged" && end) {
+    saveRunCheckpoint(file(RUN_FILES.last), model, run.config, run.vocab, recorder.meta(end));
+  }
+  const nSamples = options.samples ?? 10;
+  let samples: string[] = [];
+  if (nSamples > 0 && fs.existsSync(file(RUN_FILES.best))) {
+    loadTensorsInto(model, readCheckpoint(file(RUN_FILES.best)).tensors, file(RUN_FILES.best));
+    samples = sampleFromModel(model, run.vocab, nSamples);
+    writeFileAtomic(file(RUN_FILES.samples), samples.map((s) => s + "\n").join(""));
+  }
+  progress.report(true);
+  return {
+    tag: run.tag,
+    status: recorder.status,
+    config: run.config,
+    params: run.params,
+    steps: progress.step,
+    bestValLoss: run.best.valLoss,
+    bestTrainLoss: run.best.trainLoss,
+    bestStep: run.best.step,
+    seconds: recorder.seconds(),
+    target: recorder.target,
+    samples,
+    ...(recorder.message !== undefined ? { message: recorder.message } : {}),
+  };
 }

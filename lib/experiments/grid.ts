@@ -35,7 +35,8 @@ import {
   type ExperimentConfig,
   type HyperKey,
 } from "./hyperparams";
-import { newRunTag, writeFileAtomic } from "./runlog";
+import { newRunTag } from "./runlog";
+import { writeFileAtomic } from "../runtime/files";
 import { projectRoot } from "../runtime/paths";
 
 /** The values to try for each hyperparameter named in a grid file (each list checked and non-empty). */

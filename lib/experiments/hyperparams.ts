@@ -4,34 +4,30 @@
  * command-line flag, its default and a check of its value, plus the number of
  * parameters a configuration gives, worked out without building the model.
  *
- * Nothing here touches TensorFlow.js, so the CLI can check its arguments
- * before any backend starts.
+ * Which keys a model uses, its defaults and its parameter count come from
+ * its {@link ModelSpec} in lib/models/registry.ts.
  *
  * @module
  */
+import { findModel, MODEL_KINDS } from "../models/registry";
+import { MODEL_SHAPE_KEYS, type ModelShape, type ModelSpec } from "../models/spec";
+import { OPTIMIZER_KINDS, type OptimizerKind } from "../training/optimizers";
 
-/** The model families the CLI and {@link "experiment"} build. */
-export type ModelKind = "bigram" | "mlp" | "mlp-bn" | "deep";
-
-/** Every model family, in the order of the lectures. */
-export const MODEL_KINDS: readonly ModelKind[] = ["bigram", "mlp", "mlp-bn", "deep"];
+/** The name of a registered model kind (see lib/models/registry.ts). */
+export type ModelKind = string;
 
 /** One training run's hyperparameters. */
-export interface ExperimentConfig {
-  /** bigram (lecture 1), mlp (lecture 2), mlp-bn (lecture 3, batch norm), deep (lecture 3, stacked layers) */
+export interface ExperimentConfig extends ModelShape {
+  /** a registered model kind: bigram, mlp, mlp-bn, deep, trigram, ... */
   model: ModelKind;
-  /** characters of context (always 1 for bigram) */
-  blockSize: number;
-  /** embedding dimension (mlp, mlp-bn, deep) */
-  nEmbd: number;
-  /** hidden units per layer (mlp, mlp-bn, deep) */
-  nHidden: number;
-  /** hidden layers (deep) */
-  nLayers: number;
   /** examples per training step */
   batchSize: number;
   /** learning rate */
   lr: number;
+  /** the update rule: "sgd" (the lectures) or "adamw" (makemore.py) */
+  optimizer: OptimizerKind;
+  /** AdamW's decoupled weight decay (SGD: decay per step, usually 0) */
+  weightDecay: number;
   /** from this step on the learning rate is lr / 10; 0 keeps it constant */
   lrDecayStep: number;
   /** training steps in all */
@@ -116,7 +112,7 @@ export const HYPERPARAMETERS: readonly HyperSpec[] = [
     placeholder: "kind",
     help: `model: ${MODEL_KINDS.join(", ")} (default mlp)`,
     parse: (raw) => {
-      if (typeof raw === "string" && (MODEL_KINDS as readonly string[]).includes(raw)) return raw as ModelKind;
+      if (typeof raw === "string" && findModel(raw)) return raw;
       throw new ConfigError(`must be one of ${MODEL_KINDS.join(", ")}, got ${JSON.stringify(raw)}`);
     },
   },
@@ -124,7 +120,7 @@ export const HYPERPARAMETERS: readonly HyperSpec[] = [
     key: "blockSize",
     flag: "--block-size",
     placeholder: "n",
-    help: "characters of context (default 3; bigram: 1)",
+    help: "characters of context (default 3; bigram: 1; sequence models: the longest line + 1)",
     parse: intParser(1, "a positive integer"),
   },
   {
@@ -159,8 +155,30 @@ export const HYPERPARAMETERS: readonly HyperSpec[] = [
     key: "lr",
     flag: "--lr",
     placeholder: "rate",
-    help: "learning rate (default 0.1; bigram: 10)",
+    help: "learning rate (default 0.1 with sgd, 5e-4 with adamw; bigram: 10)",
     parse: positiveNumber,
+  },
+  {
+    key: "optimizer",
+    flag: "--optimizer",
+    placeholder: "kind",
+    help: `update rule: ${OPTIMIZER_KINDS.join(", ")} (default sgd)`,
+    parse: (raw) => {
+      if (typeof raw === "string" && (OPTIMIZER_KINDS as readonly string[]).includes(raw)) return raw as OptimizerKind;
+      throw new ConfigError(`must be one of ${OPTIMIZER_KINDS.join(", ")}, got ${JSON.stringify(raw)}`);
+    },
+  },
+  {
+    key: "weightDecay",
+    flag: "--weight-decay",
+    placeholder: "wd",
+    help: "decoupled weight decay (default 0.01 with adamw, 0 with sgd)",
+    parse: (raw) => {
+      const v = asNumber(raw);
+      if (!Number.isFinite(v) || v < 0)
+        throw new ConfigError(`must be a non-negative number, got ${JSON.stringify(raw)}`);
+      return v;
+    },
   },
   {
     key: "lrDecayStep",
@@ -218,6 +236,8 @@ export const DEFAULT_EXPERIMENT_CONFIG: Readonly<ExperimentConfig> = Object.free
   nLayers: 5,
   batchSize: 32,
   lr: 0.1,
+  optimizer: "sgd",
+  weightDecay: 0,
   lrDecayStep: 0,
   maxSteps: 10000,
   evalEvery: 500,
@@ -226,13 +246,18 @@ export const DEFAULT_EXPERIMENT_CONFIG: Readonly<ExperimentConfig> = Object.free
   seed: 2147483647,
 });
 
-/** Defaults that differ by model (the bigram's single matrix wants a much larger step). */
-export const MODEL_DEFAULTS: Readonly<Record<ModelKind, Partial<ExperimentConfig>>> = Object.freeze({
-  bigram: { lr: 10, blockSize: 1 },
-  mlp: {},
-  "mlp-bn": {},
-  deep: { nHidden: 100 },
+/** Defaults of AdamW runs (makemore.py's learning rate and weight decay). */
+export const ADAMW_DEFAULTS: Readonly<Pick<ExperimentConfig, "lr" | "weightDecay">> = Object.freeze({
+  lr: 5e-4,
+  weightDecay: 0.01,
 });
+
+/** The spec of a kind that resolveConfig has checked. */
+function specOf(kind: string): ModelSpec {
+  const spec = findModel(kind);
+  if (!spec) throw new ConfigError(`unknown model '${kind}'; the models are ${MODEL_KINDS.join(", ")}`);
+  return spec;
+}
 
 /**
  * Finds the hyperparameter a name means: the config key ("nEmbd"), the flag
@@ -274,81 +299,77 @@ export function resolveConfig(
     if (!(HYPER_KEYS as readonly string[]).includes(k)) throw new ConfigError(`${where}unknown hyperparameter '${k}'`);
   }
   const model = parseHyperValue("model", partial.model ?? DEFAULT_EXPERIMENT_CONFIG.model, source) as ModelKind;
-  const merged: Record<string, unknown> = { ...DEFAULT_EXPERIMENT_CONFIG, ...MODEL_DEFAULTS[model] };
+  const spec = specOf(model);
+  const optimizer = partial.optimizer ?? spec.defaults?.optimizer ?? DEFAULT_EXPERIMENT_CONFIG.optimizer;
+  const merged: Record<string, unknown> = {
+    ...DEFAULT_EXPERIMENT_CONFIG,
+    ...(optimizer === "adamw" ? ADAMW_DEFAULTS : {}),
+    ...spec.defaults,
+  };
   for (const [k, v] of Object.entries(partial)) if (v !== undefined) merged[k] = v;
   const out = {} as Record<HyperKey, unknown>;
   for (const key of HYPER_KEYS) out[key] = parseHyperValue(key, merged[key], source);
   const config = out as unknown as ExperimentConfig;
-  if (config.model === "bigram" && config.blockSize !== 1) {
-    if (partial.blockSize !== undefined) {
-      throw new ConfigError(
-        `${where}the bigram model reads 1 character of context; blockSize ${config.blockSize} is not possible`,
-      );
-    }
-    config.blockSize = 1;
-  }
-  if ((config.model === "mlp-bn" || config.model === "deep") && config.batchSize < 2) {
-    throw new ConfigError(`${where}batch normalization (${config.model}) needs batchSize of at least 2`);
+  applyFixed(spec, config, partial, where);
+  if (spec.minBatch !== undefined && config.batchSize < spec.minBatch) {
+    throw new ConfigError(`${where}batch normalization (${config.model}) needs batchSize of at least ${spec.minBatch}`);
   }
   return config;
+}
+
+/** Sets the shape values a model cannot do without; refuses another value given on purpose. */
+function applyFixed(
+  spec: ModelSpec,
+  config: ExperimentConfig,
+  given: Readonly<Record<string, unknown>>,
+  where: string,
+): void {
+  for (const [key, value] of Object.entries(spec.fixed ?? {}) as [keyof ModelShape, number][]) {
+    if (config[key] === value) continue;
+    if (given[key] !== undefined) {
+      const what = key === "blockSize" ? `reads ${value} character of context; blockSize` : `needs ${key} ${value};`;
+      throw new ConfigError(`${where}the ${spec.kind} model ${what} ${config[key]} is not possible`);
+    }
+    config[key] = value;
+  }
 }
 
 /**
  * Parameters of a model with this configuration and vocabulary size, without
  * building it (11,897 for the lecture-2 MLP on names).
  */
-export function parameterCount(
-  config: Pick<ExperimentConfig, "model" | "blockSize" | "nEmbd" | "nHidden" | "nLayers">,
-  vocabSize: number,
-): number {
-  const V = vocabSize;
-  const { blockSize: B, nEmbd: E, nHidden: H, nLayers: L } = config;
-  switch (config.model) {
-    case "bigram":
-      return V * V;
-    case "mlp":
-      return V * E + B * E * H + H + H * V + V;
-    case "mlp-bn":
-      // b1 is replaced by the batch-norm shift; the gain adds H more
-      return V * E + B * E * H + 2 * H + H * V + V;
-    case "deep": {
-      // Linear layers without bias, each followed by a BatchNorm1d (gain and shift)
-      let n = V * E;
-      let fanIn = B * E;
-      for (let i = 0; i < L; i++) {
-        n += fanIn * H + 2 * H;
-        fanIn = H;
-      }
-      return n + fanIn * V + 2 * V;
-    }
-  }
+export function parameterCount(config: Pick<ExperimentConfig, "model"> & ModelShape, vocabSize: number): number {
+  return specOf(config.model).parameterCount(config, vocabSize);
 }
 
-/** Hyperparameters each model does not use (two configurations that differ only in these train the same model). */
-export const UNUSED_KEYS: Readonly<Record<ModelKind, readonly HyperKey[]>> = Object.freeze({
-  bigram: ["blockSize", "nEmbd", "nHidden", "nLayers"],
-  mlp: ["nLayers"],
-  "mlp-bn": ["nLayers"],
-  deep: [],
-});
+/** Hyperparameters a model does not use (two configurations that differ only in these train the same model). */
+export function unusedKeys(kind: ModelKind): readonly HyperKey[] {
+  const spec = specOf(kind);
+  return MODEL_SHAPE_KEYS.filter((k) => !spec.uses.includes(k) && !(spec.examples === "context" && k === "blockSize"));
+}
 
 /** A string that is equal for two configurations exactly when they train the same way (unused keys left out). */
 export function configIdentity(config: ExperimentConfig): string {
-  const unused = UNUSED_KEYS[config.model];
+  const unused = unusedKeys(config.model);
   return JSON.stringify(HYPER_KEYS.filter((k) => !unused.includes(k)).map((k) => [k, config[k]]));
 }
 
 /** The config keys that fix the model's shape (the others only change how it is trained). */
-export const SHAPE_KEYS: readonly HyperKey[] = ["model", "blockSize", "nEmbd", "nHidden", "nLayers"];
+export const SHAPE_KEYS: readonly HyperKey[] = ["model", ...MODEL_SHAPE_KEYS];
+
+const SHAPE_LABELS: Readonly<Record<keyof ModelShape, string>> = {
+  blockSize: "block",
+  nEmbd: "embd",
+  nHidden: "hidden",
+  nLayers: "layers",
+};
 
 /** A short description of a configuration's model, e.g. "mlp block 3, embd 10, hidden 200". */
 export function describeModel(config: ExperimentConfig): string {
-  switch (config.model) {
-    case "bigram":
-      return "bigram";
-    case "deep":
-      return `deep block ${config.blockSize}, embd ${config.nEmbd}, hidden ${config.nHidden} x ${config.nLayers} layers`;
-    default:
-      return `${config.model} block ${config.blockSize}, embd ${config.nEmbd}, hidden ${config.nHidden}`;
-  }
+  const spec = specOf(config.model);
+  const keys = MODEL_SHAPE_KEYS.filter(
+    (k) => spec.uses.includes(k) || (k === "blockSize" && spec.examples === "context" && !spec.fixed?.blockSize),
+  );
+  const parts = keys.map((k) => `${SHAPE_LABELS[k]} ${config[k]}`);
+  return parts.length > 0 ? `${config.model} ${parts.join(", ")}` : config.model;
 }

@@ -12,7 +12,6 @@
  */
 import * as crypto from "crypto";
 import * as fs from "fs";
-import * as path from "path";
 import { parse } from "csv-parse/sync";
 import { stringify } from "csv-stringify/sync";
 
@@ -41,28 +40,6 @@ export function newRunTag(): string {
 /** True for a string shaped like a run tag (6 lowercase hex digits). */
 export function isRunTag(s: string): boolean {
   return /^[0-9a-f]{6}$/.test(s);
-}
-
-/**
- * Writes a file so that readers see either the old content or the new one,
- * never a mix: the data goes to a temporary file in the same folder, is
- * flushed to disk, and then renamed over the target.
- */
-export function writeFileAtomic(file: string, data: string | Uint8Array): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${newRunTag()}.tmp`);
-  const fd = fs.openSync(tmp, "w");
-  try {
-    fs.writeSync(fd, typeof data === "string" ? Buffer.from(data, "utf8") : data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  try {
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
 }
 
 /** Formats a loss for the log: 6 decimals, or "nan"/"inf" for non-finite values. */

@@ -38,6 +38,7 @@ import {
 } from "../nn/layers";
 import type { Fusable, FusedLayer, FusedSpec } from "../engines/fused";
 import type { LanguageModel } from "./model";
+import type { ModelSpec } from "./spec";
 import { Generator } from "../random/generator";
 
 /** Configuration of a {@link DeepMLP}. */
@@ -244,3 +245,17 @@ export class DeepMLP implements LanguageModel, Fusable {
     for (const l of this.layers) l.dispose();
   }
 }
+
+/** Lecture 3's deep network: `--model deep`. */
+export const deepSpec: ModelSpec = {
+  kind: "deep",
+  description: "lecture 3's deep network: nLayers of Linear, BatchNorm1d and tanh",
+  examples: "context",
+  uses: ["blockSize", "nEmbd", "nHidden", "nLayers"],
+  defaults: { nHidden: 100 },
+  minBatch: 2,
+  build: ({ blockSize, nEmbd, nHidden, nLayers }, vocabSize, seed) =>
+    new DeepMLP({ vocabSize, blockSize, nEmbd, nHidden, nLayers, seed }),
+  parameterCount: ({ blockSize, nEmbd, nHidden, nLayers }, vocabSize) =>
+    deepParameterCount({ vocabSize, blockSize, nEmbd, nHidden, nLayers }),
+};

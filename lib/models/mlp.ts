@@ -16,10 +16,11 @@
  */
 import type * as tfjs from "@tensorflow/tfjs";
 import type { Contexts } from "../data/contexts";
-import { checkBlockSize, forEachChunk } from "../training/evaluate";
+import { checkBlockSize, forEachChunk } from "../data/examples";
 import type { Fusable, FusedLayer, FusedSpec } from "../engines/fused";
 import type { LanguageModel } from "./model";
-import { LECTURE_SEED } from "./nn-bigram";
+import type { ModelSpec } from "./spec";
+import { LECTURE_SEED } from "../random/seeds";
 import { embedding, oneHotFloat } from "../nn/ops";
 import { Generator } from "../random/generator";
 import { tf } from "../runtime/tf";
@@ -427,3 +428,39 @@ export class MLP implements LanguageModel, Fusable {
 export function lectureMlp(vocabSize = 27, options: Omit<MlpConfig, "vocabSize"> = {}): MLP {
   return new MLP({ vocabSize, ...options });
 }
+
+/** Momentum of the running statistics of `--model mlp-bn` (faster than the lecture's 0.001, for short runs). */
+export const MLP_BN_MOMENTUM = 0.01;
+
+/** Lecture 2's MLP with lecture 3's Kaiming initialization: `--model mlp`. */
+export const mlpSpec: ModelSpec = {
+  kind: "mlp",
+  description: "lecture 2's MLP (Bengio et al. 2003): embeddings of the context, one tanh layer, Kaiming init",
+  examples: "context",
+  uses: ["blockSize", "nEmbd", "nHidden"],
+  build: ({ blockSize, nEmbd, nHidden }, vocabSize, seed) =>
+    new MLP({ vocabSize, blockSize, nEmbd, nHidden, seed, init: INIT_PRESETS.kaiming }),
+  parameterCount: ({ blockSize: B, nEmbd: E, nHidden: H }, V) => V * E + B * E * H + H + H * V + V,
+};
+
+/** Lecture 3's MLP with batch norm after the first layer: `--model mlp-bn`. */
+export const mlpBnSpec: ModelSpec = {
+  kind: "mlp-bn",
+  description: "lecture 3's MLP with batch normalization after the first layer",
+  examples: "context",
+  uses: ["blockSize", "nEmbd", "nHidden"],
+  minBatch: 2,
+  build: ({ blockSize, nEmbd, nHidden }, vocabSize, seed) =>
+    new MLP({
+      vocabSize,
+      blockSize,
+      nEmbd,
+      nHidden,
+      seed,
+      init: INIT_PRESETS.kaiming,
+      batchNorm: true,
+      bnMomentum: MLP_BN_MOMENTUM,
+    }),
+  // b1 is replaced by the batch-norm shift; the gain adds H more
+  parameterCount: ({ blockSize: B, nEmbd: E, nHidden: H }, V) => V * E + B * E * H + 2 * H + H * V + V,
+};

@@ -17,12 +17,11 @@ import type * as tfjs from "@tensorflow/tfjs";
 import type { Matrix } from "./counts";
 import type { Fusable, FusedSpec } from "../engines/fused";
 import type { LanguageModel } from "./model";
+import type { ModelSpec } from "./spec";
 import { oneHotFloat } from "../nn/ops";
 import { Generator } from "../random/generator";
 import { tf } from "../runtime/tf";
-
-/** The seed the lectures use for their generators (`torch.Generator().manual_seed(2147483647)`). */
-export const LECTURE_SEED = 2147483647;
+import { LECTURE_SEED } from "../random/seeds";
 
 /** Configuration of a {@link NeuralBigram}. */
 export interface NeuralBigramConfig {
@@ -137,3 +136,15 @@ export function oneHotLogits(W: tfjs.Tensor2D, xs: ArrayLike<number>): tfjs.Tens
 export function weightsToProbs(W: tfjs.Tensor2D): Matrix {
   return tf.tidy(() => tf.softmax(W).arraySync() as Matrix);
 }
+
+/** The neural bigram as a registered model kind: `--model bigram`. */
+export const bigramSpec: ModelSpec = {
+  kind: "bigram",
+  description: "lecture 1's neural bigram: one [vocab, vocab] matrix of logits, L2-regularized",
+  examples: "context",
+  uses: [],
+  fixed: { blockSize: 1 },
+  defaults: { lr: 10, blockSize: 1 },
+  build: (_shape, vocabSize, seed) => new NeuralBigram({ vocabSize, seed }),
+  parameterCount: (_shape, V) => V * V,
+};

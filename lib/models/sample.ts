@@ -16,8 +16,8 @@ export type NextTokenModel = (context: readonly number[]) => ArrayLike<number>;
 export interface SampleOptions {
   /** tokens of context the model reads (1 for a bigram model) */
   blockSize: number;
-  /** the random stream; the same seed gives the same words */
-  generator: Generator;
+  /** the random stream (the lib's {@link Generator}, or one that follows PyTorch's); the same seed gives the same words */
+  generator: Pick<Generator, "multinomial">;
   /** stop a word after this many characters even without a boundary token (default 1000) */
   maxLength?: number;
 }

@@ -19,9 +19,10 @@ import type * as tfjs from "@tensorflow/tfjs";
 import { embedding } from "./ops";
 import { Generator } from "../random/generator";
 import { tf } from "../runtime/tf";
+import { LECTURE_SEED } from "../random/seeds";
 
 /** The seed used when neither a generator nor a seed is given (the lectures' 2147483647). */
-export const DEFAULT_LAYER_SEED = 2147483647;
+export const DEFAULT_LAYER_SEED = LECTURE_SEED;
 
 /** Nonlinearities with a recommended Kaiming gain (see {@link calculateGain}). */
 export type Nonlinearity = "linear" | "sigmoid" | "tanh" | "relu";

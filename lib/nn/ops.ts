@@ -59,3 +59,19 @@ export function crossEntropy(logits: tfjs.Tensor2D, Y: tfjs.Tensor1D): tfjs.Scal
   });
   return loss(logits) as tfjs.Scalar;
 }
+
+/**
+ * Mean cross-entropy over every position whose target is not -1, for logits
+ * [batch, T, vocab] and int32 targets [batch, T] (F.cross_entropy with
+ * `ignore_index=-1`, as makemore.py trains its sequence models).
+ */
+export function sequenceCrossEntropy(logits: tfjs.Tensor3D, Y: tfjs.Tensor2D): tfjs.Scalar {
+  return tf.tidy(() => {
+    const [batch, T, vocab] = logits.shape;
+    const y = Y.reshape([batch * T]) as tfjs.Tensor1D;
+    const valid = tf.cast(tf.greaterEqual(y, 0), "float32");
+    const logProbs = tf.logSoftmax(logits.reshape([batch * T, vocab]) as tfjs.Tensor2D);
+    const picked = tf.sum(tf.mul(logProbs, oneHotFloat(tf.maximum(y, 0) as tfjs.Tensor1D, vocab)), 1);
+    return tf.neg(tf.div(tf.sum(tf.mul(picked, valid)), tf.maximum(tf.sum(valid), 1))) as tfjs.Scalar;
+  });
+}

@@ -1,77 +1,51 @@
 /**
  * Evaluating and sampling trained models: the mean loss over a whole split
- * (in chunks, so memory stays bounded), and a bridge from any
- * {@link LanguageModel} to the seeded sampler of lib/models/sample.ts.
+ * (in chunks, so memory stays bounded, on the engine that serves the model),
+ * and a bridge from any {@link Model} to the seeded sampler of
+ * lib/models/sample.ts.
  *
  * @module
  */
 import type * as tfjs from "@tensorflow/tfjs";
-import type { Contexts } from "../data/contexts";
-import { FusedNet, fusedSpecOf, type FusedSpec } from "../engines/fused";
-import type { LanguageModel } from "../models/model";
-import { crossEntropy } from "../nn/ops";
-import { Generator } from "../random/generator";
-import { sampleWords, type NextTokenModel } from "../models/sample";
-import { tf } from "../runtime/tf";
+import { checkBlockSize, exampleKindOf, type Examples } from "../data/examples";
 import type { Vocab } from "../data/vocab";
+import { evaluateLoss, type EngineChoice } from "../engines/engine";
+import { exampleKind, isSequenceModel, type Model } from "../models/model";
+import { sampleWords, type NextTokenModel } from "../models/sample";
+import { Generator } from "../random/generator";
+import { SAMPLE_SEED } from "../random/seeds";
+import { tf } from "../runtime/tf";
 
 /** Options of {@link splitLoss}. */
 export interface SplitLossOptions {
   /** examples per forward pass (default 8192; 2048 on the fused engine): bounds the memory used */
   chunkSize?: number;
-  /**
-   * what runs the forward passes: "auto" (default) the fused kernels when the
-   * model has a fused form (lib/engines/fused.ts), else tfjs ops; or "fused" / "tfjs"
-   */
-  engine?: "auto" | "fused" | "tfjs";
+  /** what runs the forward passes: "auto" (default; fused when the model has a fused form), "fused" or "tfjs" */
+  engine?: EngineChoice;
 }
 
 /**
- * Mean cross-entropy of the model over every example of a split, in eval mode
- * (batch norm uses its running statistics). No regularization term is added.
+ * Mean cross-entropy of the model over every example of a split (every
+ * target that is not padding, for sequences), in eval mode (batch norm uses
+ * its running statistics). No regularization term is added.
  *
- * @throws RangeError when the split is empty or its block size is not the model's.
+ * @throws RangeError when the split is empty or does not fit the model.
  */
-export function splitLoss(model: LanguageModel, data: Contexts, options: SplitLossOptions = {}): number {
-  const { engine = "auto" } = options;
+export function splitLoss(model: Model, data: Examples, options: SplitLossOptions = {}): number {
   checkBlockSize(model, data);
+  if (exampleKind(model) !== exampleKindOf(data)) {
+    throw new RangeError(
+      `the model reads ${exampleKind(model)} examples but the split holds ${exampleKindOf(data)} examples`,
+    );
+  }
   if (data.n === 0) throw new RangeError("cannot evaluate the loss of an empty split");
-  const spec = engine === "tfjs" ? "engine tfjs was asked for" : fusedSpecOf(model);
-  if (engine === "fused" && typeof spec === "string") throw new RangeError(`cannot evaluate fused: ${spec}`);
-  if (typeof spec !== "string") return fusedSplitLoss(spec, data, options.chunkSize ?? 2048);
-  const { chunkSize = 8192 } = options;
-  let total = 0;
-  forEachChunk(data, chunkSize, (X, Y, rows) => {
-    const loss = tf.tidy(() => crossEntropy(model.forward(X, false), Y));
-    total += (loss.dataSync()[0] as number) * rows;
-    loss.dispose();
-  });
-  return total / data.n;
-}
-
-/** {@link splitLoss} with the fused kernels: chunks of the split through {@link FusedNet.evalLoss}. */
-function fusedSplitLoss(spec: FusedSpec, data: Contexts, chunkSize: number): number {
-  if (!Number.isInteger(chunkSize) || chunkSize < 1) {
-    throw new RangeError(`chunkSize must be a positive integer, got ${chunkSize}`);
-  }
-  const { n, blockSize } = data;
-  const net = new FusedNet(spec, Math.max(2, Math.min(chunkSize, n)));
-  net.load();
-  const { X, Y } = net.batchViews();
-  let total = 0;
-  for (let start = 0; start < n; start += net.batchSize) {
-    const rows = Math.min(net.batchSize, n - start);
-    X.set(data.X.subarray(start * blockSize, (start + rows) * blockSize));
-    Y.set(data.Y.subarray(start, start + rows));
-    total += net.evalLoss(rows) * rows;
-  }
-  return total / n;
+  return evaluateLoss(model, data, options.engine ?? "auto", options.chunkSize);
 }
 
 /** {@link splitLoss} of several named splits, e.g. `{ train, val }`. */
 export function splitLosses(
-  model: LanguageModel,
-  splits: Readonly<Record<string, Contexts>>,
+  model: Model,
+  splits: Readonly<Record<string, Examples>>,
   options: SplitLossOptions = {},
 ): Record<string, number> {
   const out: Record<string, number> = {};
@@ -80,70 +54,55 @@ export function splitLosses(
 }
 
 /**
- * Next-token probabilities of a model for one context, in eval mode: softmax of
- * the logits, as a Float32Array of vocabSize entries.
+ * Next-token probabilities of a model in eval mode, as a Float32Array of
+ * vocabSize entries. A context model reads exactly `blockSize` tokens; a
+ * sequence model reads the line so far (starting with the start token 0, at
+ * most `blockSize` tokens) and predicts after its last position.
  */
-export function nextTokenProbs(model: LanguageModel, context: readonly number[]): Float32Array {
-  if (context.length !== model.blockSize) {
+export function nextTokenProbs(model: Model, context: readonly number[]): Float32Array {
+  if (!isSequenceModel(model) && context.length !== model.blockSize) {
     throw new RangeError(`the model reads ${model.blockSize} tokens of context, got ${context.length}`);
   }
+  if (context.length < 1 || context.length > model.blockSize) {
+    throw new RangeError(`the model reads 1 to ${model.blockSize} tokens, got ${context.length}`);
+  }
   const probs = tf.tidy(() => {
-    const X = tf.tensor2d([...context], [1, model.blockSize], "int32") as tfjs.Tensor2D;
-    return tf.softmax(model.forward(X, false));
+    const X = tf.tensor2d([...context], [1, context.length], "int32") as tfjs.Tensor2D;
+    const logits = isSequenceModel(model)
+      ? model.forward(X, false).slice([0, context.length - 1, 0], [1, 1, model.vocabSize])
+      : model.forward(X, false);
+    return tf.softmax(logits.reshape([1, model.vocabSize]) as tfjs.Tensor2D);
   });
   const out = probs.dataSync() as Float32Array;
   probs.dispose();
   return out;
 }
 
-/** A {@link NextTokenModel} backed by a trained model, for `sampleWord` / `sampleWords`. */
-export function modelSampler(model: LanguageModel): NextTokenModel {
-  return (context) => nextTokenProbs(model, context);
+/**
+ * A {@link NextTokenModel} backed by a trained model, for `sampleWord` /
+ * `sampleWords`. The sampler slides a window of `blockSize` tokens that
+ * starts as all start tokens; a sequence model sees the line as makemore.py
+ * feeds it: one start token, then the characters (the last `blockSize`
+ * tokens once the line is longer).
+ */
+export function modelSampler(model: Model): NextTokenModel {
+  if (!isSequenceModel(model)) return (context) => nextTokenProbs(model, context);
+  return (window) => {
+    const lead = window.findIndex((t) => t !== 0);
+    const line = lead < 0 ? [0] : lead === 0 ? window : window.slice(lead - 1);
+    return nextTokenProbs(model, line);
+  };
 }
-
-/** The seed of the lectures' sampling generator (`manual_seed(2147483647 + 10)`). */
-export const SAMPLE_SEED = 2147483647 + 10;
 
 /**
  * Samples `n` words from a trained model with a fresh generator seeded with
- * `seed`: the same model and seed give the same words.
+ * `seed`: the same model and seed give the same words. A sequence model
+ * writes at most `blockSize - 1` characters, the longest line it was built for.
  */
-export function sampleFromModel(model: LanguageModel, vocab: Vocab, n: number, seed = SAMPLE_SEED): string[] {
-  return sampleWords(modelSampler(model), vocab, n, { blockSize: model.blockSize, generator: new Generator(seed) });
-}
-
-/**
- * Throws a clear error when the contexts were built with another block size
- * than the model reads.
- */
-export function checkBlockSize(model: { blockSize: number }, data: Pick<Contexts, "blockSize">): void {
-  if (model.blockSize !== data.blockSize) {
-    throw new RangeError(`the model reads ${model.blockSize} tokens of context but the data has ${data.blockSize}`);
-  }
-}
-
-/**
- * Calls `fn` on consecutive chunks of at most `chunkSize` contexts, each as an
- * int32 tensor [rows, blockSize] that is disposed after the call.
- */
-export function forEachChunk(
-  data: Contexts,
-  chunkSize: number,
-  fn: (X: tfjs.Tensor2D, Y: tfjs.Tensor1D, rows: number) => void,
-): void {
-  if (!Number.isInteger(chunkSize) || chunkSize < 1) {
-    throw new RangeError(`chunkSize must be a positive integer, got ${chunkSize}`);
-  }
-  const { X, Y, n, blockSize } = data;
-  for (let start = 0; start < n; start += chunkSize) {
-    const rows = Math.min(chunkSize, n - start);
-    const xb = tf.tensor2d(X.slice(start * blockSize, (start + rows) * blockSize), [rows, blockSize], "int32");
-    const yb = tf.tensor1d(Y.slice(start, start + rows), "int32");
-    try {
-      fn(xb, yb, rows);
-    } finally {
-      xb.dispose();
-      yb.dispose();
-    }
-  }
+export function sampleFromModel(model: Model, vocab: Vocab, n: number, seed = SAMPLE_SEED): string[] {
+  return sampleWords(modelSampler(model), vocab, n, {
+    blockSize: model.blockSize,
+    generator: new Generator(seed),
+    ...(isSequenceModel(model) ? { maxLength: model.blockSize - 1 } : {}),
+  });
 }

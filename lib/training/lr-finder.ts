@@ -7,14 +7,14 @@
  * @module
  */
 import type * as tfjs from "@tensorflow/tfjs";
-import type { Contexts } from "../data/contexts";
-import { checkBlockSize } from "./evaluate";
-import type { LanguageModel } from "../models/model";
-import { LECTURE_SEED } from "../models/nn-bigram";
+import { checkBlockSize, sampleBatchInto, targetWidth, type Examples } from "../data/examples";
+import { createEngine } from "../engines/engine";
+import type { Model } from "../models/model";
+import { LECTURE_SEED } from "../random/seeds";
 import { Generator } from "../random/generator";
 import { tf } from "../runtime/tf";
-import { FusedNet } from "../engines/fused";
-import { fusedPlan, sampleBatch, sampleBatchInto, sgdStep, type TrainEngine } from "./train";
+import { SGD } from "./optimizers";
+import type { TrainEngine } from "./train";
 
 /** Options of {@link lrFinder}. */
 export interface LrFinderOptions {
@@ -57,11 +57,7 @@ export function linspace(start: number, stop: number, n: number): number[] {
  *   model is built for the sweep and disposed after it.
  * @returns one point per step; losses may be NaN or Infinity once the rate is too high.
  */
-export function lrFinder(
-  model: LanguageModel | (() => LanguageModel),
-  data: Contexts,
-  options: LrFinderOptions = {},
-): LrFinderPoint[] {
+export function lrFinder(model: Model | (() => Model), data: Examples, options: LrFinderOptions = {}): LrFinderPoint[] {
   const { steps = 1000, lrExpMin = -3, lrExpMax = 0, batchSize = 32, seed = LECTURE_SEED, engine = "auto" } = options;
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
@@ -71,51 +67,54 @@ export function lrFinder(
   try {
     checkBlockSize(m, data);
     const exponents = linspace(lrExpMin, lrExpMax, steps);
-    const generator = new Generator(seed);
-    const plan = engine === "tfjs" ? "engine tfjs was asked for" : fusedPlan(m, batchSize);
-    if (engine === "fused" && typeof plan === "string") throw new RangeError(`cannot run the sweep fused: ${plan}`);
-    if (typeof plan !== "string") {
-      // the same steps with the fused engine; the model keeps what the sweep did to it
-      const net = new FusedNet(plan, batchSize);
-      net.load();
-      const batch = net.batchViews();
-      const losses = exponents.map((e) => {
-        sampleBatchInto(data, generator, batch);
-        return net.step(10 ** e);
-      });
-      net.store();
-      return exponents.map((exponent, i) => ({ exponent, lr: 10 ** exponent, loss: losses[i] as number }));
-    }
-    const params = m.parameters();
-    const losses: tfjs.Scalar[] = [];
-    const values: number[] = [];
-    const readLosses = (): void => {
-      if (losses.length === 0) return;
-      const stacked = tf.stack(losses);
-      values.push(...stacked.dataSync());
-      stacked.dispose();
-      losses.forEach((t) => t.dispose());
-      losses.length = 0;
-    };
-    try {
-      for (const e of exponents) {
-        const batch = sampleBatch(data, batchSize, generator);
-        losses.push(
-          tf.tidy(() => {
-            const X = tf.tensor2d(batch.X, [batchSize, data.blockSize], "int32") as tfjs.Tensor2D;
-            const Y = tf.tensor1d(batch.Y, "int32") as tfjs.Tensor1D;
-            return sgdStep(m, params, X, Y, tf.scalar(10 ** e));
-          }),
-        );
-        if (losses.length >= 250) readLosses();
-      }
-      readLosses();
-    } finally {
-      losses.forEach((t) => t.dispose());
-    }
-    return exponents.map((exponent, i) => ({ exponent, lr: 10 ** exponent, loss: values[i] as number }));
+    const losses = sweep(m, data, exponents, batchSize, seed, engine);
+    return exponents.map((exponent, i) => ({ exponent, lr: 10 ** exponent, loss: losses[i] as number }));
   } finally {
     if (owned) m.dispose();
+  }
+}
+
+/** One SGD step per exponent on the engine that serves the model; the model keeps what the sweep did to it. */
+function sweep(
+  m: Model,
+  data: Examples,
+  exponents: number[],
+  batchSize: number,
+  seed: number,
+  choice: TrainEngine,
+): number[] {
+  const engine = createEngine(m, {
+    engine: choice,
+    batchSize,
+    targetWidth: targetWidth(data),
+    optimizer: new SGD(),
+    doing: "run the sweep",
+  });
+  const generator = new Generator(seed);
+  const values: number[] = [];
+  const pending: tfjs.Scalar[] = [];
+  const read = (): void => {
+    if (pending.length === 0) return;
+    const stacked = tf.stack(pending);
+    values.push(...stacked.dataSync());
+    stacked.dispose();
+    pending.forEach((t) => t.dispose());
+    pending.length = 0;
+  };
+  try {
+    for (const e of exponents) {
+      sampleBatchInto(data, generator, engine.batch);
+      const loss = engine.step(10 ** e);
+      if (typeof loss === "number") values.push(loss);
+      else pending.push(loss);
+      if (pending.length >= 250) read();
+    }
+    read();
+    engine.sync();
+    return values;
+  } finally {
+    pending.forEach((t) => t.dispose());
+    engine.dispose();
   }
 }
 

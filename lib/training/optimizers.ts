@@ -34,6 +34,8 @@ export interface OptimizerOptions {
 /** A stateful optimizer over a fixed list of float32 arrays. */
 export interface Optimizer {
   readonly kind: OptimizerKind;
+  /** the decoupled weight decay (0: none; plain SGD then runs as one kernel call on the fused engine) */
+  readonly weightDecay: number;
   /** updates taken so far (AdamW's step count t) */
   readonly steps: number;
   /**
@@ -137,7 +139,7 @@ function sgdArray(p: Float32Array, g: Float32Array, lr: number, decay: number): 
  */
 export class SGD implements Optimizer {
   readonly kind = "sgd";
-  private readonly weightDecay: number;
+  readonly weightDecay: number;
   private readonly layout = new Layout("sgd");
   private count = 0;
 
@@ -211,7 +213,7 @@ function adamwArray(p: Float32Array, g: Float32Array, m: Float32Array, v: Float3
  */
 export class AdamW implements Optimizer {
   readonly kind = "adamw";
-  private readonly weightDecay: number;
+  readonly weightDecay: number;
   private readonly betas: readonly [number, number];
   private readonly eps: number;
   private readonly layout = new Layout("adamw");

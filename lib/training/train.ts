@@ -1,53 +1,34 @@
 /**
- * The training loop every model of the series uses: minibatch SGD with a
- * seeded generator drawing the batches, a learning-rate schedule, periodic
- * evaluation, callbacks, live progress, and a stop at the first non-finite loss.
+ * The training loop every model of the lib uses: minibatches drawn by a
+ * seeded generator, a learning-rate schedule, an optimizer (SGD by default),
+ * periodic evaluation, callbacks, live progress, and a stop at the first
+ * non-finite loss.
  *
- * Speed: models that describe themselves for the fused kernels (the MLPs
- * and the neural bigram; see lib/engines/fused.ts) train by default with whole fused steps in WebAssembly,
- * whatever the tfjs backend; their tfjs variables are brought up to date every
- * `syncEvery` steps, before every evaluation and gradient hook, and at the end,
- * and read back after the callbacks (which may change them).
- * Other models (and `engine: "tfjs"`) run a step as a handful of small tensor
- * ops, and the loop keeps every synchronous read out of the hot path: step
- * losses stay on the device and are read in one batch every `syncEvery` steps
- * (or when progress is due), which is also when the loss is checked for NaN/Infinity.
+ * The steps run on an {@link Engine} (lib/engines/engine.ts): whole fused
+ * steps in WebAssembly for the models that describe a fused form, tfjs ops
+ * otherwise. Losses are read in batches every `syncEvery` steps, which is
+ * also when they are checked, the model's variables are brought up to date,
+ * and callbacks run; evaluation follows the training engine.
  *
  * @module
  */
 import type * as tfjs from "@tensorflow/tfjs";
-import type { Contexts } from "../data/contexts";
-import { inNotebook, liveDisplay, type LiveDisplay } from "../notebook/display";
-import { checkBlockSize, splitLosses } from "./evaluate";
-import type { LanguageModel } from "../models/model";
-import { FusedNet, fusedBytes, fusedSpecOf, type FusedSpec } from "../engines/fused";
-import { LECTURE_SEED } from "../models/nn-bigram";
-import { crossEntropy } from "../nn/ops";
+import {
+  checkBlockSize,
+  exampleKindOf,
+  sampleBatchInto,
+  targetWidth,
+  type Examples,
+  type IntDraws,
+} from "../data/examples";
+import { createEngine, type Engine, type EngineChoice, type EngineName, type GradMap } from "../engines/engine";
+import { exampleKind, modelState, type Model } from "../models/model";
+import { makeReporter, type Reporter } from "../notebook/progress";
 import { Generator } from "../random/generator";
+import { LECTURE_SEED } from "../random/seeds";
 import { tf } from "../runtime/tf";
-
-/** Step decay: `lr` before step `decayAt`, `decayedLr` from it on (lecture 2: 0.1, 100,000, 0.01). */
-export interface StepDecay {
-  /** learning rate of the first steps */
-  lr: number;
-  /** first step (0-based) that uses `decayedLr` */
-  decayAt: number;
-  /** learning rate from step `decayAt` on */
-  decayedLr: number;
-}
-
-/** A learning rate: constant, step decay, or any function of the (0-based) step. */
-export type LrSchedule = number | StepDecay | ((step: number) => number);
-
-/** The learning rate a schedule gives at a step. */
-export function learningRate(schedule: LrSchedule, step: number): number {
-  if (typeof schedule === "number") return schedule;
-  if (typeof schedule === "function") return schedule(step);
-  return step < schedule.decayAt ? schedule.lr : schedule.decayedLr;
-}
-
-/** Gradients of one step, by parameter. */
-export type GradMap = Map<tfjs.Variable, tfjs.Tensor>;
+import { makeOptimizer, type Optimizer, type OptimizerKind } from "./optimizers";
+import { learningRate, type LrSchedule } from "./schedule";
 
 /** What a callback returns to end training early ("stop"), or nothing to go on. */
 export type StopSignal = "stop" | void;
@@ -82,12 +63,8 @@ export interface ProgressInfo {
   finished: boolean;
 }
 
-/**
- * What runs the training steps: "fused" whole steps in the SIMD kernels of
- * lib/engines/fused.ts, "tfjs" one tfjs op at a time (with autodiff), or "auto" (the
- * default): fused when the model and the options allow it, else tfjs.
- */
-export type TrainEngine = "auto" | "fused" | "tfjs";
+/** What runs the training steps: "auto" (default), "fused" or "tfjs" (see lib/engines/engine.ts). */
+export type TrainEngine = EngineChoice;
 
 /** Options of {@link train}. */
 export interface TrainOptions {
@@ -97,16 +74,18 @@ export interface TrainOptions {
   batchSize?: number | "full";
   /** learning rate (default 0.1) */
   lr?: LrSchedule;
+  /** the update rule: an optimizer object, or "sgd" (default) / "adamw" with its defaults */
+  optimizer?: Optimizer | OptimizerKind;
   /** seed of the generator drawing the minibatches (default 2147483647); ignored when `generator` is given */
   seed?: number;
-  /** a generator to draw the minibatches from (to continue one stream over several calls) */
-  generator?: Generator;
+  /** draws the minibatches (to continue one stream over several calls, or to follow PyTorch's) */
+  generator?: IntDraws;
   /** number the first step of this call gets (default 0), so schedules and records continue a run */
   startStep?: number;
   /** evaluate every this many steps and after the last step (default: never) */
   evalEvery?: number;
   /** splits to evaluate (default `{ train: data }`), e.g. `{ train: split.train, val: split.val }` */
-  evalSplits?: Readonly<Record<string, Contexts>>;
+  evalSplits?: Readonly<Record<string, Examples>>;
   /** examples per forward pass in evaluations (default 8192 with tfjs ops, 2048 with the fused kernels) */
   evalChunkSize?: number;
   /** read the step losses (and check them for NaN) every this many steps (default 200) */
@@ -133,7 +112,7 @@ export interface TrainOptions {
   progress?: boolean | ((info: ProgressInfo) => void);
   /** name of the run shown in the progress display */
   label?: string;
-  /** what runs the steps (default "auto"; see {@link TrainEngine}) */
+  /** what runs the steps (default "auto": fused when the model and options allow it) */
   engine?: TrainEngine;
 }
 
@@ -152,7 +131,7 @@ export interface TrainResult {
   /** wall-clock seconds of this call */
   seconds: number;
   /** what ran the steps */
-  engine: "fused" | "tfjs";
+  engine: EngineName;
 }
 
 /**
@@ -176,144 +155,8 @@ export class TrainingDivergedError extends Error {
   }
 }
 
-/** State a model changes in training besides its parameters (batch-norm running statistics). */
-export interface HasBuffers {
-  /** the non-trainable state variables */
-  buffers(): tfjs.Variable[];
-}
-
-/** Parameters and buffers of a model: everything a snapshot must save. */
-export function modelState(model: LanguageModel): tfjs.Variable[] {
-  const withBuffers = model as LanguageModel & Partial<HasBuffers>;
-  return [...model.parameters(), ...(typeof withBuffers.buffers === "function" ? withBuffers.buffers() : [])];
-}
-
 /**
- * The training loss of a batch: cross-entropy of the logits plus the model's
- * regularization term, if it has one.
- */
-export function batchLoss(model: LanguageModel, X: tfjs.Tensor2D, Y: tfjs.Tensor1D, training = true): tfjs.Scalar {
-  return tf.tidy(() => {
-    const loss = crossEntropy(model.forward(X, training), Y);
-    return model.regularization ? (tf.add(loss, model.regularization()) as tfjs.Scalar) : loss;
-  });
-}
-
-/** The most kernel memory {@link train} gives a fused network (1 GiB); larger full batches run on tfjs. */
-export const FUSED_MAX_BYTES = 2 ** 30;
-
-/**
- * The fused spec of a model when {@link train} can run it fused with this
- * batch size, or the reason it cannot: the model does not describe itself
- * (lib/engines/fused.ts) or not right now, its regularization is not part of that
- * description, the batch is too small or (a full batch of `examples`) needs
- * more than {@link FUSED_MAX_BYTES}, or the kernels are not built.
- */
-export function fusedPlan(model: LanguageModel, batchSize: number | "full", examples = 0): FusedSpec | string {
-  const spec = fusedSpecOf(model);
-  if (typeof spec === "string") return spec;
-  if (model.regularization && !(spec.l2 && spec.l2.length > 0)) {
-    return "the model adds a regularization term that its fused form does not describe";
-  }
-  const batch = batchSize === "full" ? examples : batchSize;
-  if (batch < 2) return "fused steps need a batch of at least 2";
-  const bytes = fusedBytes(spec, batch);
-  if (bytes > FUSED_MAX_BYTES) {
-    return `a batch of ${batch} examples needs ${Math.ceil(bytes / 2 ** 20)} MB of kernel memory (limit ${FUSED_MAX_BYTES / 2 ** 20} MB)`;
-  }
-  return spec;
-}
-
-/** Token indices of one minibatch, flat like {@link Contexts}. */
-export interface Batch {
-  /** `batchSize * blockSize` contexts */
-  X: Int32Array;
-  /** `batchSize` targets */
-  Y: Int32Array;
-}
-
-/**
- * Draws a minibatch of `batchSize` examples uniformly with replacement (the
- * lecture's `torch.randint(0, X.shape[0], (32,), generator=g)`).
- */
-export function sampleBatch(data: Contexts, batchSize: number, generator: Generator): Batch {
-  const batch = { X: new Int32Array(batchSize * data.blockSize), Y: new Int32Array(batchSize) };
-  sampleBatchInto(data, generator, batch);
-  return batch;
-}
-
-/**
- * {@link sampleBatch} into arrays that already exist (as many examples as
- * `batch.Y` holds): the same draws from the generator, no allocation.
- */
-export function sampleBatchInto(data: Contexts, generator: Generator, batch: Batch): void {
-  const { blockSize } = data;
-  const { X, Y } = batch;
-  for (let b = 0; b < Y.length; b++) {
-    const r = generator.randint(0, data.n);
-    X.set(data.X.subarray(r * blockSize, (r + 1) * blockSize), b * blockSize);
-    Y[b] = data.Y[r] as number;
-  }
-}
-
-/**
- * One step of plain SGD on a batch: computes the loss and the gradients of
- * `params`, shows them to `onGrads` (if given), and updates every parameter in
- * place, `p = p - lr * grad`. Returns the loss (before the update) as a scalar
- * the caller must dispose.
- */
-export function sgdStep(
-  model: LanguageModel,
-  params: readonly tfjs.Variable[],
-  X: tfjs.Tensor2D,
-  Y: tfjs.Tensor1D,
-  lr: tfjs.Scalar,
-  onGrads?: (grads: GradMap) => void,
-): tfjs.Scalar {
-  return tf.tidy(() => {
-    const f = (): tfjs.Scalar => batchLoss(model, X, Y, true);
-    if (!onGrads) {
-      // Seeding backpropagation with lr instead of 1 gives lr * grad directly: one op less per parameter.
-      const { value, grads } = tf.engine().gradients(f, [...params], lr, true);
-      params.forEach((p, i) => {
-        const g = grads[i];
-        if (g) p.assign(tf.sub(p, g));
-      });
-      return value;
-    }
-    const { value, grads } = tf.engine().gradients(f, [...params], undefined, true);
-    const map: GradMap = new Map();
-    params.forEach((p, i) => {
-      const g = grads[i];
-      if (g) map.set(p, g);
-    });
-    onGrads(map);
-    map.forEach((g, p) => p.assign(tf.sub(p, tf.mul(g, lr))));
-    return value;
-  });
-}
-
-/** Copies of a set of variables (cheap: tfjs shares the buffers until a variable is reassigned). */
-interface Snapshot {
-  /** index of the step whose loss these parameters give */
-  at: number;
-  values: tfjs.Tensor[];
-}
-
-function takeSnapshot(state: readonly tfjs.Variable[], at: number): Snapshot {
-  return { at, values: state.map((v) => v.clone()) };
-}
-
-function restoreSnapshot(state: readonly tfjs.Variable[], snap: Snapshot): void {
-  state.forEach((v, i) => v.assign(snap.values[i] as tfjs.Tensor));
-}
-
-function disposeSnapshot(snap: Snapshot | null): void {
-  snap?.values.forEach((t) => t.dispose());
-}
-
-/**
- * Trains a model with minibatch SGD on the contexts of the training split.
+ * Trains a model on the examples of the training split.
  *
  * @example
  * ```ts
@@ -325,24 +168,40 @@ function disposeSnapshot(snap: Snapshot | null): void {
  * });
  * ```
  * @throws TrainingDivergedError at the first non-finite loss (parameters restored).
- * @throws RangeError for bad options or contexts of another block size.
+ * @throws RangeError for bad options or examples that do not fit the model.
  */
-export async function train(model: LanguageModel, data: Contexts, options: TrainOptions): Promise<TrainResult> {
-  const {
-    steps,
-    batchSize = 32,
-    lr = 0.1,
-    seed = LECTURE_SEED,
-    startStep = 0,
-    evalEvery = 0,
-    evalChunkSize,
-    syncEvery = 200,
-    gradsEvery = 1,
-    progress = true,
-    label = "",
-    engine = "auto",
-  } = options;
+export async function train(model: Model, data: Examples, options: TrainOptions): Promise<TrainResult> {
+  const run = new TrainingRun(model, data, checkOptions(model, data, options));
+  try {
+    for (let i = 0; i < run.options.steps && !run.stoppedEarly; i++) {
+      run.step(i);
+      if (run.pauseDue(i + 1)) await run.pause(i + 1);
+    }
+    return run.finish();
+  } finally {
+    run.dispose();
+  }
+}
+
+/** Options with their defaults, checked. */
+type Checked = Required<
+  Omit<TrainOptions, "generator" | "evalSplits" | "onStep" | "onEval" | "onGrads" | "evalChunkSize" | "optimizer">
+> &
+  Pick<TrainOptions, "onStep" | "onEval" | "onGrads" | "evalChunkSize"> & {
+    generator: IntDraws;
+    evalSplits: Readonly<Record<string, Examples>>;
+    optimizer: Optimizer;
+    batch: number;
+  };
+
+function checkOptions(model: Model, data: Examples, options: TrainOptions): Checked {
+  const { steps, batchSize = 32, syncEvery = 200, gradsEvery = 1, evalEvery = 0 } = options;
   checkBlockSize(model, data);
+  if (exampleKind(model) !== exampleKindOf(data)) {
+    throw new RangeError(
+      `the model reads ${exampleKind(model)} examples but the data holds ${exampleKindOf(data)} examples`,
+    );
+  }
   if (!Number.isInteger(steps) || steps < 0) throw new RangeError(`steps must be a non-negative integer, got ${steps}`);
   if (batchSize !== "full" && (!Number.isInteger(batchSize) || batchSize < 1)) {
     throw new RangeError(`batchSize must be a positive integer or "full", got ${batchSize}`);
@@ -354,325 +213,246 @@ export async function train(model: LanguageModel, data: Contexts, options: Train
     throw new RangeError(`evalEvery must be a non-negative integer, got ${evalEvery}`);
   }
   if (data.n === 0) throw new RangeError("cannot train on an empty split");
-  if (engine !== "auto" && engine !== "fused" && engine !== "tfjs") {
-    throw new RangeError(`engine must be "auto", "fused" or "tfjs", got ${String(engine)}`);
-  }
-  const plan = engine === "tfjs" ? "engine tfjs was asked for" : fusedPlan(model, batchSize, data.n);
-  if (engine === "fused" && typeof plan === "string") throw new RangeError(`cannot train fused: ${plan}`);
-  // code of the caller's that runs at flushes and evaluations, and may change the variables
-  const userCallbacks = Boolean(options.onStep || options.onEval || typeof progress === "function");
-  // the fused network; null on the tfjs path, and dropped when training diverges
-  let net: FusedNet | null =
-    typeof plan === "string" ? null : new FusedNet(plan, batchSize === "full" ? data.n : batchSize);
-  net?.load();
-  const usedEngine = net ? "fused" : "tfjs";
-  const fusedBatch = net?.batchViews() ?? null;
-  if (fusedBatch && batchSize === "full") {
-    // a full batch is the same every step: in kernel memory once
-    fusedBatch.X.set(data.X);
-    fusedBatch.Y.set(data.Y);
-  }
-  const generator = options.generator ?? new Generator(seed);
-  const evalSplits = options.evalSplits ?? { train: data };
-  const params = model.parameters();
-  const state = modelState(model);
-  const reporter = makeReporter(progress);
-
-  const losses: number[] = [];
-  const log10Losses: number[] = [];
-  const lrs: number[] = [];
-  const evals: EvalRecord[] = [];
-  // step losses not yet read: tensors on the tfjs path, numbers on the fused one
-  const pending: (tfjs.Scalar | number)[] = [];
-  let verified: Snapshot | null = null;
-  let candidate: Snapshot | null = takeSnapshot(state, 0);
-  let lrValue = NaN;
-  let lrTensor: tfjs.Scalar | null = null;
-  const full =
-    batchSize === "full" && !net
-      ? {
-          X: tf.tensor2d(data.X, [data.n, data.blockSize], "int32") as tfjs.Tensor2D,
-          Y: tf.tensor1d(data.Y, "int32") as tfjs.Tensor1D,
-        }
-      : null;
-  const t0 = Date.now();
-  let lastReport = t0;
-  let stoppedEarly = false;
-
-  const result = (): TrainResult => ({
-    losses: losses.slice(),
-    log10Losses: log10Losses.slice(),
-    evals: evals.slice(),
-    steps: losses.length,
-    stoppedEarly,
-    seconds: (Date.now() - t0) / 1000,
-    engine: usedEngine,
-  });
-  const disposePending = (): void => {
-    for (const t of pending) if (typeof t !== "number") t.dispose();
-    pending.length = 0;
+  const optimizer = options.optimizer ?? "sgd";
+  return {
+    ...options,
+    steps,
+    batchSize,
+    batch: batchSize === "full" ? data.n : batchSize,
+    lr: options.lr ?? 0.1,
+    seed: options.seed ?? LECTURE_SEED,
+    startStep: options.startStep ?? 0,
+    evalEvery,
+    syncEvery,
+    gradsEvery,
+    progress: options.progress ?? true,
+    label: options.label ?? "",
+    engine: options.engine ?? "auto",
+    generator: options.generator ?? new Generator(options.seed ?? LECTURE_SEED),
+    evalSplits: options.evalSplits ?? { train: data },
+    optimizer: typeof optimizer === "string" ? makeOptimizer(optimizer) : optimizer,
   };
-  const cleanup = (): void => {
-    disposePending();
-    disposeSnapshot(verified);
-    disposeSnapshot(candidate);
-    verified = candidate = null;
-    lrTensor?.dispose();
-    lrTensor = null;
-    full?.X.dispose();
-    full?.Y.dispose();
-  };
+}
 
-  /** Reads the pending losses; checks them; runs onStep. Returns "stop" when a callback asked to. */
-  const flush = (): StopSignal => {
-    if (pending.length === 0) return;
-    const first = losses.length;
-    // the variables catch up with the fused network before anything reads or snapshots them
-    net?.store();
-    const tensors = pending.filter((t): t is tfjs.Scalar => typeof t !== "number");
-    let values: ArrayLike<number>;
-    if (tensors.length === 0) values = (pending as number[]).slice();
-    else {
-      const stacked = tf.stack(tensors);
-      values = stacked.dataSync();
-      stacked.dispose();
+/** Copies of the model's state, taken when the losses up to `at` are known. */
+interface Snapshot {
+  /** index of the step whose loss these parameters give */
+  at: number;
+  values: tfjs.Tensor[];
+}
+
+/** The state of one call of {@link train}: the engine, the losses, the snapshots, the reporter. */
+class TrainingRun {
+  readonly engine: Engine;
+  stoppedEarly = false;
+  private readonly losses: number[] = [];
+  private readonly log10Losses: number[] = [];
+  private readonly lrs: number[] = [];
+  private readonly evals: EvalRecord[] = [];
+  /** step losses not yet read: tensors on the tfjs engine, numbers on the fused one */
+  private readonly pending: (tfjs.Scalar | number)[] = [];
+  private readonly state: tfjs.Variable[];
+  private readonly reporter: Reporter | null;
+  /** code of the caller's that runs at pauses and may change the variables */
+  private readonly userCallbacks: boolean;
+  private verified: Snapshot | null = null;
+  private candidate: Snapshot | null;
+  private readonly t0 = Date.now();
+  private lastReport = this.t0;
+
+  constructor(
+    private readonly model: Model,
+    private readonly data: Examples,
+    readonly options: Checked,
+  ) {
+    const o = options;
+    this.engine = createEngine(model, {
+      engine: o.engine,
+      batchSize: o.batch,
+      targetWidth: targetWidth(data),
+      optimizer: o.optimizer,
+      fixedBatch: o.batchSize === "full",
+    });
+    if (o.batchSize === "full") {
+      // a full batch is the same every step: filled once
+      this.engine.batch.X.set(data.X);
+      this.engine.batch.Y.set(data.Y);
     }
-    disposePending();
-    let bad = -1;
-    for (let k = 0; k < values.length; k++) {
-      const v = values[k] as number;
-      losses.push(v);
-      log10Losses.push(Math.log10(v));
-      if (bad < 0 && !Number.isFinite(v)) bad = first + k;
+    this.state = modelState(model);
+    this.candidate = takeSnapshot(this.state, 0);
+    this.reporter = makeReporter(o.progress);
+    this.userCallbacks = Boolean(o.onStep || o.onEval || typeof o.progress === "function");
+  }
+
+  /** Draws a batch (unless it is the full one) and runs one step on the engine. */
+  step(i: number): void {
+    const o = this.options;
+    const step = o.startStep + i;
+    const lr = learningRate(o.lr, step);
+    this.lrs.push(lr);
+    if (o.batchSize !== "full") sampleBatchInto(this.data, o.generator, this.engine.batch);
+    const hook = o.onGrads && step % o.gradsEvery === 0 ? o.onGrads : undefined;
+    this.pending.push(this.engine.step(lr, hook && ((grads) => hook(step, grads, lr))));
+  }
+
+  /** Whether the losses must be read now: enough pending, an evaluation or a report due, or the last step. */
+  pauseDue(done: number): boolean {
+    const o = this.options;
+    const reportDue = this.reporter !== null && Date.now() - this.lastReport >= this.reporter.intervalMs;
+    return this.pending.length >= o.syncEvery || this.evalDue(done) || reportDue || done === o.steps;
+  }
+
+  private evalDue(done: number): boolean {
+    const { evalEvery, steps } = this.options;
+    return evalEvery > 0 && (done % evalEvery === 0 || done === steps);
+  }
+
+  /** Reads the losses, evaluates when due, reports, and lets the engine take back any change callers made. */
+  async pause(done: number): Promise<void> {
+    const o = this.options;
+    if (this.flush() === "stop") this.stoppedEarly = true;
+    if (this.evalDue(done)) this.evaluate(o.startStep + done);
+    const reportDue = this.reporter !== null && Date.now() - this.lastReport >= this.reporter.intervalMs;
+    if (this.reporter && (reportDue || this.evalDue(done))) {
+      this.reporter(this.progressInfo(false));
+      this.lastReport = Date.now();
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
-    if (bad >= 0) {
-      losses.length = log10Losses.length = bad + 1;
-      diverge(bad);
+    // callbacks may have changed the variables (calibrated batch norm, say): the engine follows
+    if (!this.stoppedEarly && this.userCallbacks) this.engine.reload();
+  }
+
+  private evaluate(step: number): void {
+    const losses: Record<string, number> = {};
+    for (const [name, split] of Object.entries(this.options.evalSplits)) {
+      losses[name] = this.engine.evaluate(split, this.options.evalChunkSize);
     }
-    const done = losses.length;
-    disposeSnapshot(verified);
-    verified = candidate;
-    candidate = takeSnapshot(state, done);
+    const record = { step, losses };
+    this.evals.push(record);
+    if (this.options.onEval?.(record) === "stop") this.stoppedEarly = true;
+  }
+
+  /** Reads the pending losses, checks them, snapshots the state, runs onStep. */
+  private flush(): StopSignal {
+    if (this.pending.length === 0) return;
+    const first = this.losses.length;
+    // the variables catch up with the engine before anything reads or snapshots them
+    this.engine.sync();
+    const values = readLosses(this.pending);
+    for (const v of values) {
+      this.losses.push(v);
+      this.log10Losses.push(Math.log10(v));
+    }
+    const bad = values.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) this.diverge(first + bad);
+    disposeSnapshot(this.verified);
+    this.verified = this.candidate;
+    this.candidate = takeSnapshot(this.state, this.losses.length);
+    return this.callOnStep(first);
+  }
+
+  private callOnStep(first: number): StopSignal {
+    const { onStep, startStep } = this.options;
     let signal: StopSignal;
-    if (options.onStep) {
-      for (let i = first; i < done; i++) {
-        if (options.onStep(startStep + i, losses[i] as number, lrs[i] as number) === "stop") signal = "stop";
-      }
+    for (let i = first; onStep && i < this.losses.length; i++) {
+      if (onStep(startStep + i, this.losses[i] as number, this.lrs[i] as number) === "stop") signal = "stop";
     }
     return signal;
-  };
+  }
 
-  const diverge = (bad: number): never => {
-    net = null;
+  /** Restores the last state known to give a finite loss and throws. */
+  private diverge(bad: number): never {
+    this.losses.length = this.log10Losses.length = bad + 1;
+    const { startStep } = this.options;
     // The candidate snapshot holds the parameters of step `candidate.at`; they are
     // good if that step's loss is known to be finite, else fall back to the older one.
-    const good = candidate && candidate.at < bad ? candidate : (verified ?? candidate);
-    let restored = -1;
-    if (good) {
-      restoreSnapshot(state, good);
-      restored = good.at;
-    }
-    const value = losses[bad] as number;
+    const c = this.candidate;
+    const good = c && c.at < bad ? c : (this.verified ?? c);
+    if (good) restoreSnapshot(this.state, good);
+    const restored = good ? good.at : -1;
     const where =
       restored >= 0 && restored < bad
-        ? `the parameters were restored to those of step ${startStep + restored} (loss ${(losses[restored] as number).toFixed(4)})`
+        ? `the parameters were restored to those of step ${startStep + restored} (loss ${(this.losses[restored] as number).toFixed(4)})`
         : "the initial parameters were restored";
-    const res = result();
-    cleanup();
-    reporter?.(progressInfo(true));
+    this.reporter?.(this.progressInfo(true));
     throw new TrainingDivergedError(
-      `training diverged: the loss at step ${startStep + bad} is ${value} (not finite); ${where}. ` +
-        `Try a lower learning rate (it was ${lrs[bad]}).`,
+      `training diverged: the loss at step ${startStep + bad} is ${this.losses[bad]} (not finite); ${where}. ` +
+        `Try a lower learning rate (it was ${this.lrs[bad]}).`,
       startStep + bad,
       restored >= 0 ? startStep + restored : -1,
-      res,
+      this.result(),
     );
-  };
+  }
 
-  const progressInfo = (finished: boolean): ProgressInfo => {
-    const done = losses.length;
-    const seconds = (Date.now() - t0) / 1000;
+  /** Reads what is left, reports the end, and returns the history. */
+  finish(): TrainResult {
+    this.flush();
+    this.reporter?.(this.progressInfo(true));
+    return this.result();
+  }
+
+  private result(): TrainResult {
     return {
-      label,
+      losses: this.losses.slice(),
+      log10Losses: this.log10Losses.slice(),
+      evals: this.evals.slice(),
+      steps: this.losses.length,
+      stoppedEarly: this.stoppedEarly,
+      seconds: (Date.now() - this.t0) / 1000,
+      engine: this.engine.name,
+    };
+  }
+
+  private progressInfo(finished: boolean): ProgressInfo {
+    const done = this.losses.length;
+    const seconds = (Date.now() - this.t0) / 1000;
+    return {
+      label: this.options.label,
       done,
-      total: steps,
-      loss: losses[done - 1] ?? NaN,
-      lr: lrs[Math.max(0, done - 1)] ?? learningRate(lr, startStep),
+      total: this.options.steps,
+      loss: this.losses[done - 1] ?? NaN,
+      lr: this.lrs[Math.max(0, done - 1)] ?? learningRate(this.options.lr, this.options.startStep),
       stepsPerSecond: seconds > 0 ? done / seconds : 0,
-      log10Losses,
-      lastEval: evals[evals.length - 1] ?? null,
+      log10Losses: this.log10Losses,
+      lastEval: this.evals[this.evals.length - 1] ?? null,
       finished,
     };
-  };
+  }
 
-  /** One fused step: the batch is drawn into kernel memory (a full batch is there already); returns the loss. */
-  const fusedStep = (fused: FusedNet, batch: Batch, step: number, stepLr: number): number => {
-    if (batchSize !== "full") sampleBatchInto(data, generator, batch);
-    const loss = fused.forwardBackward();
-    if (options.onGrads && step % gradsEvery === 0) {
-      // the hook sees tfjs variables holding the parameters before this update
-      fused.store();
-      const grads = fused.gradients();
-      try {
-        options.onGrads(step, grads, stepLr);
-      } finally {
-        grads.forEach((g) => g.dispose());
-      }
-      fused.load();
-    }
-    fused.update(stepLr);
-    return loss;
-  };
-
-  /** One step of tfjs ops; returns the loss as a scalar tensor, read later. */
-  const tfjsStep = (step: number, stepLr: number): tfjs.Scalar => {
-    if (stepLr !== lrValue || !lrTensor) {
-      lrTensor?.dispose();
-      lrTensor = tf.scalar(stepLr);
-      lrValue = stepLr;
-    }
-    const rate = lrTensor;
-    const hook =
-      options.onGrads && step % gradsEvery === 0
-        ? (grads: GradMap) => options.onGrads?.(step, grads, stepLr)
-        : undefined;
-    if (full) return sgdStep(model, params, full.X, full.Y, rate, hook);
-    const batch = sampleBatch(data, batchSize as number, generator);
-    return tf.tidy(() => {
-      const X = tf.tensor2d(batch.X, [batchSize as number, data.blockSize], "int32") as tfjs.Tensor2D;
-      const Y = tf.tensor1d(batch.Y, "int32") as tfjs.Tensor1D;
-      return sgdStep(model, params, X, Y, rate, hook);
-    });
-  };
-
-  try {
-    for (let i = 0; i < steps; i++) {
-      const step = startStep + i;
-      const stepLr = learningRate(lr, step);
-      lrs.push(stepLr);
-      if (net && fusedBatch) pending.push(fusedStep(net, fusedBatch, step, stepLr));
-      else pending.push(tfjsStep(step, stepLr));
-
-      const done = i + 1;
-      const evalDue = evalEvery > 0 && (done % evalEvery === 0 || done === steps);
-      const now = Date.now();
-      const reportDue = reporter !== null && now - lastReport >= reporter.intervalMs;
-      if (pending.length >= syncEvery || evalDue || reportDue || done === steps) {
-        if (flush() === "stop") stoppedEarly = true;
-        if (evalDue) {
-          const record = {
-            step: startStep + done,
-            losses: splitLosses(model, evalSplits, evalChunkSize === undefined ? {} : { chunkSize: evalChunkSize }),
-          };
-          evals.push(record);
-          if (options.onEval?.(record) === "stop") stoppedEarly = true;
-        }
-        if (reporter && (reportDue || evalDue)) {
-          reporter(progressInfo(false));
-          lastReport = Date.now();
-          await new Promise<void>((resolve) => setImmediate(resolve));
-        }
-        if (stoppedEarly) break;
-        // callbacks may have changed the variables (calibrated batch norm, say): the fused network follows
-        if (userCallbacks) net?.load();
-      }
-    }
-    flush();
-    reporter?.(progressInfo(true));
-    const res = result();
-    cleanup();
-    return res;
-  } catch (e) {
-    cleanup();
-    throw e;
+  dispose(): void {
+    for (const t of this.pending) if (typeof t !== "number") t.dispose();
+    this.pending.length = 0;
+    disposeSnapshot(this.verified);
+    disposeSnapshot(this.candidate);
+    this.verified = this.candidate = null;
+    this.engine.dispose();
   }
 }
 
-/** A progress sink and how often it wants updates. */
-type Reporter = ((info: ProgressInfo) => void) & { intervalMs: number };
-
-function makeReporter(progress: TrainOptions["progress"]): Reporter | null {
-  if (progress === false) return null;
-  if (typeof progress === "function")
-    return Object.assign((info: ProgressInfo) => progress(info), { intervalMs: 1000 });
-  if (inNotebook()) {
-    const live: LiveDisplay = liveDisplay();
-    return Object.assign((info: ProgressInfo) => live.html(progressHtml(info), progressText(info)), {
-      intervalMs: 1000,
-    });
+/** The values of pending losses, in order (one read for all the tensors); empties the list. */
+function readLosses(pending: (tfjs.Scalar | number)[]): number[] {
+  const tensors = pending.filter((t): t is tfjs.Scalar => typeof t !== "number");
+  let values: number[];
+  if (tensors.length === 0) values = (pending as number[]).slice();
+  else {
+    const stacked = tf.stack(tensors);
+    values = Array.from(stacked.dataSync());
+    stacked.dispose();
+    tensors.forEach((t) => t.dispose());
   }
-  return Object.assign((info: ProgressInfo) => console.log(progressText(info)), { intervalMs: 2000 });
+  pending.length = 0;
+  return values;
 }
 
-/** Seconds as "1h02m", "3m05s" or "12s". */
-export function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds) || seconds < 0) return "?";
-  const s = Math.round(seconds);
-  if (s >= 3600) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
-  if (s >= 60) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
-  return `${s}s`;
+/** Copies of a set of variables (cheap: tfjs shares the buffers until a variable is reassigned). */
+function takeSnapshot(state: readonly tfjs.Variable[], at: number): Snapshot {
+  return { at, values: state.map((v) => v.clone()) };
 }
 
-/** The one-line progress text: step, loss, lr, speed, time left or taken, last evaluation. */
-export function progressText(info: ProgressInfo): string {
-  const width = String(info.total).length;
-  const parts = [
-    `${info.label ? info.label + " " : ""}step ${String(info.done).padStart(width)}/${info.total}`,
-    `loss ${Number.isFinite(info.loss) ? info.loss.toFixed(4) : String(info.loss)}`,
-    `lr ${info.lr.toPrecision(3)}`,
-    `${info.stepsPerSecond.toFixed(0)} steps/s`,
-  ];
-  if (info.finished) parts.push(`done in ${formatDuration(info.done / (info.stepsPerSecond || Infinity))}`);
-  else if (info.stepsPerSecond > 0) parts.push(`eta ${formatDuration((info.total - info.done) / info.stepsPerSecond)}`);
-  if (info.lastEval) {
-    const ev = Object.entries(info.lastEval.losses).map(([k, v]) => `${k} ${v.toFixed(4)}`);
-    parts.push(`[eval @${info.lastEval.step}: ${ev.join(", ")}]`);
-  }
-  return parts.join("  ");
+function restoreSnapshot(state: readonly tfjs.Variable[], snap: Snapshot): void {
+  state.forEach((v, i) => v.assign(snap.values[i] as tfjs.Tensor));
 }
 
-/**
- * Averages of consecutive windows of `values`, at most `points` of them (the
- * last window may be shorter), for sparklines.
- */
-export function downsample(values: readonly number[], points: number): number[] {
-  const finite = values.filter((v) => Number.isFinite(v));
-  if (finite.length <= points) return finite;
-  const size = Math.ceil(finite.length / points);
-  const out: number[] = [];
-  for (let s = 0; s < finite.length; s += size) {
-    const chunk = finite.slice(s, s + size);
-    out.push(chunk.reduce((a, b) => a + b, 0) / chunk.length);
-  }
-  return out;
-}
-
-/** A tiny inline SVG line of a series (e.g. log10 loss), `width` x `height` pixels. */
-export function sparklineSvg(values: readonly number[], width = 240, height = 40): string {
-  const ys = downsample(values, width / 2);
-  if (ys.length < 2) return `<svg width="${width}" height="${height}"></svg>`;
-  const lo = Math.min(...ys);
-  const hi = Math.max(...ys);
-  const span = hi - lo || 1;
-  const pts = ys
-    .map((y, i) => {
-      const px = (i / (ys.length - 1)) * (width - 2) + 1;
-      const py = height - 1 - ((y - lo) / span) * (height - 2);
-      return `${px.toFixed(1)},${py.toFixed(1)}`;
-    })
-    .join(" ");
-  return (
-    `<svg width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ` +
-    `style="vertical-align:middle;background:#f7f7f7">` +
-    `<polyline fill="none" stroke="#3a78b5" stroke-width="1.2" points="${pts}"/></svg>`
-  );
-}
-
-/** The HTML of the live progress display: the text line and a sparkline of log10 loss. */
-export function progressHtml(info: ProgressInfo): string {
-  const text = progressText(info).replace(/&/g, "&amp;").replace(/</g, "&lt;");
-  return (
-    `<div style="font-family:monospace;font-size:12px;display:flex;gap:12px;align-items:center">` +
-    `${sparklineSvg(info.log10Losses)}<span>${text}</span></div>`
-  );
+function disposeSnapshot(snap: Snapshot | null): void {
+  snap?.values.forEach((t) => t.dispose());
 }

@@ -9,7 +9,7 @@ import { buildSplitContexts, splitWords, type Contexts, type Split } from "../..
 import type { LanguageModel } from "../../lib/models/model";
 import { Generator } from "../../lib/random/generator";
 import { tf } from "../../lib/runtime/tf";
-import { batchLoss } from "../../lib/training/train";
+import { batchLoss } from "../../lib/models/model";
 import { Vocab } from "../../lib/data/vocab";
 
 /** Every name of data/names.txt. */

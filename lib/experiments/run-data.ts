@@ -1,0 +1,71 @@
+/**
+ * The data of an experiment: the 80/10/10 split by line, the examples the
+ * model reads (context windows or whole padded lines), and fixed subsets of
+ * the train and val splits for the periodic evaluations.
+ *
+ * @module
+ */
+import { buildContexts, splitWords, type Contexts } from "../data/contexts";
+import { subsetExamples, type ExampleKind, type Examples } from "../data/examples";
+import { buildSequences, longestLine } from "../data/sequences";
+import { Vocab } from "../data/vocab";
+
+/** Seed of the 80/10/10 split by word (the lectures' 42). */
+export const SPLIT_SEED = 42;
+
+/** Evaluations use at most this many examples of each split (a fixed, seeded subset). */
+export const EVAL_MAX_EXAMPLES = 25000;
+
+/** At most `max` contexts of a split: all of them, or a fixed subset drawn with `seed`, in order. */
+export function subsetContexts(data: Contexts, max: number, seed = SPLIT_SEED): Contexts {
+  return subsetExamples(data, max, seed);
+}
+
+/** The data of an experiment: vocabulary, training examples, and the evaluation subsets. */
+export interface ExperimentData {
+  /** the vocabulary (built from every word, or the checkpoint's) */
+  vocab: Vocab;
+  /** every example of the training split */
+  train: Examples;
+  /** what evaluations measure: at most {@link EVAL_MAX_EXAMPLES} examples of the train and val splits */
+  evalSplits: { train: Examples; val: Examples };
+}
+
+/**
+ * The block size a model kind reads from these lines: `blockSize` for
+ * context windows, the longest line + 1 for sequences.
+ */
+export function dataBlockSize(words: readonly string[], kind: ExampleKind, blockSize: number): number {
+  return kind === "sequence" ? longestLine(words) + 1 : blockSize;
+}
+
+/**
+ * Splits the words 80/10/10 (seed {@link SPLIT_SEED}) and builds the examples
+ * an experiment trains and evaluates on.
+ *
+ * @param blockSize - context length, or (sequences) positions per line.
+ * @param vocab - the vocabulary to encode with (default: built from the words).
+ * @param kind - context windows (default) or padded lines.
+ * @throws DataError when a word has a character outside `vocab`, a line does
+ *   not fit the block size, or there are fewer than 3 words.
+ */
+export function prepareExperimentData(
+  words: readonly string[],
+  blockSize: number,
+  vocab?: Vocab,
+  kind: ExampleKind = "context",
+): ExperimentData {
+  const v = vocab ?? Vocab.fromWords(words);
+  const split = splitWords(words, SPLIT_SEED);
+  const build = (lines: readonly string[]): Examples =>
+    kind === "sequence" ? buildSequences(lines, v, blockSize) : buildContexts(lines, v, blockSize);
+  const train = build(split.train);
+  return {
+    vocab: v,
+    train,
+    evalSplits: {
+      train: subsetExamples(train, EVAL_MAX_EXAMPLES, SPLIT_SEED),
+      val: subsetExamples(build(split.val), EVAL_MAX_EXAMPLES, SPLIT_SEED),
+    },
+  };
+}
