@@ -12,6 +12,8 @@ export * from "./runtime/backend";
 export * from "./runtime/files";
 export * from "./random/generator";
 export * from "./random/seeds";
+export * from "./random/torch";
+export * from "./random/python";
 export * from "./data/lines";
 export * from "./data/vocab";
 export * from "./data/contexts";

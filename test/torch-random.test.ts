@@ -1,7 +1,7 @@
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { Generator } from "../lib/random";
+import { Generator } from "../lib/random/generator";
 import { lectureSplit, PythonRandom } from "../lib/random/python";
 import { RandomSource, TorchGenerator } from "../lib/random/torch";
 
