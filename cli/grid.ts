@@ -4,6 +4,8 @@
  *
  * @module
  */
+import { dataBlockSize } from "../lib/experiments/run-data";
+import { findModel } from "../lib/models/registry";
 import * as fs from "fs";
 import * as path from "path";
 import { MultiBar, Presets } from "cli-progress";
@@ -121,8 +123,12 @@ async function many(io: Io, flags: ManyFlags, axes: GridAxes, kind: "grid" | "lo
     throw new ConfigError(`${flags.out} already holds results (${RESULTS_FILE}); use --force to replace them`);
   }
   const base: Partial<ExperimentConfig> = hyperOverrides(flags);
-  const configs = expandGrid(axes, base);
   const data = loadDataset(flags.input);
+  // sequence models read whole lines: their block size comes from the data
+  const configs = expandGrid(axes, base).map((c) => ({
+    ...c,
+    blockSize: dataBlockSize(data.words, findModel(c.model)?.examples ?? "context", c.blockSize),
+  }));
   const vocabSize = Vocab.fromWords(data.words).size;
   const { jobs, skipped } = planGrid(configs, vocabSize, flags.out, flags.maxParams);
   for (const s of skipped) io.out(`skipped ${s.tag}: ${s.message}\n`);

@@ -71,7 +71,8 @@ export function sequenceCrossEntropy(logits: tfjs.Tensor3D, Y: tfjs.Tensor2D): t
     const y = Y.reshape([batch * T]) as tfjs.Tensor1D;
     const valid = tf.cast(tf.greaterEqual(y, 0), "float32");
     const logProbs = tf.logSoftmax(logits.reshape([batch * T, vocab]) as tfjs.Tensor2D);
-    const picked = tf.sum(tf.mul(logProbs, oneHotFloat(tf.maximum(y, 0) as tfjs.Tensor1D, vocab)), 1);
+    const safe = tf.maximum(y, tf.scalar(0, "int32")) as tfjs.Tensor1D; // -1 would index nothing
+    const picked = tf.sum(tf.mul(logProbs, oneHotFloat(safe, vocab)), 1);
     return tf.neg(tf.div(tf.sum(tf.mul(picked, valid)), tf.maximum(tf.sum(valid), 1))) as tfjs.Scalar;
   });
 }
