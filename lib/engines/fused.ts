@@ -201,20 +201,9 @@ function layOut(spec: FusedSpec, B: number, alloc: (count: number) => number): L
   const first = spec.layers[0];
   if (!first || first.kind !== "embedding") throw new Error("a fused spec starts with the embedding");
   const slots: Slot[] = [];
-
+  const params = spec.layers.flatMap(layerParams);
   // parameters first, contiguous, then their gradients with the same layout, so
   // one sgdUpdate call updates everything
-  const params = spec.layers
-    .flatMap((l): (tfjs.Variable | null)[] =>
-      l.kind === "embedding"
-        ? [l.table]
-        : l.kind === "linear"
-          ? [l.weight, l.bias]
-          : l.kind === "batchnorm"
-            ? [l.gamma, l.beta]
-            : [],
-    )
-    .filter((p): p is tfjs.Variable => p !== null);
   const offsets = new Map<tfjs.Variable, number>();
   let floats = 0;
   for (const p of params) {
@@ -223,87 +212,114 @@ function layOut(spec: FusedSpec, B: number, alloc: (count: number) => number): L
   }
   const paramBase = alloc(floats);
   const gradBase = alloc(floats);
-  const param = (v: tfjs.Variable): Slot => {
-    const off = (offsets.get(v) as number) * 4;
-    const slot = { v, size: v.size, at: paramBase + off, grad: gradBase + off };
-    slots.push(slot);
-    return slot;
-  };
   const buffers: tfjs.Variable[] = [];
-  const buffer = (v: tfjs.Variable): Slot => {
-    const slot = { v, size: v.size, at: alloc(v.size), grad: -1 };
-    buffers.push(v);
-    slots.push(slot);
-    return slot;
+  const ctx: LayoutContext = {
+    B,
+    blockSize: spec.blockSize,
+    alloc,
+    width: 0,
+    param: (v) => {
+      const off = (offsets.get(v) as number) * 4;
+      const slot = { v, size: v.size, at: paramBase + off, grad: gradBase + off };
+      slots.push(slot);
+      return slot;
+    },
+    buffer: (v) => {
+      const slot = { v, size: v.size, at: alloc(v.size), grad: -1 };
+      buffers.push(v);
+      slots.push(slot);
+      return slot;
+    },
   };
-
   const xAt = alloc(B * spec.blockSize);
   const yAt = alloc(B);
-  let width = 0;
-  const plan = spec.layers.map((l, i): Plan => {
-    switch (l.kind) {
-      case "embedding": {
-        if (i !== 0) throw new Error("the embedding must be the first layer of a fused spec");
-        const [vocab, dim] = l.table.shape as [number, number];
-        if (l.table.rank !== 2 || vocab < 1) throw new Error("the embedding table must be [vocab, dim]");
-        width = spec.blockSize * dim;
-        return {
-          kind: "embedding",
-          table: param(l.table),
-          vocab,
-          dim,
-          out: alloc(B * width),
-          dOut: alloc(B * width),
-        };
-      }
-      case "linear": {
-        const [fanIn, fanOut] = l.weight.shape as [number, number];
-        if (fanIn !== width) throw new Error(`layer ${i}: a Linear of fan-in ${fanIn} after ${width} features`);
-        if (l.bias && l.bias.size !== fanOut)
-          throw new Error(`layer ${i}: bias of ${l.bias.size} for ${fanOut} outputs`);
-        width = fanOut;
-        return {
-          kind: "linear",
-          w: param(l.weight),
-          b: l.bias ? param(l.bias) : null,
-          fanIn,
-          fanOut,
-          wT: alloc(fanIn * fanOut),
-          out: alloc(B * fanOut),
-          dOut: alloc(B * fanOut),
-        };
-      }
-      case "batchnorm": {
-        if (l.gamma.size !== width)
-          throw new Error(`layer ${i}: batch norm of ${l.gamma.size} after ${width} features`);
-        return {
-          kind: "batchnorm",
-          spec: l,
-          gamma: param(l.gamma),
-          beta: param(l.beta),
-          mean: buffer(l.runningMean),
-          running: buffer(l.running),
-          dim: width,
-          batchMean: alloc(width),
-          invStd: alloc(width),
-          uvar: alloc(width),
-          tmp: alloc(width),
-          xhat: alloc(B * width),
-          out: alloc(B * width),
-          dOut: alloc(B * width),
-        };
-      }
-      case "tanh":
-        return { kind: "tanh", dim: width, out: alloc(B * width), dOut: alloc(B * width) };
-    }
-  });
-  if (width !== spec.vocabSize) throw new Error(`the last layer gives ${width} outputs for ${spec.vocabSize} tokens`);
+  const plan = spec.layers.map((l, i) => planLayer(l, i, ctx));
+  if (ctx.width !== spec.vocabSize) {
+    throw new Error(`the last layer gives ${ctx.width} outputs for ${spec.vocabSize} tokens`);
+  }
   const penalties = (spec.l2 ?? []).map(({ param: v, coefficient }) => {
     const slot = slots.find((s) => s.v === v && s.grad >= 0);
     if (!slot) throw new Error("an L2 term names a variable that is not a parameter of the layers");
     return { slot, coefficient };
   });
   return { params, buffers, slots, plan, paramFloats: floats, paramBase, gradBase, xAt, yAt, penalties };
+}
+
+/** The trainable variables of a layer, in the order the kernels lay them out. */
+function layerParams(l: FusedLayer): tfjs.Variable[] {
+  if (l.kind === "embedding") return [l.table];
+  if (l.kind === "linear") return l.bias ? [l.weight, l.bias] : [l.weight];
+  if (l.kind === "batchnorm") return [l.gamma, l.beta];
+  return [];
+}
+
+/** What laying out one layer needs: the batch, the allocator, slots for variables, and the width so far. */
+interface LayoutContext {
+  B: number;
+  blockSize: number;
+  alloc: (count: number) => number;
+  param: (v: tfjs.Variable) => Slot;
+  buffer: (v: tfjs.Variable) => Slot;
+  /** features per example after the layers laid out so far */
+  width: number;
+}
+
+/** Lays out layer i's buffers, checking that it fits the width before it. */
+function planLayer(l: FusedLayer, i: number, c: LayoutContext): Plan {
+  const { B, alloc } = c;
+  switch (l.kind) {
+    case "embedding": {
+      if (i !== 0) throw new Error("the embedding must be the first layer of a fused spec");
+      const [vocab, dim] = l.table.shape as [number, number];
+      if (l.table.rank !== 2 || vocab < 1) throw new Error("the embedding table must be [vocab, dim]");
+      c.width = c.blockSize * dim;
+      const table = c.param(l.table);
+      return { kind: "embedding", table, vocab, dim, out: alloc(B * c.width), dOut: alloc(B * c.width) };
+    }
+    case "linear": {
+      const [fanIn, fanOut] = l.weight.shape as [number, number];
+      if (fanIn !== c.width) throw new Error(`layer ${i}: a Linear of fan-in ${fanIn} after ${c.width} features`);
+      if (l.bias && l.bias.size !== fanOut) throw new Error(`layer ${i}: bias of ${l.bias.size} for ${fanOut} outputs`);
+      c.width = fanOut;
+      const w = c.param(l.weight);
+      const b = l.bias ? c.param(l.bias) : null;
+      return {
+        kind: "linear",
+        w,
+        b,
+        fanIn,
+        fanOut,
+        wT: alloc(fanIn * fanOut),
+        out: alloc(B * fanOut),
+        dOut: alloc(B * fanOut),
+      };
+    }
+    case "batchnorm":
+      return planBatchNorm(l, i, c);
+    case "tanh":
+      return { kind: "tanh", dim: c.width, out: alloc(B * c.width), dOut: alloc(B * c.width) };
+  }
+}
+
+function planBatchNorm(l: FusedBatchNorm, i: number, c: LayoutContext): Plan {
+  const { B, alloc, width } = c;
+  if (l.gamma.size !== width) throw new Error(`layer ${i}: batch norm of ${l.gamma.size} after ${width} features`);
+  return {
+    kind: "batchnorm",
+    spec: l,
+    gamma: c.param(l.gamma),
+    beta: c.param(l.beta),
+    mean: c.buffer(l.runningMean),
+    running: c.buffer(l.running),
+    dim: width,
+    batchMean: alloc(width),
+    invStd: alloc(width),
+    uvar: alloc(width),
+    tmp: alloc(width),
+    xhat: alloc(B * width),
+    out: alloc(B * width),
+    dOut: alloc(B * width),
+  };
 }
 
 /**
