@@ -12,6 +12,11 @@ const EXPECTATIONS: Record<string, (run: NotebookRun) => void> = {
     expect(run.stdout).toMatch(/32033 names, shortest 2, longest 15/);
     expect(run.stdout).toMatch(/average NLL with \+1 smoothing: 2\.4546/);
     expect(run.stdout).toMatch(/228146 bigrams/);
+    // the counting loop, the sampling loop and the NLL sum agree with the lib
+    expect(run.stdout).toMatch(/largest difference between the loop's counts and bigramCounts: 0\n/);
+    expect(run.stdout).toMatch(/the loop, seed 2147483647: mor\. axx\. minaymoryles\. kondlaisah\. anchshizarie\.\n/);
+    expect(run.stdout).toMatch(/sampleWords gives the same first 5 of 5 names/);
+    expect(run.stdout).toMatch(/largest difference between the loop and bigramNll: 0\.0e\+0/);
     const plotly = run.displays.filter((d) => "application/vnd.plotly.v1+json" in d);
     expect(plotly.length).toBeGreaterThanOrEqual(2);
     // The first figure carries the plotly.js bundle, the others do not.
