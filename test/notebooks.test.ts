@@ -24,6 +24,18 @@ const EXPECTATIONS: Record<string, (run: NotebookRun) => void> = {
     expect(html[0]).toContain("makemore:plotly-loader");
     expect(html.slice(1).some((h) => h.includes("makemore:plotly-loader"))).toBe(false);
   },
+  "02-neural-bigram.ipynb": (run) => {
+    // the hand-written steps start from the lecture's W and agree with train()
+    expect(run.stdout).toMatch(/step 0: loss 3\.768[67]\n/);
+    const steps = [...run.stdout.matchAll(/step \d: loss (\S+)/g)].map((m) => Number(m[1]));
+    expect(steps).toHaveLength(5);
+    for (let k = 1; k < steps.length; k++) expect(steps[k]).toBeLessThan(steps[k - 1] as number);
+    const check = /hand-written steps and train\(\): losses (\S+), W after 5 steps (\S+)/.exec(run.stdout);
+    expect(Number(check?.[1])).toBeLessThan(1e-3);
+    expect(Number(check?.[2])).toBeLessThan(1e-3);
+    const nll = /neural bigram NLL: (\S+) +count model: (\S+)/.exec(run.stdout);
+    expect(Math.abs(Number(nll?.[1]) - Number(nll?.[2]))).toBeLessThan(0.02);
+  },
   "03-mlp.ipynb": (run) => {
     // the fused backward pass agrees with autodiff on every parameter, and trains by default
     const diffs = [...run.stdout.matchAll(/largest difference (\S+) \(largest gradient/g)].map((m) => Number(m[1]));
