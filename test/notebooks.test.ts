@@ -46,6 +46,44 @@ const EXPECTATIONS: Record<string, (run: NotebookRun) => void> = {
     // the long run trains on the fused engine by default
     expect(run.stdout).toMatch(/s on the fused kernels\)/);
   },
+  "05-batchnorm.ipynb": (run) => {
+    // batch norm by hand from the lecture's generator, against the lib
+    expect(run.stdout).toMatch(/batch norm by hand, step 0: loss 3\.3239/);
+    const byHand = /batch norm by hand and the lib: loss (\S+), running mean (\S+), running std (\S+)/.exec(run.stdout);
+    for (const d of byHand?.slice(1) ?? []) expect(Number(d)).toBeLessThan(1e-5);
+    expect(byHand).not.toBeNull();
+    const layers = /notebook's layers and the lib's: output (\S+), running mean (\S+), running var (\S+)/.exec(
+      run.stdout,
+    );
+    for (const d of layers?.slice(1) ?? []) expect(Number(d)).toBeLessThan(1e-5);
+    expect(layers).not.toBeNull();
+    // quick-mode ranges: 2,000 steps of the batch-norm MLP, 300 of the deep network
+    const losses = [...run.stdout.matchAll(/statistics: +train (\S+) +val (\S+)/g)].flatMap((m) => [m[1], m[2]]);
+    expect(losses).toHaveLength(4);
+    for (const l of losses.map(Number)) expect(l).toBeGreaterThan(2.1);
+    for (const l of losses.map(Number)) expect(l).toBeLessThan(2.7);
+    const batchLoss = Number(/loss on a batch after \d+ steps: (\S+)/.exec(run.stdout)?.[1]);
+    expect(batchLoss).toBeGreaterThan(2);
+    expect(batchLoss).toBeLessThan(3.2);
+    const tanh = [...run.stdout.matchAll(/\(Tanh\): mean \S+, std (\S+), saturated (\S+)%/g)];
+    expect(tanh).toHaveLength(5);
+    for (const m of tanh) {
+      expect(Number(m[1])).toBeGreaterThan(0.5);
+      expect(Number(m[1])).toBeLessThan(0.75);
+      expect(Number(m[2])).toBeLessThan(10);
+    }
+  },
+  "06-experiments.ipynb": (run) => {
+    // the grid: 3 x 3 sizes, the 16/200 model over the 12,000-parameter ceiling, the rest trained
+    expect(run.stdout).toMatch(/9 combinations, 8 under 12000 parameters, 1 skipped: 16\/200 \(15659\)/);
+    const done = [...run.stdout.matchAll(/done (\d+)\/8: \S+ val (\S+)/g)].map((m) => Number(m[2]));
+    expect(done).toHaveLength(8);
+    for (const v of done) expect(v).toBeGreaterThan(1.9);
+    for (const v of done) expect(v).toBeLessThan(3.3);
+    // the table lists every combination, the skipped one included
+    expect(run.stdout).toMatch(/bestVal[\s\S]*status/);
+    expect(run.stdout).toMatch(/skipped/);
+  },
   "A1-fast-engine.ipynb": (run) => {
     // the fused backward pass agrees with autodiff on every parameter, and trains by default
     const diffs = [...run.stdout.matchAll(/largest difference (\S+) \(largest gradient/g)].map((m) => Number(m[1]));
