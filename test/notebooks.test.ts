@@ -46,6 +46,13 @@ const EXPECTATIONS: Record<string, (run: NotebookRun) => void> = {
     // the long run trains on the fused engine by default
     expect(run.stdout).toMatch(/s on the fused kernels\)/);
   },
+  "04-initialization.ipynb": (run) => {
+    // the initial loss of the original init, and after the softmax fix (near -ln(1/27) = 3.2958)
+    const before = Number(/initial loss \(original init\): (\S+)/.exec(run.stdout)?.[1]);
+    const after = Number(/initial loss \(W2 \* 0\.01, b2 = 0\): (\S+)/.exec(run.stdout)?.[1]);
+    expect(before).toBeGreaterThan(20);
+    expect(Math.abs(after - 3.2958)).toBeLessThan(0.05);
+  },
   "05-batchnorm.ipynb": (run) => {
     // batch norm by hand from the lecture's generator, against the lib
     expect(run.stdout).toMatch(/batch norm by hand, step 0: loss 3\.3239/);
