@@ -23,6 +23,7 @@ import type { ModelSpec } from "./spec";
 import { LECTURE_SEED } from "../random/seeds";
 import { embedding, oneHotFloat } from "../nn/ops";
 import { Generator } from "../random/generator";
+import type { NormalDraws } from "../random/torch";
 import { tf } from "../runtime/tf";
 
 /** The gain of tanh used by Kaiming initialization: std = gain / sqrt(fanIn). */
@@ -66,8 +67,14 @@ export interface MlpConfig {
   nEmbd?: number;
   /** hidden tanh units (default 200) */
   nHidden?: number;
-  /** seed of the generator that draws every parameter (default 2147483647) */
+  /** seed of the generator that draws every parameter (default 2147483647); ignored when `generator` is given */
   seed?: number;
+  /**
+   * draw the parameters from this generator instead, in the lecture's order
+   * and arithmetic (see {@link MLP}'s constructor): with a `TorchGenerator`
+   * seeded 2147483647 the parameters equal the lecture's bit for bit
+   */
+  generator?: NormalDraws;
   /** scales of the initial parameters (default: all 1) */
   init?: MlpInit;
   /** batch-normalize the hidden pre-activations (default false) */
@@ -140,7 +147,11 @@ export class MLP implements LanguageModel, Fusable {
 
   /**
    * Draws C, W1, b1, W2, b2 in that order from one seeded generator (b1 is drawn
-   * even with batch norm, so both variants share C, W1 and W2, as in the lecture).
+   * even with batch norm, so both variants share C, W1 and W2).
+   *
+   * With `generator`, the draws follow the lecture instead: lecture 3's batch-norm
+   * network never draws b1 (its line is commented out), and each scale is applied
+   * as torch applies a Python float to a float32 tensor, in float32.
    */
   constructor(config: MlpConfig) {
     const {
@@ -166,25 +177,16 @@ export class MLP implements LanguageModel, Fusable {
     this.bnMomentum = bnMomentum;
     this.bnEps = bnEps;
 
-    const g = new Generator(seed);
     const fanIn = blockSize * nEmbd;
-    const w1Scale = init.w1 === "kaiming" ? TANH_GAIN / Math.sqrt(fanIn) : (init.w1 ?? 1);
-    const draw = (n: number, scale: number): Float32Array => {
-      const a = g.randnArray(n);
-      for (let i = 0; i < n; i++) a[i] = scale === 0 ? 0 : (a[i] as number) * scale; // no -0
-      return a;
-    };
-    const C = draw(vocabSize * nEmbd, 1);
-    const W1 = draw(fanIn * nHidden, w1Scale);
-    const b1 = draw(nHidden, init.b1 ?? 1);
-    const W2 = draw(nHidden * vocabSize, init.w2 ?? 1);
-    const b2 = draw(vocabSize, init.b2 ?? 1);
+    const { C, W1, b1, W2, b2 } = config.generator
+      ? drawLectureParameters(config.generator, { vocabSize, fanIn, nEmbd, nHidden, init, batchNorm })
+      : drawParameters(new Generator(seed), { vocabSize, fanIn, nEmbd, nHidden, init, batchNorm });
     // inside tidy, so the initial tensors are freed and only the variables stay
     const v = <R extends tfjs.Rank>(make: () => tfjs.Tensor<R>, trainable = true): tfjs.Variable<R> =>
       tf.tidy(() => tf.variable(make(), trainable));
     this.C = v(() => tf.tensor2d(C, [vocabSize, nEmbd]));
     this.W1 = v(() => tf.tensor2d(W1, [fanIn, nHidden]));
-    this.b1 = batchNorm ? null : v(() => tf.tensor1d(b1));
+    this.b1 = b1 === null ? null : v(() => tf.tensor1d(b1));
     this.W2 = v(() => tf.tensor2d(W2, [nHidden, vocabSize]));
     this.b2 = v(() => tf.tensor1d(b2));
     if (batchNorm) {
@@ -419,6 +421,74 @@ export class MLP implements LanguageModel, Fusable {
       this.recorded = null;
     }
   }
+}
+
+/** Sizes and scales the initial parameters are drawn for. */
+interface DrawPlan {
+  vocabSize: number;
+  fanIn: number;
+  nEmbd: number;
+  nHidden: number;
+  init: MlpInit;
+  batchNorm: boolean;
+}
+
+/** The initial values of the MLP's parameters; b1 is null when the model has none. */
+interface InitialValues {
+  C: Float32Array;
+  W1: Float32Array;
+  b1: Float32Array | null;
+  W2: Float32Array;
+  b2: Float32Array;
+}
+
+/** The scale of W1: a number, or Kaiming's (5/3) / sqrt(fanIn). */
+function w1Scale(init: MlpInit, fanIn: number): number {
+  return init.w1 === "kaiming" ? TANH_GAIN / Math.sqrt(fanIn) : (init.w1 ?? 1);
+}
+
+/** The lib's own seeded draws: C, W1, b1, W2, b2, b1 included even with batch norm. */
+function drawParameters(g: NormalDraws, p: DrawPlan): InitialValues {
+  const draw = (n: number, scale: number): Float32Array => {
+    const a = g.randnArray(n);
+    for (let i = 0; i < n; i++) a[i] = scale === 0 ? 0 : (a[i] as number) * scale; // no -0
+    return a;
+  };
+  const C = draw(p.vocabSize * p.nEmbd, 1);
+  const W1 = draw(p.fanIn * p.nHidden, w1Scale(p.init, p.fanIn));
+  const b1 = draw(p.nHidden, p.init.b1 ?? 1);
+  const W2 = draw(p.nHidden * p.vocabSize, p.init.w2 ?? 1);
+  const b2 = draw(p.vocabSize, p.init.b2 ?? 1);
+  return { C, W1, b1: p.batchNorm ? null : b1, W2, b2 };
+}
+
+/**
+ * The lecture's draws: `torch.randn(shape, generator=g) * scale` per parameter,
+ * the product taken in float32 with the scale rounded to float32 first (as
+ * torch multiplies a float32 tensor by a Python float), Kaiming's scale as a
+ * product and then a quotient, and no b1 with batch norm.
+ */
+function drawLectureParameters(g: NormalDraws, p: DrawPlan): InitialValues {
+  const f = Math.fround;
+  // + 0 turns torch's -0 (a negative draw times 0) into +0; no computation can tell them apart
+  const draw = (n: number, scale: number): Float32Array => {
+    const a = g.randnArray(n);
+    if (scale !== 1) for (let i = 0; i < n; i++) a[i] = f((a[i] as number) * f(scale)) + 0;
+    return a;
+  };
+  const kaiming = (n: number): Float32Array => {
+    // the lecture writes `randn(...) * (5/3) / (fan_in**0.5)`: two float32 operations
+    const a = g.randnArray(n);
+    const root = f(Math.sqrt(p.fanIn));
+    for (let i = 0; i < n; i++) a[i] = f(f((a[i] as number) * f(TANH_GAIN)) / root);
+    return a;
+  };
+  const C = draw(p.vocabSize * p.nEmbd, 1);
+  const W1 = p.init.w1 === "kaiming" ? kaiming(p.fanIn * p.nHidden) : draw(p.fanIn * p.nHidden, p.init.w1 ?? 1);
+  const b1 = p.batchNorm ? null : draw(p.nHidden, p.init.b1 ?? 1);
+  const W2 = draw(p.nHidden * p.vocabSize, p.init.w2 ?? 1);
+  const b2 = draw(p.vocabSize, p.init.b2 ?? 1);
+  return { C, W1, b1, W2, b2 };
 }
 
 /**

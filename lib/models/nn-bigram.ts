@@ -20,6 +20,7 @@ import type { LanguageModel } from "./model";
 import type { ModelSpec } from "./spec";
 import { oneHotFloat } from "../nn/ops";
 import { Generator } from "../random/generator";
+import type { NormalDraws } from "../random/torch";
 import { tf } from "../runtime/tf";
 import { LECTURE_SEED } from "../random/seeds";
 
@@ -27,8 +28,10 @@ import { LECTURE_SEED } from "../random/seeds";
 export interface NeuralBigramConfig {
   /** size of the vocabulary (27 for names) */
   vocabSize: number;
-  /** seed of the generator that draws W (default {@link LECTURE_SEED}) */
+  /** seed of the generator that draws W (default {@link LECTURE_SEED}); ignored when `generator` is given */
   seed?: number;
+  /** draw W from this generator instead (a `TorchGenerator` seeded 2147483647 gives the lecture's W) */
+  generator?: NormalDraws;
   /** weight of the L2 term `lambda * mean(W^2)` (default 0.01, as in the lecture) */
   lambda?: number;
   /** start from W = 0 (a uniform model) instead of random normal weights */
@@ -57,7 +60,7 @@ export class NeuralBigram implements LanguageModel, Fusable {
     this.lambda = lambda;
     const values = zeroInit
       ? new Float32Array(vocabSize * vocabSize)
-      : new Generator(seed).randnArray(vocabSize * vocabSize);
+      : (config.generator ?? new Generator(seed)).randnArray(vocabSize * vocabSize);
     this.W = tf.tidy(() => tf.variable(tf.tensor2d(values, [vocabSize, vocabSize]), true));
   }
 

@@ -11,13 +11,16 @@
  * {@link BaseLayer.clearOutput} and by `dispose()`. Callers must not dispose it.
  *
  * Weights are drawn from a seeded {@link Generator}, like torch with a
- * generator, so a seed gives the same network on every backend.
+ * generator, so a seed gives the same network on every backend; a
+ * `generator` option takes any {@link NormalDraws}, the lecture's
+ * `TorchGenerator` included.
  *
  * @module
  */
 import type * as tfjs from "@tensorflow/tfjs";
 import { embedding } from "./ops";
 import { Generator } from "../random/generator";
+import type { NormalDraws } from "../random/torch";
 import { tf } from "../runtime/tf";
 import { LECTURE_SEED } from "../random/seeds";
 
@@ -52,7 +55,7 @@ export function kaimingStd(gain: number, fanIn: number): number {
 }
 
 /** A tensor of standard normal draws times `scale`: `torch.randn(shape, generator=g) * scale`. */
-export function initRandn(shape: readonly number[], generator: Generator, scale = 1): tfjs.Tensor {
+export function initRandn(shape: readonly number[], generator: NormalDraws, scale = 1): tfjs.Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
   const values = generator.randnArray(n);
   if (scale !== 1) for (let i = 0; i < n; i++) values[i] = (values[i] as number) * scale;
@@ -63,7 +66,7 @@ export function initRandn(shape: readonly number[], generator: Generator, scale 
  * Kaiming-normal weights for a [fanIn, fanOut] matrix: normal draws with
  * standard deviation {@link kaimingStd}(gain, fanIn).
  */
-export function initKaiming(shape: readonly [number, number], generator: Generator, gain = 1): tfjs.Tensor2D {
+export function initKaiming(shape: readonly [number, number], generator: NormalDraws, gain = 1): tfjs.Tensor2D {
   return initRandn(shape, generator, kaimingStd(gain, shape[0])) as tfjs.Tensor2D;
 }
 
@@ -78,7 +81,7 @@ export function scaleVariable(v: tfjs.Variable, factor: number): void {
 }
 
 /** The generator a layer draws from: the one given, else a new one seeded by `seed`. */
-export function resolveGenerator(options: { generator?: Generator; seed?: number }): Generator {
+export function resolveGenerator(options: { generator?: NormalDraws; seed?: number }): NormalDraws {
   return options.generator ?? new Generator(options.seed ?? DEFAULT_LAYER_SEED);
 }
 
@@ -164,7 +167,7 @@ export interface LinearOptions {
   /** add a bias (zeros at init); default true. Leave it out before a BatchNorm1d. */
   bias?: boolean;
   /** generator the weights are drawn from (takes precedence over seed) */
-  generator?: Generator;
+  generator?: NormalDraws;
   /** seed of a new generator, when no generator is given (default 2147483647) */
   seed?: number;
   /**
@@ -439,7 +442,7 @@ export class Tanh extends BaseLayer {
 /** Options of {@link Embedding}. */
 export interface EmbeddingOptions {
   /** generator the table is drawn from (takes precedence over seed) */
-  generator?: Generator;
+  generator?: NormalDraws;
   /** seed of a new generator, when no generator is given (default 2147483647) */
   seed?: number;
 }

@@ -19,6 +19,15 @@ const DEFAULT_SEED = 67280421310721n;
 const VECTOR_NORMAL_MIN = 16;
 
 /**
+ * Anything that draws standard normal values in bulk, like `torch.randn(n, generator=g)`:
+ * both the lib's `Generator` and {@link TorchGenerator}. Model and layer
+ * constructors take it so a notebook can hand them the lecture's generator.
+ */
+export interface NormalDraws {
+  randnArray(n: number): Float32Array;
+}
+
+/**
  * The public methods of the lib's simple `Generator` (lib/random.ts), written as
  * an interface so that `manualSeed` returns whichever generator it was called
  * on. Code typed against it takes either generator.
