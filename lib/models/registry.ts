@@ -9,9 +9,10 @@ import { mlpBnSpec, mlpSpec } from "./mlp";
 import { bigramSpec } from "./nn-bigram";
 import type { ModelSpec } from "./spec";
 import { trigramSpec } from "./trigram";
+import { transformerSpec } from "./transformer";
 
 /** The registered model kinds, in the order of the lectures. */
-export const MODELS: readonly ModelSpec[] = [bigramSpec, mlpSpec, mlpBnSpec, deepSpec, trigramSpec];
+export const MODELS: readonly ModelSpec[] = [bigramSpec, mlpSpec, mlpBnSpec, deepSpec, trigramSpec, transformerSpec];
 
 /** The names of the registered kinds. */
 export const MODEL_KINDS: readonly string[] = MODELS.map((m) => m.kind);
