@@ -10,9 +10,19 @@ import { bigramSpec } from "./nn-bigram";
 import type { ModelSpec } from "./spec";
 import { trigramSpec } from "./trigram";
 import { transformerSpec } from "./transformer";
+import { gruSpec, rnnSpec } from "./rnn";
 
 /** The registered model kinds, in the order of the lectures. */
-export const MODELS: readonly ModelSpec[] = [bigramSpec, mlpSpec, mlpBnSpec, deepSpec, trigramSpec, transformerSpec];
+export const MODELS: readonly ModelSpec[] = [
+  bigramSpec,
+  mlpSpec,
+  mlpBnSpec,
+  deepSpec,
+  trigramSpec,
+  transformerSpec,
+  gruSpec,
+  rnnSpec,
+];
 
 /** The names of the registered kinds. */
 export const MODEL_KINDS: readonly string[] = MODELS.map((m) => m.kind);
