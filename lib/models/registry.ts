@@ -11,8 +11,11 @@ import type { ModelSpec } from "./spec";
 import { trigramSpec } from "./trigram";
 import { transformerSpec } from "./transformer";
 import { gruSpec, rnnSpec } from "./rnn";
+import { bowSpec } from "./bow";
+import { makemoreMlpSpec } from "./makemore-mlp";
+import { makemoreBigramSpec } from "./makemore-bigram";
 
-/** The registered model kinds, in the order of the lectures. */
+/** The registered model kinds: the lectures' in their order, then makemore.py's (transformer first, as its default). */
 export const MODELS: readonly ModelSpec[] = [
   bigramSpec,
   mlpSpec,
@@ -22,6 +25,9 @@ export const MODELS: readonly ModelSpec[] = [
   transformerSpec,
   gruSpec,
   rnnSpec,
+  bowSpec,
+  makemoreMlpSpec,
+  makemoreBigramSpec,
 ];
 
 /** The names of the registered kinds. */
