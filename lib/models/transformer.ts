@@ -113,10 +113,18 @@ export class Transformer implements SequenceModel, NamedParameters {
   private attention(x: tfjs.Tensor, b: BlockParams): tfjs.Tensor {
     const [B, T, C] = x.shape as [number, number, number];
     const hs = C / this.nHead;
-    // one product gives q, k, v side by side; one transpose moves them and the heads in front
-    const qkv = linearAll(x, b.cAttn).reshape([B, T, 3, this.nHead, hs]).transpose([2, 0, 3, 1, 4]); // [3, B, nh, T, hs]
-    const [q, k, v] = tf.unstack(qkv) as [tfjs.Tensor, tfjs.Tensor, tfjs.Tensor]; // [B, nh, T, hs] each
-    const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hs)), corner(this.mask, T)); // [B, nh, T, T]
+    // c_attn's weight is cut into its q, k and v columns (a cheap slice of [C, 3C]) rather than
+    // its output: on wasm, slicing or unstacking [B, T, 3C] activations costs more than the products
+    const Ws = tf.split(b.cAttn.W, 3, 1);
+    const bs = tf.split(b.cAttn.b as tfjs.Variable, 3);
+    const project = (i: number, order: number[]): tfjs.Tensor =>
+      linearAll(x, { W: Ws[i] as tfjs.Variable, b: bs[i] as tfjs.Variable })
+        .reshape([B, T, this.nHead, hs])
+        .transpose(order);
+    const q = project(0, [0, 2, 1, 3]); // [B, nh, T, hs]
+    const kT = project(1, [0, 2, 3, 1]); // [B, nh, hs, T]: transposed here, a plain product below
+    const v = project(2, [0, 2, 1, 3]); // [B, nh, T, hs]
+    const scores = tf.add(tf.mul(tf.matMul(q, kT), 1 / Math.sqrt(hs)), corner(this.mask, T)); // [B, nh, T, T]
     const y = tf.matMul(tf.softmax(scores), v); // [B, nh, T, hs]
     return linearAll(y.transpose([0, 2, 1, 3]).reshape([B, T, C]), b.attnProj); // heads side by side again
   }
