@@ -98,7 +98,7 @@ export class Recurrent implements SequenceModel, NamedParameters {
       for (const xt of xs) {
         h =
           this.cell === "rnn"
-            ? (tf.tanh(tf.add(xt, tf.matMul(h, split[0]!.h))) as tfjs.Tensor2D)
+            ? (tf.tanh(tf.add(xt, linear(h, split[0]!.h))) as tfjs.Tensor2D)
             : this.gruStep(xt, h, split);
         hiddens.push(h);
       }
@@ -108,14 +108,15 @@ export class Recurrent implements SequenceModel, NamedParameters {
 
   /**
    * One GRUCell step from xt = [x·Wz_x + bz, x·Wr_x + br, x·Wh̄_x + bh̄] ([B, 3H])
-   * and the previous hidden state h [B, H].
+   * and the previous hidden state h [B, H]. The products go through `linear`, whose backward pass
+   * avoids wasm's slow transposed matrix products.
    */
   private gruStep(xt: tfjs.Tensor2D, h: tfjs.Tensor2D, [z, r, hbar]: Split[]): tfjs.Tensor2D {
     const H = h.shape[1];
     const [xz, xr, xhbar] = tf.split(xt, [H, H, H], 1) as [tfjs.Tensor2D, tfjs.Tensor2D, tfjs.Tensor2D];
-    const reset = tf.sigmoid(tf.add(xr, tf.matMul(h, r!.h)));
-    const candidate = tf.tanh(tf.add(xhbar, tf.matMul(tf.mul(reset, h), hbar!.h)));
-    const update = tf.sigmoid(tf.add(xz, tf.matMul(h, z!.h)));
+    const reset = tf.sigmoid(tf.add(xr, linear(h, r!.h)));
+    const candidate = tf.tanh(tf.add(xhbar, linear(tf.mul(reset, h) as tfjs.Tensor2D, hbar!.h)));
+    const update = tf.sigmoid(tf.add(xz, linear(h, z!.h)));
     return tf.add(h, tf.mul(update, tf.sub(candidate, h))) as tfjs.Tensor2D; // (1 - z)·h + z·h̄
   }
 
