@@ -95,7 +95,8 @@ export function addHyperOptions(cmd: Command, skip: readonly HyperKey[] = []): C
   for (const h of HYPERPARAMETERS) {
     if (skip.includes(h.key)) continue;
     cmd.addOption(
-      new Option(`${h.flag} <${h.placeholder}>`, h.help).argParser((value: string) => {
+      // an alias goes first: commander names the value after the last long flag (the config key)
+      new Option(`${h.alias ? h.alias + ", " : ""}${h.flag} <${h.placeholder}>`, h.help).argParser((value: string) => {
         try {
           return h.parse(value);
         } catch (e) {

@@ -58,7 +58,7 @@ describe("hyperparameters", () => {
     expect(parameterCount(resolveConfig({ model: "deep" }), 27)).toBe(47024);
     expect(parameterCount(resolveConfig({ model: "deep" }), 27)).toBe(deepParameterCount({ vocabSize: 27 }));
     for (const model of MODEL_KINDS) {
-      for (const shape of [{}, { blockSize: 4, nEmbd: 3, nHidden: 7, nLayers: 2 }]) {
+      for (const shape of [{}, { blockSize: 4, nEmbd: 3, nHidden: 7, nLayers: 2, nHead: 1, nEmbd2: 5 }]) {
         const config = resolveConfig(model === "bigram" ? { model } : { model, ...shape });
         const built = buildModel(config, 11);
         expect([model, countParameters(built)]).toEqual([model, parameterCount(config, 11)]);

@@ -92,6 +92,8 @@ describe("grid files", () => {
       "nEmbd",
       "nHidden",
       "nLayers",
+      "nHead",
+      "nEmbd2",
       "batchSize",
       "lr",
       "optimizer",

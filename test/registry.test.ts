@@ -32,20 +32,34 @@ const vocab = Vocab.fromWords(["emma", "olivia", "ava"]);
 
 describe("the model registry", () => {
   test("every kind is registered once, with a description and the examples it reads", () => {
-    expect(MODEL_KINDS).toEqual(["bigram", "mlp", "mlp-bn", "deep", "trigram"]);
+    expect(MODEL_KINDS).toEqual([
+      "bigram",
+      "mlp",
+      "mlp-bn",
+      "deep",
+      "trigram",
+      "transformer",
+      "gru",
+      "rnn",
+      "bow",
+      "makemore-mlp",
+      "makemore-bigram",
+    ]);
     expect(new Set(MODEL_KINDS).size).toBe(MODELS.length);
     for (const m of MODELS) {
       expect(m.description.length).toBeGreaterThan(10);
       expect(["context", "sequence"]).toContain(m.examples);
     }
     expect(findModel("gpt")).toBeNull();
-    expect(() => resolveConfig({ model: "gpt" })).toThrow(/must be one of bigram, mlp, mlp-bn, deep, trigram/);
+    expect(() => resolveConfig({ model: "gpt" })).toThrow(
+      /must be one of bigram, mlp, mlp-bn, deep, trigram, transformer, gru/,
+    );
   });
 
   test.each(MODEL_KINDS)("%s: the parameter formula equals the built model, for several shapes", (kind) => {
     const shapes = [
-      { nEmbd: 2, nHidden: 8, nLayers: 1, blockSize: 2 },
-      { nEmbd: 5, nHidden: 16, nLayers: 3, blockSize: 4 },
+      { nEmbd: 2, nHidden: 8, nLayers: 1, blockSize: 2, nHead: 1, nEmbd2: 3 },
+      { nEmbd: 5, nHidden: 16, nLayers: 3, blockSize: 4, nHead: 5, nEmbd2: 7 },
       {},
     ];
     for (const shape of shapes) {
@@ -66,6 +80,48 @@ describe("the model registry", () => {
     expect(describeModel(resolveConfig({ model: "deep", nLayers: 2 }))).toBe(
       "deep block 3, embd 10, hidden 100, layers 2",
     );
+  });
+
+  test("makemore.py's models on names (vocab 27, block 16) have makemore.py's parameter counts", () => {
+    const counts = Object.fromEntries(
+      ["transformer", "makemore-mlp", "gru", "bow", "rnn", "makemore-bigram"].map((kind) => {
+        const config = resolveConfig({ model: kind, blockSize: 16 });
+        const model = buildModel(config, 27);
+        const n = countParameters(model);
+        model.dispose();
+        return [kind, [n, parameterCount(config, 27)]];
+      }),
+    );
+    expect(counts).toEqual({
+      transformer: [204544, 204544],
+      "makemore-mlp": [69147, 69147],
+      gru: [28315, 28315],
+      bow: [12827, 12827],
+      rnn: [11803, 11803],
+      "makemore-bigram": [729, 729],
+    });
+  });
+
+  test("makemore.py's models default to its shapes and to AdamW; the transformer refuses nEmbd % nHead != 0", () => {
+    expect(resolveConfig({ model: "transformer" })).toMatchObject({
+      nLayers: 4,
+      nHead: 4,
+      nEmbd: 64,
+      optimizer: "adamw",
+      lr: 5e-4,
+      weightDecay: 0.01,
+    });
+    for (const kind of ["gru", "rnn", "bow", "makemore-mlp"]) {
+      expect(resolveConfig({ model: kind })).toMatchObject({ nEmbd: 64, nEmbd2: 64, optimizer: "adamw", lr: 5e-4 });
+    }
+    expect(() => resolveConfig({ model: "transformer", nEmbd: 10, nHead: 4 })).toThrow(
+      /^the transformer model: nEmbd 10 must be divisible by nHead 4/,
+    );
+    expect(() => resolveConfig({ model: "gru", nEmbd: 10, nHead: 4 })).not.toThrow();
+    expect(describeModel(resolveConfig({ model: "transformer", blockSize: 16 }))).toBe(
+      "transformer block 16, embd 64, layers 4, heads 4",
+    );
+    expect(describeModel(resolveConfig({ model: "gru" }))).toBe("gru embd 64, embd2 64");
   });
 
   test("AdamW runs default to makemore.py's learning rate and weight decay; SGD to the lectures'", () => {

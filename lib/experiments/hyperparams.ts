@@ -80,6 +80,8 @@ export interface HyperSpec {
   help: string;
   /** placeholder of the value in --help */
   placeholder: string;
+  /** a second spelling of the flag (makemore.py's "--n-layer" for "--n-layers") */
+  alias?: string;
   /** checks and converts a value from a flag (a string) or a grid file (a JSON value) */
   parse(raw: unknown): ExperimentConfig[HyperKey];
 }
@@ -140,8 +142,23 @@ export const HYPERPARAMETERS: readonly HyperSpec[] = [
   {
     key: "nLayers",
     flag: "--n-layers",
+    alias: "--n-layer",
     placeholder: "n",
-    help: "hidden layers of the deep model (default 5)",
+    help: "hidden layers of the deep model, blocks of the transformer (default 5; transformer: 4)",
+    parse: intParser(1, "a positive integer"),
+  },
+  {
+    key: "nHead",
+    flag: "--n-head",
+    placeholder: "n",
+    help: "attention heads of the transformer; must divide --n-embd (default 4)",
+    parse: intParser(1, "a positive integer"),
+  },
+  {
+    key: "nEmbd2",
+    flag: "--n-embd2",
+    placeholder: "n",
+    help: "second width of makemore.py's models: hidden state (rnn, gru), MLP width (bow, makemore-mlp) (default 64)",
     parse: intParser(1, "a positive integer"),
   },
   {
@@ -234,6 +251,8 @@ export const DEFAULT_EXPERIMENT_CONFIG: Readonly<ExperimentConfig> = Object.free
   nEmbd: 10,
   nHidden: 200,
   nLayers: 5,
+  nHead: 4,
+  nEmbd2: 64,
   batchSize: 32,
   lr: 0.1,
   optimizer: "sgd",
@@ -311,6 +330,8 @@ export function resolveConfig(
   for (const key of HYPER_KEYS) out[key] = parseHyperValue(key, merged[key], source);
   const config = out as unknown as ExperimentConfig;
   applyFixed(spec, config, partial, where);
+  const invalid = spec.validate?.(config) ?? null;
+  if (invalid !== null) throw new ConfigError(`${where}the ${spec.kind} model: ${invalid}`);
   if (spec.minBatch !== undefined && config.batchSize < spec.minBatch) {
     throw new ConfigError(`${where}batch normalization (${config.model}) needs batchSize of at least ${spec.minBatch}`);
   }
@@ -362,6 +383,8 @@ const SHAPE_LABELS: Readonly<Record<keyof ModelShape, string>> = {
   nEmbd: "embd",
   nHidden: "hidden",
   nLayers: "layers",
+  nHead: "heads",
+  nEmbd2: "embd2",
 };
 
 /** A short description of a configuration's model, e.g. "mlp block 3, embd 10, hidden 200". */

@@ -9,9 +9,26 @@ import { mlpBnSpec, mlpSpec } from "./mlp";
 import { bigramSpec } from "./nn-bigram";
 import type { ModelSpec } from "./spec";
 import { trigramSpec } from "./trigram";
+import { transformerSpec } from "./transformer";
+import { gruSpec, rnnSpec } from "./rnn";
+import { bowSpec } from "./bow";
+import { makemoreMlpSpec } from "./makemore-mlp";
+import { makemoreBigramSpec } from "./makemore-bigram";
 
-/** The registered model kinds, in the order of the lectures. */
-export const MODELS: readonly ModelSpec[] = [bigramSpec, mlpSpec, mlpBnSpec, deepSpec, trigramSpec];
+/** The registered model kinds: the lectures' in their order, then makemore.py's (transformer first, as its default). */
+export const MODELS: readonly ModelSpec[] = [
+  bigramSpec,
+  mlpSpec,
+  mlpBnSpec,
+  deepSpec,
+  trigramSpec,
+  transformerSpec,
+  gruSpec,
+  rnnSpec,
+  bowSpec,
+  makemoreMlpSpec,
+  makemoreBigramSpec,
+];
 
 /** The names of the registered kinds. */
 export const MODEL_KINDS: readonly string[] = MODELS.map((m) => m.kind);

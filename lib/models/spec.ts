@@ -18,15 +18,19 @@ export interface ModelShape {
   nEmbd: number;
   /** hidden units per layer */
   nHidden: number;
-  /** hidden layers */
+  /** hidden layers (makemore.py's n_layer: transformer blocks) */
   nLayers: number;
+  /** attention heads of a transformer (makemore.py's n_head; must divide nEmbd) */
+  nHead: number;
+  /** the second width of makemore.py's models (n_embd2: hidden state, MLP width) */
+  nEmbd2: number;
 }
 
 /** The name of a shape hyperparameter. */
 export type ShapeKey = keyof ModelShape;
 
 /** Every shape hyperparameter, in column order. */
-export const MODEL_SHAPE_KEYS: readonly ShapeKey[] = ["blockSize", "nEmbd", "nHidden", "nLayers"];
+export const MODEL_SHAPE_KEYS: readonly ShapeKey[] = ["blockSize", "nEmbd", "nHidden", "nLayers", "nHead", "nEmbd2"];
 
 /** Training settings a model kind may default differently (the bigram's one matrix wants a much larger step). */
 export interface TrainingDefaults {
@@ -60,4 +64,6 @@ export interface ModelSpec {
   build(shape: ModelShape, vocabSize: number, seed: number): Model;
   /** its parameter count, without building it */
   parameterCount(shape: ModelShape, vocabSize: number): number;
+  /** why a shape cannot be built (one line for a ConfigError), or null when it can */
+  validate?(shape: ModelShape): string | null;
 }

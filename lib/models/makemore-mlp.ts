@@ -1,0 +1,95 @@
+/**
+ * makemore.py's `MLP` (Bengio et al. 2003 over whole lines): at every
+ * position it embeds that token and the blockSize - 1 before it (a <BLANK>
+ * token, index vocabSize, stands in before the line starts), concatenates
+ * the blockSize embeddings, newest first, and predicts the next token
+ * through one tanh layer.
+ *
+ * @module
+ */
+import type * as tfjs from "@tensorflow/tfjs";
+import { embedding } from "../nn/ops";
+import { Generator } from "../random/generator";
+import { tf } from "../runtime/tf";
+import type { SequenceModel } from "./model";
+import { linearAll, ParameterSet, type LinearParams, type NamedParameters } from "./parts";
+import type { ModelSpec } from "./spec";
+
+/** Configuration of a {@link MakemoreMLP}. */
+export interface MakemoreMLPConfig {
+  /** size of the vocabulary (the embedding table has one more row, for <BLANK>) */
+  vocabSize: number;
+  /** tokens each position reads, itself included */
+  blockSize: number;
+  /** embedding dimension (n_embd) */
+  nEmbd: number;
+  /** hidden tanh units (n_embd2) */
+  nEmbd2: number;
+  /** seed of the generator that draws every parameter */
+  seed: number;
+}
+
+/**
+ * Where position t's k-th token comes from in a line padded on the left with
+ * `window` <BLANK>s: column window + t - k, as a flat int32 [T·window] (row t, then k).
+ */
+function windowColumns(T: number, window: number): tfjs.Tensor1D {
+  const cols = new Int32Array(T * window);
+  for (let t = 0; t < T; t++) for (let k = 0; k < window; k++) cols[t * window + k] = window + t - k;
+  return tf.tensor1d(cols, "int32");
+}
+
+/** See the module comment. */
+export class MakemoreMLP implements SequenceModel, NamedParameters {
+  readonly examples = "sequence";
+  readonly blockSize: number;
+  readonly vocabSize: number;
+  private readonly params: ParameterSet;
+  private readonly wte: tfjs.Variable; // [vocab + 1, E]
+  private readonly hidden: LinearParams; // [blockSize·E, E2]
+  private readonly out: LinearParams; // [E2, vocab]
+
+  constructor(c: MakemoreMLPConfig) {
+    this.blockSize = c.blockSize;
+    this.vocabSize = c.vocabSize;
+    const p = (this.params = new ParameterSet(new Generator(c.seed)));
+    this.wte = p.embedding("wte.weight", c.vocabSize + 1, c.nEmbd);
+    this.hidden = p.linear("mlp.0", c.blockSize * c.nEmbd, c.nEmbd2);
+    this.out = p.linear("mlp.2", c.nEmbd2, c.vocabSize);
+  }
+
+  parameters(): tfjs.Variable[] {
+    return this.params.variables();
+  }
+
+  namedParameters(): [string, tfjs.Variable][] {
+    return this.params.namedParameters();
+  }
+
+  forward(X: tfjs.Tensor2D): tfjs.Tensor3D {
+    return tf.tidy(() => {
+      const [B, T] = X.shape;
+      const w = this.blockSize;
+      const padded = tf.concat([tf.fill([B, w], this.vocabSize, "int32"), X], 1); // [B, w + T], <BLANK>s first
+      const windows = tf.gather(padded, windowColumns(T, w), 1).reshape([B, T, w]); // [B, T, w], newest first
+      const x = embedding(this.wte as tfjs.Tensor2D, windows).reshape([B, T, -1]); // [B, T, w·E]
+      return linearAll(tf.tanh(linearAll(x, this.hidden)), this.out) as tfjs.Tensor3D; // [B, T, vocab]
+    });
+  }
+
+  dispose(): void {
+    this.params.dispose();
+  }
+}
+
+/** `--model makemore-mlp`. */
+export const makemoreMlpSpec: ModelSpec = {
+  kind: "makemore-mlp",
+  description: "makemore.py's MLP: the embeddings of the last blockSize tokens at each position through a tanh layer",
+  examples: "sequence",
+  uses: ["blockSize", "nEmbd", "nEmbd2"],
+  defaults: { nEmbd: 64, nEmbd2: 64, optimizer: "adamw" },
+  build: ({ blockSize, nEmbd, nEmbd2 }, vocabSize, seed) =>
+    new MakemoreMLP({ vocabSize, blockSize, nEmbd, nEmbd2, seed }),
+  parameterCount: ({ blockSize, nEmbd: E, nEmbd2: E2 }, V) => (V + 1) * E + (blockSize * E * E2 + E2) + (E2 * V + V),
+};

@@ -1,0 +1,123 @@
+/**
+ * makemore.py's six models against PyTorch: test/fixtures/makemore-models.json
+ * (written by scripts/fixtures/makemore_models.py) holds each model's weights,
+ * a batch with ignored targets, the logits, the loss and every gradient. The
+ * same weights, loaded by name into lib/models, must give the same numbers.
+ */
+import { readFileSync } from "fs";
+import { join } from "path";
+import type * as tfjs from "@tensorflow/tfjs";
+import { resolveConfig } from "../lib/experiments/hyperparams";
+import { buildModel } from "../lib/experiments/run-model";
+import { batchLoss, type Model } from "../lib/models/model";
+import { hasNamedParameters } from "../lib/models/parts";
+import { tf } from "../lib/runtime/tf";
+import { describeEachBackend } from "./support/backends";
+
+/** One model's record in the fixture (arrays as base64 little-endian float32, or int32 for the batch). */
+interface Recorded {
+  kind: string;
+  shape: { blockSize: number; nLayers: number; nHead: number; nEmbd: number; nEmbd2: number };
+  vocabSize: number;
+  X: string;
+  Y: string;
+  B: number;
+  T: number;
+  params: { name: string; shape: number[]; data: string }[];
+  grads: string[];
+  logits: string;
+  loss: number;
+}
+
+const fixture = JSON.parse(readFileSync(join(__dirname, "fixtures", "makemore-models.json"), "utf8")) as {
+  models: Recorded[];
+};
+
+function floats(b64: string): Float32Array {
+  const bytes = Buffer.from(b64, "base64");
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return Float32Array.from({ length: bytes.byteLength / 4 }, (_, i) => view.getFloat32(4 * i, true));
+}
+
+function ints(b64: string): Int32Array {
+  const bytes = Buffer.from(b64, "base64");
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return Int32Array.from({ length: bytes.byteLength / 4 }, (_, i) => view.getInt32(4 * i, true));
+}
+
+/** Largest |a - b|. */
+function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)));
+  return m;
+}
+
+/** Largest |a - b| over the largest |b| (1 when b is all zeros). */
+function relativeDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i] as number));
+  return maxDiff(a, b) / (scale || 1);
+}
+
+/** Our model of the recorded kind and shape, with PyTorch's weights assigned by name. */
+function loadRecorded(r: Recorded): Model {
+  const config = resolveConfig({ model: r.kind, ...r.shape });
+  const model = buildModel(config, r.vocabSize);
+  if (!hasNamedParameters(model)) throw new Error(`${r.kind} has no namedParameters()`);
+  const named = model.namedParameters();
+  expect(named.map(([n, v]) => [n, v.shape])).toEqual(r.params.map((p) => [p.name, p.shape]));
+  named.forEach(([, v], i) => {
+    const p = r.params[i] as Recorded["params"][number];
+    tf.tidy(() => v.assign(tf.tensor(floats(p.data), p.shape, "float32")));
+  });
+  return model;
+}
+
+describeEachBackend("makemore.py's models match PyTorch", () => {
+  test.each(fixture.models.map((m) => [m.kind, m] as const))("%s: logits, loss and gradients", (kind, r) => {
+    const model = loadRecorded(r);
+    const X = tf.tensor2d(ints(r.X), [r.B, r.T], "int32") as tfjs.Tensor2D;
+    const Y = tf.tensor2d(ints(r.Y), [r.B, r.T], "int32") as tfjs.Tensor2D;
+    const before = tf.memory().numTensors;
+    const logits = model.forward(X, true);
+    expect(maxDiff(logits.dataSync(), floats(r.logits))).toBeLessThan(1e-5);
+    const { value, grads } = tf.variableGrads(() => batchLoss(model, X, Y), model.parameters());
+    expect(Math.abs((value.dataSync()[0] as number) - r.loss)).toBeLessThan(1e-5);
+    model.parameters().forEach((p, i) => {
+      const g = grads[p.name] as tfjs.Tensor;
+      const rel = relativeDiff(g.dataSync(), floats(r.grads[i] as string));
+      expect([kind, r.params[i]?.name, rel < 1e-4 ? "ok" : rel]).toEqual([kind, r.params[i]?.name, "ok"]);
+    });
+    tf.dispose([logits, value, ...Object.values(grads)]);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([X, Y]);
+    model.dispose();
+  });
+
+  test.each(fixture.models.map((m) => [m.kind, m] as const))(
+    "%s: a shorter line gets the first logits of the full one (causal, and T < blockSize works)",
+    (_kind, r) => {
+      const model = loadRecorded(r);
+      tf.tidy(() => {
+        const X = tf.tensor2d(ints(r.X), [r.B, r.T], "int32") as tfjs.Tensor2D;
+        const full = model.forward(X, false);
+        const T = r.T - 2;
+        const short = model.forward(X.slice([0, 0], [r.B, T]), false);
+        expect(short.shape).toEqual([r.B, T, r.vocabSize]);
+        expect(maxDiff(short.dataSync(), full.slice([0, 0, 0], [r.B, T, -1]).dataSync())).toBeLessThan(1e-6);
+      });
+      model.dispose();
+    },
+  );
+
+  test("every makemore kind is in the fixture", () => {
+    expect(fixture.models.map((m) => m.kind)).toEqual([
+      "transformer",
+      "gru",
+      "rnn",
+      "bow",
+      "makemore-mlp",
+      "makemore-bigram",
+    ]);
+  });
+});
