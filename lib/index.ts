@@ -30,6 +30,7 @@ export * from "./models/spec";
 export * from "./models/trigram";
 export * from "./models/registry";
 export * from "./models/deep";
+export * from "./models/hierarchical";
 export * from "./models/nn-bigram";
 export * from "./models/mlp";
 export * from "./engines/kernels";
