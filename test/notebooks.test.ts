@@ -28,6 +28,26 @@ const EXPECTATIONS: Record<string, (run: NotebookRun) => void> = {
     expect(run.stdout).toMatch(/fused: +\d+ steps\/s/);
     expect(run.stdout).toMatch(/s on the fused kernels\)/);
   },
+  "07-backprop.ipynb": (run) => {
+    expect(run.stdout).toMatch(/4137 parameters/);
+    expect(run.stdout).toMatch(/12297 parameters/);
+    // every hand-derived gradient, the fused forms and the wasm kernels' gradients agree with autodiff
+    const lines = [
+      ...run.stdout.matchAll(
+        /^(\S+(?: \(wasm\))?) +\| exact: (true|false) +\| approximate: (true|false) +\| maxdiff: (\S+)$/gm,
+      ),
+    ];
+    expect(lines.length).toBe(26 + 2 + 7);
+    for (const m of lines) {
+      expect(m[3]).toBe("true");
+      expect(Number(m[4])).toBeLessThan(1e-6);
+    }
+    expect(run.stdout).toMatch(/26 gradients by hand: 26 approximately equal/);
+    for (const form of ["cross-entropy", "batch-norm"]) {
+      const m = new RegExp(`fused ${form} backward: largest difference (\\S+)`).exec(run.stdout);
+      expect(Number(m?.[1])).toBeLessThan(1e-6);
+    }
+  },
 };
 
 const notebooks = listNotebooks();

@@ -52,13 +52,16 @@ export interface ExerciseShape {
 
 /**
  * The lecture's initialization: C, W1 (Kaiming for tanh), b1, W2, b2 (small,
- * and not zero, so that a wrong gradient cannot hide behind a zero) from a
- * TorchGenerator seeded 2147483647; bngain and bnbias from a fresh, unseeded
+ * and not zero, so that a wrong gradient cannot hide behind a zero) from `g`,
+ * a TorchGenerator seeded 2147483647 unless given (pass one to keep drawing
+ * the lecture's minibatches from it); bngain and bnbias from a fresh, unseeded
  * one, as the lecture draws them from torch's global generator.
  */
-export function exerciseParams(shape: ExerciseShape = {}, seed = LECTURE_SEED): ExerciseParams {
+export function exerciseParams(
+  shape: ExerciseShape = {},
+  g: TorchGenerator = new TorchGenerator(LECTURE_SEED),
+): ExerciseParams {
   const { vocabSize = 27, blockSize = 3, nEmbd = 10, nHidden = 64 } = shape;
-  const g = new TorchGenerator(seed);
   const global = new TorchGenerator();
   const draw = (gen: TorchGenerator, dims: number[], scale: number, shift = 0): tfjs.Variable =>
     tf.tidy(() => {
