@@ -99,6 +99,43 @@ const EXPECTATIONS: Record<string, (run: NotebookRun) => void> = {
     expect(run.stdout).toMatch(/tfjs : +\d+ steps\/s/);
     expect(run.stdout).toMatch(/fused: +\d+ steps\/s/);
   },
+  "07-backprop.ipynb": (run) => {
+    expect(run.stdout).toMatch(/4137 parameters/);
+    expect(run.stdout).toMatch(/12297 parameters/);
+    // every hand-derived gradient, the fused forms and the wasm kernels' gradients agree with autodiff
+    const lines = [
+      ...run.stdout.matchAll(
+        /^(\S+(?: \(wasm\))?) +\| exact: (true|false) +\| approximate: (true|false) +\| maxdiff: (\S+)$/gm,
+      ),
+    ];
+    expect(lines.length).toBe(26 + 2 + 7);
+    for (const m of lines) {
+      expect(m[3]).toBe("true");
+      expect(Number(m[4])).toBeLessThan(1e-6);
+    }
+    expect(run.stdout).toMatch(/26 gradients by hand: 26 approximately equal/);
+    for (const form of ["cross-entropy", "batch-norm"]) {
+      const m = new RegExp(`fused ${form} backward: largest difference (\\S+)`).exec(run.stdout);
+      expect(Number(m?.[1])).toBeLessThan(1e-6);
+    }
+  },
+  "08-wavenet.ipynb": (run) => {
+    for (const n of [12097, 22097, 22397, 76579]) expect(run.stdout).toContain(`${n} parameters`);
+    // the lecture's walk through the hierarchy, batch of 4
+    for (const shape of [
+      "Embedding +: \\(4, 8, 10\\)",
+      "FlattenConsecutive : \\(4, 4, 20\\)",
+      "FlattenConsecutive : \\(4, 2, 136\\)",
+    ]) {
+      expect(run.stdout).toMatch(new RegExp(shape));
+    }
+    expect(run.stdout).toMatch(/FlattenConsecutive : \(4, 136\)/);
+    expect(run.stdout).toMatch(/Linear +: \(4, 27\)/);
+    expect(run.stdout).toMatch(/mean over dim 0 -> \(1, 4, 68\), over dims \(0, 1\) -> \(1, 1, 68\)/);
+    // the fixed hierarchy and the 76,579-parameter network run on the fused engine
+    expect(run.stdout).toMatch(/batch norm over \(0, 1\): 22397 parameters.* on the fused engine/);
+    expect(run.stdout).toMatch(/n_embd 24, n_hidden 128: 76579 parameters.* on the fused engine/);
+  },
 };
 
 const notebooks = listNotebooks();

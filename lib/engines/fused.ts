@@ -23,12 +23,30 @@ import { bufferEnd, KernelMemory, kernelsAvailable, kernelsUnavailableReason } f
 import type { LanguageModel } from "../models/model";
 import { tf } from "../runtime/tf";
 
-/** The token embedding and the concatenation of the context: [B, T] -> [B, T·dim]. */
+/**
+ * The token embedding: [B, T] -> [B, T·dim], the context concatenated; or, with
+ * `perPosition`, the same buffer read as B·T rows of dim ([B, T, dim]), for
+ * {@link FusedFlatten} layers to merge.
+ */
 export interface FusedEmbedding {
   /** "embedding" */
   kind: "embedding";
   /** the table [vocab, dim] */
   table: tfjs.Variable;
+  /** one row per position (B·T rows of dim) instead of one per example */
+  perPosition?: boolean;
+}
+
+/**
+ * Lecture 5's FlattenConsecutive(n): merges n consecutive rows of an example
+ * into one, [B·T, C] -> [B·T/n, C·n]. A pure reshape of the contiguous buffer,
+ * so it costs nothing: the layers after it see fewer, wider rows.
+ */
+export interface FusedFlatten {
+  /** "flatten" */
+  kind: "flatten";
+  /** rows merged into one */
+  n: number;
 }
 
 /** `x @ W (+ b)` with W [fanIn, fanOut]. */
@@ -76,7 +94,7 @@ export interface FusedTanh {
 }
 
 /** One layer of a {@link FusedSpec}. */
-export type FusedLayer = FusedEmbedding | FusedLinear | FusedBatchNorm | FusedTanh;
+export type FusedLayer = FusedEmbedding | FusedFlatten | FusedLinear | FusedBatchNorm | FusedTanh;
 
 /** An L2 penalty `coefficient · mean(param²)` added to the training loss. */
 export interface FusedL2 {
@@ -154,12 +172,28 @@ interface Slot {
   grad: number;
 }
 
-/** A layer with its buffers laid out (byte offsets). */
+/**
+ * A layer with its buffers laid out (byte offsets). `rows` is the rows of its
+ * output per example (1, or more between a per-position embedding and the
+ * flatten that merges the last of them): a layer runs on batch · rows rows.
+ */
 type Plan =
-  | { kind: "embedding"; table: Slot; vocab: number; dim: number; out: number; dOut: number }
-  | { kind: "linear"; w: Slot; b: Slot | null; fanIn: number; fanOut: number; wT: number; out: number; dOut: number }
+  | { kind: "embedding"; rows: number; table: Slot; vocab: number; dim: number; out: number; dOut: number }
+  | { kind: "flatten"; rows: number; out: number; dOut: number }
+  | {
+      kind: "linear";
+      rows: number;
+      w: Slot;
+      b: Slot | null;
+      fanIn: number;
+      fanOut: number;
+      wT: number;
+      out: number;
+      dOut: number;
+    }
   | {
       kind: "batchnorm";
+      rows: number;
       spec: FusedBatchNorm;
       gamma: Slot;
       beta: Slot;
@@ -174,7 +208,7 @@ type Plan =
       out: number;
       dOut: number;
     }
-  | { kind: "tanh"; dim: number; out: number; dOut: number };
+  | { kind: "tanh"; rows: number; dim: number; out: number; dOut: number };
 
 /** Where everything of a {@link FusedNet} lives (byte offsets from `alloc`). */
 interface Layout {
@@ -218,6 +252,8 @@ function layOut(spec: FusedSpec, B: number, alloc: (count: number) => number): L
     blockSize: spec.blockSize,
     alloc,
     width: 0,
+    rows: 1,
+    prev: null,
     param: (v) => {
       const off = (offsets.get(v) as number) * 4;
       const slot = { v, size: v.size, at: paramBase + off, grad: gradBase + off };
@@ -233,10 +269,16 @@ function layOut(spec: FusedSpec, B: number, alloc: (count: number) => number): L
   };
   const xAt = alloc(B * spec.blockSize);
   const yAt = alloc(B);
-  const plan = spec.layers.map((l, i) => planLayer(l, i, ctx));
+  const plan: Plan[] = [];
+  spec.layers.forEach((l, i) => {
+    const p = planLayer(l, i, ctx);
+    plan.push(p);
+    ctx.prev = p;
+  });
   if (ctx.width !== spec.vocabSize) {
     throw new Error(`the last layer gives ${ctx.width} outputs for ${spec.vocabSize} tokens`);
   }
+  if (ctx.rows !== 1) throw new Error(`the last layer gives ${ctx.rows} rows per example: flatten them first`);
   const penalties = (spec.l2 ?? []).map(({ param: v, coefficient }) => {
     const slot = slots.find((s) => s.v === v && s.grad >= 0);
     if (!slot) throw new Error("an L2 term names a variable that is not a parameter of the layers");
@@ -260,8 +302,12 @@ interface LayoutContext {
   alloc: (count: number) => number;
   param: (v: tfjs.Variable) => Slot;
   buffer: (v: tfjs.Variable) => Slot;
-  /** features per example after the layers laid out so far */
+  /** features per row after the layers laid out so far */
   width: number;
+  /** rows per example after the layers laid out so far */
+  rows: number;
+  /** the plan of the layer before, whose buffers a flatten reuses */
+  prev: Plan | null;
 }
 
 /** Lays out layer i's buffers, checking that it fits the width before it. */
@@ -272,9 +318,22 @@ function planLayer(l: FusedLayer, i: number, c: LayoutContext): Plan {
       if (i !== 0) throw new Error("the embedding must be the first layer of a fused spec");
       const [vocab, dim] = l.table.shape as [number, number];
       if (l.table.rank !== 2 || vocab < 1) throw new Error("the embedding table must be [vocab, dim]");
-      c.width = c.blockSize * dim;
+      // the same [B, T·dim] buffer either way; only how the next layers read it differs
+      c.rows = l.perPosition ? c.blockSize : 1;
+      c.width = (c.blockSize * dim) / c.rows;
       const table = c.param(l.table);
-      return { kind: "embedding", table, vocab, dim, out: alloc(B * c.width), dOut: alloc(B * c.width) };
+      const size = B * c.blockSize * dim;
+      return { kind: "embedding", rows: c.rows, table, vocab, dim, out: alloc(size), dOut: alloc(size) };
+    }
+    case "flatten": {
+      const prev = c.prev;
+      if (!prev || !Number.isInteger(l.n) || l.n < 1 || c.rows % l.n !== 0) {
+        throw new Error(`layer ${i}: cannot merge ${c.rows} rows per example in groups of ${l.n}`);
+      }
+      c.rows /= l.n;
+      c.width *= l.n;
+      // a reshape: the layer before's output and gradient buffers, read with fewer, wider rows
+      return { kind: "flatten", rows: c.rows, out: prev.out, dOut: prev.dOut };
     }
     case "linear": {
       const [fanIn, fanOut] = l.weight.shape as [number, number];
@@ -283,29 +342,35 @@ function planLayer(l: FusedLayer, i: number, c: LayoutContext): Plan {
       c.width = fanOut;
       const w = c.param(l.weight);
       const b = l.bias ? c.param(l.bias) : null;
+      const M = B * c.rows;
       return {
         kind: "linear",
+        rows: c.rows,
         w,
         b,
         fanIn,
         fanOut,
         wT: alloc(fanIn * fanOut),
-        out: alloc(B * fanOut),
-        dOut: alloc(B * fanOut),
+        out: alloc(M * fanOut),
+        dOut: alloc(M * fanOut),
       };
     }
     case "batchnorm":
       return planBatchNorm(l, i, c);
-    case "tanh":
-      return { kind: "tanh", dim: c.width, out: alloc(B * c.width), dOut: alloc(B * c.width) };
+    case "tanh": {
+      const size = B * c.rows * c.width;
+      return { kind: "tanh", rows: c.rows, dim: c.width, out: alloc(size), dOut: alloc(size) };
+    }
   }
 }
 
 function planBatchNorm(l: FusedBatchNorm, i: number, c: LayoutContext): Plan {
-  const { B, alloc, width } = c;
+  const { alloc, width } = c;
+  const M = c.B * c.rows; // statistics over every row: lecture 5's dimensions (0, 1)
   if (l.gamma.size !== width) throw new Error(`layer ${i}: batch norm of ${l.gamma.size} after ${width} features`);
   return {
     kind: "batchnorm",
+    rows: c.rows,
     spec: l,
     gamma: c.param(l.gamma),
     beta: c.param(l.beta),
@@ -316,9 +381,9 @@ function planBatchNorm(l: FusedBatchNorm, i: number, c: LayoutContext): Plan {
     invStd: alloc(width),
     uvar: alloc(width),
     tmp: alloc(width),
-    xhat: alloc(B * width),
-    out: alloc(B * width),
-    dOut: alloc(B * width),
+    xhat: alloc(M * width),
+    out: alloc(M * width),
+    dOut: alloc(M * width),
   };
 }
 
@@ -476,14 +541,17 @@ export class FusedNet {
    * i - 1 (or the batch): in training mode (batch statistics, running statistics
    * updated) or in evaluation mode (running statistics).
    */
-  private forwardLayer(i: number, B = this.batchSize, training = true): void {
+  private forwardLayer(i: number, batch = this.batchSize, training = true): void {
     const k = this.mem.k;
     const p = this.plan[i] as Plan;
     const x = i > 0 ? (this.plan[i - 1] as Plan).out : 0;
+    const B = batch * p.rows; // rows this layer runs on
     switch (p.kind) {
       case "embedding":
-        k.embedForward(B, this.spec.blockSize, p.dim, this.xAt, p.table.at, p.out);
+        k.embedForward(batch, this.spec.blockSize, p.dim, this.xAt, p.table.at, p.out);
         break;
+      case "flatten":
+        break; // a reshape: the buffer is already in place
       case "linear":
         k.gemm(B, p.fanOut, p.fanIn, x, p.fanIn, 1, p.w.at, p.fanOut, p.out, p.fanOut, 0, p.b ? p.b.at : 0);
         break;
@@ -531,13 +599,13 @@ export class FusedNet {
   /** The backward pass of layer i: gradients of its parameters and of its input. */
   private backwardLayer(i: number): void {
     const k = this.mem.k;
-    const B = this.batchSize;
     const p = this.plan[i] as Plan;
+    const B = this.batchSize * p.rows; // rows this layer runs on
     const input = i > 0 ? (this.plan[i - 1] as Plan).out : 0;
     const dInput = i > 0 ? (this.plan[i - 1] as Plan).dOut : 0;
     switch (p.kind) {
       case "embedding":
-        k.embedBackward(B, this.spec.blockSize, p.dim, p.vocab, this.xAt, p.dOut, p.table.grad);
+        k.embedBackward(this.batchSize, this.spec.blockSize, p.dim, p.vocab, this.xAt, p.dOut, p.table.grad);
         break;
       case "linear":
         // dW = xᵀ dy, db = Σ dy, dx = dy Wᵀ (through an explicit transpose of W)
@@ -554,6 +622,8 @@ export class FusedNet {
       case "tanh":
         k.tanhBackward(B * p.dim, p.out, p.dOut, dInput);
         break;
+      case "flatten":
+        break; // the layer after it wrote into the shared gradient buffer
     }
   }
 
@@ -613,19 +683,23 @@ export interface GradientCheck {
  */
 export function specLoss(spec: FusedSpec, X: tfjs.Tensor2D, Y: tfjs.Tensor1D): tfjs.Scalar {
   const [B, T] = X.shape;
-  let h: tfjs.Tensor2D = X as tfjs.Tensor2D;
+  let h: tfjs.Tensor2D = X as tfjs.Tensor2D; // [rows, width], rows = B · rows per example
   for (const l of spec.layers) {
     if (l.kind === "embedding") {
       const [vocab, dim] = l.table.shape as [number, number];
       const oneHot = tf.cast(tf.oneHot(X.reshape([B * T]) as tfjs.Tensor1D, vocab), "float32") as tfjs.Tensor2D;
-      h = tf.matMul(oneHot, l.table as tfjs.Tensor2D).reshape([B, T * dim]) as tfjs.Tensor2D;
+      const rows = l.perPosition ? B * T : B;
+      h = tf.matMul(oneHot, l.table as tfjs.Tensor2D).reshape([rows, (B * T * dim) / rows]) as tfjs.Tensor2D;
+    } else if (l.kind === "flatten") {
+      h = h.reshape([h.shape[0] / l.n, h.shape[1] * l.n]);
     } else if (l.kind === "linear") {
       const y = tf.matMul(h, l.weight as tfjs.Tensor2D) as tfjs.Tensor2D;
       h = l.bias ? (tf.add(y, l.bias) as tfjs.Tensor2D) : y;
     } else if (l.kind === "batchnorm") {
       const mean = tf.mean(h, 0);
       const centred = tf.sub(h, mean);
-      const variance = tf.div(tf.sum(tf.square(centred), 0), l.divisor === "n" ? B : B - 1);
+      const n = h.shape[0];
+      const variance = tf.div(tf.sum(tf.square(centred), 0), l.divisor === "n" ? n : n - 1);
       h = tf.add(tf.mul(l.gamma, tf.div(centred, tf.sqrt(tf.add(variance, l.eps)))), l.beta) as tfjs.Tensor2D;
     } else h = tf.tanh(h);
   }

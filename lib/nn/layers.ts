@@ -80,7 +80,11 @@ export function scaleVariable(v: tfjs.Variable, factor: number): void {
   });
 }
 
-/** The generator a layer draws from: the one given, else a new one seeded by `seed`. */
+/**
+ * The generator a layer draws from: the one given (the lib's {@link Generator},
+ * or a `TorchGenerator` to draw a lecture's exact weights), else a new
+ * lib generator seeded by `seed`.
+ */
 export function resolveGenerator(options: { generator?: NormalDraws; seed?: number }): NormalDraws {
   return options.generator ?? new Generator(options.seed ?? DEFAULT_LAYER_SEED);
 }
@@ -94,7 +98,8 @@ export function variableOf<R extends tfjs.Rank>(make: () => tfjs.Tensor<R>, trai
 }
 
 /** Names of the layer classes, as the lecture prints them (`layer.__class__.__name__`). */
-export type LayerKind = "Linear" | "BatchNorm1d" | "Tanh" | "Embedding" | "Flatten" | "Sequential";
+export type LayerKind =
+  "Linear" | "BatchNorm1d" | "Tanh" | "Embedding" | "Flatten" | "FlattenConsecutive" | "Sequential";
 
 /** What every layer offers (the lecture's informal layer protocol). */
 export interface Layer {
@@ -266,6 +271,14 @@ export interface BatchNorm1dOptions {
    * is always updated with the unbiased batch variance (both agree on that).
    */
   unbiasedNormalization?: boolean;
+  /**
+   * Lecture 5's shape bug, kept to show it: for inputs [B, T, dim] with T equal
+   * to this number, take the statistics over dimension 0 only, so each of the
+   * T positions gets its own mean and variance from B values (and running
+   * statistics [T, dim], stored flat). gamma and beta stay [dim]. Left out
+   * (the default), [B, T, dim] inputs are normalized over B and T together.
+   */
+  positionwise?: number;
 }
 
 /**
@@ -300,6 +313,8 @@ export class BatchNorm1d extends BaseLayer {
   readonly runningVar: tfjs.Variable<tfjs.Rank.R1>;
   /** when false, training-mode forwards leave the running statistics alone (statistics passes use this) */
   updateRunningStats = true;
+  /** positions with statistics of their own (the lecture-5 bug, see {@link BatchNorm1dOptions}), or 0 */
+  readonly positionwise: number;
 
   /** @param dim - features (the size of the last axis) */
   constructor(
@@ -310,14 +325,17 @@ export class BatchNorm1d extends BaseLayer {
     this.eps = options.eps ?? 1e-5;
     this.momentum = options.momentum ?? 0.1;
     this.unbiasedNormalization = options.unbiasedNormalization ?? false;
+    this.positionwise = options.positionwise ?? 0;
+    const stats = dim * Math.max(1, this.positionwise); // [T, dim] flat in the buggy form
     this.gamma = variableOf(() => tf.ones([dim]) as tfjs.Tensor1D);
     this.beta = variableOf(() => tf.zeros([dim]) as tfjs.Tensor1D);
-    this.runningMean = variableOf(() => tf.zeros([dim]) as tfjs.Tensor1D, false);
-    this.runningVar = variableOf(() => tf.ones([dim]) as tfjs.Tensor1D, false);
+    this.runningMean = variableOf(() => tf.zeros([stats]) as tfjs.Tensor1D, false);
+    this.runningVar = variableOf(() => tf.ones([stats]) as tfjs.Tensor1D, false);
   }
 
   /** Normalizes `x` [B, dim] (or [B, T, dim]) with batch or running statistics, by `training`. */
   forward(x: tfjs.Tensor): tfjs.Tensor {
+    if (this.positionwise > 0) return this.record(this.normalizePositionwise(x as tfjs.Tensor3D));
     if (x.rank !== 2) {
       return this.record(tf.tidy(() => this.normalize(x.reshape([-1, this.dim]) as tfjs.Tensor2D).reshape(x.shape)));
     }
@@ -344,6 +362,38 @@ export class BatchNorm1d extends BaseLayer {
       const shift = tf.sub(this.beta, tf.mul(this.runningMean, scale));
       return tf.add(tf.mul(x2, scale), shift) as tfjs.Tensor2D;
     });
+  }
+
+  /**
+   * The buggy form: statistics over dimension 0 of x [B, T, dim], one mean and
+   * variance per (position, feature), in plain ops that tfjs differentiates.
+   */
+  private normalizePositionwise(x: tfjs.Tensor3D): tfjs.Tensor3D {
+    const [B, T, C] = x.shape;
+    if (x.rank !== 3 || T !== this.positionwise || C !== this.dim) {
+      throw new RangeError(`expected [B, ${this.positionwise}, ${this.dim}], got [${x.shape.join(", ")}]`);
+    }
+    return tf.tidy(() => {
+      if (!this.training) {
+        const mean = this.runningMean.reshape([T, C]);
+        const inv = tf.rsqrt(tf.add(this.runningVar.reshape([T, C]), this.eps));
+        return tf.add(tf.mul(tf.mul(tf.sub(x, mean), inv), this.gamma), this.beta) as tfjs.Tensor3D;
+      }
+      const mean = tf.mean(x, 0); // [T, C]: from B values each
+      const sumSq = tf.sum(tf.square(tf.sub(x, mean)), 0);
+      const variance = tf.div(sumSq, this.unbiasedNormalization ? B - 1 : B);
+      if (this.updateRunningStats && this.momentum > 0) this.blendRunning(mean, tf.div(sumSq, B - 1));
+      const xhat = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, this.eps)));
+      return tf.add(tf.mul(xhat, this.gamma), this.beta) as tfjs.Tensor3D;
+    });
+  }
+
+  /** running = (1 - momentum) · running + momentum · batch, for statistics of any shape (stored flat) */
+  private blendRunning(mean: tfjs.Tensor, unbiasedVar: tfjs.Tensor): void {
+    const m = this.momentum;
+    const flat = (t: tfjs.Tensor): tfjs.Tensor => t.reshape([-1]); // assign is not on the loss's path
+    this.runningMean.assign(tf.add(tf.mul(this.runningMean, 1 - m), tf.mul(flat(mean), m)));
+    this.runningVar.assign(tf.add(tf.mul(this.runningVar, 1 - m), tf.mul(flat(unbiasedVar), m)));
   }
 
   /** `[gamma, beta]` */
@@ -487,6 +537,32 @@ export class Flatten extends BaseLayer {
   forward(x: tfjs.Tensor): tfjs.Tensor {
     const batch = x.shape[0] ?? 1;
     return this.record(x.reshape([batch, -1]));
+  }
+}
+
+/**
+ * Lecture 5's `FlattenConsecutive(n)`: merges every n consecutive positions,
+ * [B, T, C] -> [B, T/n, C·n]; when a single position is left, that dimension
+ * is dropped ([B, C·n]). On a contiguous buffer this is a pure reshape: row
+ * b·(T/n) + j holds positions j·n .. j·n + n - 1 of example b, side by side.
+ */
+export class FlattenConsecutive extends BaseLayer {
+  /** "FlattenConsecutive" */
+  readonly kind = "FlattenConsecutive" as const;
+
+  /** @param n - positions merged into one */
+  constructor(readonly n: number) {
+    super();
+    if (!Number.isInteger(n) || n < 1) throw new RangeError(`n must be a positive integer, got ${n}`);
+  }
+
+  /** `x.view(B, T // n, C * n)`, squeezed when T // n is 1 */
+  forward(x: tfjs.Tensor): tfjs.Tensor {
+    if (x.rank !== 3) throw new RangeError(`FlattenConsecutive expects [B, T, C], got [${x.shape.join(", ")}]`);
+    const [B, T, C] = x.shape as [number, number, number];
+    if (T % this.n !== 0) throw new RangeError(`${T} positions do not split into groups of ${this.n}`);
+    const groups = T / this.n;
+    return this.record(groups === 1 ? x.reshape([B, C * this.n]) : x.reshape([B, groups, C * this.n]));
   }
 }
 
