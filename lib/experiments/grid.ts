@@ -328,6 +328,8 @@ export interface WorkerJob {
   job: GridJob;
   /** the dataset name or path */
   input: string;
+  /** lines longer than this are left out of the dataset */
+  maxLineLength?: number;
   /** the backend to run on */
   backend?: BackendName;
 }
@@ -342,6 +344,8 @@ export type GridEvent =
 export interface GridOptions {
   /** the dataset: a registry name or a file path (each worker loads it) */
   input: string;
+  /** lines longer than this are left out of the dataset */
+  maxLineLength?: number;
   /** the jobs, from {@link planGrid} */
   jobs: readonly GridJob[];
   /** worker processes (default: one per core, at most one per job) */
@@ -408,7 +412,12 @@ export async function runGrid(options: GridOptions): Promise<GridRow[]> {
         current = signal?.aborted ? null : (queue.shift() ?? null);
         if (current) {
           onEvent?.({ type: "start", job: current });
-          const message: WorkerJob = { job: current, input, ...(options.backend ? { backend: options.backend } : {}) };
+          const message: WorkerJob = {
+            job: current,
+            input,
+            ...(options.maxLineLength === undefined ? {} : { maxLineLength: options.maxLineLength }),
+            ...(options.backend ? { backend: options.backend } : {}),
+          };
           child.send(message);
         } else if (child.connected) {
           child.disconnect();
