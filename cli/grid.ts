@@ -9,7 +9,7 @@ import * as path from "path";
 import { MultiBar, Presets } from "cli-progress";
 import { Command, Option } from "commander";
 import type { BackendName } from "../lib/runtime/backend";
-import { loadDataset } from "../lib/data/datasets";
+import { loadDataset, type Dataset } from "../lib/data/datasets";
 import {
   expandGrid,
   formatResultsTable,
@@ -20,9 +20,12 @@ import {
   runGrid,
   sortResults,
   writeResults,
+  defaultWorkers,
   type GridAxes,
+  type GridJob,
   type GridRow,
 } from "../lib/experiments/grid";
+import { withRunLock } from "../lib/experiments/run-lock";
 import { ConfigError, ParameterLimitError, type ExperimentConfig } from "../lib/experiments/hyperparams";
 import { Vocab } from "../lib/data/vocab";
 import {
@@ -36,6 +39,9 @@ import {
   type CliContext,
   type Io,
 } from "./common";
+import { checkDatasetArg, checkInputPath, checkOutDir } from "./paths";
+import { setClosedPipePolicy } from "./pipe";
+import { maxMemoryOption, skipOverMemory } from "./run-guard";
 
 /** Name of the results table in the output folder. */
 export const RESULTS_FILE = "results.csv";
@@ -49,6 +55,7 @@ interface ManyFlags extends Record<string, unknown> {
   workers?: number;
   backend?: BackendName;
   force?: boolean;
+  maxMemory?: number;
 }
 
 function addCommonOptions(cmd: Command): Command {
@@ -58,6 +65,7 @@ function addCommonOptions(cmd: Command): Command {
     .addOption(new Option("--max-params <n>", "skip combinations with more parameters").argParser(intOption(1)))
     .addOption(new Option("--workers <k>", "worker processes (default: one per core)").argParser(intOption(1)))
     .addOption(backendOption())
+    .addOption(maxMemoryOption())
     .option("--force", "replace results.csv already in DIR");
   return cmd;
 }
@@ -82,7 +90,7 @@ Example grid.json:
   makemore grid -i names -o runs/grid --grid grid.json --max-params 12000`,
     )
     .action(async (flags: ManyFlags) => {
-      const axes = readGridFile(flags.grid as string);
+      const axes = readGridFile(checkInputPath(flags.grid as string, "--grid"));
       ctx.code = await many(ctx.io, flags, axes, "grid");
     });
   return cmd;
@@ -115,16 +123,29 @@ Example:
   return cmd;
 }
 
-async function many(io: Io, flags: ManyFlags, axes: GridAxes, kind: "grid" | "lottery"): Promise<number> {
-  const resultsFile = path.join(flags.out, RESULTS_FILE);
-  if (fs.existsSync(resultsFile) && !flags.force) {
-    throw new ConfigError(`${flags.out} already holds results (${RESULTS_FILE}); use --force to replace them`);
+function checkResultsFree(out: string, force?: boolean): void {
+  if (fs.existsSync(path.join(out, RESULTS_FILE)) && !force) {
+    throw new ConfigError(`${out} already holds results (${RESULTS_FILE}); use --force to replace them`);
   }
+}
+
+async function many(io: Io, flags: ManyFlags, axes: GridAxes, kind: "grid" | "lottery"): Promise<number> {
+  // results.csv and the run folders are the product: a closed stdout drops the table, not the runs
+  setClosedPipePolicy("continue");
+  checkOutDir(flags.out);
+  checkResultsFree(flags.out, flags.force);
   const base: Partial<ExperimentConfig> = hyperOverrides(flags);
   const configs = expandGrid(axes, base);
-  const data = loadDataset(flags.input);
+  const data = loadDataset(checkDatasetArg(flags.input));
   const vocabSize = Vocab.fromWords(data.words).size;
-  const { jobs, skipped } = planGrid(configs, vocabSize, flags.out, flags.maxParams);
+  const planned = planGrid(configs, vocabSize, flags.out, flags.maxParams);
+  const skipped = planned.skipped;
+  const overParams = skipped.length;
+  const jobs = skipOverMemory(planned.jobs, skipped, data, vocabSize, {
+    workers: flags.workers ?? defaultWorkers(),
+    backend: flags.backend ?? process.env.MAKEMORE_BACKEND ?? "wasm",
+    ...(flags.maxMemory !== undefined ? { maxMemory: flags.maxMemory } : {}),
+  });
   for (const s of skipped) io.out(`skipped ${s.tag}: ${s.message}\n`);
   if (jobs.length === 0) {
     const first = skipped[0];
@@ -134,10 +155,24 @@ async function many(io: Io, flags: ManyFlags, axes: GridAxes, kind: "grid" | "lo
     }
     throw new ConfigError("the grid has no combination to run");
   }
-  fs.mkdirSync(flags.out, { recursive: true });
+  // one writer per grid folder, from the first write to the last (each worker locks its run folder)
+  return withRunLock(flags.out, `makemore ${kind}`, async () => {
+    checkResultsFree(flags.out, flags.force);
+    const why = skipReasons(overParams, skipped.length - overParams, flags.maxParams);
+    return runMany(io, flags, { jobs, skipped, why, data, kind });
+  });
+}
+
+async function runMany(
+  io: Io,
+  flags: ManyFlags,
+  plan: { jobs: GridJob[]; skipped: GridRow[]; why: string; data: Dataset; kind: "grid" | "lottery" },
+): Promise<number> {
+  const { jobs, skipped, why, data, kind } = plan;
+  const resultsFile = path.join(flags.out, RESULTS_FILE);
   io.out(
     `${kind}: ${jobs.length} run${jobs.length === 1 ? "" : "s"}` +
-      (skipped.length > 0 ? `, ${skipped.length} skipped (over --max-params ${flags.maxParams})` : "") +
+      (skipped.length > 0 ? `, ${skipped.length} skipped (${why})` : "") +
       ` on ${data.name} -> ${flags.out}\n`,
   );
   const controller = new AbortController();
@@ -186,6 +221,14 @@ async function many(io: Io, flags: ManyFlags, axes: GridAxes, kind: "grid" | "lo
     return EXIT.error;
   }
   return EXIT.ok;
+}
+
+/** Why combinations were skipped: "over --max-params 1000", "over the memory ceiling", or both. */
+function skipReasons(overParams: number, overMemory: number, maxParams?: number): string {
+  const reasons = [];
+  if (overParams > 0) reasons.push(`over --max-params ${maxParams}`);
+  if (overMemory > 0) reasons.push(`${overMemory} over the memory ceiling`);
+  return reasons.join(", ");
 }
 
 interface GridDisplay {

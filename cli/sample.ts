@@ -8,6 +8,7 @@ import { initBackend, type BackendName } from "../lib/runtime/backend";
 import { SAMPLE_SEED, sampleFromModel } from "../lib/training/evaluate";
 import { loadRun } from "../lib/experiments/experiment";
 import { backendOption, EXIT, intOption, type CliContext } from "./common";
+import { checkInputPath } from "./paths";
 
 interface SampleFlags {
   out: string;
@@ -26,6 +27,7 @@ export function sampleCommand(ctx: CliContext): Command {
     .addOption(backendOption())
     .addHelpText("after", "\nExample:\n  makemore sample -o runs/mlp -n 10 --seed 7")
     .action(async (flags: SampleFlags) => {
+      checkInputPath(flags.out, "-o/--out", "a run folder or a checkpoint file");
       await initBackend(flags.backend, { quiet: true });
       const run = loadRun(flags.out);
       try {

@@ -42,6 +42,7 @@ import type { LanguageModel } from "../models/model";
 import { NeuralBigram } from "../models/nn-bigram";
 import { Generator } from "../random/generator";
 import { appendRunLog, newRunTag, writeFileAtomic, type RunLogRow } from "./runlog";
+import { resumeRefusal } from "./run-folder";
 import { tf } from "../runtime/tf";
 import { fusedPlan, train, TrainingDivergedError, type LrSchedule, type ProgressInfo } from "../training/train";
 import { Vocab } from "../data/vocab";
@@ -236,6 +237,10 @@ export interface ExperimentOptions {
   onStart?: (info: ExperimentStart) => void;
   /** words to sample from the best checkpoint at the end (default 10) */
   samples?: number;
+  /** more fields for config.json: the CLI's dataset record and history (lib/experiments/run-data.ts) */
+  runInfo?: Readonly<Record<string, unknown>>;
+  /** with `resume`: measure the best val loss afresh, as after a change of data earlier val losses do not compare */
+  resetBest?: boolean;
 }
 
 /** What is known when an experiment starts. */
@@ -315,9 +320,8 @@ export function checkRunDir(outDir: string, options: { resume?: boolean; force?:
   const existing = exists ? runFilesIn(outDir) : [];
   if (options.resume && options.force) throw new ConfigError("--resume and --force cannot be used together");
   if (options.resume) {
-    if (!existing.includes(RUN_FILES.config) || !existing.includes(RUN_FILES.best)) {
-      throw new ConfigError(`nothing to resume in ${outDir}: it holds no ${RUN_FILES.config} and ${RUN_FILES.best}`);
-    }
+    const missing = [RUN_FILES.config, RUN_FILES.best].filter((n) => !existing.includes(n));
+    if (missing.length > 0) throw new ConfigError(resumeRefusal(outDir, exists, existing, missing));
   } else if (existing.length > 0 && !options.force) {
     throw new ConfigError(
       `${outDir} already holds a run (${existing.join(", ")}); use --resume to continue it or --force to replace it`,
@@ -443,7 +447,9 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
     config = resumeConfig(saved.config, options.config);
     dataset = options.dataset ?? saved.dataset;
     const bestCkpt = readCheckpoint<unknown, CheckpointMeta>(file(RUN_FILES.best));
-    best = { valLoss: bestCkpt.meta.valLoss, trainLoss: bestCkpt.meta.trainLoss, step: bestCkpt.meta.step };
+    if (!options.resetBest) {
+      best = { valLoss: bestCkpt.meta.valLoss, trainLoss: bestCkpt.meta.trainLoss, step: bestCkpt.meta.step };
+    }
     if (existing.includes(RUN_FILES.last)) {
       resumeFile = file(RUN_FILES.last);
       resumeFrom = readCheckpoint(resumeFile);
@@ -465,7 +471,7 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
   if (!resume && force) {
     for (const name of [RUN_FILES.best, RUN_FILES.last, RUN_FILES.samples]) fs.rmSync(file(name), { force: true });
   }
-  const runConfig: RunConfigFile = { dataset, config, vocabSize: vocab.size, params };
+  const runConfig: RunConfigFile = { dataset, config, vocabSize: vocab.size, params, ...options.runInfo };
   writeFileAtomic(file(RUN_FILES.config), JSON.stringify(runConfig, null, 2) + "\n");
 
   const model = buildModel(config, vocab.size);

@@ -12,21 +12,26 @@
  */
 import { initBackend } from "../runtime/backend";
 import { loadDataset, type Dataset } from "../data/datasets";
-import { runExperiment } from "./experiment";
+import { Vocab } from "../data/vocab";
+import { runExperiment, SPLIT_SEED } from "./experiment";
 import type { WorkerJob, WorkerMessage } from "./grid";
+import { datasetRecord, historyEntry, type DatasetRecord } from "./run-data";
+import { withRunLock } from "./run-lock";
 
 let interrupted = false;
-const datasets = new Map<string, Dataset>();
+const datasets = new Map<string, Dataset & { record: DatasetRecord }>();
 
 function send(message: WorkerMessage): void {
   if (process.connected) process.send?.(message);
 }
 
-/** Loads a dataset once per worker. */
-function dataset(input: string): Dataset {
+/** Loads a dataset once per worker, with its record for config.json (lib/experiments/run-data.ts). */
+function dataset(input: string): Dataset & { record: DatasetRecord } {
   let d = datasets.get(input);
   if (!d) {
-    d = loadDataset(input);
+    const loaded = loadDataset(input);
+    const record = datasetRecord(loaded.name, loaded.words, Vocab.fromWords(loaded.words), SPLIT_SEED);
+    d = { ...loaded, record };
     datasets.set(input, d);
   }
   return d;
@@ -37,21 +42,25 @@ async function runJob({ job, input, backend }: WorkerJob): Promise<void> {
     await initBackend(backend, { quiet: true });
     const data = dataset(input);
     let lastSent = 0;
-    const result = await runExperiment({
-      config: job.config,
-      words: data.words,
-      dataset: data.name,
-      outDir: job.dir,
-      tag: job.tag,
-      shouldStop: () => interrupted,
-      onProgress: (p) => {
-        const now = Date.now();
-        if (now - lastSent >= 1000 || p.finished) {
-          lastSent = now;
-          send({ type: "progress", tag: job.tag, step: p.step, maxSteps: p.maxSteps });
-        }
-      },
-    });
+    // the job's folder is locked like any run folder: one writer, whoever started it
+    const result = await withRunLock(job.dir, "makemore grid worker", () =>
+      runExperiment({
+        config: job.config,
+        words: data.words,
+        dataset: data.name,
+        outDir: job.dir,
+        tag: job.tag,
+        runInfo: { data: data.record, dataHistory: [historyEntry(data.record, 0, job.tag, null)] },
+        shouldStop: () => interrupted,
+        onProgress: (p) => {
+          const now = Date.now();
+          if (now - lastSent >= 1000 || p.finished) {
+            lastSent = now;
+            send({ type: "progress", tag: job.tag, step: p.step, maxSteps: p.maxSteps });
+          }
+        },
+      }),
+    );
     send({ type: "result", result });
   } catch (e) {
     send({ type: "error", tag: job.tag, message: (e as Error).message.split("\n")[0] ?? String(e) });
