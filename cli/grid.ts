@@ -41,7 +41,7 @@ import {
 } from "./common";
 import { checkDatasetArg, checkInputPath, checkOutDir } from "./paths";
 import { setClosedPipePolicy } from "./pipe";
-import { maxMemoryOption, skipOverMemory } from "./run-guard";
+import { maxMemoryOption, plannedBackend, skipOverMemory } from "./run-guard";
 
 /** Name of the results table in the output folder. */
 export const RESULTS_FILE = "results.csv";
@@ -143,7 +143,7 @@ async function many(io: Io, flags: ManyFlags, axes: GridAxes, kind: "grid" | "lo
   const overParams = skipped.length;
   const jobs = skipOverMemory(planned.jobs, skipped, data, vocabSize, {
     workers: flags.workers ?? defaultWorkers(),
-    backend: flags.backend ?? process.env.MAKEMORE_BACKEND ?? "wasm",
+    backend: plannedBackend(flags.backend),
     ...(flags.maxMemory !== undefined ? { maxMemory: flags.maxMemory } : {}),
   });
   for (const s of skipped) io.out(`skipped ${s.tag}: ${s.message}\n`);

@@ -56,7 +56,9 @@ import {
   type DatasetRecord,
   type RunDataFields,
 } from "../lib/experiments/run-data";
-import { acquireRunLock, makeDirs, type LockHolder } from "../lib/experiments/run-lock";
+import { acquireRunLock, makeDirs, removeIfEmpty, type LockHolder, type RunLock } from "../lib/experiments/run-lock";
+import type { BackendName } from "../lib/runtime/backend";
+import { nativeUnavailableReason } from "../lib/runtime/tf";
 import { checkDatasetArg } from "./paths";
 import type { Io } from "./common";
 
@@ -94,6 +96,18 @@ export function maxMemoryOption(): Option {
       throw new InvalidArgumentError(`${(e as Error).message}.`);
     }
   });
+}
+
+/**
+ * The backend a run will use, known before it starts (so that sizes are
+ * checked before any work): --backend, else MAKEMORE_BACKEND, else node when
+ * the native binding loaded, else wasm.
+ */
+export function plannedBackend(requested?: BackendName): BackendName {
+  const env = process.env.MAKEMORE_BACKEND;
+  if (requested) return requested;
+  if (env === "node" || env === "wasm" || env === "cpu") return env;
+  return nativeUnavailableReason === "" ? "node" : "wasm";
 }
 
 /** Refuses flag combinations that mean nothing. */
@@ -211,15 +225,6 @@ function takeBack(out: string): void {
   for (const name of fs.readdirSync(out)) if (name.endsWith(".tmp")) fs.rmSync(path.join(out, name), { force: true });
 }
 
-/** Removes a folder when it is empty (another process may have locked it meanwhile: then it stays). */
-function removeIfEmpty(dir: string): void {
-  try {
-    fs.rmdirSync(dir);
-  } catch {
-    // not empty, or already gone
-  }
-}
-
 /**
  * Runs `body` holding the lock of `out`. A note on stderr says when a stale
  * lock (of a process that has ended) was taken over. When `body` throws
@@ -231,7 +236,7 @@ export async function withRunFolder<T>(
   out: string,
   io: Io,
   command: string,
-  body: (guard: RunGuard) => Promise<T>,
+  body: (guard: RunGuard, lock: RunLock) => Promise<T>,
 ): Promise<T> {
   const made = makeFolder(out);
   const lock = acquireRunLock(out, command);
@@ -239,7 +244,7 @@ export async function withRunFolder<T>(
   let trained = false;
   let failed = false;
   try {
-    return await body({ reached: (step) => (trained ||= step > 0) });
+    return await body({ reached: (step) => (trained ||= step > 0) }, lock);
   } catch (e) {
     failed = true;
     if (made && !trained) takeBack(out);

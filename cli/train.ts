@@ -10,6 +10,7 @@ import type { Dataset } from "../lib/data/datasets";
 import { RUN_FILES, runExperiment, type ExperimentResult } from "../lib/experiments/experiment";
 import { describeModel } from "../lib/experiments/hyperparams";
 import { newRunTag } from "../lib/experiments/runlog";
+import type { RunLock } from "../lib/experiments/run-lock";
 import {
   addHyperOptions,
   backendOption,
@@ -31,6 +32,7 @@ import {
   inspectRun,
   loadTrainData,
   maxMemoryOption,
+  plannedBackend,
   withRunFolder,
   type RunPlan,
 } from "./run-guard";
@@ -89,12 +91,12 @@ async function train(io: Io, flags: TrainFlags): Promise<number> {
   // everything that can refuse the run, before anything is written
   const data = loadTrainData(out, flags);
   const early = inspectRun(out, flags, data, overrides);
+  checkTrainMemory(early, data, flags.maxMemory, plannedBackend(flags.backend));
   const backend = await initBackend(flags.backend, { quiet: true });
-  checkTrainMemory(early, data, flags.maxMemory, backend);
-  const result = await withRunFolder(out, io, "makemore train", (guard) => {
+  const result = await withRunFolder(out, io, "makemore train", (guard, lock) => {
     const plan = inspectRun(out, flags, data, overrides);
     if (plan.resume?.note) io.err(`makemore: note: ${plan.resume.note}\n`);
-    return trainLocked(io, flags, plan, data, backend, (step) => guard.reached(step));
+    return trainLocked(io, flags, { plan, data, backend, lock }, (step) => guard.reached(step));
   });
   return report(io, result, out);
 }
@@ -103,11 +105,10 @@ async function train(io: Io, flags: TrainFlags): Promise<number> {
 async function trainLocked(
   io: Io,
   flags: TrainFlags,
-  plan: RunPlan,
-  data: Dataset,
-  backend: BackendName,
+  held: { plan: RunPlan; data: Dataset; backend: BackendName; lock: RunLock },
   reached: (step: number) => void,
 ): Promise<ExperimentResult> {
+  const { plan, data, backend, lock } = held;
   const tag = newRunTag();
   const { runInfo, resetBest } = dataFields(flags.out, plan, tag);
   let stop = false;
@@ -127,6 +128,7 @@ async function trainLocked(
           force: Boolean(flags.force),
           samples: flags.samples,
           runInfo: { ...runInfo },
+          lock,
           resetBest,
           ...(flags.maxParams !== undefined ? { maxParams: flags.maxParams } : {}),
           shouldStop: () => stop,

@@ -43,6 +43,7 @@ import { NeuralBigram } from "../models/nn-bigram";
 import { Generator } from "../random/generator";
 import { appendRunLog, newRunTag, writeFileAtomic, type RunLogRow } from "./runlog";
 import { resumeRefusal } from "./run-folder";
+import { withRunLock, type RunLock } from "./run-lock";
 import { tf } from "../runtime/tf";
 import { fusedPlan, train, TrainingDivergedError, type LrSchedule, type ProgressInfo } from "../training/train";
 import { Vocab } from "../data/vocab";
@@ -241,6 +242,8 @@ export interface ExperimentOptions {
   runInfo?: Readonly<Record<string, unknown>>;
   /** with `resume`: measure the best val loss afresh, as after a change of data earlier val losses do not compare */
   resetBest?: boolean;
+  /** the lock of outDir when the caller holds it (lib/experiments/run-lock.ts); otherwise the run takes it */
+  lock?: RunLock;
 }
 
 /** What is known when an experiment starts. */
@@ -427,8 +430,16 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
  * @throws ConfigError for a bad configuration or an output folder holding another run.
  * @throws ParameterLimitError when the model has more than `maxParams` parameters (nothing is written).
  * @throws DataError / CheckpointError for bad data or a bad checkpoint to resume from.
+ * @throws RunLockedError when another process (or another run in this one) writes into outDir.
  */
 export async function runExperiment(options: ExperimentOptions): Promise<ExperimentResult> {
+  // one writer per run folder: the run holds the folder's lock unless its caller already does
+  const dir = path.resolve(options.outDir);
+  if (options.lock && path.resolve(options.lock.dir) === dir) return runInFolder(options);
+  return withRunLock(dir, "runExperiment", () => runInFolder(options));
+}
+
+async function runInFolder(options: ExperimentOptions): Promise<ExperimentResult> {
   const { outDir, words, resume = false, force = false, shouldStop = () => false, samples: nSamples = 10 } = options;
   const tag = options.tag ?? newRunTag();
   const dir = path.resolve(outDir);

@@ -43,7 +43,7 @@ async function runJob({ job, input, backend }: WorkerJob): Promise<void> {
     const data = dataset(input);
     let lastSent = 0;
     // the job's folder is locked like any run folder: one writer, whoever started it
-    const result = await withRunLock(job.dir, "makemore grid worker", () =>
+    const result = await withRunLock(job.dir, "makemore grid worker", (lock) =>
       runExperiment({
         config: job.config,
         words: data.words,
@@ -51,6 +51,7 @@ async function runJob({ job, input, backend }: WorkerJob): Promise<void> {
         outDir: job.dir,
         tag: job.tag,
         runInfo: { data: data.record, dataHistory: [historyEntry(data.record, 0, job.tag, null)] },
+        lock,
         shouldStop: () => interrupted,
         onProgress: (p) => {
           const now = Date.now();

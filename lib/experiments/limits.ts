@@ -111,13 +111,15 @@ function activationFloats(config: ExperimentConfig, vocabSize: number): number {
 }
 
 /**
- * Bytes per example that a tfjs training step keeps alive at its peak: the
- * activations and their gradients, plus the cross-entropy's [batch, vocab]
- * temporaries (one-hot, log-softmax, exp, products). Measured peaks
- * (tf.profile on cpu) stay below this for every model (test/limits.test.ts).
+ * Bytes per example that a tfjs training step keeps alive at its peak: 2.5
+ * times the fused engine's activations and their gradients (autodiff keeps
+ * the forward values, and the backward pass makes gradients and
+ * temporaries), plus the cross-entropy's [batch, vocab] tensors (one-hot,
+ * log-softmax, exp, products). Peaks measured with tf.profile on cpu were
+ * 0.4 to 0.8 times this (test/limits.test.ts holds them below it).
  */
 function tfjsBytesPerExample(config: ExperimentConfig, vocabSize: number): number {
-  return 4 * activationFloats(config, vocabSize) + 32 * vocabSize;
+  return 10 * activationFloats(config, vocabSize) + 64 * vocabSize;
 }
 
 /** Most memory the wasm backend of TensorFlow.js can address (32-bit WebAssembly memory). */

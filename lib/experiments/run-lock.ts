@@ -319,12 +319,27 @@ export function acquireRunLock(dir: string, command: string): RunLock {
   throw new ConfigError(`could not lock ${dir}: its lock file ${file} keeps changing hands`);
 }
 
-/** Runs `body` holding the lock of `dir`, and releases it however `body` ends. */
+/**
+ * Runs `body` holding the lock of `dir`, and releases it however `body`
+ * ends. A folder this call made and that is empty at the end (a run refused
+ * before its first write) is removed again.
+ */
 export async function withRunLock<T>(dir: string, command: string, body: (lock: RunLock) => Promise<T>): Promise<T> {
+  const made = !fs.existsSync(dir);
   const lock = acquireRunLock(dir, command);
   try {
     return await body(lock);
   } finally {
     lock.release();
+    if (made) removeIfEmpty(dir);
+  }
+}
+
+/** Removes a folder if it is empty; one that is not (another process may have locked it meanwhile) stays. */
+export function removeIfEmpty(dir: string): void {
+  try {
+    fs.rmdirSync(dir);
+  } catch {
+    // not empty, or already gone
   }
 }
