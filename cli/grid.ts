@@ -25,7 +25,7 @@ import {
   type GridJob,
   type GridRow,
 } from "../lib/experiments/grid";
-import { withRunLock } from "../lib/experiments/run-lock";
+import { checkNotLocked, withRunLock } from "../lib/experiments/run-lock";
 import { ConfigError, ParameterLimitError, type ExperimentConfig } from "../lib/experiments/hyperparams";
 import { Vocab } from "../lib/data/vocab";
 import {
@@ -133,6 +133,7 @@ async function many(io: Io, flags: ManyFlags, axes: GridAxes, kind: "grid" | "lo
   // results.csv and the run folders are the product: a closed stdout drops the table, not the runs
   setClosedPipePolicy("continue");
   checkOutDir(flags.out);
+  checkNotLocked(flags.out);
   checkResultsFree(flags.out, flags.force);
   const base: Partial<ExperimentConfig> = hyperOverrides(flags);
   const configs = expandGrid(axes, base);

@@ -56,7 +56,14 @@ import {
   type DatasetRecord,
   type RunDataFields,
 } from "../lib/experiments/run-data";
-import { acquireRunLock, makeDirs, removeIfEmpty, type LockHolder, type RunLock } from "../lib/experiments/run-lock";
+import {
+  acquireRunLock,
+  checkNotLocked,
+  makeDirs,
+  removeIfEmpty,
+  type LockHolder,
+  type RunLock,
+} from "../lib/experiments/run-lock";
 import type { BackendName } from "../lib/runtime/backend";
 import { nativeUnavailableReason } from "../lib/runtime/tf";
 import { checkDatasetArg } from "./paths";
@@ -123,7 +130,8 @@ export function checkGuardFlags(flags: GuardFlags): void {
  * recorded (its absolute file path when it still exists there).
  */
 export function loadTrainData(out: string, flags: GuardFlags): Dataset {
-  // an occupied folder, or nothing to resume, is refused before the data is read
+  // a folder in use, an occupied folder, or nothing to resume, is refused before the data is read
+  checkNotLocked(out);
   checkRunDir(out, { resume: Boolean(flags.resume), force: Boolean(flags.force) });
   if (flags.input !== undefined) return loadDataset(checkDatasetArg(flags.input));
   if (!flags.resume)

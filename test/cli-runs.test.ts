@@ -105,7 +105,9 @@ test("a folder locked by a live process is refused for train, grid and lottery, 
     const t = await runCli(["train", "-i", input, "-o", out, ...TINY, "--max-steps", "20"]);
     const g = await inProcess(["grid", "-i", input, "-o", out, "--grid", grid]);
     const l = await inProcess(["lottery", "-i", input, "-o", out, "--seeds", "2", "--max-steps", "20"]);
-    for (const r of [t, g, l]) expectError(r, 2, held);
+    // a resume is told the folder is in use, not that the run in it lacks files
+    const resume = await inProcess(["train", "-o", out, "--resume"]);
+    for (const r of [t, g, l, resume]) expectError(r, 2, held);
     expect(tree(out)).toEqual([LOCK_FILE]);
   } finally {
     lock.release();

@@ -320,6 +320,19 @@ export function acquireRunLock(dir: string, command: string): RunLock {
 }
 
 /**
+ * Refuses at once when a live process (or one on another host) holds the
+ * lock of `dir`, without taking it: so that a command checking the folder
+ * says "in use" rather than describing a run half written by its owner.
+ * @throws RunLockedError
+ */
+export function checkNotLocked(dir: string): void {
+  const holder = readLockFile(path.join(dir, LOCK_FILE));
+  if (holder === null || holder === "garbage") return;
+  const state = holderState(holder);
+  if (state !== "dead") throw new RunLockedError(dir, holder, state === "other-host");
+}
+
+/**
  * Runs `body` holding the lock of `dir`, and releases it however `body`
  * ends. A folder this call made and that is empty at the end (a run refused
  * before its first write) is removed again.
