@@ -39,3 +39,6 @@ export * from "./experiments/checkpoint";
 export * from "./experiments/hyperparams";
 export * from "./experiments/experiment";
 export * from "./experiments/grid";
+export * from "./experiments/run-lock";
+export * from "./experiments/run-data";
+export * from "./experiments/limits";
