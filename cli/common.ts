@@ -17,6 +17,8 @@ import {
   type HyperKey,
 } from "../lib/experiments/hyperparams";
 import { formatDuration } from "../lib/notebook/progress";
+import { MemoryLimitError } from "../lib/experiments/limits";
+import { writeErr, writeOut } from "./pipe";
 
 /** Exit codes of the makemore command. */
 export const EXIT = Object.freeze({
@@ -24,9 +26,9 @@ export const EXIT = Object.freeze({
   ok: 0,
   /** bad data, a bad checkpoint, or any other failure */
   error: 1,
-  /** bad command line: unknown flag, bad value, bad grid file, occupied output folder */
+  /** bad command line: unknown flag, bad value or path, bad grid file, occupied or locked output folder, other data on --resume */
   usage: 2,
-  /** the model has more parameters than --max-params */
+  /** the model has more parameters than --max-params, or the run needs more memory than --max-memory */
   tooManyParams: 3,
   /** the loss became NaN or infinite (the best checkpoint is kept) */
   diverged: 4,
@@ -57,8 +59,9 @@ export interface CliContext {
 /** The process's own stdout and stderr. */
 export function processIo(): Io {
   return {
-    out: (t) => void process.stdout.write(t),
-    err: (t) => void process.stderr.write(t),
+    // through cli/pipe.ts: a reader that has gone ends the output quietly
+    out: writeOut,
+    err: writeErr,
     outIsTTY: Boolean(process.stdout.isTTY),
     errIsTTY: Boolean(process.stderr.isTTY),
   };
@@ -66,7 +69,7 @@ export function processIo(): Io {
 
 /** The exit code for an error thrown by a command. */
 export function exitCodeOf(e: unknown): number {
-  if (e instanceof ParameterLimitError) return EXIT.tooManyParams;
+  if (e instanceof ParameterLimitError || e instanceof MemoryLimitError) return EXIT.tooManyParams;
   if (e instanceof ConfigError) return EXIT.usage;
   return EXIT.error;
 }
@@ -76,7 +79,8 @@ export function errorLine(e: unknown): string {
   const known = e instanceof ConfigError || e instanceof DataError || e instanceof CheckpointError;
   const msg = e instanceof Error ? e.message : String(e);
   const first = msg.split("\n")[0] ?? msg;
-  return `makemore: error: ${known || e instanceof ParameterLimitError ? first : first || "unexpected failure"}`;
+  const limit = e instanceof ParameterLimitError || e instanceof MemoryLimitError;
+  return `makemore: error: ${known || limit ? first : first || "unexpected failure"}`;
 }
 
 /** A commander parser for an integer flag of at least `min`. */

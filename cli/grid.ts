@@ -11,7 +11,7 @@ import * as path from "path";
 import { MultiBar, Presets } from "cli-progress";
 import { Command, Option } from "commander";
 import type { BackendName } from "../lib/runtime/backend";
-import { loadDataset } from "../lib/data/datasets";
+import { loadDataset, type Dataset } from "../lib/data/datasets";
 import {
   expandGrid,
   formatResultsTable,
@@ -22,9 +22,12 @@ import {
   runGrid,
   sortResults,
   writeResults,
+  defaultWorkers,
   type GridAxes,
+  type GridJob,
   type GridRow,
 } from "../lib/experiments/grid";
+import { checkNotLocked, withRunLock } from "../lib/experiments/run-lock";
 import { ConfigError, ParameterLimitError, type ExperimentConfig } from "../lib/experiments/hyperparams";
 import { Vocab } from "../lib/data/vocab";
 import {
@@ -40,6 +43,9 @@ import {
   maxLineLengthOption,
   reportDropped,
 } from "./common";
+import { checkDatasetArg, checkInputPath, checkOutDir } from "./paths";
+import { setClosedPipePolicy } from "./pipe";
+import { maxMemoryOption, plannedBackend, skipOverMemory } from "./run-guard";
 
 /** Name of the results table in the output folder. */
 export const RESULTS_FILE = "results.csv";
@@ -54,6 +60,7 @@ interface ManyFlags extends Record<string, unknown> {
   backend?: BackendName;
   force?: boolean;
   maxLineLength?: number;
+  maxMemory?: number;
 }
 
 function addCommonOptions(cmd: Command): Command {
@@ -67,6 +74,7 @@ function addCommonOptions(cmd: Command): Command {
     .addOption(new Option("--workers <k>", "worker processes (default: one per core)").argParser(intOption(1)))
     .addOption(backendOption())
     .addOption(maxLineLengthOption())
+    .addOption(maxMemoryOption())
     .option("--force", "replace results.csv already in DIR");
   return cmd;
 }
@@ -91,7 +99,7 @@ Example grid.json:
   makemore grid -i names -o runs/grid --grid grid.json --max-params 12000`,
     )
     .action(async (flags: ManyFlags) => {
-      const axes = readGridFile(flags.grid as string);
+      const axes = readGridFile(checkInputPath(flags.grid as string, "--grid"));
       ctx.code = await many(ctx.io, flags, axes, "grid");
     });
   return cmd;
@@ -124,14 +132,21 @@ Example:
   return cmd;
 }
 
-async function many(io: Io, flags: ManyFlags, axes: GridAxes, kind: "grid" | "lottery"): Promise<number> {
-  const resultsFile = path.join(flags.out, RESULTS_FILE);
-  if (fs.existsSync(resultsFile) && !flags.force) {
-    throw new ConfigError(`${flags.out} already holds results (${RESULTS_FILE}); use --force to replace them`);
+function checkResultsFree(out: string, force?: boolean): void {
+  if (fs.existsSync(path.join(out, RESULTS_FILE)) && !force) {
+    throw new ConfigError(`${out} already holds results (${RESULTS_FILE}); use --force to replace them`);
   }
+}
+
+async function many(io: Io, flags: ManyFlags, axes: GridAxes, kind: "grid" | "lottery"): Promise<number> {
+  // results.csv and the run folders are the product: a closed stdout drops the table, not the runs
+  setClosedPipePolicy("continue");
+  checkOutDir(flags.out);
+  checkNotLocked(flags.out);
+  checkResultsFree(flags.out, flags.force);
   const base: Partial<ExperimentConfig> = hyperOverrides(flags);
   const data = loadDataset(
-    flags.input,
+    checkDatasetArg(flags.input),
     flags.maxLineLength === undefined ? {} : { maxLineLength: flags.maxLineLength },
   );
   reportDropped(io, data, flags.maxLineLength);
@@ -141,7 +156,14 @@ async function many(io: Io, flags: ManyFlags, axes: GridAxes, kind: "grid" | "lo
     blockSize: dataBlockSize(data.words, findModel(c.model)?.examples ?? "context", c.blockSize),
   }));
   const vocabSize = Vocab.fromWords(data.words).size;
-  const { jobs, skipped } = planGrid(configs, vocabSize, flags.out, flags.maxParams);
+  const planned = planGrid(configs, vocabSize, flags.out, flags.maxParams);
+  const skipped = planned.skipped;
+  const overParams = skipped.length;
+  const jobs = skipOverMemory(planned.jobs, skipped, data, vocabSize, {
+    workers: flags.workers ?? defaultWorkers(),
+    backend: plannedBackend(flags.backend),
+    ...(flags.maxMemory !== undefined ? { maxMemory: flags.maxMemory } : {}),
+  });
   for (const s of skipped) io.out(`skipped ${s.tag}: ${s.message}\n`);
   if (jobs.length === 0) {
     const first = skipped[0];
@@ -151,10 +173,24 @@ async function many(io: Io, flags: ManyFlags, axes: GridAxes, kind: "grid" | "lo
     }
     throw new ConfigError("the grid has no combination to run");
   }
-  fs.mkdirSync(flags.out, { recursive: true });
+  // one writer per grid folder, from the first write to the last (each worker locks its run folder)
+  return withRunLock(flags.out, `makemore ${kind}`, async () => {
+    checkResultsFree(flags.out, flags.force);
+    const why = skipReasons(overParams, skipped.length - overParams, flags.maxParams);
+    return runMany(io, flags, { jobs, skipped, why, data, kind });
+  });
+}
+
+async function runMany(
+  io: Io,
+  flags: ManyFlags,
+  plan: { jobs: GridJob[]; skipped: GridRow[]; why: string; data: Dataset; kind: "grid" | "lottery" },
+): Promise<number> {
+  const { jobs, skipped, why, data, kind } = plan;
+  const resultsFile = path.join(flags.out, RESULTS_FILE);
   io.out(
     `${kind}: ${jobs.length} run${jobs.length === 1 ? "" : "s"}` +
-      (skipped.length > 0 ? `, ${skipped.length} skipped (over --max-params ${flags.maxParams})` : "") +
+      (skipped.length > 0 ? `, ${skipped.length} skipped (${why})` : "") +
       ` on ${data.name} -> ${flags.out}\n`,
   );
   const controller = new AbortController();
@@ -204,6 +240,14 @@ async function many(io: Io, flags: ManyFlags, axes: GridAxes, kind: "grid" | "lo
     return EXIT.error;
   }
   return EXIT.ok;
+}
+
+/** Why combinations were skipped: "over --max-params 1000", "over the memory ceiling", or both. */
+function skipReasons(overParams: number, overMemory: number, maxParams?: number): string {
+  const reasons = [];
+  if (overParams > 0) reasons.push(`over --max-params ${maxParams}`);
+  if (overMemory > 0) reasons.push(`${overMemory} over the memory ceiling`);
+  return reasons.join(", ");
 }
 
 interface GridDisplay {

@@ -10,6 +10,7 @@
 import { Command, CommanderError } from "commander";
 import { EXIT, errorLine, exitCodeOf, processIo, type CliContext, type Io } from "./common";
 import { gridCommand, lotteryCommand } from "./grid";
+import { flushStdio, guardStdio, writeErr } from "./pipe";
 import { sampleCommand } from "./sample";
 import { trainCommand } from "./train";
 
@@ -70,13 +71,14 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
 
 /** Runs the CLI on the process's arguments and exits with its code. */
 export function run(): void {
+  guardStdio();
   main(process.argv.slice(2)).then(
     (code) => {
       // let pending output drain, then end even if a backend keeps handles open
-      process.stdout.write("", () => process.stderr.write("", () => process.exit(code)));
+      flushStdio(() => process.exit(code));
     },
     (e: unknown) => {
-      process.stderr.write(errorLine(e) + "\n");
+      writeErr(errorLine(e) + "\n");
       process.exit(EXIT.error);
     },
   );

@@ -9,6 +9,7 @@ import { sampleFromModel } from "../lib/training/evaluate";
 import { SAMPLE_SEED } from "../lib/random/seeds";
 import { loadRun } from "../lib/experiments/run-model";
 import { backendOption, EXIT, intOption, type CliContext } from "./common";
+import { checkInputPath } from "./paths";
 
 interface SampleFlags {
   out: string;
@@ -27,6 +28,7 @@ export function sampleCommand(ctx: CliContext): Command {
     .addOption(backendOption())
     .addHelpText("after", "\nExample:\n  makemore sample -o runs/mlp -n 10 --seed 7")
     .action(async (flags: SampleFlags) => {
+      checkInputPath(flags.out, "-o/--out", "a run folder or a checkpoint file");
       await initBackend(flags.backend, { quiet: true });
       const run = loadRun(flags.out);
       try {

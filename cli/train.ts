@@ -6,33 +6,39 @@
 import * as path from "path";
 import { Command, Option } from "commander";
 import { initBackend, type BackendName } from "../lib/runtime/backend";
-import { loadDataset } from "../lib/data/datasets";
+import type { Dataset } from "../lib/data/datasets";
 import { runExperiment, type ExperimentResult } from "../lib/experiments/experiment";
-import { checkRunDir, readRunConfig, RUN_FILES } from "../lib/experiments/run-files";
-import { dataBlockSize } from "../lib/experiments/run-data";
-import { findModel } from "../lib/models/registry";
-import {
-  ConfigError,
-  describeModel,
-  parameterCount,
-  ParameterLimitError,
-  resolveConfig,
-} from "../lib/experiments/hyperparams";
-import { Vocab } from "../lib/data/vocab";
+import { RUN_FILES } from "../lib/experiments/run-files";
+import { describeModel } from "../lib/experiments/hyperparams";
+import { newRunTag } from "../lib/experiments/runlog";
+import type { RunLock } from "../lib/experiments/run-lock";
 import {
   addHyperOptions,
-  maxLineLengthOption,
-  reportDropped,
   backendOption,
   EXIT,
   fmtLoss,
   hyperOverrides,
   intOption,
+  maxLineLengthOption,
+  reportDropped,
   runDisplay,
   withInterrupt,
   type CliContext,
   type Io,
 } from "./common";
+import { checkOutDir } from "./paths";
+import { setClosedPipePolicy } from "./pipe";
+import {
+  checkGuardFlags,
+  checkTrainMemory,
+  dataFields,
+  inspectRun,
+  loadTrainData,
+  maxMemoryOption,
+  plannedBackend,
+  withRunFolder,
+  type RunPlan,
+} from "./run-guard";
 
 /** Options of `makemore train` as commander parses them. */
 interface TrainFlags extends Record<string, unknown> {
@@ -42,8 +48,10 @@ interface TrainFlags extends Record<string, unknown> {
   backend?: BackendName;
   resume?: boolean;
   force?: boolean;
-  samples: number;
+  newData?: boolean;
+  maxMemory?: number;
   maxLineLength?: number;
+  samples: number;
 }
 
 /** The `train` command. */
@@ -58,6 +66,8 @@ export function trainCommand(ctx: CliContext): Command {
     .addOption(backendOption())
     .option("--resume", "continue the run in DIR from its last checkpoint (flags may change steps, lr, stopping)")
     .option("--force", "replace a run already in DIR (log.csv is kept and appended to)")
+    .option("--new-data", "with --resume: go on training on a dataset other than the run's (recorded in config.json)")
+    .addOption(maxMemoryOption())
     .addOption(new Option("--samples <n>", "words to sample at the end").argParser(intOption(0)).default(10))
     .addOption(maxLineLengthOption())
     .addHelpText(
@@ -65,7 +75,8 @@ export function trainCommand(ctx: CliContext): Command {
       `
 Stops at --max-steps, after --early-stop evaluations without a better val loss,
 when the val loss reaches --target-loss, or at Ctrl-C (after saving; exit 130).
-Exit codes: 0 done, 1 error, 2 bad usage, 3 over --max-params, 4 NaN loss, 130 Ctrl-C.
+Exit codes: 0 done, 1 error, 2 bad usage or DIR in use, 3 over --max-params or --max-memory,
+4 NaN loss, 130 Ctrl-C.
 
 Example:
   makemore train -i names -o runs/mlp --n-embd 10 --n-hidden 200 --max-steps 20000 --early-stop 5`,
@@ -77,54 +88,67 @@ Example:
 }
 
 async function train(io: Io, flags: TrainFlags): Promise<number> {
+  // the run folder is the product: a closed stdout drops the report, not the run (see cli/pipe.ts)
+  setClosedPipePolicy("continue");
+  const out = checkOutDir(flags.out);
+  checkGuardFlags(flags);
   const overrides = hyperOverrides(flags);
-  checkRunDir(flags.out, { resume: Boolean(flags.resume), force: Boolean(flags.force) });
-  let input = flags.input;
-  if (!input) {
-    if (!flags.resume)
-      throw new ConfigError("missing -i/--input: a dataset name (names, words, brown, addition, sqrt) or a file");
-    input = readRunConfig(flags.out).dataset;
-  }
-  const data = loadDataset(input, flags.maxLineLength === undefined ? {} : { maxLineLength: flags.maxLineLength });
+  // everything that can refuse the run, before anything is written
+  const data = loadTrainData(out, flags);
   reportDropped(io, data, flags.maxLineLength);
-  if (!flags.resume) {
-    // refuse before any backend starts
-    const config = resolveConfig(overrides);
-    const kind = findModel(config.model)?.examples ?? "context";
-    config.blockSize = dataBlockSize(data.words, kind, config.blockSize);
-    const params = parameterCount(config, Vocab.fromWords(data.words).size);
-    if (flags.maxParams !== undefined && params > flags.maxParams) {
-      throw new ParameterLimitError(params, flags.maxParams, `the ${config.model} model`);
-    }
-  }
+  const early = inspectRun(out, flags, data, overrides);
+  checkTrainMemory(early, data, flags.maxMemory, plannedBackend(flags.backend));
   const backend = await initBackend(flags.backend, { quiet: true });
+  const result = await withRunFolder(out, io, "makemore train", (guard, lock) => {
+    const plan = inspectRun(out, flags, data, overrides);
+    if (plan.resume?.note) io.err(`makemore: note: ${plan.resume.note}\n`);
+    return trainLocked(io, flags, { plan, data, backend, lock }, (step) => guard.reached(step));
+  });
+  return report(io, result, out);
+}
+
+/** The run itself, under the folder's lock. */
+async function trainLocked(
+  io: Io,
+  flags: TrainFlags,
+  held: { plan: RunPlan; data: Dataset; backend: BackendName; lock: RunLock },
+  reached: (step: number) => void,
+): Promise<ExperimentResult> {
+  const { plan, data, backend, lock } = held;
+  const tag = newRunTag();
+  const { runInfo, resetBest } = dataFields(flags.out, plan, tag);
   let stop = false;
   const display = runDisplay(io);
-  let result: ExperimentResult;
   try {
-    result = await withInterrupt(
+    return await withInterrupt(
       io,
       () => (stop = true),
       () =>
         runExperiment({
-          config: overrides,
+          config: hyperOverrides(flags),
           words: data.words,
           dataset: data.name,
           outDir: flags.out,
+          tag,
           resume: Boolean(flags.resume),
           force: Boolean(flags.force),
           samples: flags.samples,
+          runInfo: { ...runInfo },
+          lock,
+          resetBest,
           ...(flags.maxParams !== undefined ? { maxParams: flags.maxParams } : {}),
           shouldStop: () => stop,
           onStart: (s) => {
             const from = s.startStep > 0 ? ` from step ${s.startStep}` : "";
+            const newData = resetBest ? ` on new data` : "";
             display.say(
-              `run ${s.tag} started${from}: ${describeModel(s.config)}, ${s.params.toLocaleString("en-US")} parameters, ` +
+              `run ${s.tag} started${from}${newData}: ${describeModel(s.config)}, ${s.params.toLocaleString("en-US")} parameters, ` +
                 `${data.name} (${data.words.length.toLocaleString("en-US")} lines, vocabulary ${s.vocabSize}), ` +
                 `${s.config.maxSteps} steps on ${s.engine === "fused" ? `the fused kernels (evaluation on ${backend})` : backend} -> ${flags.out}`,
             );
           },
           onEval: (row, best) => {
+            reached(row.step);
             display.say(
               `step ${String(row.step).padStart(6)}  train ${fmtLoss(row.trainLoss)}  val ${fmtLoss(row.valLoss)}` +
                 `  ${row.seconds.toFixed(1)} s${best ? "  (best, saved)" : ""}`,
@@ -136,7 +160,6 @@ async function train(io: Io, flags: TrainFlags): Promise<number> {
   } finally {
     display.stop();
   }
-  return report(io, result, flags.out);
 }
 
 function report(io: Io, r: ExperimentResult, out: string): number {

@@ -212,7 +212,7 @@ test("an occupied output folder is refused; --resume continues it, --force repla
     runCli(["train", "-o", out, "--resume", "--n-embd", "8"]),
     runCli(["train", "-o", out, "--resume", "--max-steps", "100"]),
   ]);
-  expectError(noRun, 2, `makemore: error: nothing to resume in ${fresh}: it holds no config.json and model.ckpt`);
+  expectError(noRun, 2, `makemore: error: nothing to resume in ${fresh}: no such folder`);
   expectError(changed, 2, /^makemore: error: cannot resume with nEmbd 8: the saved run has 4/);
   expect(resumed.code).toBe(0);
   expect(resumed.stdout).toMatch(/^run [0-9a-f]{6} started from step 60: mlp block 3, embd 4, hidden 16/m);

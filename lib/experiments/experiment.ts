@@ -26,6 +26,7 @@ import { dataBlockSize, prepareExperimentData, type ExperimentData } from "./run
 import { checkRunDir, readRunConfig, RUN_FILES, type CheckpointMeta, type RunConfigFile } from "./run-files";
 import { buildModel, resumeConfig, saveRunCheckpoint } from "./run-model";
 import { appendRunLog, newRunTag, type RunLogRow } from "./runlog";
+import { withRunLock, type RunLock } from "./run-lock";
 
 /** How an experiment ended. */
 export type ExperimentStatus = "finished" | "early-stopped" | "target-reached" | "interrupted" | "diverged";
@@ -76,6 +77,12 @@ export interface ExperimentOptions {
   onStart?: (info: ExperimentStart) => void;
   /** words to sample from the best checkpoint at the end (default 10) */
   samples?: number;
+  /** more fields for config.json: the CLI's dataset record and history (lib/experiments/run-data.ts) */
+  runInfo?: Readonly<Record<string, unknown>>;
+  /** with `resume`: measure the best val loss afresh, as after a change of data earlier val losses do not compare */
+  resetBest?: boolean;
+  /** the lock of outDir when the caller holds it (lib/experiments/run-lock.ts); otherwise the run takes it */
+  lock?: RunLock;
 }
 
 /** What is known when an experiment starts. */
@@ -171,6 +178,7 @@ function setUpRun(options: ExperimentOptions): RunSetup {
     config: start.config,
     vocabSize: start.vocab.size,
     params,
+    ...options.runInfo,
   };
   writeFileAtomic(path.join(dir, RUN_FILES.config), JSON.stringify(runConfig, null, 2) + "\n");
   return { ...start, tag: options.tag ?? newRunTag(), dir, params, data };
@@ -200,7 +208,9 @@ function resumedStart(dir: string, existing: string[], options: ExperimentOption
     vocab: Vocab.fromJSON(ckpt.vocab),
     dataset: options.dataset ?? saved.dataset,
     resumeFrom: { ckpt, file },
-    best: { valLoss: bestCkpt.meta.valLoss, trainLoss: bestCkpt.meta.trainLoss, step: bestCkpt.meta.step },
+    best: options.resetBest
+      ? { valLoss: Infinity, trainLoss: NaN, step: -1 }
+      : { valLoss: bestCkpt.meta.valLoss, trainLoss: bestCkpt.meta.trainLoss, step: bestCkpt.meta.step },
   };
 }
 
@@ -291,9 +301,18 @@ class RunRecorder {
  *
  * @throws ConfigError for a bad configuration or an output folder holding another run.
  * @throws ParameterLimitError when the model has more than `maxParams` parameters (nothing is written).
+ * @throws RunLockedError when another process (or another run in this one) writes into outDir.
  * @throws DataError / CheckpointError for bad data or a bad checkpoint to resume from.
+ * @throws RunLockedError when another process (or another run in this one) writes into outDir.
  */
 export async function runExperiment(options: ExperimentOptions): Promise<ExperimentResult> {
+  // one writer per run folder: the run holds the folder's lock unless its caller already does
+  const dir = path.resolve(options.outDir);
+  if (options.lock && path.resolve(options.lock.dir) === dir) return runInFolder(options);
+  return withRunLock(dir, "runExperiment", () => runInFolder(options));
+}
+
+async function runInFolder(options: ExperimentOptions): Promise<ExperimentResult> {
   const run = setUpRun(options);
   const model = buildModel(run.config, run.vocab.size);
   try {

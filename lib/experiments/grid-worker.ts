@@ -12,22 +12,28 @@
  */
 import { initBackend } from "../runtime/backend";
 import { loadDataset, type Dataset } from "../data/datasets";
+import { Vocab } from "../data/vocab";
 import { runExperiment } from "./experiment";
+import { SPLIT_SEED } from "./run-data";
 import type { WorkerJob, WorkerMessage } from "./grid";
+import { datasetRecord, historyEntry, type DatasetRecord } from "./data-record";
+import { withRunLock } from "./run-lock";
 
 let interrupted = false;
-const datasets = new Map<string, Dataset>();
+const datasets = new Map<string, Dataset & { record: DatasetRecord }>();
 
 function send(message: WorkerMessage): void {
   if (process.connected) process.send?.(message);
 }
 
-/** Loads a dataset once per worker. */
-function dataset(input: string, maxLineLength?: number): Dataset {
+/** Loads a dataset once per worker, with its record for config.json (lib/experiments/data-record.ts). */
+function dataset(input: string, maxLineLength?: number): Dataset & { record: DatasetRecord } {
   const key = `${input}\u0000${maxLineLength ?? ""}`;
   let d = datasets.get(key);
   if (!d) {
-    d = loadDataset(input, maxLineLength === undefined ? {} : { maxLineLength });
+    const loaded = loadDataset(input, maxLineLength === undefined ? {} : { maxLineLength });
+    const record = datasetRecord(loaded.name, loaded.words, Vocab.fromWords(loaded.words), SPLIT_SEED);
+    d = { ...loaded, record };
     datasets.set(key, d);
   }
   return d;
@@ -38,21 +44,26 @@ async function runJob({ job, input, maxLineLength, backend }: WorkerJob): Promis
     await initBackend(backend, { quiet: true });
     const data = dataset(input, maxLineLength);
     let lastSent = 0;
-    const result = await runExperiment({
-      config: job.config,
-      words: data.words,
-      dataset: data.name,
-      outDir: job.dir,
-      tag: job.tag,
-      shouldStop: () => interrupted,
-      onProgress: (p) => {
-        const now = Date.now();
-        if (now - lastSent >= 1000 || p.finished) {
-          lastSent = now;
-          send({ type: "progress", tag: job.tag, step: p.step, maxSteps: p.maxSteps });
-        }
-      },
-    });
+    // the job's folder is locked like any run folder: one writer, whoever started it
+    const result = await withRunLock(job.dir, "makemore grid worker", (lock) =>
+      runExperiment({
+        config: job.config,
+        words: data.words,
+        dataset: data.name,
+        outDir: job.dir,
+        tag: job.tag,
+        runInfo: { data: data.record, dataHistory: [historyEntry(data.record, 0, job.tag, null)] },
+        lock,
+        shouldStop: () => interrupted,
+        onProgress: (p) => {
+          const now = Date.now();
+          if (now - lastSent >= 1000 || p.finished) {
+            lastSent = now;
+            send({ type: "progress", tag: job.tag, step: p.step, maxSteps: p.maxSteps });
+          }
+        },
+      }),
+    );
     send({ type: "result", result });
   } catch (e) {
     send({ type: "error", tag: job.tag, message: (e as Error).message.split("\n")[0] ?? String(e) });

@@ -13,6 +13,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { DataError } from "../data/lines";
 import { ConfigError, resolveConfig, type ExperimentConfig } from "./hyperparams";
+import { resumeRefusal } from "./run-folder";
 
 /** File names inside a run folder. */
 export const RUN_FILES = Object.freeze({
@@ -82,9 +83,8 @@ export function checkRunDir(outDir: string, options: { resume?: boolean; force?:
   const existing = exists ? runFilesIn(outDir) : [];
   if (options.resume && options.force) throw new ConfigError("--resume and --force cannot be used together");
   if (options.resume) {
-    if (!existing.includes(RUN_FILES.config) || !existing.includes(RUN_FILES.best)) {
-      throw new ConfigError(`nothing to resume in ${outDir}: it holds no ${RUN_FILES.config} and ${RUN_FILES.best}`);
-    }
+    const missing = [RUN_FILES.config, RUN_FILES.best].filter((n) => !existing.includes(n));
+    if (missing.length > 0) throw new ConfigError(resumeRefusal(outDir, exists, existing, missing));
   } else if (existing.length > 0 && !options.force) {
     throw new ConfigError(
       `${outDir} already holds a run (${existing.join(", ")}); use --resume to continue it or --force to replace it`,

@@ -1,0 +1,146 @@
+/**
+ * Memory estimates (lib/experiments/limits.ts) and dataset records
+ * (lib/experiments/run-data.ts): the fused kernel memory equals the
+ * engine's own layout, the tfjs estimate covers the measured peak, sizes
+ * and ceilings parse, and resume's data check tells the same data from other data.
+ */
+import type * as tfjs from "@tensorflow/tfjs";
+import { initBackend } from "../lib/runtime/backend";
+import { tf } from "../lib/runtime/tf";
+import { splitLines } from "../lib/data/lines";
+import { Vocab } from "../lib/data/vocab";
+import { fusedBytes, fusedSpecOf } from "../lib/engines/fused";
+import { buildModel } from "../lib/experiments/run-model";
+import { MODELS } from "../lib/models/registry";
+import { resolveConfig } from "../lib/experiments/hyperparams";
+import {
+  checkRunMemory,
+  dataSize,
+  estimateRunMemory,
+  formatBytes,
+  fusedKernelBytes,
+  memoryCeiling,
+  MemoryLimitError,
+  parseByteSize,
+} from "../lib/experiments/limits";
+import { checkResumeData, datasetRecord, DataChangedError, fingerprintLines } from "../lib/experiments/data-record";
+import { sgdStep } from "../lib/engines/tfjs-engine";
+
+jest.setTimeout(60000);
+
+beforeAll(async () => {
+  await initBackend("cpu", { quiet: true });
+});
+
+/** The kinds with a fused layout, whose estimate follows the engine's own allocations. */
+const MODEL_KINDS = MODELS.filter((m) => m.examples === "context").map((m) => m.kind);
+
+test("the fused kernel memory is the engine's own layout, without building the model", () => {
+  for (const model of MODEL_KINDS) {
+    const config = resolveConfig({ model, nEmbd: 7, nHidden: 24, nLayers: 3 });
+    const net = buildModel(config, 29);
+    const spec = fusedSpecOf(net);
+    if (typeof spec === "string") throw new Error(spec);
+    for (const batch of [2, 33, 1000])
+      expect([model, fusedKernelBytes(config, 29, batch)]).toEqual([model, fusedBytes(spec, batch)]);
+    net.dispose();
+  }
+});
+
+test("the tfjs estimate covers the measured peak of a training step", async () => {
+  const B = 512;
+  for (const model of MODEL_KINDS) {
+    const config = resolveConfig({ model, batchSize: B });
+    const net = buildModel(config, 27);
+    const X = tf.zeros([B, config.blockSize], "int32") as tfjs.Tensor2D;
+    const Y = tf.zeros([B], "int32") as tfjs.Tensor1D;
+    const lr = tf.scalar(0.1);
+    const before = tf.memory().numBytes;
+    const profile = await tf.profile(() => sgdStep(net, net.parameters(), X, Y, lr).dispose());
+    const e = estimateRunMemory(config, { lines: 100, chars: 600 }, 27, { fusedAvailable: false });
+    expect(e.engine).toBe("tfjs");
+    const step = e.parts.filter((p) => p.name.startsWith("activations") || p.name === "gradients");
+    expect(profile.peakBytes - before).toBeLessThanOrEqual(step.reduce((a, p) => a + p.bytes, 0));
+    tf.dispose([X, Y, lr]);
+    net.dispose();
+  }
+});
+
+test("an impossible batch, context or model is refused with what it needs and the ceiling", () => {
+  const size = dataSize(["emma", "olivia", "ava"]);
+  const ceiling = { bytes: 8 * 2 ** 30, source: "half of this machine's 16.0 GB" };
+  const huge = estimateRunMemory(resolveConfig({ batchSize: 100_000_000 }), size, 27, { fusedAvailable: true });
+  expect(huge.engine).toBe("tfjs"); // over the fused engine's 1 GiB
+  expect(() => checkRunMemory(huge, ceiling, "wasm")).toThrow(
+    /^the run needs about \d+ GB of memory \(activations of a batch of 100,000,000 \d+ GB, minibatch of 100,000,000 3\.0 GB\), more than the ceiling of 8\.0 GB \(half of this machine's 16\.0 GB; --max-memory or MAKEMORE_MAX_MEMORY sets it\)$/,
+  );
+  // fits the ceiling, but not the 4 GiB of the wasm backend
+  const wide = estimateRunMemory(resolveConfig({ batchSize: 1_500_000 }), size, 27, { fusedAvailable: true });
+  const big = { bytes: 2 ** 40, source: "--max-memory 1.0 TB" };
+  expect(() => checkRunMemory(wide, big, "wasm")).toThrow(
+    /of TensorFlow.js memory .* the 4\.0 GB the wasm backend can address/,
+  );
+  expect(() => checkRunMemory(wide, big, "cpu")).not.toThrow();
+  const normal = estimateRunMemory(resolveConfig({}), size, 27, { fusedAvailable: true });
+  expect(normal.engine).toBe("fused");
+  expect(normal.total).toBeLessThan(300 * 2 ** 20);
+  expect(() => checkRunMemory(normal, ceiling, "wasm")).not.toThrow();
+  expect(() => checkRunMemory(normal, { bytes: 2 ** 20, source: "x" }, "wasm", "run 3fa2c1")).toThrow(MemoryLimitError);
+});
+
+test("sizes, ceilings and byte counts", () => {
+  expect(parseByteSize("512m")).toBe(512 * 2 ** 20);
+  expect(parseByteSize("8G")).toBe(8 * 2 ** 30);
+  expect(parseByteSize("1.5GiB")).toBe(1.5 * 2 ** 30);
+  expect(parseByteSize("2147483648")).toBe(2 ** 31);
+  for (const bad of ["", "lots", "-1g", "12", "1e9"])
+    expect(() => parseByteSize(bad)).toThrow(/must be a size of at least 1 MB/);
+  expect(memoryCeiling(2 ** 30, {})).toEqual({ bytes: 2 ** 30, source: "--max-memory 1.0 GB" });
+  expect(memoryCeiling(undefined, { MAKEMORE_MAX_MEMORY: "3g" })).toEqual({
+    bytes: 3 * 2 ** 30,
+    source: "MAKEMORE_MAX_MEMORY=3g",
+  });
+  expect(memoryCeiling(undefined, {}).source).toMatch(/^half of this machine's \d+\.?\d* GB$/);
+  expect(() => memoryCeiling(undefined, { MAKEMORE_MAX_MEMORY: "big" })).toThrow(/^MAKEMORE_MAX_MEMORY must be a size/);
+  expect([formatBytes(512), formatBytes(1536), formatBytes(200 * 2 ** 20), formatBytes(2 ** 42)]).toEqual([
+    "512 B",
+    "1.5 KB",
+    "200 MB",
+    "4.0 TB",
+  ]);
+});
+
+test("a dataset's fingerprint is of its lines; resume tells the same data from other data", () => {
+  expect(fingerprintLines(["ab", "c"])).toEqual({
+    lines: 2,
+    bytes: 5,
+    // printf 'ab\nc\n' | sha256sum
+    sha256: "1b10891da7a8bc413923775af7702b007cbf489c6f600255dca8fc1d7889d612",
+  });
+  // the same lines read from a file with CRLF endings and blank lines are the same data
+  expect(fingerprintLines(splitLines("ab\r\n\r\nc\r\n"))).toEqual(fingerprintLines(["ab", "c"]));
+  const words = ["emma", "ava"];
+  const vocab = Vocab.fromWords(words);
+  const saved = datasetRecord("a.txt", words, vocab, 42);
+  expect(saved).toMatchObject({ source: "a.txt", file: null, lines: 2, bytes: 9, vocab: ".aemv", splitSeed: 42 });
+  const same = datasetRecord("b.txt", [...words], vocab, 42);
+  expect(checkResumeData("run", saved, "a.txt", same, words, false)).toEqual({ changed: false, note: null });
+  const other = datasetRecord("c.txt", ["eva", "mae"], vocab, 42);
+  expect(() => checkResumeData("run", saved, "a.txt", other, ["eva", "mae"], false)).toThrow(
+    new DataChangedError(
+      `cannot resume run on other data: it was trained on a.txt (2 lines, 9 bytes, sha256 ${saved.sha256.slice(0, 8)}), ` +
+        `not on c.txt (2 lines, 8 bytes, sha256 ${other.sha256.slice(0, 8)}); ` +
+        "pass --new-data to go on training on it on purpose, or train into another folder",
+    ),
+  );
+  expect(checkResumeData("run", saved, "a.txt", other, ["eva", "mae"], true)).toEqual({ changed: true, note: null });
+  const accents = datasetRecord("d.txt", ["zoë"], vocab, 42);
+  expect(() => checkResumeData("run", saved, "a.txt", accents, ["zoë"], true)).toThrow(
+    /^cannot resume run on d\.txt: it holds characters the run's vocabulary lacks \("z", "o", "ë"\)/,
+  );
+  const resplit = datasetRecord("a.txt", words, vocab, 7);
+  expect(() => checkResumeData("run", saved, "a.txt", resplit, words, false)).toThrow(/split with seed 42 \(now 7\)/);
+  // a run written before data records: compared by name, with a note
+  expect(checkResumeData("run", null, "a.txt", saved, words, false).note).toMatch(/records no fingerprint/);
+  expect(() => checkResumeData("run", null, "other.txt", saved, words, false)).toThrow(DataChangedError);
+});
