@@ -178,7 +178,7 @@ test("empty, blank and impossible paths are usage errors, and nothing is written
     [["train", "-i", input, "-o", "runs/a\0b"], '-o/--out "runs/a\\u0000b" holds a NUL byte'],
     [
       ["train", "-i", "", "-o", cwd],
-      "-i/--input is empty: give a dataset name (names, words, addition, sqrt) or a file path",
+      "-i/--input is empty: give a dataset name (names, words, brown, addition, sqrt) or a file path",
     ],
     [
       ["train", "-i", path.join(file, "names.txt"), "-o", cwd],
@@ -188,7 +188,7 @@ test("empty, blank and impossible paths are usage errors, and nothing is written
     [["grid", "-i", input, "-o", "", "--grid", grid], "-o/--out is empty: give a folder path"],
     [
       ["lottery", "-i", " ", "-o", cwd, "--seeds", "2"],
-      '-i/--input is only whitespace (" "): give a dataset name (names, words, addition, sqrt) or a file path',
+      '-i/--input is only whitespace (" "): give a dataset name (names, words, brown, addition, sqrt) or a file path',
     ],
     [["sample", "-o", ""], "-o/--out is empty: give a run folder or a checkpoint file"],
     [

@@ -145,7 +145,10 @@ test("bad input files and dataset names: one line each, exit 1", async () => {
     [dir, `makemore: error: cannot read ${dir}: it is a directory, not a text file`],
     [binary, `makemore: error: cannot read ${binary}: it looks binary (it holds NUL bytes)`],
     [latin1, `makemore: error: cannot read ${latin1}: it is not valid UTF-8 text`],
-    ["poems", "makemore: error: unknown dataset 'poems': use one of names, words, addition, sqrt or a file path"],
+    [
+      "poems",
+      "makemore: error: unknown dataset 'poems': use one of names, words, brown, addition, sqrt or a file path",
+    ],
   ];
   const results = await Promise.all(cases.map(([file]) => runCli(["train", "-i", file, "-o", path.join(dir, "out")])));
   results.forEach((r, i) => expectError(r, 1, cases[i]![1]));
@@ -175,7 +178,7 @@ test("bad flags and values: one line each, exit 2", async () => {
     [["train", "-i", input], "makemore: error: required option '-o, --out <dir>' not specified"],
     [
       ["train", "-o", out],
-      "makemore: error: missing -i/--input: a dataset name (names, words, addition, sqrt) or a file",
+      "makemore: error: missing -i/--input: a dataset name (names, words, brown, addition, sqrt) or a file",
     ],
     [["train", "-i", input, "-o", out, "--model", "deep", "--batch-size", "1"], /needs batchSize of at least 2$/],
     [["train", "-i", input, "-o", out, "extra"], /^makemore: error: too many arguments for 'train'/],

@@ -49,11 +49,11 @@ describe("dataset registry", () => {
   });
   test("an unknown name is one clear error; a path loads any text file", () => {
     expect(() => loadDataset("poems")).toThrow(
-      "unknown dataset 'poems': use one of names, words, addition, sqrt or a file path",
+      "unknown dataset 'poems': use one of names, words, brown, addition, sqrt or a file path",
     );
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "mm-ds-")), "lines.txt");
     fs.writeFileSync(file, "Hello, World!\n");
-    expect(loadDataset(file)).toEqual({ name: file, words: ["Hello, World!"] });
+    expect(loadDataset(file)).toEqual({ name: file, words: ["Hello, World!"], dropped: 0 });
     expect(() => loadDataset(path.join(os.tmpdir(), "nope", "x.txt"))).toThrow(/no such file/);
   });
   test("long lines of mixed case and punctuation: vocabulary, windows and sampling cope", () => {
