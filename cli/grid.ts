@@ -27,6 +27,9 @@ import {
 } from "../lib/experiments/grid";
 import { ConfigError, ParameterLimitError, type ExperimentConfig } from "../lib/experiments/hyperparams";
 import { Vocab } from "../lib/data/vocab";
+import { checkQueueUrl } from "../lib/experiments/queue";
+import { planSearch } from "../lib/experiments/queue-search";
+import { queuedExitCode, runQueuedGrid } from "./queue-grid";
 import {
   addHyperOptions,
   backendOption,
@@ -51,6 +54,9 @@ interface ManyFlags extends Record<string, unknown> {
   workers?: number;
   backend?: BackendName;
   force?: boolean;
+  // --- queue (cli/queue-grid.ts) ---
+  queue?: string;
+  cancel?: boolean;
 }
 
 function addCommonOptions(cmd: Command): Command {
@@ -60,7 +66,14 @@ function addCommonOptions(cmd: Command): Command {
     .addOption(new Option("--max-params <n>", "skip combinations with more parameters").argParser(intOption(1)))
     .addOption(new Option("--workers <k>", "worker processes (default: one per core)").argParser(intOption(1)))
     .addOption(backendOption())
-    .option("--force", "replace results.csv already in DIR");
+    .option("--force", "replace results.csv already in DIR")
+    // --- queue (cli/queue-grid.ts) ---
+    .addOption(
+      new Option("--queue <url>", "run on workers anywhere: enqueue on Redis (redis://[:PASSWORD@]HOST:PORT)").env(
+        "MAKEMORE_QUEUE",
+      ),
+    )
+    .option("--cancel", "with --queue: cancel the search in DIR");
   return cmd;
 }
 
@@ -118,8 +131,9 @@ Example:
 }
 
 async function many(io: Io, flags: ManyFlags, axes: GridAxes, kind: "grid" | "lottery"): Promise<number> {
+  if (flags.cancel && flags.queue === undefined) throw new ConfigError("--cancel needs --queue <url>");
   const resultsFile = path.join(flags.out, RESULTS_FILE);
-  if (fs.existsSync(resultsFile) && !flags.force) {
+  if (fs.existsSync(resultsFile) && !flags.force && flags.queue === undefined) {
     throw new ConfigError(`${flags.out} already holds results (${RESULTS_FILE}); use --force to replace them`);
   }
   const base: Partial<ExperimentConfig> = hyperOverrides(flags);
@@ -130,7 +144,11 @@ async function many(io: Io, flags: ManyFlags, axes: GridAxes, kind: "grid" | "lo
     blockSize: dataBlockSize(data.words, findModel(c.model)?.examples ?? "context", c.blockSize),
   }));
   const vocabSize = Vocab.fromWords(data.words).size;
-  const { jobs, skipped } = planGrid(configs, vocabSize, flags.out, flags.maxParams);
+  // --- queue (cli/queue-grid.ts): the same plan, with deterministic ids and tags ---
+  const plan =
+    flags.queue === undefined ? null : planSearch(configs, vocabSize, flags.out, flags.input, flags.maxParams);
+  const local = plan ? { jobs: [], skipped: [] } : planGrid(configs, vocabSize, flags.out, flags.maxParams);
+  const { jobs, skipped } = plan ?? local;
   for (const s of skipped) io.out(`skipped ${s.tag}: ${s.message}\n`);
   if (jobs.length === 0) {
     const first = skipped[0];
@@ -146,6 +164,12 @@ async function many(io: Io, flags: ManyFlags, axes: GridAxes, kind: "grid" | "lo
       (skipped.length > 0 ? `, ${skipped.length} skipped (over --max-params ${flags.maxParams})` : "") +
       ` on ${data.name} -> ${flags.out}\n`,
   );
+  if (plan && flags.queue !== undefined) {
+    const grid = { url: checkQueueUrl(flags.queue), cancel: Boolean(flags.cancel), input: flags.input, data };
+    const queued = await runQueuedGrid(io, { ...grid, out: flags.out, plan, force: Boolean(flags.force) });
+    summarize(io, queued.rows, resultsFile, kind);
+    return queuedExitCode(queued.rows, queued.complete, io);
+  }
   const controller = new AbortController();
   const display = gridDisplay(io, jobs.length);
   let rows: GridRow[];
@@ -156,7 +180,7 @@ async function many(io: Io, flags: ManyFlags, axes: GridAxes, kind: "grid" | "lo
       () =>
         runGrid({
           input: flags.input,
-          jobs,
+          jobs: local.jobs,
           signal: controller.signal,
           ...(flags.workers !== undefined ? { workers: flags.workers } : {}),
           ...(flags.backend ? { backend: flags.backend } : {}),
@@ -176,15 +200,7 @@ async function many(io: Io, flags: ManyFlags, axes: GridAxes, kind: "grid" | "lo
   }
   const table = sortResults([...rows, ...skipped]);
   writeResults(resultsFile, table);
-  io.out(`\n${formatResultsTable(table)}`);
-  io.out(`results: ${resultsFile}\n`);
-  if (kind === "lottery") {
-    const s = lossSpread(rows);
-    io.out(
-      `seed lottery over ${s.n} seed${s.n === 1 ? "" : "s"}: best val loss min ${fmtLoss(s.min)}, ` +
-        `median ${fmtLoss(s.median)}, max ${fmtLoss(s.max)} (spread ${fmtLoss(s.max - s.min)})\n`,
-    );
-  }
+  summarize(io, table, resultsFile, kind);
   if (controller.signal.aborted) return EXIT.interrupted;
   const failed = rows.filter((r) => r.status === "failed");
   if (failed.length > 0) {
@@ -192,6 +208,19 @@ async function many(io: Io, flags: ManyFlags, axes: GridAxes, kind: "grid" | "lo
     return EXIT.error;
   }
   return EXIT.ok;
+}
+
+/** Prints the results table (and a lottery's spread); results.csv is already written. */
+function summarize(io: Io, table: readonly GridRow[], resultsFile: string, kind: "grid" | "lottery"): void {
+  io.out(`\n${formatResultsTable(table)}`);
+  io.out(`results: ${resultsFile}\n`);
+  if (kind === "lottery") {
+    const s = lossSpread(table);
+    io.out(
+      `seed lottery over ${s.n} seed${s.n === 1 ? "" : "s"}: best val loss min ${fmtLoss(s.min)}, ` +
+        `median ${fmtLoss(s.median)}, max ${fmtLoss(s.max)} (spread ${fmtLoss(s.max - s.min)})\n`,
+    );
+  }
 }
 
 interface GridDisplay {
