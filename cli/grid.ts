@@ -168,7 +168,7 @@ async function many(io: Io, flags: ManyFlags, axes: GridAxes, kind: "grid" | "lo
     const grid = { url: checkQueueUrl(flags.queue), cancel: Boolean(flags.cancel), input: flags.input, data };
     const queued = await runQueuedGrid(io, { ...grid, out: flags.out, plan, force: Boolean(flags.force) });
     summarize(io, queued.rows, resultsFile, kind);
-    return queuedExitCode(queued.rows, queued.complete, io);
+    return flags.cancel ? EXIT.ok : queuedExitCode(queued.rows, queued.complete, io);
   }
   const controller = new AbortController();
   const display = gridDisplay(io, jobs.length);
