@@ -177,15 +177,19 @@ async function prepareFolder(ctx: JobContext, jobId: string, dir: string): Promi
   return snap.step;
 }
 
-/** The dataset's lines: a registry name loads here; uploaded text is fetched once per worker. */
+/** The dataset's lines, once per worker: a registry name loads here, uploaded text comes from Redis. */
 async function datasetWords(ctx: JobContext, ref: DatasetRef): Promise<string[]> {
-  if (ref.kind === "name") return loadDataset(ref.name).words;
-  const cached = ctx.datasets.get(ref.sha256);
+  const id = ref.kind === "name" ? `name:${ref.name}` : ref.sha256;
+  const cached = ctx.datasets.get(id);
   if (cached) return cached;
-  const text = await ctx.conn.redis.get(ref.key);
-  if (text === null) throw new DataError(`the dataset of this search is no longer on the queue (${ref.name})`);
-  const words = text.split("\n").filter((w) => w.length > 0);
-  ctx.datasets.set(ref.sha256, words);
+  let words: string[];
+  if (ref.kind === "name") words = loadDataset(ref.name).words;
+  else {
+    const text = await ctx.conn.redis.get(ref.key);
+    if (text === null) throw new DataError(`the dataset of this search is no longer on the queue (${ref.name})`);
+    words = text.split("\n").filter((w) => w.length > 0);
+  }
+  ctx.datasets.set(id, words);
   return words;
 }
 
