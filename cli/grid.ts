@@ -29,6 +29,9 @@ import {
 } from "../lib/experiments/grid";
 import { checkNotLocked, withRunLock } from "../lib/experiments/run-lock";
 import { ConfigError, ParameterLimitError, type ExperimentConfig } from "../lib/experiments/hyperparams";
+import { checkQueueUrl } from "../lib/experiments/queue";
+import { planSearch } from "../lib/experiments/queue-search";
+import { queuedExitCode, runQueuedGrid } from "./queue-grid";
 import { Vocab } from "../lib/data/vocab";
 import {
   addHyperOptions,
@@ -61,6 +64,9 @@ interface ManyFlags extends Record<string, unknown> {
   force?: boolean;
   maxLineLength?: number;
   maxMemory?: number;
+  // --- queue (cli/queue-grid.ts) ---
+  queue?: string;
+  cancel?: boolean;
 }
 
 function addCommonOptions(cmd: Command): Command {
@@ -75,7 +81,14 @@ function addCommonOptions(cmd: Command): Command {
     .addOption(backendOption())
     .addOption(maxLineLengthOption())
     .addOption(maxMemoryOption())
-    .option("--force", "replace results.csv already in DIR");
+    .option("--force", "replace results.csv already in DIR")
+    // --- queue (cli/queue-grid.ts) ---
+    .addOption(
+      new Option("--queue <url>", "run on workers anywhere: enqueue on Redis (redis://[:PASSWORD@]HOST:PORT)").env(
+        "MAKEMORE_QUEUE",
+      ),
+    )
+    .option("--cancel", "with --queue: cancel the search in DIR");
   return cmd;
 }
 
@@ -141,9 +154,11 @@ function checkResultsFree(out: string, force?: boolean): void {
 async function many(io: Io, flags: ManyFlags, axes: GridAxes, kind: "grid" | "lottery"): Promise<number> {
   // results.csv and the run folders are the product: a closed stdout drops the table, not the runs
   setClosedPipePolicy("continue");
+  if (flags.cancel && flags.queue === undefined) throw new ConfigError("--cancel needs --queue <url>");
   checkOutDir(flags.out);
   checkNotLocked(flags.out);
-  checkResultsFree(flags.out, flags.force);
+  // a queued search attaches to the results already in its folder
+  if (flags.queue === undefined) checkResultsFree(flags.out, flags.force);
   const base: Partial<ExperimentConfig> = hyperOverrides(flags);
   const data = loadDataset(
     checkDatasetArg(flags.input),
@@ -156,6 +171,8 @@ async function many(io: Io, flags: ManyFlags, axes: GridAxes, kind: "grid" | "lo
     blockSize: dataBlockSize(data.words, findModel(c.model)?.examples ?? "context", c.blockSize),
   }));
   const vocabSize = Vocab.fromWords(data.words).size;
+  if (flags.queue !== undefined)
+    return queued(io, { ...flags, queue: flags.queue }, { configs, vocabSize, data, kind });
   const planned = planGrid(configs, vocabSize, flags.out, flags.maxParams);
   const skipped = planned.skipped;
   const overParams = skipped.length;
@@ -224,15 +241,7 @@ async function runMany(
   }
   const table = sortResults([...rows, ...skipped]);
   writeResults(resultsFile, table);
-  io.out(`\n${formatResultsTable(table)}`);
-  io.out(`results: ${resultsFile}\n`);
-  if (kind === "lottery") {
-    const s = lossSpread(rows);
-    io.out(
-      `seed lottery over ${s.n} seed${s.n === 1 ? "" : "s"}: best val loss min ${fmtLoss(s.min)}, ` +
-        `median ${fmtLoss(s.median)}, max ${fmtLoss(s.max)} (spread ${fmtLoss(s.max - s.min)})\n`,
-    );
-  }
+  summarize(io, table, resultsFile, kind);
   if (controller.signal.aborted) return EXIT.interrupted;
   const failed = rows.filter((r) => r.status === "failed");
   if (failed.length > 0) {
@@ -240,6 +249,45 @@ async function runMany(
     return EXIT.error;
   }
   return EXIT.ok;
+}
+
+/**
+ * --- queue (cli/queue-grid.ts): the same plan with deterministic ids and tags,
+ * enqueued on Redis and followed until every configuration has a row.
+ */
+async function queued(
+  io: Io,
+  flags: ManyFlags & { queue: string },
+  search: { configs: ExperimentConfig[]; vocabSize: number; data: Dataset; kind: "grid" | "lottery" },
+): Promise<number> {
+  const { configs, vocabSize, data, kind } = search;
+  const plan = planSearch(configs, vocabSize, flags.out, flags.input, flags.maxParams);
+  const { jobs, skipped } = plan;
+  for (const s of skipped) io.out(`skipped ${s.tag}: ${s.message}\n`);
+  if (jobs.length === 0) throw new ConfigError("the grid has no combination to run under --max-params");
+  fs.mkdirSync(flags.out, { recursive: true });
+  io.out(
+    `${kind}: ${jobs.length} run${jobs.length === 1 ? "" : "s"}` +
+      (skipped.length > 0 ? `, ${skipped.length} skipped (over --max-params ${flags.maxParams})` : "") +
+      ` on ${data.name} -> ${flags.out}\n`,
+  );
+  const grid = { url: checkQueueUrl(flags.queue), cancel: Boolean(flags.cancel), input: flags.input, data };
+  const result = await runQueuedGrid(io, { ...grid, out: flags.out, plan, force: Boolean(flags.force) });
+  summarize(io, result.rows, path.join(flags.out, RESULTS_FILE), kind);
+  return flags.cancel ? EXIT.ok : queuedExitCode(result.rows, result.complete, io);
+}
+
+/** Prints the results table (and a lottery's spread); results.csv is already written. */
+function summarize(io: Io, table: readonly GridRow[], resultsFile: string, kind: "grid" | "lottery"): void {
+  io.out(`\n${formatResultsTable(table)}`);
+  io.out(`results: ${resultsFile}\n`);
+  if (kind === "lottery") {
+    const s = lossSpread(table);
+    io.out(
+      `seed lottery over ${s.n} seed${s.n === 1 ? "" : "s"}: best val loss min ${fmtLoss(s.min)}, ` +
+        `median ${fmtLoss(s.median)}, max ${fmtLoss(s.max)} (spread ${fmtLoss(s.max - s.min)})\n`,
+    );
+  }
 }
 
 /** Why combinations were skipped: "over --max-params 1000", "over the memory ceiling", or both. */

@@ -1,5 +1,5 @@
 /**
- * The `makemore` command line: train, sample, grid and lottery.
+ * The `makemore` command line: train, sample, grid, lottery and worker.
  *
  * `bin/makemore.js` runs {@link run}; {@link main} runs the same program with
  * any arguments and output streams and returns the exit code (for tests and
@@ -13,6 +13,7 @@ import { gridCommand, lotteryCommand } from "./grid";
 import { flushStdio, guardStdio, writeErr } from "./pipe";
 import { sampleCommand } from "./sample";
 import { trainCommand } from "./train";
+import { workerCommand } from "./worker";
 
 /** The commander program, writing to `ctx.io` and leaving its exit code in `ctx.code`. */
 export function buildProgram(ctx: CliContext): Command {
@@ -30,6 +31,7 @@ export function buildProgram(ctx: CliContext): Command {
   program.addCommand(sampleCommand(ctx));
   program.addCommand(gridCommand(ctx));
   program.addCommand(lotteryCommand(ctx));
+  program.addCommand(workerCommand(ctx));
   for (const cmd of program.commands) {
     cmd.copyInheritedSettings(program);
     cmd.allowExcessArguments(false);
@@ -42,6 +44,8 @@ Examples:
   makemore sample -o runs/mlp -n 10
   makemore grid -i names -o runs/grid --grid grid.json --max-params 12000
   makemore lottery -i names -o runs/seeds --seeds 8
+  makemore grid -i names -o runs/grid --grid grid.json --queue redis://HOST:6379   (then, anywhere:)
+  makemore worker --queue redis://HOST:6379
 
 Run 'makemore <command> --help' for a command's flags.`,
   );

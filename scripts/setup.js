@@ -11,6 +11,7 @@
  *   4. the project-local kernel spec in .jupyter/kernels/makemore-ts (JUPYTER_PATH);
  *   5. the fused training kernels: wasm/build/kernels.wasm compiled from wasm/kernels.ts
  *      (AssemblyScript) when missing or built from another source.
+ * It also installs redis-server (the queue tests), never fatal.
  * With --browser it also needs Chromium (browser tests); with --bench it tries to get
  * Debian's PyTorch (the benchmark's reference), which is never fatal.
  *
@@ -267,6 +268,32 @@ function ensureChromium({ required }) {
   aptInstall(DEBIAN_CHROMIUM, hasChromium);
 }
 
+/** @returns {boolean} whether redis-server is on the PATH (or in Debian's place for it) */
+function hasRedis() {
+  if (fs.existsSync("/usr/bin/redis-server")) return true;
+  return spawnSync("redis-server", ["--version"], { stdio: "ignore" }).status === 0;
+}
+
+/**
+ * Redis for the queue tests (they start their own throwaway server) and for running
+ * `makemore grid --queue` against a local server: Debian's redis-server, installed when
+ * missing and root. Never fatal: without it the queue tests skip and the rest works.
+ */
+function ensureRedis() {
+  if (hasRedis()) return;
+  if (!canApt()) {
+    log(
+      "note: redis-server is missing (only the queue tests and a local queue need it): sudo apt-get install redis-server",
+    );
+    return;
+  }
+  try {
+    aptInstall(["redis-server"], hasRedis);
+  } catch (e) {
+    log(`note: ${/** @type {Error} */ (e).message}: the queue tests will be skipped`);
+  }
+}
+
 /** @returns {boolean} whether Debian's PyTorch (the benchmark's reference) is importable */
 function hasTorch() {
   return spawnSync("/usr/bin/python3", ["-c", "import torch"], { stdio: "ignore" }).status === 0;
@@ -293,6 +320,7 @@ async function main() {
   ensureNodeModules();
   ensureJupyter();
   ensureChromium({ required: process.argv.includes("--browser") });
+  ensureRedis();
   if (process.argv.includes("--bench")) ensureTorch();
   await ensureData();
   ensureWords();

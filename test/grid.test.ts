@@ -110,6 +110,7 @@ describe("grid files", () => {
       "steps",
       "seconds",
       "status",
+      "message",
     ]);
     expect(back.map((r) => [r.tag, r.nEmbd, r.bestValLoss, r.status])).toEqual([
       ["cccccc", "2", "2.2500", "finished"],

@@ -212,7 +212,7 @@ export function sortResults(rows: readonly GridRow[]): GridRow[] {
   return [...scored, ...rows.filter((r) => !Number.isFinite(r.bestValLoss))];
 }
 
-/** Column names of results.csv: tag, every hyperparameter, then the outcome. */
+/** Column names of results.csv: tag, every hyperparameter, then the outcome (and why a run failed or was skipped). */
 export const RESULT_COLUMNS: readonly string[] = [
   "tag",
   ...HYPER_KEYS,
@@ -222,6 +222,7 @@ export const RESULT_COLUMNS: readonly string[] = [
   "steps",
   "seconds",
   "status",
+  "message",
 ];
 
 function cells(row: GridRow): string[] {
@@ -234,6 +235,7 @@ function cells(row: GridRow): string[] {
     String(row.steps),
     row.seconds.toFixed(1),
     row.status,
+    row.message ?? "",
   ];
 }
 
