@@ -71,6 +71,10 @@ export async function runQueuedGrid(io: Io, grid: QueuedGrid): Promise<{ rows: G
   checkOutDir(grid);
   const conn = await openQueue(grid.url, { failFast: true });
   const search = new Search(conn, grid.plan, grid.input);
+  // a Ctrl-C before the follow loop starts still detaches cleanly
+  const early = new AbortController();
+  const onEarly = (): void => early.abort();
+  process.on("SIGINT", onEarly);
   try {
     if (grid.cancel) return { rows: await cancelled(io, search), complete: false };
     const pending = await enqueueSearch(search, {
@@ -84,11 +88,12 @@ export async function runQueuedGrid(io: Io, grid: QueuedGrid): Promise<{ rows: G
         (pending < total ? ` (${total - pending} already collected)` : "") +
         `; start workers with: makemore worker --queue ${conn.shown}\n`,
     );
-    const complete = await follow(io, search, conn);
+    const complete = await follow(io, search, conn, early.signal);
     return { rows: search.writeResults(), complete };
   } catch (e) {
     throw new Error(conn.scrub((e as Error).message));
   } finally {
+    process.removeListener("SIGINT", onEarly);
     await search.close();
     await conn.close();
   }
@@ -101,8 +106,10 @@ async function cancelled(io: Io, search: Search): Promise<GridRow[]> {
   return rows;
 }
 
-async function follow(io: Io, search: Search, conn: QueueConnection): Promise<boolean> {
+async function follow(io: Io, search: Search, conn: QueueConnection, early: AbortSignal): Promise<boolean> {
   const controller = new AbortController();
+  if (early.aborted) controller.abort();
+  else early.addEventListener("abort", () => controller.abort(), { once: true });
   const display = queueDisplay(io, search.plan.jobs.length);
   let complete = false;
   try {
