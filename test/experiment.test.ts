@@ -43,7 +43,7 @@ describe("hyperparameters", () => {
     expect(resolveConfig({ nEmbd: "4" as unknown as number }).nEmbd).toBe(4);
     expect(() => resolveConfig({ nEmbd: 0 })).toThrow("nEmbd must be a positive integer, got 0");
     expect(() => resolveConfig({ lr: -1 })).toThrow("lr must be a positive number, got -1");
-    expect(() => resolveConfig({ model: "rnn" as "mlp" })).toThrow(/model must be one of bigram, mlp, mlp-bn, deep/);
+    expect(() => resolveConfig({ model: "gpt" as "mlp" })).toThrow(/model must be one of bigram, mlp, mlp-bn, deep/);
     expect(() => resolveConfig({ nEmb: 3 } as Record<string, unknown>)).toThrow("unknown hyperparameter 'nEmb'");
     expect(() => resolveConfig({ model: "bigram", blockSize: 3 })).toThrow(/bigram model reads 1 character/);
     expect(() => resolveConfig({ model: "deep", batchSize: 1 })).toThrow(ConfigError);
