@@ -5,7 +5,8 @@
  *
  * Runs with Node alone (no dependency installed yet) and does, in order, only
  * what is missing:
- *   1. npm dependencies: `npm ci` when node_modules does not match package-lock.json;
+ *   1. npm dependencies: `npm ci` when node_modules does not match package-lock.json,
+ *      and the fixes of patches/ applied to them (patch-package, also npm's postinstall);
  *   2. Jupyter (Debian packages): apt-get install when missing and root, else one clear line;
  *   3. data/names.txt: copied from ../shared/data or downloaded, then checksum-verified;
  *   4. the project-local kernel spec in .jupyter/kernels/makemore-ts (JUPYTER_PATH);
@@ -84,6 +85,26 @@ function ensureNodeModules() {
   log("installing npm dependencies (npm ci)");
   if (run("npm", ["ci", "--no-audit", "--no-fund"]) !== 0) {
     throw new SetupError("npm ci failed (see above); fix the error and run the command again");
+  }
+}
+
+/** A file that patches/tslab+1.0.22.patch changes, and a line the patch adds to it. */
+const TSLAB_PATCHED = {
+  file: path.join(root, "node_modules", "tslab", "dist", "converter.js"),
+  marker: "makemore-ts patch",
+};
+
+/**
+ * 1b. The fixes in patches/ (tslab's kernel: file events between cells, reloading
+ * edited modules). npm applies them after every install (postinstall); this
+ * applies them when node_modules came without them (e.g. `npm ci --ignore-scripts`).
+ */
+function ensurePatches() {
+  if (fs.readFileSync(TSLAB_PATCHED.file, "utf8").includes(TSLAB_PATCHED.marker)) return;
+  log("applying patches/ to node_modules (patch-package)");
+  const bin = path.join(root, "node_modules", "patch-package", "index.js");
+  if (run(process.execPath, [bin, "--error-on-fail"]) !== 0) {
+    throw new SetupError("patch-package could not apply patches/ (see above); run npm ci again");
   }
 }
 
@@ -276,6 +297,7 @@ function ensureTorch() {
 
 async function main() {
   ensureNodeModules();
+  ensurePatches();
   ensureJupyter();
   ensureChromium({ required: process.argv.includes("--browser") });
   if (process.argv.includes("--bench")) ensureTorch();
