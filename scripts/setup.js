@@ -9,7 +9,8 @@
  *      and the fixes of patches/ applied to them (patch-package, also npm's postinstall);
  *   2. Jupyter (Debian packages): apt-get install when missing and root, else one clear line;
  *   3. data/names.txt: copied from ../shared/data or downloaded, then checksum-verified;
- *   4. the project-local kernel spec in .jupyter/kernels/makemore-ts (JUPYTER_PATH);
+ *   4. the project-local kernel spec in .jupyter/kernels/makemore-ts (JUPYTER_PATH), and
+ *      plotly.js for classic Notebook's figures in .jupyter/nbextensions/makemore-ts/;
  *   5. the fused training kernels: wasm/build/kernels.wasm compiled from wasm/kernels.ts
  *      (AssemblyScript) when missing or built from another source.
  * With --browser it also needs Chromium (browser tests); with --bench it tries to get
@@ -249,6 +250,30 @@ function ensureKernelSpec() {
   log(`kernel spec '${kernelName}' written to ${path.relative(root, dir)}`);
 }
 
+/**
+ * plotly.js where classic Notebook's figures load it: Jupyter serves the
+ * nbextensions/ folders of JUPYTER_PATH at /nbextensions/, and a figure's HTML
+ * asks for nbextensions/makemore-ts/plotly.js (PLOTLY_NBEXTENSION in
+ * lib/notebook/display.ts), so notebooks never carry the 10 MB bundle. A link
+ * to node_modules keeps it the installed version; a copy where links fail.
+ */
+function ensureNotebookPlotly() {
+  const bundle = path.join(root, "node_modules", "plotly.js-dist", "plotly.js");
+  const served = path.join(jupyterPath, "nbextensions", "makemore-ts", "plotly.js");
+  const target = path.relative(path.dirname(served), bundle);
+  const current = fs.lstatSync(served, { throwIfNoEntry: false });
+  if (current?.isSymbolicLink() && fs.readlinkSync(served) === target) return;
+  if (current?.isFile() && current.size === fs.statSync(bundle).size) return;
+  fs.mkdirSync(path.dirname(served), { recursive: true });
+  fs.rmSync(served, { force: true });
+  try {
+    fs.symlinkSync(target, served);
+  } catch {
+    fs.copyFileSync(bundle, served);
+  }
+  log(`plotly.js for classic Notebook served from ${path.relative(root, served)}`);
+}
+
 const DEBIAN_CHROMIUM = ["chromium", "chromium-driver"];
 
 /** @returns {boolean} whether Debian's Chromium and its driver are installed */
@@ -304,6 +329,7 @@ async function main() {
   await ensureData();
   ensureWords();
   ensureKernelSpec();
+  ensureNotebookPlotly();
   try {
     ensureKernels({ log });
   } catch (e) {
