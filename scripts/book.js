@@ -35,12 +35,8 @@ const { spawn, spawnSync } = require("child_process");
 const { parseArgs } = require("util");
 const { root, python, jupyterPath, kernelName } = require("./paths.js");
 
-/**
- * Markers around the inline plotly.js bundle in a figure's text/html; the same
- * strings as PLOTLY_LOADER_BEGIN/END in lib/notebook/display.ts (a test checks they agree).
- */
-const PLOTLY_LOADER_BEGIN = "<!-- makemore:plotly-loader -->";
-const PLOTLY_LOADER_END = "<!-- /makemore:plotly-loader -->";
+/** The licence header that opens plotly.js: a page holding it carries the 10 MB bundle inline. */
+const INLINE_PLOTLY = /\* plotly\.js v\d/;
 const PLOTLY_MIME = "application/vnd.plotly.v1+json";
 
 const TEMPLATE_DIR = path.join(__dirname, "book-template");
@@ -507,38 +503,26 @@ function labStaticDir() {
  */
 
 /**
- * Removes the inline plotly.js bundle from every figure (pages load the shared
- * book/plotly.js instead) and lists the figures with their trace counts.
- * @param {Notebook} nb executed notebook, changed in place
+ * Lists the figures of an executed notebook with their trace counts. Their
+ * HTML carries no plotly.js (lib/notebook/display.ts): pages load book/plotly.js.
+ * @param {Notebook} nb executed notebook
  * @returns {Figure[]}
  */
-function stripPlotlyAndListFigures(nb) {
+function listFigures(nb) {
   /** @type {Figure[]} */
   const figures = [];
   for (const cell of nb.cells) {
     for (const out of cell.outputs ?? []) {
       const data = out.data;
-      if (!data) continue;
-      if (typeof data["text/html"] === "string" || Array.isArray(data["text/html"])) {
-        let html = joined(/** @type {string | string[]} */ (data["text/html"]));
-        let begin;
-        while ((begin = html.indexOf(PLOTLY_LOADER_BEGIN)) >= 0) {
-          const end = html.indexOf(PLOTLY_LOADER_END, begin);
-          if (end < 0) throw new BookError("a figure has the plotly loader's start marker without its end marker");
-          html = html.slice(0, begin) + html.slice(end + PLOTLY_LOADER_END.length);
-        }
-        data["text/html"] = html;
-      }
-      const fig = /** @type {{data?: {type?: string, visible?: unknown}[]} | undefined} */ (data[PLOTLY_MIME]);
-      if (fig && Array.isArray(fig.data)) {
-        const id = joined(/** @type {string} */ (data["text/html"] ?? "")).match(/id="(mm-[^"]+)"/);
-        figures.push({
-          id: id ? (id[1] ?? null) : null,
-          traces: fig.data.length,
-          visibleTraces: fig.data.filter((t) => t.visible === undefined || t.visible === true).length,
-          types: fig.data.map((t) => t.type ?? "scatter"),
-        });
-      }
+      const fig = /** @type {{data?: {type?: string, visible?: unknown}[]} | undefined} */ (data?.[PLOTLY_MIME]);
+      if (!data || !fig || !Array.isArray(fig.data)) continue;
+      const id = joined(/** @type {string | string[]} */ (data["text/html"] ?? "")).match(/id="(mm-[^"]+)"/);
+      figures.push({
+        id: id ? (id[1] ?? null) : null,
+        traces: fig.data.length,
+        visibleTraces: fig.data.filter((t) => t.visible === undefined || t.visible === true).length,
+        types: fig.data.map((t) => t.type ?? "scatter"),
+      });
     }
   }
   return figures;
@@ -613,7 +597,7 @@ function finishPage(html, pages, i, mathjax) {
   for (const p of placeholders) {
     if (!html.includes(p)) throw new BookError(`${page.file}: the page template lost its ${p} placeholder`);
   }
-  if (html.includes(PLOTLY_LOADER_BEGIN)) throw new BookError(`${page.file}: an inline plotly.js bundle is left`);
+  if (INLINE_PLOTLY.test(html)) throw new BookError(`${page.file}: a notebook output carries plotly.js inline`);
   return html
     .replace(/<title>[\s\S]*?<\/title>/, () => `<title>${escapeHtml(page.title)} · makemore-ts</title>`)
     .replace("<!-- makemore:nav-top -->", () => top)
@@ -832,13 +816,8 @@ async function main(argv) {
       );
     }
 
-    // Figures: drop the inline bundle, count the traces.
-    for (const page of pages) {
-      const file = path.join(executedDir, page.source);
-      const nb = readNotebook(file);
-      page.figures = stripPlotlyAndListFigures(nb);
-      fs.writeFileSync(file, JSON.stringify(nb));
-    }
+    // Figures and their traces, for the manifest.
+    for (const page of pages) page.figures = listFigures(readNotebook(path.join(executedDir, page.source)));
 
     // HTML: one nbconvert call for all pages, with the book template.
     const conv = await run(
@@ -918,13 +897,12 @@ async function main(argv) {
 }
 
 module.exports = {
-  PLOTLY_LOADER_BEGIN,
-  PLOTLY_LOADER_END,
+  INLINE_PLOTLY,
   describe,
   firstSentence,
   hasMath,
   inlineMarkdown,
-  stripPlotlyAndListFigures,
+  listFigures,
 };
 
 if (require.main === module) {

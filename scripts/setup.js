@@ -5,10 +5,12 @@
  *
  * Runs with Node alone (no dependency installed yet) and does, in order, only
  * what is missing:
- *   1. npm dependencies: `npm ci` when node_modules does not match package-lock.json;
+ *   1. npm dependencies: `npm ci` when node_modules does not match package-lock.json,
+ *      and the fixes of patches/ applied to them (patch-package, also npm's postinstall);
  *   2. Jupyter (Debian packages): apt-get install when missing and root, else one clear line;
  *   3. data/names.txt: copied from ../shared/data or downloaded, then checksum-verified;
- *   4. the project-local kernel spec in .jupyter/kernels/makemore-ts (JUPYTER_PATH);
+ *   4. the project-local kernel spec in .jupyter/kernels/makemore-ts (JUPYTER_PATH), and
+ *      plotly.js for classic Notebook's figures in .jupyter/nbextensions/makemore-ts/;
  *   5. the fused training kernels: wasm/build/kernels.wasm compiled from wasm/kernels.ts
  *      (AssemblyScript) when missing or built from another source.
  * It also installs redis-server (the queue tests), never fatal.
@@ -85,6 +87,26 @@ function ensureNodeModules() {
   log("installing npm dependencies (npm ci)");
   if (run("npm", ["ci", "--no-audit", "--no-fund"]) !== 0) {
     throw new SetupError("npm ci failed (see above); fix the error and run the command again");
+  }
+}
+
+/** A file that patches/tslab+1.0.22.patch changes, and a line the patch adds to it. */
+const TSLAB_PATCHED = {
+  file: path.join(root, "node_modules", "tslab", "dist", "converter.js"),
+  marker: "makemore-ts patch",
+};
+
+/**
+ * 1b. The fixes in patches/ (tslab's kernel: file events between cells, reloading
+ * edited modules). npm applies them after every install (postinstall); this
+ * applies them when node_modules came without them (e.g. `npm ci --ignore-scripts`).
+ */
+function ensurePatches() {
+  if (fs.readFileSync(TSLAB_PATCHED.file, "utf8").includes(TSLAB_PATCHED.marker)) return;
+  log("applying patches/ to node_modules (patch-package)");
+  const bin = path.join(root, "node_modules", "patch-package", "index.js");
+  if (run(process.execPath, [bin, "--error-on-fail"]) !== 0) {
+    throw new SetupError("patch-package could not apply patches/ (see above); run npm ci again");
   }
 }
 
@@ -244,6 +266,30 @@ function ensureKernelSpec() {
   log(`kernel spec '${kernelName}' written to ${path.relative(root, dir)}`);
 }
 
+/**
+ * plotly.js where classic Notebook's figures load it: Jupyter serves the
+ * nbextensions/ folders of JUPYTER_PATH at /nbextensions/, and a figure's HTML
+ * asks for nbextensions/makemore-ts/plotly.js (PLOTLY_NBEXTENSION in
+ * lib/notebook/display.ts), so notebooks never carry the 10 MB bundle. A link
+ * to node_modules keeps it the installed version; a copy where links fail.
+ */
+function ensureNotebookPlotly() {
+  const bundle = path.join(root, "node_modules", "plotly.js-dist", "plotly.js");
+  const served = path.join(jupyterPath, "nbextensions", "makemore-ts", "plotly.js");
+  const target = path.relative(path.dirname(served), bundle);
+  const current = fs.lstatSync(served, { throwIfNoEntry: false });
+  if (current?.isSymbolicLink() && fs.readlinkSync(served) === target) return;
+  if (current?.isFile() && current.size === fs.statSync(bundle).size) return;
+  fs.mkdirSync(path.dirname(served), { recursive: true });
+  fs.rmSync(served, { force: true });
+  try {
+    fs.symlinkSync(target, served);
+  } catch {
+    fs.copyFileSync(bundle, served);
+  }
+  log(`plotly.js for classic Notebook served from ${path.relative(root, served)}`);
+}
+
 const DEBIAN_CHROMIUM = ["chromium", "chromium-driver"];
 
 /** @returns {boolean} whether Debian's Chromium and its driver are installed */
@@ -318,6 +364,7 @@ function ensureTorch() {
 
 async function main() {
   ensureNodeModules();
+  ensurePatches();
   ensureJupyter();
   ensureChromium({ required: process.argv.includes("--browser") });
   ensureRedis();
@@ -326,6 +373,7 @@ async function main() {
   ensureWords();
   ensureBrown();
   ensureKernelSpec();
+  ensureNotebookPlotly();
   try {
     ensureKernels({ log });
   } catch (e) {

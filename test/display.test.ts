@@ -1,18 +1,25 @@
+import * as fs from "fs";
+import * as path from "path";
 import * as vm from "vm";
 import {
   bigramCounts,
+  compactFigure,
   countHeatmap,
   figureBundle,
   figureHtml,
   figureText,
   lineFigure,
-  plotlyLoaderHtml,
-  PLOTLY_LOADER_BEGIN,
+  PLOTLY_NBEXTENSION,
   probabilityBar,
   scriptJson,
   show,
+  showTable,
+  tableCells,
+  tableHtml,
+  tableText,
   Vocab,
 } from "../lib/index";
+import * as dfd from "danfojs-node";
 
 const vocab = Vocab.fromWords(["ab", "ba", "abba"]);
 const counts = bigramCounts(["ab", "ba", "abba"], vocab);
@@ -55,44 +62,61 @@ describe("figure display", () => {
     expect(bundle["text/html"]).toContain('id="fixed-id"');
     expect(bundle["text/plain"]).toMatch(/^Figure: /);
   });
+  test("figures keep 7 significant digits, enough for float32 values", () => {
+    const fig = lineFigure([{ name: "s", x: [0, 1, 2], y: [2.133699893951416, Math.fround(0.1), 1e-9 / 3] }], {
+      title: "t",
+    });
+    const bundle = figureBundle(fig, "p") as Record<string, { data: { x: number[]; y: number[] }[] }>;
+    const trace = bundle["application/vnd.plotly.v1+json"]!.data[0]!;
+    expect(trace.x).toEqual([0, 1, 2]);
+    expect(trace.y).toEqual([2.1337, 0.1, 3.333333e-10]);
+    expect(compactFigure(fig).layout).toEqual(fig.layout);
+    expect(fig.data[0]!.y).toEqual([2.133699893951416, Math.fround(0.1), 1e-9 / 3]);
+  });
   test("JSON inside the script cannot close the script element", () => {
     expect(scriptJson({ s: "</script><b>" })).not.toContain("</");
     expect(JSON.parse(scriptJson({ s: "</script>" }))).toEqual({ s: "</script>" });
   });
-  test("the figure script draws with window.Plotly once it exists", () => {
-    const fig = probabilityBar([1, 0, 0], vocab, "a");
+  test("the HTML carries the figure data, not plotly.js", () => {
+    const fig = countHeatmap(counts, vocab);
     const html = figureHtml(fig, "plot-1");
-    const script = html.split('<script type="text/javascript">')[1]!.split("</script>")[0]!;
-    const calls: unknown[][] = [];
-    const el = { id: "plot-1", textContent: "" };
-    const sandbox = {
-      window: { Plotly: { newPlot: (...args: unknown[]) => calls.push(args) } },
-      document: { getElementById: (id: string) => (id === "plot-1" ? el : null) },
-      setTimeout: () => undefined,
-    };
-    vm.runInNewContext(script, sandbox);
-    expect(calls).toHaveLength(1);
-    expect(calls[0]![0]).toBe(el);
-    expect(calls[0]![1]).toEqual(fig.data);
+    expect(html).toContain(scriptJson(fig.data));
+    expect(html).not.toMatch(/plotly\.js v\d/);
+    expect(html.length).toBeLessThan(5_000);
   });
-  test("the loader hides an AMD define while the bundle runs and restores it", () => {
-    const html = plotlyLoaderHtml();
-    expect(html.startsWith(PLOTLY_LOADER_BEGIN)).toBe(true);
-    const scripts = html
-      .split('<script type="text/javascript">')
-      .slice(1)
-      .map((s) => s.split("</script>")[0]!);
-    expect(scripts).toHaveLength(3);
-    const define = Object.assign(() => undefined, { amd: {} });
-    const win: Record<string, unknown> = { define };
-    const context = vm.createContext({ window: win, self: win });
-    // run in a browser-like global: window is the global object
-    win.window = win;
-    vm.runInContext(scripts[0]!, context);
-    expect(win.define).toBeUndefined();
-    vm.runInContext(scripts[2]!, context);
-    expect(win.define).toBe(define);
-    expect(scripts[1]!.length).toBeGreaterThan(1_000_000);
+  test("setup serves plotly.js where classic Notebook's figures load it (.jupyter is on JUPYTER_PATH)", () => {
+    const served = path.join(__dirname, "..", ".jupyter", PLOTLY_NBEXTENSION);
+    expect(fs.readFileSync(served, "utf8").slice(0, 100)).toMatch(/plotly\.js v\d/);
+  });
+  test("the figure script draws with window.Plotly when the page has it", () => {
+    const page = fakePage({ Plotly: true });
+    page.run(figureHtml(probabilityBar([1, 0, 0], vocab, "a"), "plot-1"));
+    expect(page.drawn).toEqual(["plot-1"]);
+    expect(page.scripts).toEqual([]);
+  });
+  test("in classic Notebook it loads plotly.js from the server once for every figure", async () => {
+    const page = fakePage({ baseUrl: "/base/" });
+    page.run(figureHtml(probabilityBar([1, 0, 0], vocab, "a"), "plot-1"));
+    page.run(figureHtml(probabilityBar([0, 1, 0], vocab, "a"), "plot-2"));
+    expect(page.scripts.map((s) => s.src)).toEqual([`/base/${PLOTLY_NBEXTENSION}`]);
+    page.loadPlotly();
+    await new Promise((r) => setImmediate(r));
+    expect(page.drawn).toEqual(["plot-1", "plot-2"]);
+  });
+  test("in classic Notebook a missing plotly.js is one line in the plot's place", async () => {
+    const page = fakePage({ baseUrl: "/" });
+    page.run(figureHtml(probabilityBar([1, 0, 0], vocab, "a"), "plot-1"));
+    page.scripts[0]!.onerror?.();
+    await new Promise((r) => setImmediate(r));
+    expect(page.text("plot-1")).toMatch(
+      /^plotly\.js was not found at \/nbextensions\/makemore-ts\/plotly\.js: run npm run setup/,
+    );
+  });
+  test("a page without plotly.js (a plain nbconvert export) says how to export", () => {
+    const page = fakePage({});
+    page.run(figureHtml(probabilityBar([1, 0, 0], vocab, "a"), "plot-1"));
+    expect(page.drawn).toEqual([]);
+    expect(page.text("plot-1")).toMatch(/^plotly\.js is not in this page: .*npm run export/);
   });
   test("outside a notebook show() prints the one-line description", () => {
     const lines: string[] = [];
@@ -103,5 +127,111 @@ describe("figure display", () => {
       spy.mockRestore();
     }
     expect(lines).toEqual(["Figure: counts (heatmap)"]);
+  });
+});
+
+/** A fake script element of {@link fakePage}. */
+interface FakeScript {
+  src: string;
+  onload?: () => void;
+  onerror?: () => void;
+}
+
+/**
+ * A browser page just large enough for the figure script: elements by id,
+ * `<body data-base-url>` as classic Notebook writes it, script elements
+ * appended to the head, and timers that run at once.
+ */
+function fakePage(options: { Plotly?: boolean; baseUrl?: string }) {
+  const drawn: string[] = [];
+  const scripts: FakeScript[] = [];
+  const elements = new Map<string, { id: string; textContent: string }>();
+  const plotly = { newPlot: (el: { id: string }) => void drawn.push(el.id) };
+  const win: Record<string, unknown> = options.Plotly ? { Plotly: plotly } : {};
+  const document = {
+    getElementById: (id: string) => {
+      if (!elements.has(id)) elements.set(id, { id, textContent: "" });
+      return elements.get(id);
+    },
+    body: { getAttribute: (name: string) => (name === "data-base-url" ? (options.baseUrl ?? null) : null) },
+    createElement: (): FakeScript => ({ src: "" }),
+    head: { appendChild: (s: FakeScript) => void scripts.push(s) },
+  };
+  const context = vm.createContext({ window: win, document, Promise, setTimeout: (f: () => void) => f() });
+  return {
+    drawn,
+    scripts,
+    text: (id: string) => elements.get(id)?.textContent ?? "",
+    run(html: string): void {
+      const script = html.split('<script type="text/javascript">')[1]!.split("</script>")[0]!;
+      vm.runInContext(script, context);
+    },
+    loadPlotly(): void {
+      win.Plotly = plotly;
+      for (const s of scripts) s.onload?.();
+    },
+  };
+}
+
+describe("tables", () => {
+  const rows = [
+    { variant: "W2*0.01, b2*0 (softmax fix)", train: 2.0732, val: 2.1296, seconds: 21 },
+    { variant: "Kaiming W1 <5/3>", train: 2.0409, val: null, seconds: 20 },
+  ];
+  test("a DataFrame: its index as row labels, every column, numbers right-aligned", () => {
+    const cells = tableCells(new dfd.DataFrame(rows));
+    expect(cells.header).toEqual(["", "variant", "train", "val", "seconds"]);
+    expect(cells.rows[0]).toEqual(["0", "W2*0.01, b2*0 (softmax fix)", "2.0732", "2.1296", "21"]);
+    expect(cells.numeric).toEqual([true, false, true, true, true]);
+  });
+  test("records: the keys in order of appearance, no index unless asked for", () => {
+    const cells = tableCells([{ a: 1 }, { b: "x", a: 2 }]);
+    expect(cells).toEqual({
+      header: ["a", "b"],
+      rows: [
+        ["1", ""],
+        ["2", "x"],
+      ],
+      numeric: [true, false],
+    });
+    expect(tableCells([{ a: 1 }], { index: true }).header).toEqual(["", "a"]);
+  });
+  test("HTML: a pandas-style table with whole, escaped cells", () => {
+    const html = tableHtml(tableCells(new dfd.DataFrame(rows)), "every variant");
+    expect(html).toMatch(/^<table border="1" class="dataframe makemore-table"><caption>every variant<\/caption>/);
+    expect(html).toContain('<td style="text-align: left;">W2*0.01, b2*0 (softmax fix)</td>');
+    expect(html).toContain(">Kaiming W1 &lt;5/3&gt;</td>");
+    expect(html).toContain("<tr><th>1</th>");
+    expect(html).toContain('<td style="text-align: right;">2.0732</td>');
+    expect(html).not.toMatch(/[║│…]/);
+  });
+  test("text: aligned columns, nothing cut", () => {
+    expect(tableText(tableCells(rows)).split("\n")).toEqual([
+      "variant                       train     val  seconds",
+      "W2*0.01, b2*0 (softmax fix)  2.0732  2.1296       21",
+      "Kaiming W1 <5/3>             2.0409               20",
+    ]);
+  });
+  test("digits: decimals of the numbers that are not integers", () => {
+    expect(tableCells([{ loss: 2.25502687, steps: 20000 }], { digits: 4 }).rows).toEqual([["2.2550", "20000"]]);
+  });
+  test("a Series is a one-column table", () => {
+    const series = new dfd.DataFrame(rows)["train"] as unknown as Parameters<typeof tableCells>[0];
+    expect(tableCells(series).rows).toEqual([
+      ["0", "2.0732"],
+      ["1", "2.0409"],
+    ]);
+  });
+  test("outside a notebook showTable() prints the text form", () => {
+    const lines: string[] = [];
+    const spy = jest.spyOn(console, "log").mockImplementation((...a: unknown[]) => void lines.push(a.join(" ")));
+    try {
+      showTable(rows.slice(0, 1), { caption: "one" });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(lines).toEqual([
+      "one\nvariant                       train     val  seconds\nW2*0.01, b2*0 (softmax fix)  2.0732  2.1296       21",
+    ]);
   });
 });

@@ -2,9 +2,51 @@
  * Every notebook in notebooks/ runs top to bottom in quick mode with the
  * project kernel (any cell error, TypeScript compile errors included, fails
  * it), prints the key values its text promises, and is committed without outputs.
+ * Saved with its outputs, it stays under 2 MB: its figures carry their data
+ * but not plotly.js, and its tables are HTML tables.
  */
+import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { listNotebooks, NOTEBOOK_DIR, readNotebook, runNotebook, type NotebookRun } from "./support/notebooks";
+
+const PLOTLY_MIME = "application/vnd.plotly.v1+json";
+/** A notebook executed and saved with all its outputs must stay below this. */
+const MAX_SAVED_BYTES = 2_000_000;
+
+/** A text output as one string (saved notebooks split them into lines). */
+const mimeText = (value: unknown): string => (Array.isArray(value) ? value.join("") : String(value ?? ""));
+
+/** The figure a display's HTML draws: the JSON its script holds. */
+function htmlFigure(html: string): { data: unknown[] } {
+  const json = html.match(/\n {2}var fig = (.*);\n/);
+  if (!json) throw new Error(`a figure's HTML holds no figure:\n${html.slice(0, 300)}`);
+  return JSON.parse(json[1]!) as { data: unknown[] };
+}
+
+/** Checks what every saved notebook must be: small, figures with their data, no plotly.js inside. */
+function checkSaved(run: NotebookRun): void {
+  expect(fs.statSync(run.file).size).toBeLessThan(MAX_SAVED_BYTES);
+  for (const display of run.displays.filter((d) => PLOTLY_MIME in d)) {
+    const figure = display[PLOTLY_MIME] as { data: unknown[] };
+    const html = mimeText(display["text/html"]);
+    expect(figure.data.length).toBeGreaterThan(0);
+    expect(htmlFigure(html).data).toEqual(figure.data);
+    expect(html).not.toMatch(/plotly\.js v\d/);
+  }
+}
+
+/** The HTML tables a run showed (showTable). */
+function tables(run: NotebookRun): string[] {
+  return run.displays.map((d) => mimeText(d["text/html"])).filter((h) => h.includes('class="dataframe'));
+}
+
+/** Checks that a run showed one HTML table holding each of `cells` whole, and printed no text table. */
+function expectTable(run: NotebookRun, cells: string[]): void {
+  const found = tables(run).filter((t) => cells.every((c) => t.includes(`;">${c}</td>`)));
+  expect(found).toHaveLength(1);
+  expect(run.stdout).not.toMatch(/[║│╔╚]/);
+}
 
 /** What each notebook must print or show, beyond running without error. */
 const EXPECTATIONS: Record<string, (run: NotebookRun) => void> = {
@@ -17,12 +59,8 @@ const EXPECTATIONS: Record<string, (run: NotebookRun) => void> = {
     expect(run.stdout).toMatch(/the loop, seed 2147483647: mor\. axx\. minaymoryles\. kondlaisah\. anchshizarie\.\n/);
     expect(run.stdout).toMatch(/sampleWords gives the same first 5 of 5 names/);
     expect(run.stdout).toMatch(/largest difference between the loop and bigramNll: 0\.0e\+0/);
-    const plotly = run.displays.filter((d) => "application/vnd.plotly.v1+json" in d);
+    const plotly = run.displays.filter((d) => PLOTLY_MIME in d);
     expect(plotly.length).toBeGreaterThanOrEqual(2);
-    // The first figure carries the plotly.js bundle, the others do not.
-    const html = plotly.map((d) => String(d["text/html"]));
-    expect(html[0]).toContain("makemore:plotly-loader");
-    expect(html.slice(1).some((h) => h.includes("makemore:plotly-loader"))).toBe(false);
   },
   "02-neural-bigram.ipynb": (run) => {
     // the hand-written steps start from the lecture's W and agree with train()
@@ -47,6 +85,7 @@ const EXPECTATIONS: Record<string, (run: NotebookRun) => void> = {
     expect(run.stdout).toMatch(/s on the fused kernels\)/);
   },
   "04-initialization.ipynb": (run) => {
+    expectTable(run, ["original init", "W2*0.01, b2*0 (softmax fix)", "Kaiming W1 (5/3)/sqrt(30)"]);
     // the initial loss of the original init, and after the softmax fix (near -ln(1/27) = 3.2958)
     const before = Number(/initial loss \(original init\): (\S+)/.exec(run.stdout)?.[1]);
     const after = Number(/initial loss \(W2 \* 0\.01, b2 = 0\): (\S+)/.exec(run.stdout)?.[1]);
@@ -54,6 +93,7 @@ const EXPECTATIONS: Record<string, (run: NotebookRun) => void> = {
     expect(Math.abs(after - 3.2958)).toBeLessThan(0.05);
   },
   "05-batchnorm.ipynb": (run) => {
+    expectTable(run, ["BN, gain 5/3", "no BN, gain 0.5", "no BN, gain 3"]);
     // batch norm by hand from the lecture's generator, against the lib
     expect(run.stdout).toMatch(/batch norm by hand, step 0: loss 3\.3239/);
     const byHand = /batch norm by hand and the lib: loss (\S+), running mean (\S+), running std (\S+)/.exec(run.stdout);
@@ -81,6 +121,8 @@ const EXPECTATIONS: Record<string, (run: NotebookRun) => void> = {
     }
   },
   "06-experiments.ipynb": (run) => {
+    expect(tables(run).length).toBeGreaterThanOrEqual(1);
+    expect(run.stdout).not.toMatch(/[║│╔╚]/);
     // the grid: 3 x 3 sizes, the 16/200 model over the 12,000-parameter ceiling, the rest trained
     expect(run.stdout).toMatch(/9 combinations, 8 under 12000 parameters, 1 skipped: 16\/200 \(15659\)/);
     const done = [...run.stdout.matchAll(/done (\d+)\/8: \S+ val (\S+)/g)].map((m) => Number(m[2]));
@@ -140,6 +182,32 @@ const EXPECTATIONS: Record<string, (run: NotebookRun) => void> = {
 
 const notebooks = listNotebooks();
 
+/** The code blocks of the README's "Your first notebook" section: one cell each. */
+function readmeFirstNotebook(): string[] {
+  const readme = fs.readFileSync(path.join(NOTEBOOK_DIR, "..", "README.md"), "utf8");
+  const section = readme.split("\n### Your first notebook\n")[1]?.split("\n### ")[0] ?? "";
+  return [...section.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
+}
+
+/** Writes cells as a notebook for the project kernel into a temporary folder; returns its path. */
+function writeNotebook(name: string, cells: string[]): string {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "makemore-nb-")), name);
+  const code = (source: string, i: number) => ({
+    cell_type: "code",
+    id: `cell-${i}`,
+    metadata: {},
+    execution_count: null,
+    outputs: [],
+    source,
+  });
+  const kernelspec = { name: "makemore-ts", display_name: "TypeScript (makemore-ts)", language: "typescript" };
+  fs.writeFileSync(
+    file,
+    JSON.stringify({ cells: cells.map(code), metadata: { kernelspec }, nbformat: 4, nbformat_minor: 5 }),
+  );
+  return file;
+}
+
 describe("committed notebooks", () => {
   test("there are notebooks", () => {
     expect(notebooks).toContain("01-bigram-counts.ipynb");
@@ -158,8 +226,28 @@ describe("notebooks run in quick mode", () => {
   test.concurrent.each(notebooks)("%s", async (name) => {
     const run = await runNotebook(name);
     if (run.code !== 0) throw new Error(`notebook failed:\n${run.stderr}`);
+    checkSaved(run);
     const check = EXPECTATIONS[name];
     if (check) check(run);
+  });
+});
+
+describe("the README's first notebook", () => {
+  test("runs as written: trains, plots its loss, shows its losses as a table, samples ten names", async () => {
+    const cells = readmeFirstNotebook();
+    expect(cells).toHaveLength(3);
+    const file = writeNotebook("readme-first-notebook.ipynb", cells);
+    const run = await runNotebook(file).finally(() => fs.rmSync(path.dirname(file), { recursive: true, force: true }));
+    if (run.code !== 0) throw new Error(`the README's notebook failed:\n${run.stderr}`);
+    checkSaved(run);
+    expect(run.displays.filter((d) => PLOTLY_MIME in d)).toHaveLength(1);
+    const table = tables(run);
+    expect(table).toHaveLength(1);
+    const losses = [...table[0]!.matchAll(/>(\d\.\d{4})<\/td>/g)].map((m) => Number(m[1]));
+    expect(losses).toHaveLength(2);
+    for (const loss of losses) expect(loss).toBeLessThan(2.4);
+    const names = run.stdout.trim().split("\n").slice(-10);
+    expect(names.every((n) => /^[a-z]+$/.test(n))).toBe(true);
   });
 });
 

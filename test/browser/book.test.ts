@@ -13,7 +13,6 @@ import * as fs from "fs";
 import * as path from "path";
 import { pathToFileURL } from "url";
 import type { Page } from "playwright-core";
-import { PLOTLY_LOADER_BEGIN, PLOTLY_LOADER_END } from "../../lib/notebook/display";
 import { listNotebooks } from "../support/notebooks";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -94,10 +93,6 @@ async function open(file: string): Promise<{ page: Page; watch: PageWatch }> {
 }
 
 describe("book build (pure parts)", () => {
-  test("uses the same plotly loader markers as lib/notebook/display", () => {
-    expect([book.PLOTLY_LOADER_BEGIN, book.PLOTLY_LOADER_END]).toEqual([PLOTLY_LOADER_BEGIN, PLOTLY_LOADER_END]);
-  });
-
   test("takes the title, and opening sentences of the first paragraph as the summary", () => {
     const notebook = (md: string, metadata: Record<string, unknown> = {}) => ({
       cells: [{ cell_type: "markdown", source: md }],
@@ -126,8 +121,8 @@ describe("book build (pure parts)", () => {
     expect(book.inlineMarkdown("it **counts** `a<b`")).toBe("it <strong>counts</strong> <code>a&lt;b</code>");
   });
 
-  test("removes the inline plotly bundle and counts the traces of each figure", () => {
-    const html = `${PLOTLY_LOADER_BEGIN}<script>/* bundle */</script>${PLOTLY_LOADER_END}\n<div id="mm-abc" class="makemore-plot"></div>`;
+  test("counts the traces of each figure", () => {
+    const html = '<div id="mm-abc" class="makemore-plot"></div>';
     const nb = {
       cells: [
         {
@@ -148,11 +143,12 @@ describe("book build (pure parts)", () => {
       nbformat: 4,
       nbformat_minor: 5,
     };
-    expect(book.stripPlotlyAndListFigures(nb)).toEqual([
-      { id: "mm-abc", traces: 2, visibleTraces: 1, types: ["scatter", "bar"] },
-    ]);
-    const out = nb.cells[0]?.outputs[0]?.data["text/html"];
-    expect(out).toBe('\n<div id="mm-abc" class="makemore-plot"></div>');
+    expect(book.listFigures(nb)).toEqual([{ id: "mm-abc", traces: 2, visibleTraces: 1, types: ["scatter", "bar"] }]);
+  });
+
+  test("recognizes plotly.js by its opening licence header", () => {
+    const bundle = fs.readFileSync(path.join(paths.root, "node_modules", "plotly.js-dist", "plotly.js"), "utf8");
+    expect(book.INLINE_PLOTLY.test(bundle.slice(0, 200))).toBe(true);
   });
 });
 
@@ -177,7 +173,7 @@ describe("the book", () => {
       expect(p.summary.length).toBeGreaterThan(10);
       const html = fs.readFileSync(path.join(BOOK, p.file), "utf8");
       // the bundle is not inlined: pages stay small and load the shared copy in <head>
-      expect(html).not.toContain(PLOTLY_LOADER_BEGIN);
+      expect(html).not.toMatch(book.INLINE_PLOTLY);
       expect(html.length).toBeLessThan(3_000_000);
       expect(html.slice(0, html.indexOf("</head>"))).toContain('<script src="plotly.js"></script>');
     }

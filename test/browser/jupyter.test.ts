@@ -3,12 +3,16 @@
  * loopback port with a token serves a copy of notebook 01; headless Chromium
  * opens it, runs every cell through the menus (Kernel → Restart & Run All →
  * confirm), waits until every cell has run and the kernel is idle, then checks
- * that the count heatmap was drawn and that no cell shows an error. The
- * server is stopped in afterAll, also when the test fails.
+ * that the count heatmap was drawn (plotly.js loaded from the server, not
+ * from the notebook) and that no cell shows an error. Then it saves the
+ * notebook, checks the file is small, reopens it and checks that every plot
+ * draws again from the saved outputs. The server is stopped in afterAll,
+ * also when the test fails.
  */
 import * as fs from "fs";
 import * as path from "path";
 import type { Page } from "playwright-core";
+import { PLOTLY_NBEXTENSION } from "../../lib/notebook/display";
 import { startJupyter, type JupyterServer } from "./support/jupyter";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -17,10 +21,13 @@ const { launchChromium } = require("../../scripts/chromium.js") as typeof import
 const paths = require("../../scripts/paths.js") as { root: string };
 
 /** The few browser globals the page functions below use (tsconfig has no DOM lib). */
-declare const window: { Jupyter?: { notebook?: { _fully_loaded?: boolean } } };
+declare const window: {
+  Jupyter?: { notebook?: { _fully_loaded?: boolean; save_notebook(): Promise<unknown> } };
+  Plotly?: unknown;
+};
 declare const document: {
   querySelector(selector: string): unknown;
-  querySelectorAll(selector: string): ArrayLike<{ textContent: string | null }>;
+  querySelectorAll(selector: string): ArrayLike<{ textContent: string | null; querySelector(s: string): unknown }>;
 };
 
 const NOTEBOOK = "01-bigram-counts.ipynb";
@@ -117,6 +124,32 @@ test(
       await heatmap.scrollIntoViewIfNeeded();
       await heatmap.screenshot({ path: path.join(ARTIFACTS, "01-heatmap.png") });
       await page.screenshot({ path: path.join(ARTIFACTS, "01-notebook.png") });
+
+      // plotly.js came from the server (the project's .jupyter/nbextensions), once for the page
+      const loads = await page.$$eval("script[src]", (els) =>
+        els.map((e) => e.getAttribute("src") ?? "").filter((src) => src.includes("plotly")),
+      );
+      expect(loads).toEqual([`/${PLOTLY_NBEXTENSION}`]);
+
+      // saved with its outputs, the notebook stays small and reopens with its plots drawn
+      await page.evaluate(() => window.Jupyter?.notebook?.save_notebook());
+      const saved = path.join(server.notebookDir, NOTEBOOK);
+      const plots = await page.locator("#notebook .output_area .makemore-plot").count();
+      expect(plots).toBeGreaterThan(1);
+      expect(fs.statSync(saved).size).toBeLessThan(2_000_000);
+      expect(fs.readFileSync(saved, "utf8")).toContain("application/vnd.plotly.v1+json");
+      await page.reload();
+      await page.waitForFunction(() => Boolean(window.Jupyter?.notebook?._fully_loaded), undefined, { timeout: 60000 });
+      await page.waitForFunction(
+        (n) =>
+          Array.from(document.querySelectorAll("#notebook .output_area .makemore-plot")).filter(
+            (el) => el.querySelector("svg.main-svg") !== null,
+          ).length === n,
+        plots,
+        { timeout: 60000, polling: 500 },
+      );
+      await page.screenshot({ path: path.join(ARTIFACTS, "01-reopened.png") });
+      expect(pageErrors).toEqual([]);
     } catch (e) {
       // keep what the user would have seen, then fail with the server's log attached
       await page.screenshot({ path: path.join(ARTIFACTS, "01-failure.png") }).catch(() => undefined);

@@ -52,6 +52,8 @@ export interface NotebookRun {
   stderr: string;
   /** the executed notebook */
   executed: NotebookJson | null;
+  /** where the executed notebook was saved, with its outputs */
+  file: string;
   /** every stdout stream output of every cell, concatenated */
   stdout: string;
   /** every display output (mime bundles) in order */
@@ -87,6 +89,7 @@ export function runNotebook(file: string, env: NodeJS.ProcessEnv = {}): Promise<
         code: code ?? 1,
         stderr,
         executed,
+        file: out,
         stdout: outputs
           .filter((o) => o.output_type === "stream" && o.name === "stdout")
           .map((o) => text(o.text))
