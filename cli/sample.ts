@@ -8,6 +8,8 @@ import { initBackend, type BackendName } from "../lib/runtime/backend";
 import { sampleFromModel } from "../lib/training/evaluate";
 import { SAMPLE_SEED } from "../lib/random/seeds";
 import { loadRun } from "../lib/experiments/run-model";
+import { groupSamples } from "../lib/experiments/run-data";
+import { loadDataset } from "../lib/data/datasets";
 import { backendOption, EXIT, intOption, type CliContext } from "./common";
 import { checkInputPath } from "./paths";
 
@@ -15,6 +17,7 @@ interface SampleFlags {
   out: string;
   num: number;
   seed: number;
+  groups?: boolean;
   backend?: BackendName;
 }
 
@@ -25,18 +28,34 @@ export function sampleCommand(ctx: CliContext): Command {
     .requiredOption("-o, --out <dir>", "the run folder (or a checkpoint file)")
     .addOption(new Option("-n, --num <n>", "how many words").argParser(intOption(1)).default(20))
     .addOption(new Option("--seed <n>", "seed of the sampling generator").argParser(intOption(0)).default(SAMPLE_SEED))
+    .option("--groups", "print the samples in three groups, as makemore.py does: in the training split, held out, new")
     .addOption(backendOption())
-    .addHelpText("after", "\nExample:\n  makemore sample -o runs/mlp -n 10 --seed 7")
+    .addHelpText(
+      "after",
+      "\nExample:\n  makemore sample -o runs/mlp -n 10 --seed 7\n  makemore sample -o runs/mlp -n 50 --groups",
+    )
     .action(async (flags: SampleFlags) => {
       checkInputPath(flags.out, "-o/--out", "a run folder or a checkpoint file");
       await initBackend(flags.backend, { quiet: true });
       const run = loadRun(flags.out);
       try {
         const words = sampleFromModel(run.model, run.vocab, flags.num, flags.seed);
-        ctx.io.out(words.map((w) => w + "\n").join(""));
+        ctx.io.out(flags.groups ? groupedText(words, run.meta.dataset) : words.map((w) => w + "\n").join(""));
       } finally {
         run.model.dispose();
       }
       ctx.code = EXIT.ok;
     });
+}
+
+/** The samples under three headings; the run's dataset is read again to tell where each one occurs. */
+function groupedText(words: readonly string[], dataset: string): string {
+  const groups = groupSamples(words, loadDataset(dataset).words);
+  const section = (title: string, list: readonly string[]): string =>
+    `${list.length} ${title}:\n` + list.map((w) => `  ${w}\n`).join("");
+  return [
+    section("in the training split", groups.train),
+    section("in the val or test split", groups.heldOut),
+    section("new", groups.fresh),
+  ].join("");
 }

@@ -18,7 +18,8 @@ import { sequenceCrossEntropy } from "../lib/nn/ops";
 import { Generator } from "../lib/random/generator";
 import { buildModel } from "../lib/experiments/run-model";
 import { parameterCount, resolveConfig, describeModel } from "../lib/experiments/hyperparams";
-import { prepareExperimentData } from "../lib/experiments/run-data";
+import { groupSamples, prepareExperimentData, SPLIT_SEED } from "../lib/experiments/run-data";
+import { splitWords } from "../lib/data/contexts";
 import { sampleFromModel, splitLoss } from "../lib/training/evaluate";
 import { train } from "../lib/training/train";
 import { readResults, readRunLog } from "../lib/index";
@@ -235,6 +236,12 @@ describe("a per-position model from one file and one registry line", () => {
     const s = await runCli(["sample", "-o", out, "-n", "3"]);
     expect(s.code).toBe(0);
     expect(s.stdout.trim().split("\n")).toHaveLength(3);
+    // makemore.py's three groups: every sample under exactly one heading
+    const g3 = await runCli(["sample", "-o", out, "-n", "6", "--groups"]);
+    expect(g3.code).toBe(0);
+    const heads = [...g3.stdout.matchAll(/^(\d+) (in the training split|in the val or test split|new):$/gm)];
+    expect(heads.map((h) => h[2])).toEqual(["in the training split", "in the val or test split", "new"]);
+    expect(heads.reduce((n, h) => n + Number(h[1]), 0)).toBe(6);
     const grid = path.join(root, "grid.json");
     fs.writeFileSync(grid, '{ "model": "trigram", "nHidden": [8, 16], "maxSteps": 20, "evalEvery": 10 }');
     const g = await runCli(["grid", "-i", input, "-o", path.join(root, "grid"), "--grid", grid, "--workers", "2"]);
@@ -245,4 +252,11 @@ describe("a per-position model from one file and one registry line", () => {
       ["trigram", "8", "finished"],
     ]);
   });
+});
+
+test("groupSamples sorts samples by the split they occur in", () => {
+  const words = Array.from({ length: 50 }, (_, i) => `w${i}`);
+  const split = splitWords(words, SPLIT_SEED);
+  const g = groupSamples([split.train[0] as string, split.test[0] as string, "zzz", split.val[0] as string], words);
+  expect(g).toEqual({ train: [split.train[0]], heldOut: [split.test[0], split.val[0]], fresh: ["zzz"] });
 });

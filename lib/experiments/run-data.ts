@@ -69,3 +69,27 @@ export function prepareExperimentData(
     },
   };
 }
+
+/** Samples sorted as makemore.py prints them: found in the training split, in the held-out splits, or new. */
+export interface SampleGroups {
+  /** lines of the training split */
+  train: string[];
+  /** lines of the val or test split (never trained on) */
+  heldOut: string[];
+  /** lines of neither: what the model made up */
+  fresh: string[];
+}
+
+/** Sorts samples by where they occur in the run's 80/10/10 split of `words` (seed {@link SPLIT_SEED}). */
+export function groupSamples(samples: readonly string[], words: readonly string[]): SampleGroups {
+  const split = splitWords(words, SPLIT_SEED);
+  const train = new Set(split.train);
+  const heldOut = new Set([...split.val, ...split.test]);
+  const groups: SampleGroups = { train: [], heldOut: [], fresh: [] };
+  for (const s of samples) {
+    if (train.has(s)) groups.train.push(s);
+    else if (heldOut.has(s)) groups.heldOut.push(s);
+    else groups.fresh.push(s);
+  }
+  return groups;
+}
