@@ -376,82 +376,28 @@ export function defaultWorkers(): number {
  * {@link runExperiment} and frees the model after each.
  */
 export async function runGrid(options: GridOptions): Promise<GridRow[]> {
-  const { jobs, input, signal, onEvent } = options;
+  const { jobs, signal, onEvent } = options;
   const rows = new Map<string, GridRow>();
   if (jobs.length === 0) return [];
   const count = Math.max(1, Math.min(options.workers ?? defaultWorkers(), jobs.length));
-  const queue = [...jobs];
-  let done = 0;
-  const finish = (row: GridRow): void => {
-    rows.set(row.tag, row);
-    done++;
-    onEvent?.({ type: "done", row, done, total: jobs.length });
-  };
-  const tsx = require.resolve("tsx/cjs");
   const env: NodeJS.ProcessEnv = { ...process.env };
   if (options.backend) env.MAKEMORE_BACKEND = options.backend;
-  const children: ChildProcess[] = [];
+  const pool: WorkerPool = {
+    options,
+    queue: [...jobs],
+    children: [],
+    env,
+    finish: (row) => {
+      rows.set(row.tag, row);
+      onEvent?.({ type: "done", row, done: rows.size, total: jobs.length });
+    },
+  };
   const onAbort = (): void => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGINT");
+    for (const c of pool.children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGINT");
   };
   signal?.addEventListener("abort", onAbort);
-
-  const worker = (): Promise<void> =>
-    new Promise<void>((resolve) => {
-      const child = fork(GRID_WORKER, [], {
-        execArgv: ["--require", tsx],
-        stdio: ["ignore", "pipe", "pipe", "ipc"],
-        env,
-      });
-      children.push(child);
-      let stderr = "";
-      child.stdout?.resume();
-      child.stderr?.on("data", (d: Buffer) => {
-        stderr = (stderr + d.toString("utf8")).slice(-4000);
-      });
-      let current: GridJob | null = null;
-      const next = (): void => {
-        current = signal?.aborted ? null : (queue.shift() ?? null);
-        if (current) {
-          onEvent?.({ type: "start", job: current });
-          const message: WorkerJob = {
-            job: current,
-            input,
-            ...(options.maxLineLength === undefined ? {} : { maxLineLength: options.maxLineLength }),
-            ...(options.backend ? { backend: options.backend } : {}),
-          };
-          child.send(message);
-        } else if (child.connected) {
-          child.disconnect();
-        }
-      };
-      child.on("message", (m: WorkerMessage) => {
-        if (m.type === "progress") {
-          onEvent?.(m);
-          return;
-        }
-        const job = current;
-        if (!job) return;
-        if (m.type === "result") finish(resultRow(m.result));
-        else finish({ ...emptyRow(job.tag, job.config, job.params, "failed"), message: m.message });
-        current = null;
-        next();
-      });
-      child.on("exit", (code, sig) => {
-        const job = current as GridJob | null;
-        if (job) {
-          const last = stderr.trim().split("\n").pop() ?? "";
-          const why = last || `the worker exited with ${sig ?? `code ${code}`}`;
-          finish({ ...emptyRow(job.tag, job.config, job.params, "failed"), message: why });
-          current = null;
-        }
-        resolve();
-      });
-      next();
-    });
-
   try {
-    await Promise.all(Array.from({ length: count }, () => worker()));
+    await Promise.all(Array.from({ length: count }, () => runWorker(pool)));
   } finally {
     signal?.removeEventListener("abort", onAbort);
   }
@@ -460,6 +406,73 @@ export async function runGrid(options: GridOptions): Promise<GridRow[]> {
     if (row) return row;
     if (signal?.aborted) return emptyRow(j.tag, j.config, j.params, "cancelled");
     return { ...emptyRow(j.tag, j.config, j.params, "failed"), message: "not run: every worker process stopped" };
+  });
+}
+
+/** What the worker processes of one grid share: the jobs left, the processes, and where rows go. */
+interface WorkerPool {
+  options: GridOptions;
+  queue: GridJob[];
+  children: ChildProcess[];
+  env: NodeJS.ProcessEnv;
+  finish: (row: GridRow) => void;
+}
+
+/**
+ * One worker process: it takes jobs from the pool until none is left (or the
+ * grid is stopped), and a job it was running when it died gets a failed row
+ * with its last line of stderr.
+ */
+function runWorker(pool: WorkerPool): Promise<void> {
+  const { options, queue, finish } = pool;
+  const { input, signal, onEvent } = options;
+  return new Promise<void>((resolve) => {
+    const child = fork(GRID_WORKER, [], {
+      execArgv: ["--require", require.resolve("tsx/cjs")],
+      stdio: ["ignore", "pipe", "pipe", "ipc"],
+      env: pool.env,
+    });
+    pool.children.push(child);
+    let stderr = "";
+    child.stdout?.resume();
+    child.stderr?.on("data", (d: Buffer) => {
+      stderr = (stderr + d.toString("utf8")).slice(-4000);
+    });
+    let current: GridJob | null = null;
+    const next = (): void => {
+      current = signal?.aborted ? null : (queue.shift() ?? null);
+      if (!current) {
+        if (child.connected) child.disconnect();
+        return;
+      }
+      onEvent?.({ type: "start", job: current });
+      const message: WorkerJob = {
+        job: current,
+        input,
+        ...(options.maxLineLength === undefined ? {} : { maxLineLength: options.maxLineLength }),
+        ...(options.backend ? { backend: options.backend } : {}),
+      };
+      child.send(message);
+    };
+    child.on("message", (m: WorkerMessage) => {
+      if (m.type === "progress") return onEvent?.(m);
+      const job = current;
+      if (!job) return;
+      if (m.type === "result") finish(resultRow(m.result));
+      else finish({ ...emptyRow(job.tag, job.config, job.params, "failed"), message: m.message });
+      current = null;
+      next();
+    });
+    child.on("exit", (code, sig) => {
+      const job = current as GridJob | null;
+      if (job) {
+        const why = stderr.trim().split("\n").pop() || `the worker exited with ${sig ?? `code ${code}`}`;
+        finish({ ...emptyRow(job.tag, job.config, job.params, "failed"), message: why });
+        current = null;
+      }
+      resolve();
+    });
+    next();
   });
 }
 
