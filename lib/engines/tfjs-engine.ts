@@ -49,7 +49,8 @@ export class TfjsEngine implements Engine {
     const { value, grads } = tf.engine().gradients(f, [...this.params], undefined, true);
     const map: GradMap = new Map(this.params.map((p, i) => [p, grads[i] ?? tf.zerosLike(p)]));
     onGrads?.(map);
-    const values = this.params.map((p) => p.dataSync() as Float32Array);
+    // a copy: on the cpu backend dataSync hands back the storage that snapshots (clones) share
+    const values = this.params.map((p) => (p.dataSync() as Float32Array).slice());
     this.optimizer.update(
       values,
       this.params.map((p) => map.get(p)?.dataSync() as Float32Array),
