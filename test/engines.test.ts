@@ -83,3 +83,13 @@ test("an engine's evaluation and evaluateLoss agree across engines; tensors stay
   expect(tf.memory().numTensors).toBe(before);
   m.dispose();
 });
+
+test("train refuses an evaluation chunk size that is not a positive integer, on either engine", async () => {
+  const m = mlp();
+  for (const engine of ["fused", "tfjs"] as const) {
+    await expect(train(m, split.train, { steps: 1, evalChunkSize: 0, engine, progress: false })).rejects.toThrow(
+      /^evalChunkSize must be a positive integer, got 0$/,
+    );
+  }
+  m.dispose();
+});

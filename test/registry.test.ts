@@ -129,6 +129,9 @@ describe("the model registry", () => {
     expect(resolveConfig({ optimizer: "adamw" })).toMatchObject({ lr: 5e-4, weightDecay: 0.01 });
     expect(resolveConfig({})).toMatchObject({ optimizer: "sgd", lr: 0.1, weightDecay: 0 });
     expect(resolveConfig({ optimizer: "adamw", lr: 0.01 })).toMatchObject({ lr: 0.01, weightDecay: 0.01 });
+    // the bigram's SGD rate of 10 is not carried into an AdamW run
+    expect(resolveConfig({ model: "bigram", optimizer: "adamw" })).toMatchObject({ lr: 5e-4, weightDecay: 0.01 });
+    expect(resolveConfig({ model: "bigram" })).toMatchObject({ optimizer: "sgd", lr: 10 });
     expect(() => resolveConfig({ optimizer: "adam" })).toThrow(/optimizer must be one of sgd, adamw, got "adam"/);
     expect(() => resolveConfig({ weightDecay: -1 })).toThrow(/weightDecay must be a non-negative number/);
   });

@@ -323,7 +323,7 @@ export function resolveConfig(
   const merged: Record<string, unknown> = {
     ...DEFAULT_EXPERIMENT_CONFIG,
     ...(optimizer === "adamw" ? ADAMW_DEFAULTS : {}),
-    ...spec.defaults,
+    ...kindDefaults(spec, optimizer),
   };
   for (const [k, v] of Object.entries(partial)) if (v !== undefined) merged[k] = v;
   const out = {} as Record<HyperKey, unknown>;
@@ -336,6 +336,16 @@ export function resolveConfig(
     throw new ConfigError(`${where}batch normalization (${config.model}) needs batchSize of at least ${spec.minBatch}`);
   }
   return config;
+}
+
+/** A kind's defaults; a kind tuned for SGD keeps its rate (the bigram's 10) out of an AdamW run. */
+function kindDefaults(spec: ModelSpec, optimizer: unknown): Readonly<Record<string, unknown>> {
+  const defaults: Record<string, unknown> = { ...spec.defaults };
+  if (optimizer === "adamw" && spec.defaults?.optimizer !== "adamw") {
+    delete defaults.lr;
+    delete defaults.weightDecay;
+  }
+  return defaults;
 }
 
 /** Sets the shape values a model cannot do without; refuses another value given on purpose. */

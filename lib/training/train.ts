@@ -212,6 +212,10 @@ function checkOptions(model: Model, data: Examples, options: TrainOptions): Chec
   if (!Number.isInteger(evalEvery) || evalEvery < 0) {
     throw new RangeError(`evalEvery must be a non-negative integer, got ${evalEvery}`);
   }
+  const { evalChunkSize } = options;
+  if (evalChunkSize !== undefined && (!Number.isInteger(evalChunkSize) || evalChunkSize < 1)) {
+    throw new RangeError(`evalChunkSize must be a positive integer, got ${evalChunkSize}`);
+  }
   if (data.n === 0) throw new RangeError("cannot train on an empty split");
   const optimizer = options.optimizer ?? "sgd";
   return {
