@@ -322,7 +322,7 @@ async function runInFolder(options: ExperimentOptions): Promise<ExperimentResult
     const { config, params, vocab, tag } = run;
     options.onStart?.({ tag, config, params, vocabSize: vocab.size, startStep, engine });
     const recorder = new RunRecorder(run, model, options.onEval);
-    const progress = await trainRun(model, run, recorder, startStep, options);
+    const progress = await trainRun(model, run, recorder, { startStep, engine }, options);
     return finishRun(model, run, recorder, progress, options);
   } finally {
     model.dispose();
@@ -334,14 +334,16 @@ async function trainRun(
   model: Model,
   run: RunSetup,
   recorder: RunRecorder,
-  startStep: number,
+  at: { startStep: number; engine: EngineName },
   options: ExperimentOptions,
 ): Promise<RunProgress> {
+  const { startStep } = at;
   const { config, data } = run;
   const shouldStop = options.shouldStop ?? (() => false);
   const progress = new RunProgress(run, recorder, startStep, options.onProgress);
   progress.report(false);
-  const evaluate = (): Record<string, number> => splitLosses(model, data.evalSplits);
+  // every row of log.csv comes from one engine: the one that trains
+  const evaluate = (): Record<string, number> => splitLosses(model, data.evalSplits, { engine: at.engine });
   const stop = run.resumeFrom ? undefined : recorder.record(0, evaluate());
   if (!stop && startStep < config.maxSteps && !shouldStop()) {
     try {
