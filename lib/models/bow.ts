@@ -8,10 +8,8 @@
  */
 import type * as tfjs from "@tensorflow/tfjs";
 import { embedding } from "../nn/ops";
-import { Generator } from "../random/generator";
 import { tf } from "../runtime/tf";
-import type { SequenceModel } from "./model";
-import { corner, linearAll, ParameterSet, type LinearParams, type NamedParameters } from "./parts";
+import { corner, linearAll, ParameterModel, type LinearParams } from "./parts";
 import type { ModelSpec } from "./spec";
 
 /** Configuration of a {@link BoW}. */
@@ -39,11 +37,7 @@ export function averagingWeights(n: number): tfjs.Tensor2D {
 }
 
 /** See the module comment. */
-export class BoW implements SequenceModel, NamedParameters {
-  readonly examples = "sequence";
-  readonly blockSize: number;
-  readonly vocabSize: number;
-  private readonly params: ParameterSet;
+export class BoW extends ParameterModel {
   private readonly wte: tfjs.Variable; // [vocab, E]
   private readonly wpe: tfjs.Variable; // [blockSize, E]
   private readonly cFc: LinearParams; // [E, E2]
@@ -52,23 +46,14 @@ export class BoW implements SequenceModel, NamedParameters {
   private readonly average: tfjs.Tensor2D; // [blockSize, blockSize], the top-left corner serves shorter T
 
   constructor(c: BoWConfig) {
-    this.blockSize = c.blockSize;
-    this.vocabSize = c.vocabSize;
-    const p = (this.params = new ParameterSet(new Generator(c.seed)));
+    super(c.blockSize, c.vocabSize, c.seed);
+    const p = this.params;
     this.wte = p.embedding("wte.weight", c.vocabSize, c.nEmbd);
     this.wpe = p.embedding("wpe.weight", c.blockSize, c.nEmbd);
     this.cFc = p.linear("context_block.mlp.c_fc", c.nEmbd, c.nEmbd2);
     this.cProj = p.linear("context_block.mlp.c_proj", c.nEmbd2, c.nEmbd);
     this.lmHead = p.linear("lm_head", c.nEmbd, c.vocabSize);
     this.average = tf.keep(averagingWeights(c.blockSize));
-  }
-
-  parameters(): tfjs.Variable[] {
-    return this.params.variables();
-  }
-
-  namedParameters(): [string, tfjs.Variable][] {
-    return this.params.namedParameters();
   }
 
   forward(X: tfjs.Tensor2D): tfjs.Tensor3D {
@@ -82,8 +67,8 @@ export class BoW implements SequenceModel, NamedParameters {
     });
   }
 
-  dispose(): void {
-    this.params.dispose();
+  override dispose(): void {
+    super.dispose();
     this.average.dispose();
   }
 }

@@ -9,10 +9,8 @@
  */
 import type * as tfjs from "@tensorflow/tfjs";
 import { embedding } from "../nn/ops";
-import { Generator } from "../random/generator";
 import { tf } from "../runtime/tf";
-import type { SequenceModel } from "./model";
-import { linearAll, ParameterSet, type LinearParams, type NamedParameters } from "./parts";
+import { linearAll, ParameterModel, type LinearParams } from "./parts";
 import type { ModelSpec } from "./spec";
 
 /** Configuration of a {@link MakemoreMLP}. */
@@ -40,30 +38,17 @@ function windowColumns(T: number, window: number): tfjs.Tensor1D {
 }
 
 /** See the module comment. */
-export class MakemoreMLP implements SequenceModel, NamedParameters {
-  readonly examples = "sequence";
-  readonly blockSize: number;
-  readonly vocabSize: number;
-  private readonly params: ParameterSet;
+export class MakemoreMLP extends ParameterModel {
   private readonly wte: tfjs.Variable; // [vocab + 1, E]
   private readonly hidden: LinearParams; // [blockSize·E, E2]
   private readonly out: LinearParams; // [E2, vocab]
 
   constructor(c: MakemoreMLPConfig) {
-    this.blockSize = c.blockSize;
-    this.vocabSize = c.vocabSize;
-    const p = (this.params = new ParameterSet(new Generator(c.seed)));
+    super(c.blockSize, c.vocabSize, c.seed);
+    const p = this.params;
     this.wte = p.embedding("wte.weight", c.vocabSize + 1, c.nEmbd);
     this.hidden = p.linear("mlp.0", c.blockSize * c.nEmbd, c.nEmbd2);
     this.out = p.linear("mlp.2", c.nEmbd2, c.vocabSize);
-  }
-
-  parameters(): tfjs.Variable[] {
-    return this.params.variables();
-  }
-
-  namedParameters(): [string, tfjs.Variable][] {
-    return this.params.namedParameters();
   }
 
   forward(X: tfjs.Tensor2D): tfjs.Tensor3D {
@@ -75,10 +60,6 @@ export class MakemoreMLP implements SequenceModel, NamedParameters {
       const x = embedding(this.wte as tfjs.Tensor2D, windows).reshape([B, T, -1]); // [B, T, w·E]
       return linearAll(tf.tanh(linearAll(x, this.hidden)), this.out) as tfjs.Tensor3D; // [B, T, vocab]
     });
-  }
-
-  dispose(): void {
-    this.params.dispose();
   }
 }
 

@@ -11,8 +11,9 @@
  */
 import type * as tfjs from "@tensorflow/tfjs";
 import { initRandn, linear, variableOf } from "../nn/layers";
-import type { Generator } from "../random/generator";
+import { Generator } from "../random/generator";
 import { tf } from "../runtime/tf";
+import type { SequenceModel } from "./model";
 
 /** A model whose variables carry makemore.py's state_dict names. */
 export interface NamedParameters {
@@ -126,4 +127,36 @@ export function causalMask(n: number): tfjs.Tensor2D {
 /** The top-left [T, T] corner of a square constant (the whole tensor when T is its size). */
 export function corner(m: tfjs.Tensor2D, T: number): tfjs.Tensor2D {
   return T === m.shape[0] ? m : m.slice([0, 0], [T, T]);
+}
+
+/**
+ * What makemore.py's models have in common around their forward pass: they
+ * read whole lines, and their variables live in one {@link ParameterSet}
+ * (drawn from a generator seeded with `seed`) that lists, names and frees them.
+ */
+export abstract class ParameterModel implements SequenceModel, NamedParameters {
+  readonly examples = "sequence";
+  protected readonly params: ParameterSet;
+
+  constructor(
+    readonly blockSize: number,
+    readonly vocabSize: number,
+    seed: number,
+  ) {
+    this.params = new ParameterSet(new Generator(seed));
+  }
+
+  parameters(): tfjs.Variable[] {
+    return this.params.variables();
+  }
+
+  namedParameters(): [string, tfjs.Variable][] {
+    return this.params.namedParameters();
+  }
+
+  abstract forward(X: tfjs.Tensor2D, training: boolean): tfjs.Tensor3D;
+
+  dispose(): void {
+    this.params.dispose();
+  }
 }

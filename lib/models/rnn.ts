@@ -15,10 +15,8 @@
 import type * as tfjs from "@tensorflow/tfjs";
 import { linear } from "../nn/layers";
 import { embedding } from "../nn/ops";
-import { Generator } from "../random/generator";
 import { tf } from "../runtime/tf";
-import type { SequenceModel } from "./model";
-import { linearAll, ParameterSet, type LinearParams, type NamedParameters } from "./parts";
+import { linearAll, ParameterModel, type LinearParams } from "./parts";
 import type { ModelSpec } from "./spec";
 
 /** Which recurrence. */
@@ -47,38 +45,25 @@ interface Split {
 }
 
 /** See the module comment. */
-export class Recurrent implements SequenceModel, NamedParameters {
-  readonly examples = "sequence";
-  readonly blockSize: number;
-  readonly vocabSize: number;
+export class Recurrent extends ParameterModel {
   private readonly cell: CellKind;
   private readonly nEmbd: number;
-  private readonly params: ParameterSet;
   private readonly start: tfjs.Variable; // [1, H]
   private readonly wte: tfjs.Variable; // [vocab, E]
   private readonly gates: LinearParams[]; // rnn: [xh_to_h]; gru: [xh_to_z, xh_to_r, xh_to_hbar], each [E+H, H]
   private readonly lmHead: LinearParams; // [H, vocab]
 
   constructor(c: RecurrentConfig) {
-    this.blockSize = c.blockSize;
-    this.vocabSize = c.vocabSize;
+    super(c.blockSize, c.vocabSize, c.seed);
     this.cell = c.cell;
     this.nEmbd = c.nEmbd;
-    const p = (this.params = new ParameterSet(new Generator(c.seed)));
+    const p = this.params;
     const [E, H] = [c.nEmbd, c.nEmbd2];
     this.start = p.add("start", () => tf.zeros([1, H]));
     this.wte = p.embedding("wte.weight", c.vocabSize, E);
     const names = c.cell === "rnn" ? ["xh_to_h"] : ["xh_to_z", "xh_to_r", "xh_to_hbar"];
     this.gates = names.map((n) => p.linear(`cell.${n}`, E + H, H));
     this.lmHead = p.linear("lm_head", H, c.vocabSize);
-  }
-
-  parameters(): tfjs.Variable[] {
-    return this.params.variables();
-  }
-
-  namedParameters(): [string, tfjs.Variable][] {
-    return this.params.namedParameters();
   }
 
   forward(X: tfjs.Tensor2D): tfjs.Tensor3D {
@@ -124,10 +109,6 @@ export class Recurrent implements SequenceModel, NamedParameters {
   private split(W: tfjs.Tensor2D): Split {
     const [x, h] = tf.split(W, [this.nEmbd, W.shape[0] - this.nEmbd], 0) as [tfjs.Tensor2D, tfjs.Tensor2D];
     return { x, h };
-  }
-
-  dispose(): void {
-    this.params.dispose();
   }
 }
 

@@ -8,19 +8,8 @@
  */
 import type * as tfjs from "@tensorflow/tfjs";
 import { embedding } from "../nn/ops";
-import { Generator } from "../random/generator";
 import { tf } from "../runtime/tf";
-import type { SequenceModel } from "./model";
-import {
-  causalMask,
-  corner,
-  layerNorm,
-  linearAll,
-  newGelu,
-  ParameterSet,
-  type LinearParams,
-  type NamedParameters,
-} from "./parts";
+import { causalMask, corner, layerNorm, linearAll, newGelu, ParameterModel, type LinearParams } from "./parts";
 import type { ModelSpec } from "./spec";
 
 /** Configuration of a {@link Transformer} (makemore.py's ModelConfig). */
@@ -50,12 +39,8 @@ interface BlockParams {
 }
 
 /** See the module comment. */
-export class Transformer implements SequenceModel, NamedParameters {
-  readonly examples = "sequence";
-  readonly blockSize: number;
-  readonly vocabSize: number;
+export class Transformer extends ParameterModel {
   private readonly nHead: number;
-  private readonly params: ParameterSet;
   private readonly wte: tfjs.Variable; // [vocab, C]
   private readonly wpe: tfjs.Variable; // [blockSize, C]
   private readonly blocks: BlockParams[];
@@ -65,10 +50,9 @@ export class Transformer implements SequenceModel, NamedParameters {
 
   constructor(c: TransformerConfig) {
     if (c.nEmbd % c.nHead !== 0) throw new RangeError(transformerShapeError(c));
-    this.blockSize = c.blockSize;
-    this.vocabSize = c.vocabSize;
+    super(c.blockSize, c.vocabSize, c.seed);
     this.nHead = c.nHead;
-    const p = (this.params = new ParameterSet(new Generator(c.seed)));
+    const p = this.params;
     const C = c.nEmbd;
     this.wte = p.embedding("transformer.wte.weight", c.vocabSize, C);
     this.wpe = p.embedding("transformer.wpe.weight", c.blockSize, C);
@@ -86,14 +70,6 @@ export class Transformer implements SequenceModel, NamedParameters {
     this.lnF = p.layerNorm("transformer.ln_f", C);
     this.lmHead = p.linear("lm_head", C, c.vocabSize, false);
     this.mask = tf.keep(causalMask(c.blockSize));
-  }
-
-  parameters(): tfjs.Variable[] {
-    return this.params.variables();
-  }
-
-  namedParameters(): [string, tfjs.Variable][] {
-    return this.params.namedParameters();
   }
 
   forward(X: tfjs.Tensor2D): tfjs.Tensor3D {
@@ -129,8 +105,8 @@ export class Transformer implements SequenceModel, NamedParameters {
     return linearAll(y.transpose([0, 2, 1, 3]).reshape([B, T, C]), b.attnProj); // heads side by side again
   }
 
-  dispose(): void {
-    this.params.dispose();
+  override dispose(): void {
+    super.dispose();
     this.mask.dispose();
   }
 }
