@@ -210,11 +210,12 @@ test("an occupied output folder is refused; --resume continues it, --force repla
     `makemore: error: ${out} already holds a run (config.json, model.ckpt, last.ckpt, log.csv); use --resume to continue it or --force to replace it`,
   );
   const fresh = path.join(root, "nothing-here");
-  const [noRun, changed, resumed] = await Promise.all([
+  const [noRun, changed] = await Promise.all([
     runCli(["train", "-o", fresh, "--resume"]),
     runCli(["train", "-o", out, "--resume", "--n-embd", "8"]),
-    runCli(["train", "-o", out, "--resume", "--max-steps", "100"]),
   ]);
+  // after the refused one: two processes resuming one folder at once would meet its lock
+  const resumed = await runCli(["train", "-o", out, "--resume", "--max-steps", "100"]);
   expectError(noRun, 2, `makemore: error: nothing to resume in ${fresh}: no such folder`);
   expectError(changed, 2, /^makemore: error: cannot resume with nEmbd 8: the saved run has 4/);
   expect(resumed.code).toBe(0);
