@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { initBackend } from "../lib/runtime/backend";
 import { loadRun, readResults, readRunLog } from "../lib/index";
-import { finished, runCli, spawnCli, tempDir, waitForStderr, writeNames, type CliResult } from "./support/cli";
+import { expectError, finished, runCli, spawnCli, tempDir, waitForStderr, writeNames } from "./support/cli";
 
 jest.setTimeout(120000);
 
@@ -17,12 +17,6 @@ beforeAll(() => {
   root = tempDir("mm-cli-grid-");
   input = writeNames(root);
 });
-
-function expectError(r: CliResult, code: number, message: string | RegExp): void {
-  expect({ code: r.code, lines: r.stderr.trimEnd().split("\n").length }).toEqual({ code, lines: 1 });
-  if (typeof message === "string") expect(r.stderr.trimEnd()).toBe(message);
-  else expect(r.stderr.trimEnd()).toMatch(message);
-}
 
 function writeGrid(name: string, text: string): string {
   const file = path.join(root, name);

@@ -7,12 +7,21 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { main } from "../cli/main";
 import { initBackend } from "../lib/runtime/backend";
 import { loadRun, readRunConfig, readRunLog } from "../lib/index";
 import { formatBytes } from "../lib/experiments/limits";
 import { acquireRunLock, LOCK_FILE } from "../lib/experiments/run-lock";
-import { finished, runCli, spawnCli, tempDir, waitForStderr, writeNames, type CliResult } from "./support/cli";
+import {
+  type CliResult,
+  expectError,
+  finished,
+  inProcess,
+  runCli,
+  spawnCli,
+  tempDir,
+  waitForStderr,
+  writeNames,
+} from "./support/cli";
 
 jest.setTimeout(120000);
 
@@ -26,21 +35,6 @@ beforeAll(() => {
   root = tempDir("mm-runs-");
   input = writeNames(root);
 });
-
-function expectError(r: CliResult, code: number, message: string | RegExp): void {
-  expect({ code: r.code, lines: r.stderr.trimEnd().split("\n").length }).toEqual({ code, lines: 1 });
-  if (typeof message === "string") expect(r.stderr.trimEnd()).toBe(message);
-  else expect(r.stderr.trimEnd()).toMatch(message);
-}
-
-/** Runs the CLI in this process (for failures that come before any backend starts). */
-async function inProcess(args: string[]): Promise<CliResult> {
-  let stdout = "";
-  let stderr = "";
-  const io = { out: (t: string) => void (stdout += t), err: (t: string) => void (stderr += t) };
-  const code = await main(args, { ...io, outIsTTY: false, errIsTTY: false });
-  return { code, stdout, stderr };
-}
 
 /** Every file under a folder, relative, sorted (lock files included). */
 function tree(dir: string): string[] {

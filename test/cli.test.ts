@@ -6,8 +6,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { initBackend } from "../lib/runtime/backend";
 import { loadRun, readRunLog } from "../lib/index";
-import { main } from "../cli/main";
-import { runCli, tempDir, writeNames, type CliResult } from "./support/cli";
+import { type CliResult, expectError, inProcess, runCli, tempDir, writeNames } from "./support/cli";
 
 jest.setTimeout(120000);
 
@@ -25,26 +24,6 @@ beforeAll(() => {
 /** The output without the backend line that initBackend prints. */
 function body(r: CliResult): string {
   return r.stdout.replace(/^makemore: tfjs backend .*\n/m, "");
-}
-
-/** Asserts an error exit: the code, and stderr is exactly one line matching `message`. */
-function expectError(r: CliResult, code: number, message: string | RegExp): void {
-  expect({ code: r.code, lines: r.stderr.trimEnd().split("\n").length }).toEqual({ code, lines: 1 });
-  if (typeof message === "string") expect(r.stderr.trimEnd()).toBe(message);
-  else expect(r.stderr.trimEnd()).toMatch(message);
-}
-
-/** Runs the CLI in this process (same program, no process start-up), capturing its output. */
-async function inProcess(args: string[]): Promise<CliResult> {
-  let stdout = "";
-  let stderr = "";
-  const code = await main(args, {
-    out: (t) => void (stdout += t),
-    err: (t) => void (stderr += t),
-    outIsTTY: false,
-    errIsTTY: false,
-  });
-  return { code, stdout, stderr };
 }
 
 test("--help on every command lists its flags", async () => {

@@ -42,6 +42,8 @@ export class FusedEngine implements Engine {
   readonly name = "fused";
   readonly batch: Batch;
   private readonly net: FusedNet;
+  /** kernel memory holds steps the variables have not seen yet */
+  private unsynced = false;
   /** networks for evaluation, by chunk size (the chunking of the split decides the rounding, so it stays fixed) */
   private readonly evalNets = new Map<number, FusedNet>();
 
@@ -57,6 +59,7 @@ export class FusedEngine implements Engine {
 
   step(lr: number, onGrads?: (grads: GradMap) => void): number {
     const loss = this.net.forwardBackward();
+    this.unsynced = true;
     if (onGrads) this.showGradients(onGrads);
     // plain SGD is one kernel call; other optimizers update the same memory from JS
     if (this.optimizer.kind === "sgd" && this.optimizer.weightDecay === 0) this.net.update(lr);
@@ -85,11 +88,15 @@ export class FusedEngine implements Engine {
   }
 
   sync(): void {
+    // a pause reads the losses and then evaluates: one copy to the variables serves both
+    if (!this.unsynced) return;
     this.net.store();
+    this.unsynced = false;
   }
 
   reload(): void {
     this.net.load();
+    this.unsynced = false;
   }
 
   dispose(): void {

@@ -38,6 +38,7 @@ import {
 } from "../nn/layers";
 import type { Fusable, FusedLayer, FusedSpec } from "../engines/fused";
 import type { LanguageModel } from "./model";
+import { fusedLayer } from "./fused-layers";
 import type { ModelSpec } from "./spec";
 import { Generator } from "../random/generator";
 
@@ -219,21 +220,9 @@ export class DeepMLP implements LanguageModel, Fusable {
     if (all.some((l) => l.keepOutput)) return null;
     const layers: FusedLayer[] = [{ kind: "embedding", table: this.C }];
     for (const l of this.layers) {
-      if (l instanceof Linear) layers.push({ kind: "linear", weight: l.weight, bias: l.bias });
-      else if (l instanceof Tanh) layers.push({ kind: "tanh" });
-      else if (l instanceof BatchNorm1d) {
-        layers.push({
-          kind: "batchnorm",
-          gamma: l.gamma,
-          beta: l.beta,
-          runningMean: l.runningMean,
-          running: l.runningVar,
-          runningKind: "var",
-          eps: l.eps,
-          momentum: l.updateRunningStats ? l.momentum : 0,
-          divisor: l.unbiasedNormalization ? "n-1" : "n",
-        });
-      } else return null;
+      const fused = fusedLayer(l);
+      if (!fused) return null;
+      layers.push(fused);
     }
     return { blockSize: this.blockSize, vocabSize: this.vocabSize, layers };
   }

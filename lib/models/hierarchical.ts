@@ -30,6 +30,7 @@ import {
 } from "../nn/layers";
 import type { Fusable, FusedLayer, FusedSpec } from "../engines/fused";
 import type { LanguageModel } from "./model";
+import { fusedLayer } from "./fused-layers";
 import { TorchGenerator } from "../random/torch";
 
 /** Configuration of a {@link HierarchicalMLP}. */
@@ -179,26 +180,4 @@ export class HierarchicalMLP implements LanguageModel, Fusable {
   dispose(): void {
     this.net.dispose();
   }
-}
-
-/** One layer as the fused kernels see it, or null when they cannot run it. */
-function fusedLayer(l: Layer): FusedLayer | null {
-  if (l instanceof Embedding) return { kind: "embedding", table: l.weight, perPosition: true };
-  if (l instanceof FlattenConsecutive) return { kind: "flatten", n: l.n };
-  if (l instanceof Linear) return { kind: "linear", weight: l.weight, bias: l.bias };
-  if (l instanceof Tanh) return { kind: "tanh" };
-  if (l instanceof BatchNorm1d && l.positionwise === 0) {
-    return {
-      kind: "batchnorm",
-      gamma: l.gamma,
-      beta: l.beta,
-      runningMean: l.runningMean,
-      running: l.runningVar,
-      runningKind: "var",
-      eps: l.eps,
-      momentum: l.updateRunningStats ? l.momentum : 0,
-      divisor: l.unbiasedNormalization ? "n-1" : "n",
-    };
-  }
-  return null;
 }

@@ -7,6 +7,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { Generator } from "../../lib/random/generator";
+import { main } from "../../cli/main";
 
 /** The project root. */
 export const ROOT = path.resolve(__dirname, "..", "..");
@@ -122,4 +123,20 @@ export function waitForStderr(child: ChildProcess, pattern: RegExp): Promise<str
     child.stderr?.on("data", onData);
     child.on("close", () => reject(new Error(`exited before printing ${pattern}; stderr: ${seen}`)));
   });
+}
+
+/** Asserts an error exit: the code, and stderr is exactly one line matching `message`. */
+export function expectError(r: CliResult, code: number, message: string | RegExp): void {
+  expect({ code: r.code, lines: r.stderr.trimEnd().split("\n").length }).toEqual({ code, lines: 1 });
+  if (typeof message === "string") expect(r.stderr.trimEnd()).toBe(message);
+  else expect(r.stderr.trimEnd()).toMatch(message);
+}
+
+/** Runs the CLI in this process (same program, no process start-up), capturing its output. */
+export async function inProcess(args: string[]): Promise<CliResult> {
+  let stdout = "";
+  let stderr = "";
+  const io = { out: (t: string) => void (stdout += t), err: (t: string) => void (stderr += t) };
+  const code = await main(args, { ...io, outIsTTY: false, errIsTTY: false });
+  return { code, stdout, stderr };
 }
