@@ -11,6 +11,7 @@ import { batchLoss, modelLoss, type Model } from "../models/model";
 import { tf } from "../runtime/tf";
 import type { Optimizer } from "../training/optimizers";
 import type { Engine, GradMap } from "./engine";
+import { evalLines } from "./graph-engine";
 
 /** An {@link Engine} of tfjs ops. */
 export class TfjsEngine implements Engine {
@@ -87,8 +88,8 @@ export class TfjsEngine implements Engine {
     return this.lrTensor;
   }
 
-  evaluate(data: Examples, chunkSize = 8192): number {
-    return tfjsEvaluate(this.model, data, chunkSize);
+  evaluate(data: Examples, chunkSize?: number): number {
+    return tfjsEvaluate(this.model, data, chunkSize ?? tfjsEvalChunk(this.model, data));
   }
 
   sync(): void {} // the variables are the state
@@ -138,6 +139,15 @@ export function sgdStep(
     map.forEach((g, p) => p.assign(tf.sub(p, tf.mul(g, lr))));
     return value;
   });
+}
+
+/**
+ * Examples per tfjs evaluation chunk by default: 8,192 context windows, or
+ * for lines the fused graph's chunk (about 16,384 tokens), since a chunk's
+ * activations all live until its loss is read.
+ */
+export function tfjsEvalChunk(model: Model, data: Examples): number {
+  return isSequences(data) ? evalLines(model, data) : 8192;
 }
 
 /** Mean loss over the examples in chunks of tfjs ops: per example for contexts, per target for sequences. */
