@@ -1,0 +1,552 @@
+// Kernels of makemore.py's Transformer on the fused graphs
+// (lib/engines/graph-transformer.ts): LayerNorm over rows, the tanh GELU, and
+// causal self-attention over the rows of c_attn's output.
+//
+// Gradient kernels take `acc` flags like those of sequence.ts: 0 writes the
+// gradient, 1 adds to what is there.
+
+import { expNeg4, tanh4 } from "./math";
+
+/** The four lanes of v added. */
+function hsum(v: v128): f32 {
+  return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
+}
+
+/** Byte offset of float `i`. */
+function f(i: i32): usize {
+  return (<usize>i) << 2;
+}
+
+// ---------------------------------------------------------------------------
+// LayerNorm
+
+/** Σ x[0..N) of one row (vectors, then the last N % 4 values one by one). */
+function rowSum(N: i32, x: usize): f32 {
+  let sv = f32x4.splat(0);
+  let j = 0;
+  for (; j + 4 <= N; j += 4) sv = f32x4.add(sv, v128.load(x + f(j)));
+  let s = hsum(sv);
+  for (; j < N; j++) s += load<f32>(x + f(j));
+  return s;
+}
+
+/** Σ (x - mu)² of one row. */
+function rowSquares(N: i32, x: usize, mu: f32): f32 {
+  const mv = f32x4.splat(mu);
+  let sv = f32x4.splat(0);
+  let j = 0;
+  for (; j + 4 <= N; j += 4) {
+    const d = f32x4.sub(v128.load(x + f(j)), mv);
+    sv = f32x4.add(sv, f32x4.mul(d, d));
+  }
+  let s = hsum(sv);
+  for (; j < N; j++) {
+    const d = load<f32>(x + f(j)) - mu;
+    s += d * d;
+  }
+  return s;
+}
+
+/**
+ * nn.LayerNorm over each row of x [M, N]: y = (x - mean) · rstd · gamma + beta
+ * with rstd = 1 / √(biased variance + eps). The row's mean and rstd go to
+ * mean[M] and rstd[M] for the backward pass.
+ */
+export function layerNormForward(
+  M: i32,
+  N: i32,
+  x: usize,
+  gamma: usize,
+  beta: usize,
+  eps: f32,
+  mean: usize,
+  rstd: usize,
+  y: usize,
+): void {
+  for (let i = 0; i < M; i++) {
+    const px = x + f(i * N);
+    const py = y + f(i * N);
+    const mu = rowSum(N, px) / <f32>N;
+    const r = <f32>1.0 / Mathf.sqrt(rowSquares(N, px, mu) / <f32>N + eps);
+    store<f32>(mean + f(i), mu);
+    store<f32>(rstd + f(i), r);
+    const mv = f32x4.splat(mu);
+    const rv = f32x4.splat(r);
+    let j = 0;
+    for (; j + 4 <= N; j += 4) {
+      const o = f(j);
+      const xhat = f32x4.mul(f32x4.sub(v128.load(px + o), mv), rv);
+      v128.store(py + o, f32x4.add(f32x4.mul(xhat, v128.load(gamma + o)), v128.load(beta + o)));
+    }
+    for (; j < N; j++) {
+      const o = f(j);
+      store<f32>(py + o, (load<f32>(px + o) - mu) * r * load<f32>(gamma + o) + load<f32>(beta + o));
+    }
+  }
+}
+
+/**
+ * Backward pass of {@link layerNormForward}: with xhat = (x - mean) · rstd and
+ * g = dy · gamma, dx = rstd (g - mean(g) - xhat · mean(g · xhat)) per row;
+ * dgamma = Σ_rows dy · xhat and dbeta = Σ_rows dy. Each of dx, dgamma and
+ * dbeta is written or added to by its own flag.
+ */
+export function layerNormBackward(
+  M: i32,
+  N: i32,
+  x: usize,
+  dy: usize,
+  gamma: usize,
+  mean: usize,
+  rstd: usize,
+  dx: usize,
+  accX: i32,
+  dgamma: usize,
+  accG: i32,
+  dbeta: usize,
+  accB: i32,
+): void {
+  if (!accG) memory.fill(dgamma, 0, f(N));
+  if (!accB) memory.fill(dbeta, 0, f(N));
+  for (let i = 0; i < M; i++) {
+    const px = x + f(i * N);
+    const pdy = dy + f(i * N);
+    const pdx = dx + f(i * N);
+    const mu = load<f32>(mean + f(i));
+    const r = load<f32>(rstd + f(i));
+    const sums = layerNormRowSums(N, px, pdy, gamma, mu, r, dgamma, dbeta);
+    const mg = f32x4.extract_lane(sums, 0) / <f32>N;
+    const mgx = f32x4.extract_lane(sums, 1) / <f32>N;
+    layerNormRowDx(N, px, pdy, gamma, mu, r, mg, mgx, pdx, accX);
+  }
+}
+
+/** One row's Σ g and Σ g · xhat (lanes 0 and 1), adding its dy · xhat and dy to dgamma and dbeta. */
+function layerNormRowSums(
+  N: i32,
+  px: usize,
+  pdy: usize,
+  gamma: usize,
+  mu: f32,
+  r: f32,
+  dgamma: usize,
+  dbeta: usize,
+): v128 {
+  const mv = f32x4.splat(mu);
+  const rv = f32x4.splat(r);
+  let sg = f32x4.splat(0);
+  let sgx = f32x4.splat(0);
+  let j = 0;
+  for (; j + 4 <= N; j += 4) {
+    const o = f(j);
+    const xhat = f32x4.mul(f32x4.sub(v128.load(px + o), mv), rv);
+    const d = v128.load(pdy + o);
+    const g = f32x4.mul(d, v128.load(gamma + o));
+    sg = f32x4.add(sg, g);
+    sgx = f32x4.add(sgx, f32x4.mul(g, xhat));
+    v128.store(dgamma + o, f32x4.add(v128.load(dgamma + o), f32x4.mul(d, xhat)));
+    v128.store(dbeta + o, f32x4.add(v128.load(dbeta + o), d));
+  }
+  let g1 = hsum(sg);
+  let gx1 = hsum(sgx);
+  for (; j < N; j++) {
+    const o = f(j);
+    const xhat = (load<f32>(px + o) - mu) * r;
+    const d = load<f32>(pdy + o);
+    const g = d * load<f32>(gamma + o);
+    g1 += g;
+    gx1 += g * xhat;
+    store<f32>(dgamma + o, load<f32>(dgamma + o) + d * xhat);
+    store<f32>(dbeta + o, load<f32>(dbeta + o) + d);
+  }
+  return f32x4.replace_lane(f32x4.splat(g1), 1, gx1);
+}
+
+/** One row's dx = rstd (g - mg - xhat · mgx), written or added. */
+function layerNormRowDx(
+  N: i32,
+  px: usize,
+  pdy: usize,
+  gamma: usize,
+  mu: f32,
+  r: f32,
+  mg: f32,
+  mgx: f32,
+  pdx: usize,
+  acc: i32,
+): void {
+  const mv = f32x4.splat(mu);
+  const rv = f32x4.splat(r);
+  const mgv = f32x4.splat(mg);
+  const mgxv = f32x4.splat(mgx);
+  let j = 0;
+  for (; j + 4 <= N; j += 4) {
+    const o = f(j);
+    const xhat = f32x4.mul(f32x4.sub(v128.load(px + o), mv), rv);
+    const g = f32x4.mul(v128.load(pdy + o), v128.load(gamma + o));
+    let d = f32x4.mul(rv, f32x4.sub(f32x4.sub(g, mgv), f32x4.mul(xhat, mgxv)));
+    if (acc) d = f32x4.add(d, v128.load(pdx + o));
+    v128.store(pdx + o, d);
+  }
+  for (; j < N; j++) {
+    const o = f(j);
+    const xhat = (load<f32>(px + o) - mu) * r;
+    const g = load<f32>(pdy + o) * load<f32>(gamma + o);
+    let d = r * (g - mg - xhat * mgx);
+    if (acc) d += load<f32>(pdx + o);
+    store<f32>(pdx + o, d);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// NewGELU: 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))
+
+const GELU_C: f32 = 0.7978845608028654; // √(2/π)
+const GELU_A: f32 = 0.044715;
+
+/** tanh of the GELU's inner polynomial at x. */
+function geluTanh(x: v128): v128 {
+  const x3 = f32x4.mul(f32x4.mul(x, x), x);
+  return tanh4(f32x4.mul(f32x4.add(x, f32x4.mul(x3, f32x4.splat(GELU_A))), f32x4.splat(GELU_C)));
+}
+
+/** y = NewGELU(x) over n values, in vectors of 4 (up to 3 values past n are touched too). */
+export function geluForward(n: i32, x: usize, y: usize): void {
+  const half = f32x4.splat(0.5);
+  const one = f32x4.splat(1);
+  const end = f(n);
+  for (let o: usize = 0; o < end; o += 16) {
+    const v = v128.load(x + o);
+    v128.store(y + o, f32x4.mul(f32x4.mul(half, v), f32x4.add(one, geluTanh(v))));
+  }
+}
+
+/**
+ * dx (+)= dy · NewGELU'(x) over n values, in vectors of 4, where with
+ * t = tanh(u), u = c (x + a x³): GELU' = ½(1 + t) + ½ x (1 - t²) c (1 + 3a x²).
+ */
+export function geluBackward(n: i32, x: usize, dy: usize, dx: usize, acc: i32): void {
+  const half = f32x4.splat(0.5);
+  const one = f32x4.splat(1);
+  const c = f32x4.splat(GELU_C);
+  const a3 = f32x4.splat(3 * GELU_A);
+  const end = f(n);
+  for (let o: usize = 0; o < end; o += 16) {
+    const v = v128.load(x + o);
+    const t = geluTanh(v);
+    const du = f32x4.mul(c, f32x4.add(one, f32x4.mul(a3, f32x4.mul(v, v)))); // du/dx
+    const dt = f32x4.mul(f32x4.sub(one, f32x4.mul(t, t)), du); // dt/dx
+    const dgelu = f32x4.mul(half, f32x4.add(f32x4.add(one, t), f32x4.mul(v, dt)));
+    let d = f32x4.mul(v128.load(dy + o), dgelu);
+    if (acc) d = f32x4.add(d, v128.load(dx + o));
+    v128.store(dx + o, d);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// causal self-attention
+//
+// qkv [B·T, 3C] holds q, k and v side by side (columns [0, C), [C, 2C),
+// [2C, 3C)); head h owns columns h·hs..(h+1)·hs of each, hs = C / nh. Each
+// (line, head) is worked on alone: its q, k and v are first gathered into
+// contiguous scratch rows of hsp = hs rounded up to 4 (zeros after hs), so
+// every inner loop is whole vectors.
+//
+// The probabilities are kept as [B·nh, T, Tp], Tp = T rounded up to 4: row t
+// holds P[t, s] for s < ceil4(t + 1) with zeros after t (the causal mask),
+// and nothing is read or written beyond that.
+
+/** Floats of scratch the attention kernels need for lines of T positions and heads of hs channels. */
+export function attentionWork(T: i32, hs: i32): i32 {
+  const Tp = (T + 3) & ~3;
+  const hsp = (hs + 3) & ~3;
+  return 7 * Tp * hsp + Tp * Tp;
+}
+
+/** dst[t, 0..hsp) = src[t, 0..hs) (then zeros) for T rows of src `ld` floats apart. */
+function gather(T: i32, hs: i32, hsp: i32, src: usize, ld: i32, dst: usize): void {
+  for (let t = 0; t < T; t++) {
+    const ps = src + f(t * ld);
+    const pd = dst + f(t * hsp);
+    memory.copy(pd, ps, f(hs));
+    if (hsp > hs) memory.fill(pd + f(hs), 0, f(hsp - hs));
+  }
+}
+
+/** dst[d, t] = src[t, d] for d < hs, t < T (dst is [hsp, Tp]; its padding stays as it is: zeros). */
+function gatherT(T: i32, hs: i32, Tp: i32, src: usize, ld: i32, dst: usize): void {
+  for (let t = 0; t < T; t++) {
+    const ps = src + f(t * ld);
+    for (let d = 0; d < hs; d++) store<f32>(dst + f(d * Tp + t), load<f32>(ps + f(d)));
+  }
+}
+
+/** dst[t, 0..hs) (+)= src[t, 0..hs) for T rows of dst `ld` floats apart. */
+function scatter(T: i32, hs: i32, hsp: i32, src: usize, dst: usize, ld: i32, acc: i32): void {
+  for (let t = 0; t < T; t++) {
+    const ps = src + f(t * hsp);
+    const pd = dst + f(t * ld);
+    if (!acc) {
+      memory.copy(pd, ps, f(hs));
+      continue;
+    }
+    let d = 0;
+    for (; d + 4 <= hs; d += 4) v128.store(pd + f(d), f32x4.add(v128.load(pd + f(d)), v128.load(ps + f(d))));
+    for (; d < hs; d++) store<f32>(pd + f(d), load<f32>(pd + f(d)) + load<f32>(ps + f(d)));
+  }
+}
+
+/**
+ * out[t, s] = Σ_d a[t, d] bT[d, s] for s < ceil4(t + 1): the causal part of
+ * a [T, hsp] · bT [hsp, Tp], 16 columns at a time, then 4.
+ */
+function causalScores(T: i32, Tp: i32, hsp: i32, a: usize, bT: usize, out: usize): void {
+  const rowB = f(Tp);
+  for (let t = 0; t < T; t++) {
+    const pa = a + f(t * hsp);
+    const po = out + f(t * Tp);
+    const n = (t + 4) & ~3;
+    let s = 0;
+    for (; s + 16 <= n; s += 16) {
+      let c0 = f32x4.splat(0);
+      let c1 = c0;
+      let c2 = c0;
+      let c3 = c0;
+      let pb = bT + f(s);
+      for (let d = 0; d < hsp; d++) {
+        const x = f32x4.splat(load<f32>(pa + f(d)));
+        c0 = f32x4.add(c0, f32x4.mul(x, v128.load(pb)));
+        c1 = f32x4.add(c1, f32x4.mul(x, v128.load(pb, 16)));
+        c2 = f32x4.add(c2, f32x4.mul(x, v128.load(pb, 32)));
+        c3 = f32x4.add(c3, f32x4.mul(x, v128.load(pb, 48)));
+        pb += rowB;
+      }
+      const p = po + f(s);
+      v128.store(p, c0);
+      v128.store(p, c1, 16);
+      v128.store(p, c2, 32);
+      v128.store(p, c3, 48);
+    }
+    for (; s < n; s += 4) {
+      let c0 = f32x4.splat(0);
+      let pb = bT + f(s);
+      for (let d = 0; d < hsp; d++) {
+        c0 = f32x4.add(c0, f32x4.mul(f32x4.splat(load<f32>(pa + f(d))), v128.load(pb)));
+        pb += rowB;
+      }
+      v128.store(po + f(s), c0);
+    }
+  }
+}
+
+/** Lanes of the vector at column s that lie after t (the masked part), as all-ones lanes. */
+function pastT(s: i32, t: i32): v128 {
+  return i32x4.gt_s(i32x4.add(i32x4.splat(s), i32x4(0, 1, 2, 3)), i32x4.splat(t));
+}
+
+/** Row t of scores (columns < ceil4(t + 1)) becomes softmax(scale · row) over s ≤ t, zeros after t. */
+function causalSoftmaxRow(p: usize, t: i32, scale: f32): void {
+  const n = (t + 4) & ~3;
+  const last = n - 4; // the vector holding column t
+  const sv = f32x4.splat(scale);
+  const ninf = f32x4.splat(-Infinity);
+  let mx = ninf;
+  for (let s = 0; s < n; s += 4) {
+    let v = f32x4.mul(v128.load(p + f(s)), sv);
+    if (s == last) v = v128.bitselect(ninf, v, pastT(s, t));
+    v128.store(p + f(s), v);
+    mx = f32x4.max(mx, v);
+  }
+  const m = f32x4.splat(
+    max(
+      max(f32x4.extract_lane(mx, 0), f32x4.extract_lane(mx, 1)),
+      max(f32x4.extract_lane(mx, 2), f32x4.extract_lane(mx, 3)),
+    ),
+  );
+  let sum = f32x4.splat(0);
+  for (let s = 0; s < n; s += 4) {
+    let e = expNeg4(f32x4.sub(v128.load(p + f(s)), m));
+    if (s == last) e = v128.andnot(e, pastT(s, t)); // exp of -∞ is not exactly 0 in expNeg4
+    v128.store(p + f(s), e);
+    sum = f32x4.add(sum, e);
+  }
+  const inv = f32x4.splat(<f32>1.0 / hsum(sum));
+  for (let s = 0; s < n; s += 4) v128.store(p + f(s), f32x4.mul(v128.load(p + f(s)), inv));
+}
+
+/** dst[t] = Σ_{s ≤ t} M[t, s] src[s] for rows of hsp floats (M [T, Tp]). */
+function causalRowsTimes(T: i32, Tp: i32, hsp: i32, m: usize, src: usize, dst: usize): void {
+  const rowS = f(hsp);
+  for (let t = 0; t < T; t++) {
+    const pm = m + f(t * Tp);
+    const pd = dst + f(t * hsp);
+    let d = 0;
+    for (; d + 16 <= hsp; d += 16) {
+      let c0 = f32x4.splat(0);
+      let c1 = c0;
+      let c2 = c0;
+      let c3 = c0;
+      let ps = src + f(d);
+      for (let s = 0; s <= t; s++) {
+        const x = f32x4.splat(load<f32>(pm + f(s)));
+        c0 = f32x4.add(c0, f32x4.mul(x, v128.load(ps)));
+        c1 = f32x4.add(c1, f32x4.mul(x, v128.load(ps, 16)));
+        c2 = f32x4.add(c2, f32x4.mul(x, v128.load(ps, 32)));
+        c3 = f32x4.add(c3, f32x4.mul(x, v128.load(ps, 48)));
+        ps += rowS;
+      }
+      v128.store(pd + f(d), c0);
+      v128.store(pd + f(d), c1, 16);
+      v128.store(pd + f(d), c2, 32);
+      v128.store(pd + f(d), c3, 48);
+    }
+    for (; d < hsp; d += 4) {
+      let c0 = f32x4.splat(0);
+      let ps = src + f(d);
+      for (let s = 0; s <= t; s++) {
+        c0 = f32x4.add(c0, f32x4.mul(f32x4.splat(load<f32>(pm + f(s))), v128.load(ps)));
+        ps += rowS;
+      }
+      v128.store(pd + f(d), c0);
+    }
+  }
+}
+
+/** dst[s] = Σ_{t ≥ s} M[t, s] src[t] for rows of hsp floats: Mᵀ src over the causal part of M [T, Tp]. */
+function causalRowsTimesT(T: i32, Tp: i32, hsp: i32, m: usize, src: usize, dst: usize): void {
+  memory.fill(dst, 0, f(T * hsp));
+  const rowD = f(hsp);
+  for (let t = 0; t < T; t++) {
+    const pm = m + f(t * Tp);
+    const pt = src + f(t * hsp);
+    let d = 0;
+    for (; d + 16 <= hsp; d += 16) {
+      const x0 = v128.load(pt + f(d));
+      const x1 = v128.load(pt + f(d), 16);
+      const x2 = v128.load(pt + f(d), 32);
+      const x3 = v128.load(pt + f(d), 48);
+      let pd = dst + f(d);
+      for (let s = 0; s <= t; s++) {
+        const w = f32x4.splat(load<f32>(pm + f(s)));
+        v128.store(pd, f32x4.add(v128.load(pd), f32x4.mul(w, x0)));
+        v128.store(pd, f32x4.add(v128.load(pd, 16), f32x4.mul(w, x1)), 16);
+        v128.store(pd, f32x4.add(v128.load(pd, 32), f32x4.mul(w, x2)), 32);
+        v128.store(pd, f32x4.add(v128.load(pd, 48), f32x4.mul(w, x3)), 48);
+        pd += rowD;
+      }
+    }
+    for (; d < hsp; d += 4) {
+      const x0 = v128.load(pt + f(d));
+      let pd = dst + f(d);
+      for (let s = 0; s <= t; s++) {
+        v128.store(pd, f32x4.add(v128.load(pd), f32x4.mul(f32x4.splat(load<f32>(pm + f(s))), x0)));
+        pd += rowD;
+      }
+    }
+  }
+}
+
+/**
+ * Causal self-attention of B lines of T positions, nh heads: y [B·T, C] gets
+ * softmax(q kᵀ / √hs, causal) v of each head in its columns h·hs... The
+ * probabilities go to P [B·nh, T, Tp] when keep is 1 (training), else every
+ * head reuses P's first block. work: attentionWork(T, hs) floats.
+ */
+export function attentionForward(
+  B: i32,
+  T: i32,
+  C: i32,
+  nh: i32,
+  qkv: usize,
+  y: usize,
+  P: usize,
+  keep: i32,
+  work: usize,
+): void {
+  const hs = C / nh;
+  const Tp = (T + 3) & ~3;
+  const hsp = (hs + 3) & ~3;
+  const blk = Tp * hsp;
+  const qh = work;
+  const vh = work + f(2 * blk);
+  const kT = work + f(3 * blk);
+  const out = work + f(4 * blk);
+  const scale = <f32>1.0 / Mathf.sqrt(<f32>hs);
+  for (let b = 0; b < B; b++) {
+    const line = qkv + f(b * T * 3 * C);
+    for (let h = 0; h < nh; h++) {
+      const p = keep ? P + f((b * nh + h) * T * Tp) : P;
+      gather(T, hs, hsp, line + f(h * hs), 3 * C, qh);
+      gatherT(T, hs, Tp, line + f(C + h * hs), 3 * C, kT);
+      gather(T, hs, hsp, line + f(2 * C + h * hs), 3 * C, vh);
+      causalScores(T, Tp, hsp, qh, kT, p);
+      for (let t = 0; t < T; t++) causalSoftmaxRow(p + f(t * Tp), t, scale);
+      causalRowsTimes(T, Tp, hsp, p, vh, out);
+      scatter(T, hs, hsp, out, y + f(b * T * C + h * hs), C, 0);
+    }
+  }
+}
+
+/**
+ * Backward pass of {@link attentionForward} (kept probabilities P): with
+ * dP = dy vᵀ and dS = P ∘ (dP - rowsum(dP ∘ P)) / √hs, writes (acc 0) or adds
+ * (acc 1) dq = dS k, dk = dSᵀ q and dv = Pᵀ dy into dqkv [B·T, 3C].
+ */
+export function attentionBackward(
+  B: i32,
+  T: i32,
+  C: i32,
+  nh: i32,
+  qkv: usize,
+  P: usize,
+  dy: usize,
+  dqkv: usize,
+  acc: i32,
+  work: usize,
+): void {
+  const hs = C / nh;
+  const Tp = (T + 3) & ~3;
+  const hsp = (hs + 3) & ~3;
+  const blk = Tp * hsp;
+  const qh = work;
+  const kh = work + f(blk);
+  const dyh = work + f(2 * blk);
+  const vT = work + f(3 * blk);
+  const dq = work + f(4 * blk);
+  const dk = work + f(5 * blk);
+  const dv = work + f(6 * blk);
+  const dS = work + f(7 * blk);
+  const scale = <f32>1.0 / Mathf.sqrt(<f32>hs);
+  for (let b = 0; b < B; b++) {
+    const line = qkv + f(b * T * 3 * C);
+    const dline = dqkv + f(b * T * 3 * C);
+    for (let h = 0; h < nh; h++) {
+      const p = P + f((b * nh + h) * T * Tp);
+      gather(T, hs, hsp, line + f(h * hs), 3 * C, qh);
+      gather(T, hs, hsp, line + f(C + h * hs), 3 * C, kh);
+      gather(T, hs, hsp, dy + f(b * T * C + h * hs), C, dyh);
+      gatherT(T, hs, Tp, line + f(2 * C + h * hs), 3 * C, vT);
+      causalScores(T, Tp, hsp, dyh, vT, dS); // dP
+      for (let t = 0; t < T; t++) softmaxGradRow(p + f(t * Tp), dS + f(t * Tp), t, scale);
+      causalRowsTimes(T, Tp, hsp, dS, kh, dq);
+      causalRowsTimesT(T, Tp, hsp, dS, qh, dk);
+      causalRowsTimesT(T, Tp, hsp, p, dyh, dv);
+      scatter(T, hs, hsp, dq, dline + f(h * hs), 3 * C, acc);
+      scatter(T, hs, hsp, dk, dline + f(C + h * hs), 3 * C, acc);
+      scatter(T, hs, hsp, dv, dline + f(2 * C + h * hs), 3 * C, acc);
+    }
+  }
+}
+
+/** Row t: dS = scale · P ∘ (dP - Σ_s dP ∘ P), in place of dP (zeros after t, where P is 0). */
+function softmaxGradRow(p: usize, ds: usize, t: i32, scale: f32): void {
+  const n = (t + 4) & ~3;
+  let dot = f32x4.splat(0);
+  for (let s = 0; s < n; s += 4) dot = f32x4.add(dot, f32x4.mul(v128.load(p + f(s)), v128.load(ds + f(s))));
+  const sub = f32x4.splat(hsum(dot));
+  const sv = f32x4.splat(scale);
+  for (let s = 0; s < n; s += 4) {
+    const g = f32x4.mul(v128.load(p + f(s)), f32x4.sub(v128.load(ds + f(s)), sub));
+    v128.store(ds + f(s), f32x4.mul(g, sv));
+  }
+}
