@@ -1,10 +1,12 @@
 /**
  * The Transformer's kernels of wasm/attention.ts (LayerNorm, NewGELU, causal
  * self-attention, forward and backward), called through KernelMemory and
- * checked against plain float64 references.
+ * checked against plain float64 references; and the AdamW kernel of
+ * wasm/adamw.ts, bit for bit against the JavaScript AdamW.
  */
 import { KernelMemory } from "../lib/engines/kernels";
 import { Generator } from "../lib/random/generator";
+import { AdamW } from "../lib/training/optimizers";
 
 function randn(g: Generator, n: number, scale = 1): Float32Array {
   const a = g.randnArray(n);
@@ -113,8 +115,8 @@ describe("NewGELU", () => {
     x.set([0, -0.1, 0.2, 8, -8, 20, -20], 0);
     const dy = randn(g, n);
     const mem = new KernelMemory();
-    const [xAt, dyAt, yAt] = [put(mem, x), put(mem, dy), mem.alloc(n)];
-    mem.k.geluForward(n, xAt, yAt);
+    const [xAt, dyAt, yAt, gate] = [put(mem, x), put(mem, dy), mem.alloc(n), mem.alloc(n)];
+    mem.k.geluForward(n, xAt, yAt, gate);
     expectClose(
       mem.f32(yAt, n),
       Array.from(x, (v) => gelu(v)),
@@ -123,9 +125,9 @@ describe("NewGELU", () => {
     const before = randn(g, n);
     const dxAt = put(mem, before);
     const grad = Array.from(x, (v, i) => (dy[i] as number) * dgelu(v));
-    mem.k.geluBackward(n, xAt, dyAt, dxAt, 1);
+    mem.k.geluBackward(n, xAt, gate, dyAt, dxAt, 1);
     expectClose(mem.f32(dxAt, n), plus(before, grad), 1e-5);
-    mem.k.geluBackward(n, xAt, dyAt, dxAt, 0);
+    mem.k.geluBackward(n, xAt, gate, dyAt, dxAt, 0);
     expectClose(mem.f32(dxAt, n), grad, 1e-5);
   });
 });
@@ -247,5 +249,50 @@ describe("causal self-attention", () => {
     expectClose(mem.f32(dAt, B * T * 3 * C), plus(before, ref.dqkv), 1e-5);
     mem.k.attentionBackward(B, T, C, nh, qkvAt, PAt, dyAt, dAt, 0, work);
     expectClose(mem.f32(dAt, B * T * 3 * C), ref.dqkv, 1e-5);
+  });
+});
+
+describe("AdamW kernel", () => {
+  test("five steps give the JavaScript AdamW's parameters and moments bit for bit", () => {
+    const g = new Generator(8);
+    const n = 4096;
+    const start = randn(g, n);
+    start.set([0, -0, 1e-30, 3e4, -2e-7], 0);
+    const mem = new KernelMemory();
+    const [pAt, gAt, mAt, vAt] = [put(mem, start), mem.alloc(n), mem.alloc(n), mem.alloc(n)];
+    const p = mem.f32(pAt, n);
+    const grad = mem.f32(gAt, n);
+    const [js, kernel] = [new AdamW({ betas: [0.9, 0.99] }), new AdamW({ betas: [0.9, 0.99] })];
+    kernel.keepMomentsIn([mem.f32(mAt, n)], [mem.f32(vAt, n)]);
+    const mine = start.slice();
+    for (const lr of [1e-2, 5e-4, 5e-4, 3e-3, 1e-4]) {
+      const gs = randn(g, n, lr * 100);
+      gs.set([0, 1e-30, -1e-20, 1e3], n - 4);
+      grad.set(gs);
+      js.update([mine], [gs], lr);
+      const c = kernel.beginStep([p], [grad], lr);
+      mem.k.adamwUpdate(
+        n,
+        pAt,
+        gAt,
+        mAt,
+        vAt,
+        c.decay,
+        c.beta1,
+        c.keep1,
+        c.beta2,
+        c.keep2,
+        c.stepSize,
+        c.bc2Sqrt,
+        c.eps,
+      );
+      expect(Buffer.from(p.buffer, p.byteOffset, 4 * n).equals(Buffer.from(mine.buffer))).toBe(true);
+    }
+    // the moments too: one more step from either state gives the same parameters
+    const gs = randn(g, n);
+    grad.set(gs);
+    js.update([mine], [gs], 1e-3);
+    kernel.update([p], [grad], 1e-3); // the JavaScript update over the kernel's moments
+    expect(Buffer.from(p.buffer, p.byteOffset, 4 * n).equals(Buffer.from(mine.buffer))).toBe(true);
   });
 });

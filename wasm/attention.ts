@@ -5,7 +5,7 @@
 // Gradient kernels take `acc` flags like those of sequence.ts: 0 writes the
 // gradient, 1 adds to what is there.
 
-import { expNeg4, tanh4 } from "./math";
+import { expNeg4 } from "./math";
 
 /** The four lanes of v added. */
 function hsum(v: v128): f32 {
@@ -199,45 +199,50 @@ function layerNormRowDx(
 }
 
 // ---------------------------------------------------------------------------
-// NewGELU: 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))
+// NewGELU: 0.5 x (1 + tanh(u)) with u = √(2/π) (x + 0.044715 x³), computed as
+// x · σ(2u) (the same function: ½(1 + tanh u) = σ(2u)), one exponential a value.
 
 const GELU_C: f32 = 0.7978845608028654; // √(2/π)
 const GELU_A: f32 = 0.044715;
 
-/** tanh of the GELU's inner polynomial at x. */
-function geluTanh(x: v128): v128 {
+/** σ(2u) at x: 1 / (1 + e^-z) for z = 2u ≥ 0, e^z / (1 + e^z) below, from one exp(-|z|). */
+function geluGate(x: v128): v128 {
   const x3 = f32x4.mul(f32x4.mul(x, x), x);
-  return tanh4(f32x4.mul(f32x4.add(x, f32x4.mul(x3, f32x4.splat(GELU_A))), f32x4.splat(GELU_C)));
+  const z = f32x4.mul(f32x4.add(x, f32x4.mul(x3, f32x4.splat(GELU_A))), f32x4.splat(2 * GELU_C));
+  const e = expNeg4(f32x4.neg(f32x4.abs(z)));
+  const r = f32x4.div(f32x4.splat(1), f32x4.add(f32x4.splat(1), e));
+  return v128.bitselect(f32x4.mul(e, r), r, f32x4.lt(z, f32x4.splat(0)));
 }
 
-/** y = NewGELU(x) over n values, in vectors of 4 (up to 3 values past n are touched too). */
-export function geluForward(n: i32, x: usize, y: usize): void {
-  const half = f32x4.splat(0.5);
-  const one = f32x4.splat(1);
+/**
+ * y = NewGELU(x) over n values, in vectors of 4 (up to 3 values past n are
+ * touched too); the gate σ(2u) goes to `gate` for the backward pass.
+ */
+export function geluForward(n: i32, x: usize, y: usize, gate: usize): void {
   const end = f(n);
   for (let o: usize = 0; o < end; o += 16) {
     const v = v128.load(x + o);
-    v128.store(y + o, f32x4.mul(f32x4.mul(half, v), f32x4.add(one, geluTanh(v))));
+    const s = geluGate(v);
+    v128.store(gate + o, s);
+    v128.store(y + o, f32x4.mul(v, s));
   }
 }
 
 /**
- * dx (+)= dy · NewGELU'(x) over n values, in vectors of 4, where with
- * t = tanh(u), u = c (x + a x³): GELU' = ½(1 + t) + ½ x (1 - t²) c (1 + 3a x²).
+ * dx (+)= dy · NewGELU'(x) over n values, in vectors of 4, from the gate s =
+ * σ(2u) of the forward pass: GELU' = s + x · 2 s (1 - s) · du/dx, du/dx = c (1 + 3a x²).
  */
-export function geluBackward(n: i32, x: usize, dy: usize, dx: usize, acc: i32): void {
-  const half = f32x4.splat(0.5);
+export function geluBackward(n: i32, x: usize, gate: usize, dy: usize, dx: usize, acc: i32): void {
   const one = f32x4.splat(1);
-  const c = f32x4.splat(GELU_C);
+  const c2 = f32x4.splat(2 * GELU_C);
   const a3 = f32x4.splat(3 * GELU_A);
   const end = f(n);
   for (let o: usize = 0; o < end; o += 16) {
     const v = v128.load(x + o);
-    const t = geluTanh(v);
-    const du = f32x4.mul(c, f32x4.add(one, f32x4.mul(a3, f32x4.mul(v, v)))); // du/dx
-    const dt = f32x4.mul(f32x4.sub(one, f32x4.mul(t, t)), du); // dt/dx
-    const dgelu = f32x4.mul(half, f32x4.add(f32x4.add(one, t), f32x4.mul(v, dt)));
-    let d = f32x4.mul(v128.load(dy + o), dgelu);
+    const s = v128.load(gate + o);
+    const dz = f32x4.mul(c2, f32x4.add(one, f32x4.mul(a3, f32x4.mul(v, v)))); // d(2u)/dx
+    const ds = f32x4.mul(f32x4.mul(s, f32x4.sub(one, s)), dz); // dσ(2u)/dx
+    let d = f32x4.mul(v128.load(dy + o), f32x4.add(s, f32x4.mul(v, ds)));
     if (acc) d = f32x4.add(d, v128.load(dx + o));
     v128.store(dx + o, d);
   }

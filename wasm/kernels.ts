@@ -577,3 +577,4 @@ export function heapBase(): usize {
 
 export * from "./sequence";
 export * from "./attention";
+export * from "./adamw";

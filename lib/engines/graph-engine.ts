@@ -11,7 +11,7 @@ import type { Batch, Examples } from "../data/examples";
 import { isSequences } from "../data/examples";
 import { IGNORE_INDEX } from "../data/sequences";
 import type { Model } from "../models/model";
-import type { Optimizer } from "../training/optimizers";
+import { AdamW, type Optimizer } from "../training/optimizers";
 import { tf } from "../runtime/tf";
 import type { Engine, GradMap } from "./engine";
 import { graphBytes, GraphNet, graphUnavailable, isGraphModel, type GraphModel } from "./graph";
@@ -55,6 +55,8 @@ export class GraphEngine implements Engine {
   ) {
     this.net = new GraphNet(model, batchSize);
     this.net.load();
+    // AdamW runs as one kernel call over moments kept beside the parameters
+    if (optimizer instanceof AdamW) this.net.keepAdamW(optimizer);
     this.batch = this.net.batchViews();
   }
 
@@ -62,7 +64,8 @@ export class GraphEngine implements Engine {
     const loss = this.net.forwardBackward();
     this.unsynced = true;
     if (onGrads) this.showGradients(onGrads);
-    this.optimizer.update(this.net.paramViews(), this.net.gradViews(), lr);
+    if (this.optimizer instanceof AdamW) this.net.adamwStep(this.optimizer, lr);
+    else this.optimizer.update(this.net.paramViews(), this.net.gradViews(), lr);
     return loss;
   }
 

@@ -47,10 +47,12 @@ export function gelu(g: GraphBuilder, x: GraphNode): GraphNode {
   checkWhole(x, "gelu");
   const n = x.rows * x.cols;
   const out = g.value(x.rows, x.cols);
+  // σ(2u) of every value (NewGELU is x · σ(2u)): the backward pass needs no exponential (scratch in evaluation)
+  const gate = g.scratch(n);
   g.push({
     name: "gelu",
-    forward: (k) => k.geluForward(n, x.at, out.at),
-    backward: (k, b) => k.geluBackward(n, x.at, out.grad, x.grad, b.acc(x)),
+    forward: (k) => k.geluForward(n, x.at, out.at, gate),
+    backward: (k, b) => k.geluBackward(n, x.at, gate, out.grad, x.grad, b.acc(x)),
   });
   return out;
 }

@@ -21,6 +21,7 @@
 import type * as tfjs from "@tensorflow/tfjs";
 import type { SequenceModel } from "../models/model";
 import { tf } from "../runtime/tf";
+import type { AdamW } from "../training/optimizers";
 import { bufferEnd, KernelMemory, kernelsAvailable, kernelsUnavailableReason, type KernelExports } from "./kernels";
 
 /** A matrix in kernel memory: `rows` rows of `cols` values, `ld` apart (byte offsets). */
@@ -86,6 +87,8 @@ export class GraphBuilder {
   /** int32 targets [batch · time], -1 for padding (byte offset) */
   readonly targets: number;
   readonly ops: GraphOp[] = [];
+  /** the parameters' contiguous area: byte offsets of values and gradients (-1: none), and its floats (padding included) */
+  paramArea = { at: 0, grad: -1, count: 0 };
   private readonly slots: ParamSlot[];
   private nextId = 0;
 
@@ -114,6 +117,7 @@ export class GraphBuilder {
     const total = padded.reduce((a, b) => a + b, 0);
     const base = this.alloc(total);
     const gradBase = this.training ? this.alloc(total) : -1;
+    this.paramArea = { at: base, grad: gradBase, count: total };
     let off = 0;
     return params.map((v, i) => {
       const [rows, cols] = v.rank === 1 ? [1, v.size] : [v.size / (v.shape[v.rank - 1] as number), v.shape[v.rank - 1]];
@@ -223,6 +227,8 @@ export class GraphNet {
   /** where the loss writes the logits' gradient (scratch in an evaluation graph) */
   private readonly dLogits: number;
   private readonly written: Written;
+  /** AdamW's moments beside the parameters (byte offsets), once laid out */
+  private moments: { m: number; v: number } | null = null;
 
   /** @throws Error when the kernels are not available. */
   constructor(model: GraphModel, batch: number, training = true) {
@@ -274,6 +280,44 @@ export class GraphNet {
     return this.g.parameters().map(({ v, node }) => this.mem.f32(node.at, v.size));
   }
 
+  /**
+   * Lays out AdamW's two moments beside the parameters (same layout) and has
+   * `adamw` keep them there; {@link GraphNet.adamwStep} then updates every
+   * parameter in one kernel call. Call before taking views that must stay valid
+   * (it grows the memory).
+   */
+  keepAdamW(adamw: AdamW): void {
+    const { count } = this.g.paramArea;
+    const [m, v] = [this.mem.alloc(count), this.mem.alloc(count)];
+    this.moments = { m, v };
+    const views = (area: number): Float32Array[] =>
+      this.g.parameters().map(({ v: p, node }) => this.mem.f32(area + node.at - this.g.paramArea.at, p.size));
+    adamw.keepMomentsIn(views(m), views(v));
+  }
+
+  /** One AdamW update of every parameter from the last gradients, with the moments laid out by {@link GraphNet.keepAdamW}. */
+  adamwStep(adamw: AdamW, lr: number): void {
+    if (!this.moments) throw new Error("fused graph: AdamW's moments are not laid out (keepAdamW)");
+    const c = adamw.beginStep(this.paramViews(), this.gradViews(), lr);
+    const { at, grad, count } = this.g.paramArea;
+    const { m, v } = this.moments;
+    this.mem.k.adamwUpdate(
+      count,
+      at,
+      grad,
+      m,
+      v,
+      c.decay,
+      c.beta1,
+      c.keep1,
+      c.beta2,
+      c.keep2,
+      c.stepSize,
+      c.bc2Sqrt,
+      c.eps,
+    );
+  }
+
   /** Views of the gradients of the last {@link GraphNet.forwardBackward}, in the same order. */
   gradViews(): Float32Array[] {
     return this.g.parameters().map(({ v, node }) => this.mem.f32(node.grad, v.size));
@@ -313,6 +357,41 @@ export class GraphNet {
     for (const { v, node } of this.g.parameters()) {
       if (this.written.acc(node) === 0) this.mem.f32(node.grad, v.size).fill(0);
     }
+  }
+
+  /**
+   * Runs `steps` forward and backward passes on the current batch, timing each
+   * op, and returns the mean microseconds per step of each kind of stage
+   * ("forward linear", "loss", "backward attention", ...), largest first.
+   */
+  profile(steps = 100): { stage: string; us: number }[] {
+    const k = this.mem.k;
+    const total = new Map<string, number>();
+    let t = performance.now();
+    const lap = (stage: string): void => {
+      const now = performance.now();
+      total.set(stage, (total.get(stage) ?? 0) + now - t);
+      t = now;
+    };
+    const count = Math.max(1, countTargets(this.batchViews().Y));
+    for (let s = 0; s < steps; s++) {
+      t = performance.now();
+      for (const op of this.g.ops) {
+        op.forward(k);
+        lap(`forward ${op.name}`);
+      }
+      const { rows, cols, at } = this.logits;
+      k.seqCrossEntropy(rows, cols, at, this.g.targets, this.dLogits, 1 / count);
+      lap("loss");
+      this.written.reset();
+      this.written.acc(this.logits);
+      for (let i = this.g.ops.length - 1; i >= 0; i--) {
+        const op = this.g.ops[i] as GraphOp;
+        op.backward?.(k, this.written);
+        lap(`backward ${op.name}`);
+      }
+    }
+    return [...total].map(([stage, ms]) => ({ stage, us: (ms * 1000) / steps })).sort((a, b) => b.us - a.us);
   }
 
   /** Summed loss and number of counted targets of the batch in evaluation (no gradients needed). */

@@ -144,10 +144,10 @@ export interface KernelExports {
     dbeta: number,
     accB: number,
   ): void;
-  /** y = NewGELU(x) (tanh form) over n values, in vectors of 4 */
-  geluForward(n: number, x: number, y: number): void;
-  /** dx (+)= dy · NewGELU'(x) over n values, in vectors of 4 */
-  geluBackward(n: number, x: number, dy: number, dx: number, acc: number): void;
+  /** y = NewGELU(x) (tanh form) over n values, in vectors of 4; its gate σ(2u) to gate[n] */
+  geluForward(n: number, x: number, y: number, gate: number): void;
+  /** dx (+)= dy · NewGELU'(x) over n values, in vectors of 4, from the forward pass's gate */
+  geluBackward(n: number, x: number, gate: number, dy: number, dx: number, acc: number): void;
   /** floats of scratch the attention kernels need for T positions and heads of hs channels */
   attentionWork(T: number, hs: number): number;
   /**
@@ -177,6 +177,25 @@ export interface KernelExports {
     dqkv: number,
     acc: number,
     work: number,
+  ): void;
+  /**
+   * one AdamW step over n values (even) of p, g and the moments m, v, bit for bit the JavaScript
+   * AdamW of lib/training/optimizers.ts (float32 constants of its AdamWStep)
+   */
+  adamwUpdate(
+    n: number,
+    p: number,
+    g: number,
+    m: number,
+    v: number,
+    decay: number,
+    beta1: number,
+    keep1: number,
+    beta2: number,
+    keep2: number,
+    stepSize: number,
+    bc2Sqrt: number,
+    eps: number,
   ): void;
   /** first free byte after the module's static data */
   heapBase(): number;
