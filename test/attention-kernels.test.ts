@@ -217,9 +217,10 @@ describe("causal self-attention", () => {
     { B: 2, T: 16, C: 64, nh: 4 },
     { B: 1, T: 37, C: 40, nh: 2 },
     { B: 1, T: 21, C: 6, nh: 3 },
+    { B: 1, T: 70, C: 16, nh: 1 },
   ])("B $B, T $T, C $C, $nh heads: y, kept probabilities and d(qkv) written then added", (shape) => {
     const { B, T, C, nh } = shape;
-    const Tp = Math.ceil(T / 4) * 4;
+    const Tp = Math.ceil(T / 16) * 16; // rows of P: T rounded up to the kernels' blocks of 16 positions
     const g = new Generator(B * 1000 + T * 10 + C);
     const mem = new KernelMemory();
     const qkv = randn(g, B * T * 3 * C);
@@ -230,11 +231,11 @@ describe("causal self-attention", () => {
     const work = mem.alloc(mem.k.attentionWork(T, C / nh));
     mem.k.attentionForward(B, T, C, nh, qkvAt, yAt, PAt, 1, work);
     expectClose(mem.f32(yAt, B * T * C), ref.y, 2e-6);
-    // each row of P: the probabilities up to t, zeros up to the next multiple of 4
+    // each row of P: the probabilities up to t, zeros up to the next multiple of 16
     const P = mem.f32(PAt, B * nh * T * Tp);
     ref.P.forEach((block, bh) =>
       block.forEach((row, t) => {
-        const n = Math.ceil((t + 1) / 4) * 4;
+        const n = Math.ceil((t + 1) / 16) * 16;
         const got = P.subarray((bh * T + t) * Tp, (bh * T + t) * Tp + n);
         expectClose(got, [...row, ...Array<number>(n - row.length).fill(0)], 1e-6);
       }),

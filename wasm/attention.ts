@@ -5,6 +5,7 @@
 // Gradient kernels take `acc` flags like those of sequence.ts: 0 writes the
 // gradient, 1 adds to what is there.
 
+import { gemm } from "./kernels";
 import { expNeg4 } from "./math";
 
 /** The four lanes of v added. */
@@ -254,16 +255,26 @@ export function geluBackward(n: i32, x: usize, gate: usize, dy: usize, dx: usize
 // qkv [B·T, 3C] holds q, k and v side by side (columns [0, C), [C, 2C),
 // [2C, 3C)); head h owns columns h·hs..(h+1)·hs of each, hs = C / nh. Each
 // (line, head) is worked on alone: its q, k and v are first gathered into
-// contiguous scratch rows of hsp = hs rounded up to 4 (zeros after hs), so
-// every inner loop is whole vectors.
+// contiguous scratch rows of hsp = hs rounded up to 4 (zeros after hs), and
+// its products are gemm calls over blocks of ROWS positions that stop at the
+// block's causal extent (the upper triangle is skipped, but for the
+// diagonal blocks' corners).
 //
-// The probabilities are kept as [B·nh, T, Tp], Tp = T rounded up to 4: row t
-// holds P[t, s] for s < ceil4(t + 1) with zeros after t (the causal mask),
-// and nothing is read or written beyond that.
+// The probabilities are kept as [B·nh, T, Tp], Tp = T rounded up to ROWS:
+// row t holds P[t, s] for s < ceil_ROWS(t + 1), zeros after t (the causal
+// mask). Columns further right are never read; they are not even written.
+
+/** Positions per block of the attention products. */
+const ROWS = 16;
+
+/** n rounded up to a multiple of ROWS. */
+function roundRows(n: i32): i32 {
+  return (n + ROWS - 1) & ~(ROWS - 1);
+}
 
 /** Floats of scratch the attention kernels need for lines of T positions and heads of hs channels. */
 export function attentionWork(T: i32, hs: i32): i32 {
-  const Tp = (T + 3) & ~3;
+  const Tp = roundRows(T);
   const hsp = (hs + 3) & ~3;
   return 7 * Tp * hsp + Tp * Tp;
 }
@@ -302,45 +313,30 @@ function scatter(T: i32, hs: i32, hsp: i32, src: usize, dst: usize, ld: i32, acc
 }
 
 /**
- * out[t, s] = Σ_d a[t, d] bT[d, s] for s < ceil4(t + 1): the causal part of
- * a [T, hsp] · bT [hsp, Tp], 16 columns at a time, then 4.
+ * out[t, s] = Σ_d a[t, d] bT[d, s] (scores, or dP) for s < ceil_ROWS(t + 1):
+ * a [T, hsp] · bT [hsp, Tp] block by block of rows, each as wide as its causal extent.
  */
 function causalScores(T: i32, Tp: i32, hsp: i32, a: usize, bT: usize, out: usize): void {
-  const rowB = f(Tp);
-  for (let t = 0; t < T; t++) {
-    const pa = a + f(t * hsp);
-    const po = out + f(t * Tp);
-    const n = (t + 4) & ~3;
-    let s = 0;
-    for (; s + 16 <= n; s += 16) {
-      let c0 = f32x4.splat(0);
-      let c1 = c0;
-      let c2 = c0;
-      let c3 = c0;
-      let pb = bT + f(s);
-      for (let d = 0; d < hsp; d++) {
-        const x = f32x4.splat(load<f32>(pa + f(d)));
-        c0 = f32x4.add(c0, f32x4.mul(x, v128.load(pb)));
-        c1 = f32x4.add(c1, f32x4.mul(x, v128.load(pb, 16)));
-        c2 = f32x4.add(c2, f32x4.mul(x, v128.load(pb, 32)));
-        c3 = f32x4.add(c3, f32x4.mul(x, v128.load(pb, 48)));
-        pb += rowB;
-      }
-      const p = po + f(s);
-      v128.store(p, c0);
-      v128.store(p, c1, 16);
-      v128.store(p, c2, 32);
-      v128.store(p, c3, 48);
-    }
-    for (; s < n; s += 4) {
-      let c0 = f32x4.splat(0);
-      let pb = bT + f(s);
-      for (let d = 0; d < hsp; d++) {
-        c0 = f32x4.add(c0, f32x4.mul(f32x4.splat(load<f32>(pa + f(d))), v128.load(pb)));
-        pb += rowB;
-      }
-      v128.store(po + f(s), c0);
-    }
+  for (let t0 = 0; t0 < T; t0 += ROWS) {
+    gemm(min(ROWS, T - t0), t0 + ROWS, hsp, a + f(t0 * hsp), hsp, 1, bT, Tp, out + f(t0 * Tp), Tp, 0, 0);
+  }
+}
+
+/** dst[t] = Σ_{s ≤ t} M[t, s] src[s] for rows of hsp floats: the causal part of M [T, Tp] · src [Tp, hsp]. */
+function causalRowsTimes(T: i32, Tp: i32, hsp: i32, m: usize, src: usize, dst: usize): void {
+  for (let t0 = 0; t0 < T; t0 += ROWS) {
+    gemm(min(ROWS, T - t0), hsp, min(t0 + ROWS, T), m + f(t0 * Tp), Tp, 1, src, hsp, dst + f(t0 * hsp), hsp, 0, 0);
+  }
+}
+
+/**
+ * dst[s] = Σ_{t ≥ s} M[t, s] src[t]: Mᵀ src over the causal part of M
+ * [T, Tp], a block of rows s0.. reading M transposed from its row s0 down.
+ */
+function causalRowsTimesT(T: i32, Tp: i32, hsp: i32, m: usize, src: usize, dst: usize): void {
+  for (let s0 = 0; s0 < T; s0 += ROWS) {
+    const a = m + f(s0 * Tp + s0);
+    gemm(min(ROWS, T - s0), hsp, T - s0, a, 1, Tp, src + f(s0 * hsp), hsp, dst + f(s0 * hsp), hsp, 0, 0);
   }
 }
 
@@ -349,7 +345,10 @@ function pastT(s: i32, t: i32): v128 {
   return i32x4.gt_s(i32x4.add(i32x4.splat(s), i32x4(0, 1, 2, 3)), i32x4.splat(t));
 }
 
-/** Row t of scores (columns < ceil4(t + 1)) becomes softmax(scale · row) over s ≤ t, zeros after t. */
+/**
+ * Row t of scores becomes softmax(scale · row) over s ≤ t, with zeros after
+ * t up to ceil_ROWS(t + 1) (the columns the next products read).
+ */
 function causalSoftmaxRow(p: usize, t: i32, scale: f32): void {
   const n = (t + 4) & ~3;
   const last = n - 4; // the vector holding column t
@@ -377,78 +376,8 @@ function causalSoftmaxRow(p: usize, t: i32, scale: f32): void {
   }
   const inv = f32x4.splat(<f32>1.0 / hsum(sum));
   for (let s = 0; s < n; s += 4) v128.store(p + f(s), f32x4.mul(v128.load(p + f(s)), inv));
-}
-
-/** dst[t] = Σ_{s ≤ t} M[t, s] src[s] for rows of hsp floats (M [T, Tp]). */
-function causalRowsTimes(T: i32, Tp: i32, hsp: i32, m: usize, src: usize, dst: usize): void {
-  const rowS = f(hsp);
-  for (let t = 0; t < T; t++) {
-    const pm = m + f(t * Tp);
-    const pd = dst + f(t * hsp);
-    let d = 0;
-    for (; d + 16 <= hsp; d += 16) {
-      let c0 = f32x4.splat(0);
-      let c1 = c0;
-      let c2 = c0;
-      let c3 = c0;
-      let ps = src + f(d);
-      for (let s = 0; s <= t; s++) {
-        const x = f32x4.splat(load<f32>(pm + f(s)));
-        c0 = f32x4.add(c0, f32x4.mul(x, v128.load(ps)));
-        c1 = f32x4.add(c1, f32x4.mul(x, v128.load(ps, 16)));
-        c2 = f32x4.add(c2, f32x4.mul(x, v128.load(ps, 32)));
-        c3 = f32x4.add(c3, f32x4.mul(x, v128.load(ps, 48)));
-        ps += rowS;
-      }
-      v128.store(pd + f(d), c0);
-      v128.store(pd + f(d), c1, 16);
-      v128.store(pd + f(d), c2, 32);
-      v128.store(pd + f(d), c3, 48);
-    }
-    for (; d < hsp; d += 4) {
-      let c0 = f32x4.splat(0);
-      let ps = src + f(d);
-      for (let s = 0; s <= t; s++) {
-        c0 = f32x4.add(c0, f32x4.mul(f32x4.splat(load<f32>(pm + f(s))), v128.load(ps)));
-        ps += rowS;
-      }
-      v128.store(pd + f(d), c0);
-    }
-  }
-}
-
-/** dst[s] = Σ_{t ≥ s} M[t, s] src[t] for rows of hsp floats: Mᵀ src over the causal part of M [T, Tp]. */
-function causalRowsTimesT(T: i32, Tp: i32, hsp: i32, m: usize, src: usize, dst: usize): void {
-  memory.fill(dst, 0, f(T * hsp));
-  const rowD = f(hsp);
-  for (let t = 0; t < T; t++) {
-    const pm = m + f(t * Tp);
-    const pt = src + f(t * hsp);
-    let d = 0;
-    for (; d + 16 <= hsp; d += 16) {
-      const x0 = v128.load(pt + f(d));
-      const x1 = v128.load(pt + f(d), 16);
-      const x2 = v128.load(pt + f(d), 32);
-      const x3 = v128.load(pt + f(d), 48);
-      let pd = dst + f(d);
-      for (let s = 0; s <= t; s++) {
-        const w = f32x4.splat(load<f32>(pm + f(s)));
-        v128.store(pd, f32x4.add(v128.load(pd), f32x4.mul(w, x0)));
-        v128.store(pd, f32x4.add(v128.load(pd, 16), f32x4.mul(w, x1)), 16);
-        v128.store(pd, f32x4.add(v128.load(pd, 32), f32x4.mul(w, x2)), 32);
-        v128.store(pd, f32x4.add(v128.load(pd, 48), f32x4.mul(w, x3)), 48);
-        pd += rowD;
-      }
-    }
-    for (; d < hsp; d += 4) {
-      const x0 = v128.load(pt + f(d));
-      let pd = dst + f(d);
-      for (let s = 0; s <= t; s++) {
-        v128.store(pd, f32x4.add(v128.load(pd), f32x4.mul(f32x4.splat(load<f32>(pm + f(s))), x0)));
-        pd += rowD;
-      }
-    }
-  }
+  const end = roundRows(t + 1);
+  if (end > n) memory.fill(p + f(n), 0, f(end - n));
 }
 
 /**
@@ -469,7 +398,7 @@ export function attentionForward(
   work: usize,
 ): void {
   const hs = C / nh;
-  const Tp = (T + 3) & ~3;
+  const Tp = roundRows(T);
   const hsp = (hs + 3) & ~3;
   const blk = Tp * hsp;
   const qh = work;
@@ -510,7 +439,7 @@ export function attentionBackward(
   work: usize,
 ): void {
   const hs = C / nh;
-  const Tp = (T + 3) & ~3;
+  const Tp = roundRows(T);
   const hsp = (hs + 3) & ~3;
   const blk = Tp * hsp;
   const qh = work;
@@ -543,9 +472,12 @@ export function attentionBackward(
   }
 }
 
-/** Row t: dS = scale · P ∘ (dP - Σ_s dP ∘ P), in place of dP (zeros after t, where P is 0). */
+/**
+ * Row t: dS = scale · P ∘ (dP - Σ_s dP ∘ P), in place of dP, over the
+ * columns < ceil_ROWS(t + 1) (zeros after t, where P is 0).
+ */
 function softmaxGradRow(p: usize, ds: usize, t: i32, scale: f32): void {
-  const n = (t + 4) & ~3;
+  const n = roundRows(t + 1);
   let dot = f32x4.splat(0);
   for (let s = 0; s < n; s += 4) dot = f32x4.add(dot, f32x4.mul(v128.load(p + f(s)), v128.load(ds + f(s))));
   const sub = f32x4.splat(hsum(dot));

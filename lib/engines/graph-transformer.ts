@@ -57,14 +57,22 @@ export function gelu(g: GraphBuilder, x: GraphNode): GraphNode {
   return out;
 }
 
-/** Floats of one (line, head) block of probabilities: T rows of T rounded up to 4. */
+/** Positions per block of the attention kernels' products (ROWS in wasm/attention.ts). */
+const ATTENTION_ROWS = 16;
+
+/** T rounded up to a whole number of the kernels' row blocks. */
+function paddedTime(T: number): number {
+  return Math.ceil(T / ATTENTION_ROWS) * ATTENTION_ROWS;
+}
+
+/** Floats of one (line, head) block of probabilities: T rows of {@link paddedTime} columns. */
 function probBlock(T: number): number {
-  return T * Math.ceil(T / 4) * 4;
+  return T * paddedTime(T);
 }
 
 /** Floats of scratch the attention kernels use (attentionWork in wasm/attention.ts, computed here before any instance exists). */
 function attentionWork(T: number, hs: number): number {
-  const [Tp, hsp] = [Math.ceil(T / 4) * 4, Math.ceil(hs / 4) * 4];
+  const [Tp, hsp] = [paddedTime(T), Math.ceil(hs / 4) * 4];
   return 7 * Tp * hsp + Tp * Tp;
 }
 

@@ -363,19 +363,21 @@ export class GraphNet {
    * Runs `steps` forward and backward passes on the current batch, timing each
    * op, and returns the mean microseconds per step of each kind of stage
    * ("forward linear", "loss", "backward attention", ...), largest first.
+   * `clock` gives milliseconds: wall time by default, or e.g. the process's
+   * CPU time on a loaded machine.
    */
-  profile(steps = 100): { stage: string; us: number }[] {
+  profile(steps = 100, clock: () => number = () => performance.now()): { stage: string; us: number }[] {
     const k = this.mem.k;
     const total = new Map<string, number>();
-    let t = performance.now();
+    let t = clock();
     const lap = (stage: string): void => {
-      const now = performance.now();
+      const now = clock();
       total.set(stage, (total.get(stage) ?? 0) + now - t);
       t = now;
     };
     const count = Math.max(1, countTargets(this.batchViews().Y));
     for (let s = 0; s < steps; s++) {
-      t = performance.now();
+      t = clock();
       for (const op of this.g.ops) {
         op.forward(k);
         lap(`forward ${op.name}`);
