@@ -111,6 +111,27 @@ test.each(fusedKinds.map((r) => [r.kind, r] as const))(
   },
 );
 
+test("profile times each kind of op, forward and backward, and the loss", () => {
+  const r = fixture.models.find((m) => m.kind === "transformer") as Recorded;
+  const model = loadRecorded(r);
+  if (!isGraphModel(model)) throw new Error("not a graph model");
+  const net = new GraphNet(model, r.B);
+  net.load();
+  net.batchViews().X.set(ints(r.X));
+  net.batchViews().Y.set(ints(r.Y));
+  let ticks = 0;
+  const stages = net.profile(3, () => ticks++); // a clock that counts its reads: every lap takes 1
+  const names = stages.map((s) => s.stage).sort();
+  for (const op of ["attention", "layer norm", "gelu", "linear", "add", "embedding", "positions"]) {
+    expect(names).toEqual(expect.arrayContaining([`forward ${op}`, `backward ${op}`]));
+  }
+  expect(names).toContain("loss");
+  // laps per step: one per op forward and backward, and the loss
+  const laps = stages.reduce((sum, s) => sum + s.us / 1000, 0);
+  expect(laps).toBe(2 * net.ops.length + 1);
+  model.dispose();
+});
+
 const words = ["emma", "olivia", "ava", "isabella", "sophia", "charlotte", "mia", "amelia", "harper", "evelyn", "x"];
 const vocab = Vocab.fromWords(words);
 
