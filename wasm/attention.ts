@@ -255,10 +255,11 @@ export function geluBackward(n: i32, x: usize, gate: usize, dy: usize, dx: usize
 // qkv [B·T, 3C] holds q, k and v side by side (columns [0, C), [C, 2C),
 // [2C, 3C)); head h owns columns h·hs..(h+1)·hs of each, hs = C / nh. Each
 // (line, head) is worked on alone: its q, k and v are first gathered into
-// contiguous scratch rows of hsp = hs rounded up to 4 (zeros after hs), and
-// its products are gemm calls over blocks of ROWS positions that stop at the
-// block's causal extent (the upper triangle is skipped, but for the
-// diagonal blocks' corners).
+// contiguous scratch rows of hsp = hs rounded up to 4 (zeros after hs). Then
+// it goes by blocks of ROWS query positions, everything a block needs done
+// while its scores are in cache: its products are gemm calls as wide as the
+// block's causal extent (the upper triangle is skipped, but for the diagonal
+// blocks' corners).
 //
 // The probabilities are kept as [B·nh, T, Tp], Tp = T rounded up to ROWS:
 // row t holds P[t, s] for s < ceil_ROWS(t + 1), zeros after t (the causal
@@ -276,7 +277,7 @@ function roundRows(n: i32): i32 {
 export function attentionWork(T: i32, hs: i32): i32 {
   const Tp = roundRows(T);
   const hsp = (hs + 3) & ~3;
-  return 7 * Tp * hsp + Tp * Tp;
+  return 7 * Tp * hsp + ROWS * Tp; // 7 head-sized buffers, and the scores of one block of rows
 }
 
 /** dst[t, 0..hsp) = src[t, 0..hs) (then zeros) for T rows of src `ld` floats apart. */
@@ -312,34 +313,6 @@ function scatter(T: i32, hs: i32, hsp: i32, src: usize, dst: usize, ld: i32, acc
   }
 }
 
-/**
- * out[t, s] = Σ_d a[t, d] bT[d, s] (scores, or dP) for s < ceil_ROWS(t + 1):
- * a [T, hsp] · bT [hsp, Tp] block by block of rows, each as wide as its causal extent.
- */
-function causalScores(T: i32, Tp: i32, hsp: i32, a: usize, bT: usize, out: usize): void {
-  for (let t0 = 0; t0 < T; t0 += ROWS) {
-    gemm(min(ROWS, T - t0), t0 + ROWS, hsp, a + f(t0 * hsp), hsp, 1, bT, Tp, out + f(t0 * Tp), Tp, 0, 0);
-  }
-}
-
-/** dst[t] = Σ_{s ≤ t} M[t, s] src[s] for rows of hsp floats: the causal part of M [T, Tp] · src [Tp, hsp]. */
-function causalRowsTimes(T: i32, Tp: i32, hsp: i32, m: usize, src: usize, dst: usize): void {
-  for (let t0 = 0; t0 < T; t0 += ROWS) {
-    gemm(min(ROWS, T - t0), hsp, min(t0 + ROWS, T), m + f(t0 * Tp), Tp, 1, src, hsp, dst + f(t0 * hsp), hsp, 0, 0);
-  }
-}
-
-/**
- * dst[s] = Σ_{t ≥ s} M[t, s] src[t]: Mᵀ src over the causal part of M
- * [T, Tp], a block of rows s0.. reading M transposed from its row s0 down.
- */
-function causalRowsTimesT(T: i32, Tp: i32, hsp: i32, m: usize, src: usize, dst: usize): void {
-  for (let s0 = 0; s0 < T; s0 += ROWS) {
-    const a = m + f(s0 * Tp + s0);
-    gemm(min(ROWS, T - s0), hsp, T - s0, a, 1, Tp, src + f(s0 * hsp), hsp, dst + f(s0 * hsp), hsp, 0, 0);
-  }
-}
-
 /** Lanes of the vector at column s that lie after t (the masked part), as all-ones lanes. */
 function pastT(s: i32, t: i32): v128 {
   return i32x4.gt_s(i32x4.add(i32x4.splat(s), i32x4(0, 1, 2, 3)), i32x4.splat(t));
@@ -359,7 +332,7 @@ function causalSoftmaxRow(p: usize, t: i32, scale: f32): void {
     let v = f32x4.mul(v128.load(p + f(s)), sv);
     if (s == last) v = v128.bitselect(ninf, v, pastT(s, t));
     v128.store(p + f(s), v);
-    mx = f32x4.max(mx, v);
+    mx = f32x4.pmax(mx, v); // one instruction; no NaN here
   }
   const m = f32x4.splat(
     max(
@@ -383,8 +356,8 @@ function causalSoftmaxRow(p: usize, t: i32, scale: f32): void {
 /**
  * Causal self-attention of B lines of T positions, nh heads: y [B·T, C] gets
  * softmax(q kᵀ / √hs, causal) v of each head in its columns h·hs... The
- * probabilities go to P [B·nh, T, Tp] when keep is 1 (training), else every
- * head reuses P's first block. work: attentionWork(T, hs) floats.
+ * probabilities go to P [B·nh, T, Tp] when keep is 1 (training); else P
+ * holds one block of ROWS rows, reused. work: attentionWork(T, hs) floats.
  */
 export function attentionForward(
   B: i32,
@@ -409,13 +382,18 @@ export function attentionForward(
   for (let b = 0; b < B; b++) {
     const line = qkv + f(b * T * 3 * C);
     for (let h = 0; h < nh; h++) {
-      const p = keep ? P + f((b * nh + h) * T * Tp) : P;
       gather(T, hs, hsp, line + f(h * hs), 3 * C, qh);
       gatherT(T, hs, Tp, line + f(C + h * hs), 3 * C, kT);
       gather(T, hs, hsp, line + f(2 * C + h * hs), 3 * C, vh);
-      causalScores(T, Tp, hsp, qh, kT, p);
-      for (let t = 0; t < T; t++) causalSoftmaxRow(p + f(t * Tp), t, scale);
-      causalRowsTimes(T, Tp, hsp, p, vh, out);
+      for (let t0 = 0; t0 < T; t0 += ROWS) {
+        const rows = min(ROWS, T - t0);
+        const p = keep ? P + f(((b * nh + h) * T + t0) * Tp) : P; // [rows, Tp]
+        // scores of the block's rows up to its causal extent t0 + ROWS, then their softmax
+        gemm(rows, t0 + ROWS, hsp, qh + f(t0 * hsp), hsp, 1, kT, Tp, p, Tp, 0, 0);
+        for (let i = 0; i < rows; i++) causalSoftmaxRow(p + f(i * Tp), t0 + i, scale);
+        // y rows = P rows · v over the positions they see
+        gemm(rows, hsp, min(t0 + ROWS, T), p, Tp, 1, vh, hsp, out + f(t0 * hsp), hsp, 0, 0);
+      }
       scatter(T, hs, hsp, out, y + f(b * T * C + h * hs), C, 0);
     }
   }
@@ -424,7 +402,9 @@ export function attentionForward(
 /**
  * Backward pass of {@link attentionForward} (kept probabilities P): with
  * dP = dy vᵀ and dS = P ∘ (dP - rowsum(dP ∘ P)) / √hs, writes (acc 0) or adds
- * (acc 1) dq = dS k, dk = dSᵀ q and dv = Pᵀ dy into dqkv [B·T, 3C].
+ * (acc 1) dq = dS k, dk = dSᵀ q and dv = Pᵀ dy into dqkv [B·T, 3C]. Block by
+ * block of rows t: dk and dv gather each block's part (its rows of dS and P
+ * transposed), so P is read once.
  */
 export function attentionBackward(
   B: i32,
@@ -449,22 +429,29 @@ export function attentionBackward(
   const dq = work + f(4 * blk);
   const dk = work + f(5 * blk);
   const dv = work + f(6 * blk);
-  const dS = work + f(7 * blk);
+  const dS = work + f(7 * blk); // [ROWS, Tp]: one block's dP, then dS
   const scale = <f32>1.0 / Mathf.sqrt(<f32>hs);
   for (let b = 0; b < B; b++) {
     const line = qkv + f(b * T * 3 * C);
     const dline = dqkv + f(b * T * 3 * C);
     for (let h = 0; h < nh; h++) {
-      const p = P + f((b * nh + h) * T * Tp);
       gather(T, hs, hsp, line + f(h * hs), 3 * C, qh);
       gather(T, hs, hsp, line + f(C + h * hs), 3 * C, kh);
       gather(T, hs, hsp, dy + f(b * T * C + h * hs), C, dyh);
       gatherT(T, hs, Tp, line + f(2 * C + h * hs), 3 * C, vT);
-      causalScores(T, Tp, hsp, dyh, vT, dS); // dP
-      for (let t = 0; t < T; t++) softmaxGradRow(p + f(t * Tp), dS + f(t * Tp), t, scale);
-      causalRowsTimes(T, Tp, hsp, dS, kh, dq);
-      causalRowsTimesT(T, Tp, hsp, dS, qh, dk);
-      causalRowsTimesT(T, Tp, hsp, p, dyh, dv);
+      memory.fill(dk, 0, f(T * hsp));
+      memory.fill(dv, 0, f(T * hsp));
+      for (let t0 = 0; t0 < T; t0 += ROWS) {
+        const rows = min(ROWS, T - t0);
+        const seen = min(t0 + ROWS, T); // positions the block's rows attend to (zeros past each row's own)
+        const p = P + f(((b * nh + h) * T + t0) * Tp);
+        gemm(rows, t0 + ROWS, hsp, dyh + f(t0 * hsp), hsp, 1, vT, Tp, dS, Tp, 0, 0); // dP
+        for (let i = 0; i < rows; i++) softmaxGradRow(p + f(i * Tp), dS + f(i * Tp), t0 + i, scale);
+        gemm(rows, hsp, seen, dS, Tp, 1, kh, hsp, dq + f(t0 * hsp), hsp, 0, 0);
+        // dk[s] += Σ_t dS[t, s] q[t] and dv[s] += Σ_t P[t, s] dy[t] over the block's rows t
+        gemm(seen, hsp, rows, dS, 1, Tp, qh + f(t0 * hsp), hsp, dk, hsp, 1, 0);
+        gemm(seen, hsp, rows, p, 1, Tp, dyh + f(t0 * hsp), hsp, dv, hsp, 1, 0);
+      }
       scatter(T, hs, hsp, dq, dline + f(h * hs), 3 * C, acc);
       scatter(T, hs, hsp, dk, dline + f(C + h * hs), 3 * C, acc);
       scatter(T, hs, hsp, dv, dline + f(2 * C + h * hs), 3 * C, acc);

@@ -73,7 +73,7 @@ function probBlock(T: number): number {
 /** Floats of scratch the attention kernels use (attentionWork in wasm/attention.ts, computed here before any instance exists). */
 function attentionWork(T: number, hs: number): number {
   const [Tp, hsp] = [paddedTime(T), Math.ceil(hs / 4) * 4];
-  return 7 * Tp * hsp + Tp * Tp;
+  return 7 * Tp * hsp + ATTENTION_ROWS * Tp;
 }
 
 /**
@@ -81,7 +81,7 @@ function attentionWork(T: number, hs: number): number {
  * side by side, each split into `nHead` heads): softmax(q kᵀ/√hs, causal) v
  * per head, heads side by side in [B·T, C]. Training keeps every head's
  * probabilities [B·nh, T, T] for the backward pass (at block 506 and batch 32,
- * 132 MB per layer); evaluation reuses one block.
+ * 132 MB per layer); evaluation reuses one block of 16 rows.
  */
 export function causalSelfAttention(g: GraphBuilder, qkv: GraphNode, nHead: number): GraphNode {
   checkWhole(qkv, "attention");
@@ -92,7 +92,8 @@ export function causalSelfAttention(g: GraphBuilder, qkv: GraphNode, nHead: numb
   }
   const out = g.value(B * T, C);
   const keep = g.training ? 1 : 0;
-  const P = g.scratch(probBlock(T) * (g.training ? B * nHead : 1));
+  // evaluation keeps the probabilities of one block of rows at a time
+  const P = g.scratch(g.training ? probBlock(T) * B * nHead : ATTENTION_ROWS * paddedTime(T));
   const work = g.scratch(attentionWork(T, C / nHead));
   g.push({
     name: "attention",
