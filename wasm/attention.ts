@@ -323,17 +323,12 @@ function pastT(s: i32, t: i32): v128 {
  * t up to ceil_ROWS(t + 1) (the columns the next products read).
  */
 function causalSoftmaxRow(p: usize, t: i32, scale: f32): void {
-  const n = (t + 4) & ~3;
-  const last = n - 4; // the vector holding column t
+  const last = t & ~3; // the vector holding column t; the ones before it are whole
+  const mask = pastT(last, t);
   const sv = f32x4.splat(scale);
-  const ninf = f32x4.splat(-Infinity);
-  let mx = ninf;
-  for (let s = 0; s < n; s += 4) {
-    let v = f32x4.mul(v128.load(p + f(s)), sv);
-    if (s == last) v = v128.bitselect(ninf, v, pastT(s, t));
-    v128.store(p + f(s), v);
-    mx = f32x4.pmax(mx, v); // one instruction; no NaN here
-  }
+  // the largest scaled score (pmax: one instruction, and no NaN here)
+  let mx = v128.bitselect(f32x4.splat(-Infinity), f32x4.mul(v128.load(p + f(last)), sv), mask);
+  for (let s = 0; s < last; s += 4) mx = f32x4.pmax(mx, f32x4.mul(v128.load(p + f(s)), sv));
   const m = f32x4.splat(
     max(
       max(f32x4.extract_lane(mx, 0), f32x4.extract_lane(mx, 1)),
@@ -341,16 +336,19 @@ function causalSoftmaxRow(p: usize, t: i32, scale: f32): void {
     ),
   );
   let sum = f32x4.splat(0);
-  for (let s = 0; s < n; s += 4) {
-    let e = expNeg4(f32x4.sub(v128.load(p + f(s)), m));
-    if (s == last) e = v128.andnot(e, pastT(s, t)); // exp of -∞ is not exactly 0 in expNeg4
+  for (let s = 0; s < last; s += 4) {
+    const e = expNeg4(f32x4.sub(f32x4.mul(v128.load(p + f(s)), sv), m));
     v128.store(p + f(s), e);
     sum = f32x4.add(sum, e);
   }
+  // the masked lanes become exact zeros whatever the exponential gave for them
+  const eLast = v128.andnot(expNeg4(f32x4.sub(f32x4.mul(v128.load(p + f(last)), sv), m)), mask);
+  v128.store(p + f(last), eLast);
+  sum = f32x4.add(sum, eLast);
   const inv = f32x4.splat(<f32>1.0 / hsum(sum));
-  for (let s = 0; s < n; s += 4) v128.store(p + f(s), f32x4.mul(v128.load(p + f(s)), inv));
-  const end = roundRows(t + 1);
-  if (end > n) memory.fill(p + f(n), 0, f(end - n));
+  for (let s = 0; s <= last; s += 4) v128.store(p + f(s), f32x4.mul(v128.load(p + f(s)), inv));
+  const zero = f32x4.splat(0);
+  for (let s = last + 4; s < roundRows(t + 1); s += 4) v128.store(p + f(s), zero);
 }
 
 /**
