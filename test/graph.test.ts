@@ -165,6 +165,39 @@ describe.each(fusedKinds.map((r) => [r.kind, r] as const))("%s on the fused engi
     fused.forEach((l, i) => expect(Math.abs(l - (tfjs[i] as number))).toBeLessThan(1e-4));
   });
 
+  test("trains bit for bit alike on the wasm and cpu backends (nothing goes through tfjs ops)", async () => {
+    const run = async (backend: "wasm" | "cpu"): Promise<Buffer> => {
+      await initBackend(backend, { quiet: true });
+      const model = make();
+      const e = createEngine(model, {
+        engine: "fused",
+        batchSize: 4,
+        targetWidth: data.blockSize,
+        optimizer: new AdamW(),
+      });
+      const g = new Generator(9);
+      const losses: number[] = [];
+      for (let s = 0; s < 5; s++) {
+        sampleBatchInto(data, g, e.batch);
+        losses.push(e.step(1e-2) as number);
+      }
+      e.sync();
+      const bytes = Buffer.concat([
+        Buffer.from(Float64Array.from(losses).buffer),
+        ...model.parameters().map((v) => Buffer.from((v.dataSync() as Float32Array).slice().buffer)),
+      ]);
+      e.dispose();
+      model.dispose();
+      return bytes;
+    };
+    try {
+      const [wasm, cpu] = [await run("wasm"), await run("cpu")];
+      expect(wasm.equals(cpu)).toBe(true);
+    } finally {
+      await initBackend("wasm", { quiet: true });
+    }
+  });
+
   test("evaluates a split like tfjs, a last short chunk included", () => {
     const model = make();
     expect(planEngine(model, "auto", 32).name).toBe("fused");
