@@ -18,7 +18,7 @@ import { graphBytes, GraphNet, graphUnavailable, isGraphModel, type GraphModel }
 
 /**
  * The most kernel memory a graph may take: 3.5 GiB of WebAssembly's 4 GiB
- * address space (a transformer at block 506 and batch 32 needs about 1.5 GiB).
+ * address space (a transformer at block 506 and batch 32 needs about 1.2 GiB).
  */
 export const GRAPH_MAX_BYTES = 3.5 * 2 ** 30;
 

@@ -80,8 +80,10 @@ function attentionWork(T: number, hs: number): number {
  * CausalSelfAttention's core over qkv [B·T, 3C] (c_attn's output: q, k, v
  * side by side, each split into `nHead` heads): softmax(q kᵀ/√hs, causal) v
  * per head, heads side by side in [B·T, C]. Training keeps every head's
- * probabilities [B·nh, T, T] for the backward pass (at block 506 and batch 32,
- * 132 MB per layer); evaluation reuses one block of 16 rows.
+ * probabilities [B·nh, T, T rounded up to 16] for the backward pass, which
+ * then needs no exponential (at block 506 and batch 32: 133 MB per layer, a
+ * ninth of the graph, cheaper than recomputing them); evaluation reuses one
+ * block of 16 rows.
  */
 export function causalSelfAttention(g: GraphBuilder, qkv: GraphNode, nHead: number): GraphNode {
   checkWhole(qkv, "attention");
