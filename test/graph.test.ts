@@ -78,7 +78,7 @@ function loadRecorded(r: Recorded): Model {
 }
 
 /** The kinds that run as fused graphs (each helper of a new kind adds it here). */
-const FUSED_KINDS = ["bow"];
+const FUSED_KINDS = ["bow", "rnn", "gru"];
 const fusedKinds = fixture.models.filter((r) => FUSED_KINDS.includes(r.kind));
 
 test("every kind listed as fused has a fused graph, and the others do not", () => {
