@@ -219,3 +219,24 @@ export function gruResetBackward(B: i32, H: i32, G: usize, hp: usize, drh: usize
     }
   }
 }
+
+// ---------------------------------------------------------------------------
+// makemore.py's MLP (not recurrent, but read the same way: each position
+// looks back along its line)
+
+/**
+ * ids[(b·T + t)·w + k] = tokens[b·T + t - k] for k ≤ t, else `blank`: the w
+ * tokens each position of B lines of T reads, newest first, with <BLANK>
+ * before the line's start (int32 throughout).
+ */
+export function windowIds(B: i32, T: i32, w: i32, blank: i32, tokens: usize, ids: usize): void {
+  for (let b = 0; b < B; b++) {
+    const line = tokens + ((<usize>(b * T)) << 2);
+    for (let t = 0; t < T; t++) {
+      const out = ids + ((<usize>((b * T + t) * w)) << 2);
+      for (let k = 0; k < w; k++) {
+        store<i32>(out + ((<usize>k) << 2), k <= t ? load<i32>(line + ((<usize>(t - k)) << 2)) : blank);
+      }
+    }
+  }
+}

@@ -134,6 +134,8 @@ export interface KernelExports {
   gruBackwardStep(B: number, H: number, G: number, hp: number, dOut: number, ldo: number, dn: number, dG: number): void;
   /** GRU step backward: dA_r from drh (the gradient of r ∘ hp) into dG; dn += drh r */
   gruResetBackward(B: number, H: number, G: number, hp: number, drh: number, dn: number, dG: number): void;
+  /** int32 ids [B·T·w]: the w tokens position t of line b reads, newest first, `blank` before the line */
+  windowIds(B: number, T: number, w: number, blank: number, tokens: number, ids: number): void;
   /** first free byte after the module's static data */
   heapBase(): number;
   /** the instance's linear memory */

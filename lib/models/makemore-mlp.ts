@@ -8,6 +8,8 @@
  * @module
  */
 import type * as tfjs from "@tensorflow/tfjs";
+import type { GraphBuilder, GraphNode } from "../engines/graph";
+import { embed, linear, tanh } from "../engines/graph-ops";
 import { embedding } from "../nn/ops";
 import { tf } from "../runtime/tf";
 import { linearAll, ParameterModel, type LinearParams } from "./parts";
@@ -37,6 +39,17 @@ function windowColumns(T: number, window: number): tfjs.Tensor1D {
   return tf.tensor1d(cols, "int32");
 }
 
+/**
+ * The graph's windows as int32 ids [B·T·w] (byte offset): position t of line
+ * b reads ids (b·T + t)·w .. + w, newest first, `blank` before the line.
+ */
+function windowIds(g: GraphBuilder, w: number, blank: number): number {
+  const { batch: B, time: T } = g;
+  const ids = g.scratch(B * T * w);
+  g.push({ name: "windows", forward: (k) => k.windowIds(B, T, w, blank, g.tokens, ids) });
+  return ids;
+}
+
 /** See the module comment. */
 export class MakemoreMLP extends ParameterModel {
   private readonly wte: tfjs.Variable; // [vocab + 1, E]
@@ -60,6 +73,16 @@ export class MakemoreMLP extends ParameterModel {
       const x = embedding(this.wte as tfjs.Tensor2D, windows).reshape([B, T, -1]); // [B, T, w·E]
       return linearAll(tf.tanh(linearAll(x, this.hidden)), this.out) as tfjs.Tensor3D; // [B, T, vocab]
     });
+  }
+
+  /** The same forward pass as a fused graph: the windows' embeddings side by side are the rows of x. */
+  fusedGraph(g: GraphBuilder): GraphNode {
+    const p = (v: tfjs.Variable | null): GraphNode => g.param(v as tfjs.Variable);
+    const [M, w] = [g.batch * g.time, this.blockSize];
+    const emb = embed(g, p(this.wte), windowIds(g, w, this.vocabSize), M * w); // [M·w, E]
+    const x = { ...emb, rows: M, cols: w * emb.cols, ld: w * emb.cols }; // the same values as [M, w·E]
+    const h = tanh(g, linear(g, x, p(this.hidden.W), p(this.hidden.b))); // [M, E2]
+    return linear(g, h, p(this.out.W), p(this.out.b)); // [M, vocab]
   }
 }
 
