@@ -1,7 +1,7 @@
 /**
- * The recurrent cells' kernels of wasm/recurrent.ts, called directly through
- * KernelMemory and checked against float64 references of makemore.py's
- * RNNCell and GRUCell steps. H = 6 and 9 leave a tail of H % 4 columns, done
+ * The kernels of wasm/recurrent.ts, called directly through KernelMemory and
+ * checked against float64 references: makemore.py's RNNCell and GRUCell
+ * steps, the look-ups of projected embeddings and the MLP's windows. H = 6 and 9 leave a tail of H % 4 columns, done
  * one by one; every output sits between sentinel values that must stay.
  */
 import type * as tfjs from "@tensorflow/tfjs";
@@ -212,5 +212,50 @@ describe.each(["rnn", "gru"] as const)("the %s recurrence ops at odd sizes", (ce
     expect(Math.abs(loss - want.loss)).toBeLessThan(1e-5);
     net.gradViews().forEach((d, i) => expectNear(d, want.grads[i] as ArrayLike<number>, 1e-5));
     model.dispose();
+  });
+});
+
+describe("look-ups", () => {
+  test("gatherSum adds w rows per output (and the bias); scatterRows sends each output row back to them", () => {
+    const mem = new KernelMemory();
+    const g = new Generator(6);
+    const [M, w, N, R] = [5, 3, 7, 4];
+    const idList = Int32Array.from({ length: M * w }, () => Math.floor(g.random() * R));
+    const ids = mem.alloc(M * w);
+    mem.i32(ids, M * w).set(idList);
+    const [table, bias, dy] = [randn(g, R * N), randn(g, N), randn(g, M * N)];
+    const [T, Bs, out] = [put(mem, table), put(mem, bias), put(mem, new Float32Array(M * N))];
+    for (const withBias of [true, false]) {
+      mem.k.gatherSum(M, w, N, ids, T, withBias ? Bs : 0, out);
+      const want = Array.from({ length: M * N }, (_, i) => {
+        const [m, j] = [Math.floor(i / N), i % N];
+        let s = withBias ? (bias[j] as number) : 0;
+        for (let k = 0; k < w; k++) s += table[(idList[m * w + k] as number) * N + j] as number;
+        return s;
+      });
+      expectNear(get(mem, out, M * N), want, 1e-5);
+    }
+    const dT = put(mem, new Float32Array(R * N).fill(9)); // stale values: scatterRows clears first
+    mem.k.scatterRows(M, w, N, R, ids, put(mem, dy), dT);
+    const want = new Float64Array(R * N);
+    for (let m = 0; m < M; m++) {
+      for (let k = 0; k < w; k++) {
+        const r = idList[m * w + k] as number;
+        for (let j = 0; j < N; j++) want[r * N + j] += dy[m * N + j] as number;
+      }
+    }
+    expectNear(get(mem, dT, R * N), want, 1e-5);
+  });
+
+  test("windowIds: the last w tokens of each position, newest first, <BLANK> before the line, place k offset by k·stride", () => {
+    const mem = new KernelMemory();
+    const [B, T, w, blank, stride] = [2, 4, 3, 9, 10];
+    const tokens = mem.alloc(B * T);
+    mem.i32(tokens, B * T).set([1, 2, 3, 4, 5, 6, 7, 8]);
+    const ids = mem.alloc(B * T * w);
+    mem.k.windowIds(B, T, w, blank, stride, tokens, ids);
+    const want = (toks: number[]): number[] =>
+      toks.flatMap((_, t) => [0, 1, 2].map((k) => (t - k >= 0 ? (toks[t - k] as number) : blank) + k * stride));
+    expect(Array.from(mem.i32(ids, B * T * w))).toEqual([...want([1, 2, 3, 4]), ...want([5, 6, 7, 8])]);
   });
 });

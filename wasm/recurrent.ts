@@ -221,21 +221,67 @@ export function gruResetBackward(B: i32, H: i32, G: usize, hp: usize, drh: usize
 }
 
 // ---------------------------------------------------------------------------
+// look-ups of projected embeddings: a Linear after an embedding is a look-up
+// in the table's product with the weight ([V, E] · [E, N]), fewer products
+// than one per position when the vocabulary is smaller than the batch
+
+/**
+ * out[m, :] = bias + Σ_k table[ids[m·w + k], :] for M rows of N values (bias
+ * 0 for none): the rows of w look-ups summed.
+ */
+export function gatherSum(M: i32, w: i32, N: i32, ids: usize, table: usize, bias: usize, out: usize): void {
+  const row = (<usize>N) << 2;
+  for (let m = 0; m < M; m++) {
+    const o = out + <usize>m * row;
+    const first = <usize>load<i32>(ids + ((<usize>(m * w)) << 2));
+    if (bias) addVec(N, bias, table + first * row, o);
+    else memory.copy(o, table + first * row, row);
+    for (let k = 1; k < w; k++) {
+      const r = <usize>load<i32>(ids + ((<usize>(m * w + k)) << 2));
+      addVec(N, o, table + r * row, o);
+    }
+  }
+}
+
+/** dTable [R, N] = 0, then dTable[ids[m·w + k], :] += dy[m, :] for every m < M, k < w (gatherSum's gradient). */
+export function scatterRows(M: i32, w: i32, N: i32, R: i32, ids: usize, dy: usize, dTable: usize): void {
+  const row = (<usize>N) << 2;
+  memory.fill(dTable, 0, <usize>R * row);
+  for (let m = 0; m < M; m++) {
+    const d = dy + <usize>m * row;
+    for (let k = 0; k < w; k++) {
+      const t = dTable + <usize>load<i32>(ids + ((<usize>(m * w + k)) << 2)) * row;
+      addVec(N, t, d, t);
+    }
+  }
+}
+
+/** out = a + b over exactly n values (out may be a or b). */
+function addVec(n: i32, a: usize, b: usize, out: usize): void {
+  const end = (<usize>n) << 2;
+  let o: usize = 0;
+  for (; o + 16 <= end; o += 16) v128.store(out + o, f32x4.add(v128.load(a + o), v128.load(b + o)));
+  for (; o < end; o += 4) store<f32>(out + o, load<f32>(a + o) + load<f32>(b + o));
+}
+
+// ---------------------------------------------------------------------------
 // makemore.py's MLP (not recurrent, but read the same way: each position
 // looks back along its line)
 
 /**
- * ids[(b·T + t)·w + k] = tokens[b·T + t - k] for k ≤ t, else `blank`: the w
- * tokens each position of B lines of T reads, newest first, with <BLANK>
- * before the line's start (int32 throughout).
+ * ids[(b·T + t)·w + k] = k·stride + tokens[b·T + t - k] for k ≤ t, else
+ * k·stride + blank: the w tokens each position of B lines of T reads, newest
+ * first, with <BLANK> before the line's start (int32 throughout). A stride
+ * of V + 1 numbers the rows of w stacked [V + 1, ·] tables, one per place.
  */
-export function windowIds(B: i32, T: i32, w: i32, blank: i32, tokens: usize, ids: usize): void {
+export function windowIds(B: i32, T: i32, w: i32, blank: i32, stride: i32, tokens: usize, ids: usize): void {
   for (let b = 0; b < B; b++) {
     const line = tokens + ((<usize>(b * T)) << 2);
     for (let t = 0; t < T; t++) {
       const out = ids + ((<usize>((b * T + t) * w)) << 2);
       for (let k = 0; k < w; k++) {
-        store<i32>(out + ((<usize>k) << 2), k <= t ? load<i32>(line + ((<usize>(t - k)) << 2)) : blank);
+        const id = k <= t ? load<i32>(line + ((<usize>(t - k)) << 2)) : blank;
+        store<i32>(out + ((<usize>k) << 2), id + k * stride);
       }
     }
   }

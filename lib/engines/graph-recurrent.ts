@@ -5,13 +5,13 @@
  * and the products of the hidden state in gemm calls between them.
  *
  * Every gate is a Linear over [x_t, h_{t-1}] with W [E + H, H] (x rows
- * first), so a gate is x_t W_x + h_{t-1} W_h + b: the x halves of all gates
- * at all steps are one product before the loop ({@link gateInputs}) and a step
- * only multiplies the [B, H] hidden state ({@link recurrence}).
+ * first), so a gate is x_t W_x + h_{t-1} W_h + b, and x_t is a row of the
+ * token embedding: the x halves of all gates at all steps are look-ups in
+ * table · W_x [V, H], and a step only multiplies the [B, H] hidden state.
  *
  * Inside the recurrence everything is time-major (row t·B + b): the B rows of
  * a step are contiguous, for the step's products and for the weight
- * gradients' products over all steps at once. The embeddings come in
+ * gradients' products over all steps at once. The tokens come in
  * time-major ({@link tokensByTime}); the hidden states go out batch-major
  * (row b·T + t), the order of the logits.
  *
@@ -38,44 +38,20 @@ export function tokensByTime(g: GraphBuilder): number {
   return ids;
 }
 
-/**
- * The x halves of every gate with their biases, x [T·B, E] · W_x + b, side by
- * side: [T·B, G·H] (G gates). Its gradient flows back to x only; the weights'
- * and biases' gradients come from {@link recurrence}, which owns them.
- */
-export function gateInputs(g: GraphBuilder, x: GraphNode, gates: readonly GateParams[]): GraphNode {
-  const [M, E] = [x.rows, x.cols];
-  const H = gates[0]?.b.cols ?? 0;
-  const GH = gates.length * H;
-  for (const { W, b } of gates) {
-    if (W.rows !== E + H || W.cols !== H || b.cols !== H) throw new Error(`fused graph: a gate [${W.rows}, ${W.cols}]`);
-  }
-  const out = g.value(M, GH);
-  const wT = g.training ? g.scratch(GH * E) : 0; // the x rows of every gate transposed: [G·H, E]
-  g.push({
-    name: "gate inputs",
-    forward: (k) => {
-      gates.forEach(({ W, b }, i) => k.gemm(M, H, E, x.at, x.ld, 1, W.at, H, out.at + i * H * 4, GH, 0, b.at));
-    },
-    backward: (k, bw) => {
-      if (x.grad < 0) return;
-      gates.forEach(({ W }, i) => k.transpose(E, H, W.at, wT + i * H * E * 4));
-      k.gemm(M, E, GH, out.grad, GH, 1, wT, E, x.grad, x.ld, bw.acc(x), 0); // dx = dA · W_xᵀ
-    },
-  });
-  return out;
-}
-
-/** Buffers of a recurrence besides its input and output (byte offsets; 0 when not needed). */
+/** Buffers of a recurrence (byte offsets; 0 when not needed). */
 interface Loop {
   B: number;
   T: number;
   E: number;
   H: number;
-  /** gate inputs [T·B, G·H]: pre-activations, made activations in place step by step */
-  A: GraphNode;
-  /** the x the gate inputs were made from [T·B, E] (for the weights' gradients) */
-  x: GraphNode;
+  /** the token embedding [V, E] */
+  table: GraphNode;
+  /** the tokens time-major, int32 [T·B] */
+  ids: number;
+  /** the table's x halves of every gate with their biases: table · [W_x…] + [b…], [V, G·H] */
+  P: number;
+  /** gate inputs [T·B, G·H]: rows of P, then pre-activations and activations in place step by step */
+  A: number;
   /** hidden states, time-major: the start state at block 0, h_t at block t + 1: [(T + 1)·B, H] */
   hs: number;
   /** the batch-major hidden states [B·T, H] (the op's output) */
@@ -86,65 +62,72 @@ interface Loop {
   wh: number;
   /** their transposes ([G'·H, H]) for the backward products */
   whT: number;
-  /** the gradient of the gate pre-activations [T·B, G·H] (the gate inputs' gradient) */
+  /** the x rows of every gate transposed, [G·H, E] */
+  wxT: number;
+  /** the gradient of the gate pre-activations [T·B, G·H] */
   dA: number;
+  /** the gradient of P [V, G·H] */
+  dP: number;
   /** the gradient reaching h_{t-1}, [B, H] */
   dn: number;
   /** GRU: the gradient of r ∘ h_{t-1}, [B, H] */
   drh: number;
-  /** column sums of dA [G·H] */
+  /** column sums of dP [G·H] */
   dbias: number;
 }
 
 /**
- * The recurrence over the gate inputs A [T·B, G·H] (from {@link gateInputs})
- * from the learned start state [1, H] (every line starts there): the hidden
- * states [B·T, H], batch-major. Backward writes the gradients of the start
- * state, of every gate's weight (x rows from `x`, hidden rows from the states)
- * and bias, and of A.
+ * The recurrence over the tokens (`ids`, time-major from {@link tokensByTime})
+ * embedded by `table` [V, E], from the learned start state [1, H] (every line
+ * starts there): the hidden states [B·T, H], batch-major. An embedding then
+ * a gate's x half is a look-up in table · W_x [V, H], so the x halves of all
+ * gates at all steps are V rows of products and B·T look-ups. Backward
+ * writes the gradients of the table, the start state, and every gate's
+ * weight (x rows through table · W_x, hidden rows from the states) and bias.
  */
 export function recurrence(
   g: GraphBuilder,
   cell: Cell,
-  A: GraphNode,
-  x: GraphNode,
+  table: GraphNode,
+  ids: number,
   start: GraphNode,
   gates: readonly GateParams[],
 ): GraphNode {
   const { batch: B, time: T } = g;
-  const [E, H] = [x.cols, start.cols];
-  if (gates.length !== (cell === "gru" ? 3 : 1) || A.cols !== gates.length * H || A.rows !== T * B) {
-    throw new Error(`fused graph: a ${cell} recurrence over [${A.rows}, ${A.cols}]`);
+  const [V, E, H] = [table.rows, table.cols, start.cols];
+  if (gates.length !== (cell === "gru" ? 3 : 1)) throw new Error(`fused graph: a ${cell} of ${gates.length} gates`);
+  for (const { W, b } of gates) {
+    if (W.rows !== E + H || W.cols !== H || b.cols !== H) throw new Error(`fused graph: a gate [${W.rows}, ${W.cols}]`);
   }
-  const GH = A.cols;
+  const GH = gates.length * H;
   const train = g.training;
-  const hWidth = cell === "gru" ? 2 * H : H; // hidden products per step before h̄'s: z and r together
+  const need = (n: number, yes = train): number => (yes ? g.scratch(n) : 0);
   const loop: Loop = {
-    B,
-    T,
-    E,
-    H,
-    A,
-    x,
+    ...{ B, T, E, H, table, ids },
+    P: g.scratch(V * GH),
+    A: g.scratch(T * B * GH),
     hs: g.scratch((T + 1) * B * H),
     out: g.value(B * T, H),
-    rh: cell === "gru" ? g.scratch(T * B * H) : 0,
-    wh: cell === "gru" ? g.scratch(H * hWidth) : 0,
-    whT: train ? g.scratch(GH * H) : 0,
-    dA: A.grad,
-    dn: train ? g.scratch(B * H) : 0,
-    drh: train && cell === "gru" ? g.scratch(B * H) : 0,
-    dbias: train ? g.scratch(GH) : 0,
+    rh: need(T * B * H, cell === "gru"),
+    wh: need(2 * H * H, cell === "gru"),
+    whT: need(GH * H),
+    wxT: need(GH * E),
+    dA: need(T * B * GH),
+    dP: need(V * GH),
+    dn: need(B * H),
+    drh: need(B * H, train && cell === "gru"),
+    dbias: need(GH),
   };
   const [fwd, bwd] = cell === "gru" ? [gruForward, gruBackward] : [rnnForward, rnnBackward];
   g.push({
     name: cell,
     forward: (k) => {
+      gates.forEach(({ W, b }, i) => k.gemm(V, H, E, table.at, E, 1, W.at, H, f(loop.P, i * H), GH, 0, b.at));
+      k.gatherSum(T * B, 1, GH, ids, loop.P, 0, loop.A);
       k.broadcastRow(B, H, start.at, loop.hs);
       fwd(k, loop, gates);
     },
     backward: (k, b) => {
-      if (b.acc(A)) throw new Error("fused graph: gate inputs read twice");
       k.zero(B * H, loop.dn);
       bwd(k, loop, gates);
       k.colSum(B, H, loop.dn, start.grad, b.acc(start)); // the start state is every line's h_{-1}
@@ -165,7 +148,7 @@ function rnnForward(k: KernelExports, l: Loop, [gate]: readonly GateParams[]): v
   const { B, T, E, H } = l;
   const wh = hidden(gate!.W, E);
   for (let t = 0; t < T; t++) {
-    const [At, hp] = [f(l.A.at, t * B * H), f(l.hs, t * B * H)];
+    const [At, hp] = [f(l.A, t * B * H), f(l.hs, t * B * H)];
     k.gemm(B, H, H, hp, H, 1, wh, H, At, H, 1, 0);
     k.rnnForwardStep(B, H, At, f(hp, B * H), f(l.out.at, t * H), T * H);
   }
@@ -193,7 +176,7 @@ function gruForward(k: KernelExports, l: Loop, [z, r, c]: readonly GateParams[])
   k.copyRows(H, H, hidden(r!.W, E), H, f(l.wh, H), 2 * H);
   const wc = hidden(c!.W, E);
   for (let t = 0; t < T; t++) {
-    const [At, hp, rh] = [f(l.A.at, t * B * GH), f(l.hs, t * B * H), f(l.rh, t * B * H)];
+    const [At, hp, rh] = [f(l.A, t * B * GH), f(l.hs, t * B * H), f(l.rh, t * B * H)];
     k.gemm(B, 2 * H, H, hp, H, 1, l.wh, 2 * H, At, GH, 1, 0);
     k.gruGatesStep(B, H, At, hp, rh);
     k.gemm(B, H, H, rh, H, 1, wc, H, f(At, 2 * H), GH, 1, 0);
@@ -209,7 +192,7 @@ function gruBackward(k: KernelExports, l: Loop, [, , c]: readonly GateParams[]):
   k.transpose(H, 2 * H, l.wh, wzrT);
   k.transpose(H, H, hidden(c!.W, E), wcT);
   for (let t = T - 1; t >= 0; t--) {
-    const [At, dAt, hp] = [f(l.A.at, t * B * GH), f(l.dA, t * B * GH), f(l.hs, t * B * H)];
+    const [At, dAt, hp] = [f(l.A, t * B * GH), f(l.dA, t * B * GH), f(l.hs, t * B * H)];
     k.gruBackwardStep(B, H, At, hp, f(l.out.grad, t * H), T * H, l.dn, dAt);
     k.gemm(B, H, H, f(dAt, 2 * H), GH, 1, wcT, H, l.drh, H, 0, 0); // d(r ∘ h) = dA_h̄ W_h̄ᵀ
     k.gruResetBackward(B, H, At, hp, l.drh, l.dn, dAt);
@@ -219,8 +202,9 @@ function gruBackward(k: KernelExports, l: Loop, [, , c]: readonly GateParams[]):
 
 /**
  * Every gate's weight and bias gradients from dA [T·B, G·H], over all steps at
- * once: x rows xᵀ dA_i, hidden rows h_{t-1}ᵀ dA_i (h̄'s: (r ∘ h_{t-1})ᵀ dA_h̄),
- * bias Σ dA_i.
+ * once: hidden rows h_{t-1}ᵀ dA_i (h̄'s: (r ∘ h_{t-1})ᵀ dA_h̄); then dA summed
+ * into the table rows the steps read (dP [V, G·H]) gives the x rows tableᵀ dP_i,
+ * the biases Σ dP_i and the table's gradient dP W_xᵀ.
  */
 function weightGrads(
   k: KernelExports,
@@ -229,15 +213,17 @@ function weightGrads(
   cell: Cell,
   acc: (n: GraphNode) => 0 | 1,
 ): void {
-  const { B, T, E, H } = l;
-  const [M, GH] = [T * B, gates.length * H];
-  k.colSum(M, GH, l.dA, l.dbias, 0);
+  const { B, T, E, H, table } = l;
+  const [M, V, GH] = [T * B, table.rows, gates.length * H];
+  k.scatterRows(M, 1, GH, V, l.ids, l.dA, l.dP);
+  k.colSum(V, GH, l.dP, l.dbias, 0);
   gates.forEach(({ W, b }, i) => {
-    const dAi = f(l.dA, i * H);
     const a = acc(W); // both row blocks of W share one first write
-    k.gemm(E, H, M, l.x.at, 1, l.x.ld, dAi, GH, W.grad, H, a, 0);
     const states = cell === "gru" && i === 2 ? l.rh : l.hs; // blocks 0..T-1 of hs are h_{t-1}
-    k.gemm(H, H, M, states, 1, H, dAi, GH, f(W.grad, E * H), H, a, 0);
+    k.gemm(H, H, M, states, 1, H, f(l.dA, i * H), GH, f(W.grad, E * H), H, a, 0);
+    k.gemm(E, H, V, table.at, 1, E, f(l.dP, i * H), GH, W.grad, H, a, 0);
     k.addGrad(H, f(l.dbias, i * H), b.grad, acc(b));
+    k.transpose(E, H, W.at, f(l.wxT, i * H * E));
   });
+  if (table.grad >= 0) k.gemm(V, E, GH, l.dP, GH, 1, l.wxT, E, table.grad, E, acc(table), 0);
 }

@@ -134,8 +134,12 @@ export interface KernelExports {
   gruBackwardStep(B: number, H: number, G: number, hp: number, dOut: number, ldo: number, dn: number, dG: number): void;
   /** GRU step backward: dA_r from drh (the gradient of r ∘ hp) into dG; dn += drh r */
   gruResetBackward(B: number, H: number, G: number, hp: number, drh: number, dn: number, dG: number): void;
-  /** int32 ids [B·T·w]: the w tokens position t of line b reads, newest first, `blank` before the line */
-  windowIds(B: number, T: number, w: number, blank: number, tokens: number, ids: number): void;
+  /** int32 ids [B·T·w]: k·stride + the k-th newest token position t of line b reads (`blank` before the line) */
+  windowIds(B: number, T: number, w: number, blank: number, stride: number, tokens: number, ids: number): void;
+  /** out[m, :] = bias + Σ_k table[ids[m·w + k], :] over M rows of N values (bias 0: none) */
+  gatherSum(M: number, w: number, N: number, ids: number, table: number, bias: number, out: number): void;
+  /** dTable [R, N] = the sum of dy[m, :] into every row ids[m·w + k] read (gatherSum's gradient) */
+  scatterRows(M: number, w: number, N: number, R: number, ids: number, dy: number, dTable: number): void;
   /** first free byte after the module's static data */
   heapBase(): number;
   /** the instance's linear memory */

@@ -14,8 +14,8 @@
  */
 import type * as tfjs from "@tensorflow/tfjs";
 import type { GraphBuilder, GraphNode } from "../engines/graph";
-import { embed, linear as linearOp } from "../engines/graph-ops";
-import { gateInputs, recurrence, tokensByTime } from "../engines/graph-recurrent";
+import { linear as linearOp } from "../engines/graph-ops";
+import { recurrence, tokensByTime } from "../engines/graph-recurrent";
 import { linear } from "../nn/layers";
 import { embedding } from "../nn/ops";
 import { tf } from "../runtime/tf";
@@ -96,13 +96,13 @@ export class Recurrent extends ParameterModel {
 
   /**
    * The same forward pass as a fused graph (lib/engines/graph-recurrent.ts):
-   * embeddings time-major, the gates' x halves in one op, the loop in another.
+   * the tokens time-major, then the embedding, the recurrence and its backward
+   * pass in one op.
    */
   fusedGraph(g: GraphBuilder): GraphNode {
     const p = (v: tfjs.Variable | null): GraphNode => g.param(v as tfjs.Variable);
-    const x = embed(g, p(this.wte), tokensByTime(g)); // [T·B, E], row t·B + b
     const gates = this.gates.map((l) => ({ W: p(l.W), b: p(l.b) }));
-    const hs = recurrence(g, this.cell, gateInputs(g, x, gates), x, p(this.start), gates); // [B·T, H]
+    const hs = recurrence(g, this.cell, p(this.wte), tokensByTime(g), p(this.start), gates); // [B·T, H]
     return linearOp(g, hs, p(this.lmHead.W), p(this.lmHead.b)); // [B·T, vocab]
   }
 
