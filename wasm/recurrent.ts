@@ -46,6 +46,22 @@ export function broadcastRow(B: i32, H: i32, src: usize, dst: usize): void {
   for (let b = 0; b < B; b++) memory.copy(dst + <usize>b * bytes, src, bytes);
 }
 
+/**
+ * dst row q·P + p = src row p·Q + q, rows of D values: [P, Q] blocks of rows
+ * regrouped as [Q, P] (time-major states to batch-major and back). Written in
+ * order, read with a stride.
+ */
+export function permuteRows(P: i32, Q: i32, D: i32, src: usize, dst: usize): void {
+  const row = (<usize>D) << 2;
+  let out = dst;
+  for (let q = 0; q < Q; q++) {
+    for (let p = 0; p < P; p++) {
+      memory.copy(out, src + <usize>(p * Q + q) * row, row);
+      out += row;
+    }
+  }
+}
+
 /** dst[i, :] = src[i, :] for `rows` rows of `cols` values, rows lds and ldd floats apart. */
 export function copyRows(rows: i32, cols: i32, src: usize, lds: i32, dst: usize, ldd: i32): void {
   const bytes = (<usize>cols) << 2;
@@ -54,24 +70,16 @@ export function copyRows(rows: i32, cols: i32, src: usize, lds: i32, dst: usize,
   }
 }
 
-/**
- * RNN step: h = tanh(G_t) for G_t [B, H], written to the time-major state hn
- * [B, H] and to out, whose rows are ldo floats apart (the batch-major hidden
- * states the head reads).
- */
-export function rnnForwardStep(B: i32, H: i32, G: usize, hn: usize, out: usize, ldo: i32): void {
+/** RNN step: h = tanh(G_t) for G_t [B, H], written to the next state hn [B, H]. */
+export function rnnForwardStep(B: i32, H: i32, G: usize, hn: usize): void {
   const row = (<usize>H) << 2;
-  const so = (<usize>ldo) << 2;
   for (let b = 0; b < B; b++) {
     const g = G + <usize>b * row;
     const h = hn + <usize>b * row;
-    const y = out + <usize>b * so;
     for (let j = 0; j < H;) {
       const full = j + 4 <= H;
       const o = (<usize>j) << 2;
-      const v = tanh4(ld(g + o, full));
-      st(h + o, v, full);
-      st(y + o, v, full);
+      st(h + o, tanh4(ld(g + o, full)), full);
       j += full ? 4 : 1;
     }
   }
@@ -127,26 +135,22 @@ export function gruGatesStep(B: i32, H: i32, G: usize, hp: usize, rh: usize): vo
 
 /**
  * GRU step, second half: h̄ = tanh(G_t[:, 2H..3H]) in place, then
- * h = hp + z (h̄ - hp), written to hn [B, H] and to out (rows ldo apart).
+ * h = hp + z (h̄ - hp), written to the next state hn [B, H].
  */
-export function gruForwardStep(B: i32, H: i32, G: usize, hp: usize, hn: usize, out: usize, ldo: i32): void {
+export function gruForwardStep(B: i32, H: i32, G: usize, hp: usize, hn: usize): void {
   const row = (<usize>H) << 2;
-  const so = (<usize>ldo) << 2;
   for (let b = 0; b < B; b++) {
     const zb = G + <usize>(3 * b) * row;
     const cb = zb + 2 * row;
     const pb = hp + <usize>b * row;
     const nb = hn + <usize>b * row;
-    const yb = out + <usize>b * so;
     for (let j = 0; j < H;) {
       const full = j + 4 <= H;
       const o = (<usize>j) << 2;
       const c = tanh4(ld(cb + o, full));
       st(cb + o, c, full);
       const p = ld(pb + o, full);
-      const h = f32x4.add(p, f32x4.mul(ld(zb + o, full), f32x4.sub(c, p)));
-      st(nb + o, h, full);
-      st(yb + o, h, full);
+      st(nb + o, f32x4.add(p, f32x4.mul(ld(zb + o, full), f32x4.sub(c, p))), full);
       j += full ? 4 : 1;
     }
   }

@@ -50,12 +50,14 @@ interface Loop {
   ids: number;
   /** the table's x halves of every gate with their biases: table · [W_x…] + [b…], [V, G·H] */
   P: number;
-  /** gate inputs [T·B, G·H]: rows of P, then pre-activations and activations in place step by step */
+  /** gate inputs [T·B, G·H]: rows of P, then pre-activations and activations in place, step by step */
   A: number;
   /** hidden states, time-major: the start state at block 0, h_t at block t + 1: [(T + 1)·B, H] */
   hs: number;
   /** the batch-major hidden states [B·T, H] (the op's output) */
   out: GraphNode;
+  /** the output's gradient time-major [T·B, H] */
+  dH: number;
   /** GRU: r ∘ h_{t-1} at every step, time-major [T·B, H] */
   rh: number;
   /** the hidden rows of the gates' weights packed (GRU: z | r, [H, 2H]), for the step products */
@@ -112,6 +114,7 @@ export function recurrence(
     wh: need(2 * H * H, cell === "gru"),
     whT: need(GH * H),
     wxT: need(GH * E),
+    dH: need(T * B * H),
     dA: need(T * B * GH),
     dP: need(V * GH),
     dn: need(B * H),
@@ -123,11 +126,12 @@ export function recurrence(
     name: cell,
     forward: (k) => {
       gates.forEach(({ W, b }, i) => k.gemm(V, H, E, table.at, E, 1, W.at, H, f(loop.P, i * H), GH, 0, b.at));
-      k.gatherSum(T * B, 1, GH, ids, loop.P, 0, loop.A);
       k.broadcastRow(B, H, start.at, loop.hs);
       fwd(k, loop, gates);
+      k.permuteRows(T, B, H, f(loop.hs, B * H), loop.out.at); // h_t of line b to row b·T + t
     },
     backward: (k, b) => {
+      k.permuteRows(B, T, H, loop.out.grad, loop.dH); // and back: the steps read their B rows together
       k.zero(B * H, loop.dn);
       bwd(k, loop, gates);
       k.colSum(B, H, loop.dn, start.grad, b.acc(start)); // the start state is every line's h_{-1}
@@ -149,8 +153,9 @@ function rnnForward(k: KernelExports, l: Loop, [gate]: readonly GateParams[]): v
   const wh = hidden(gate!.W, E);
   for (let t = 0; t < T; t++) {
     const [At, hp] = [f(l.A, t * B * H), f(l.hs, t * B * H)];
+    k.gatherSum(B, 1, H, f(l.ids, t * B), l.P, 0, At); // the step's gate inputs, just before their use
     k.gemm(B, H, H, hp, H, 1, wh, H, At, H, 1, 0);
-    k.rnnForwardStep(B, H, At, f(hp, B * H), f(l.out.at, t * H), T * H);
+    k.rnnForwardStep(B, H, At, f(hp, B * H));
   }
 }
 
@@ -160,7 +165,7 @@ function rnnBackward(k: KernelExports, l: Loop, [gate]: readonly GateParams[]): 
   k.transpose(H, H, hidden(gate!.W, E), l.whT);
   for (let t = T - 1; t >= 0; t--) {
     const dAt = f(l.dA, t * B * H);
-    k.rnnBackwardStep(B, H, f(l.hs, (t + 1) * B * H), f(l.out.grad, t * H), T * H, l.dn, dAt);
+    k.rnnBackwardStep(B, H, f(l.hs, (t + 1) * B * H), f(l.dH, t * B * H), H, l.dn, dAt);
     k.gemm(B, H, H, dAt, H, 1, l.whT, H, l.dn, H, 0, 0);
   }
 }
@@ -177,10 +182,11 @@ function gruForward(k: KernelExports, l: Loop, [z, r, c]: readonly GateParams[])
   const wc = hidden(c!.W, E);
   for (let t = 0; t < T; t++) {
     const [At, hp, rh] = [f(l.A, t * B * GH), f(l.hs, t * B * H), f(l.rh, t * B * H)];
+    k.gatherSum(B, 1, GH, f(l.ids, t * B), l.P, 0, At); // the step's gate inputs, just before their use
     k.gemm(B, 2 * H, H, hp, H, 1, l.wh, 2 * H, At, GH, 1, 0);
     k.gruGatesStep(B, H, At, hp, rh);
     k.gemm(B, H, H, rh, H, 1, wc, H, f(At, 2 * H), GH, 1, 0);
-    k.gruForwardStep(B, H, At, hp, f(hp, B * H), f(l.out.at, t * H), T * H);
+    k.gruForwardStep(B, H, At, hp, f(hp, B * H));
   }
 }
 
@@ -193,7 +199,7 @@ function gruBackward(k: KernelExports, l: Loop, [, , c]: readonly GateParams[]):
   k.transpose(H, H, hidden(c!.W, E), wcT);
   for (let t = T - 1; t >= 0; t--) {
     const [At, dAt, hp] = [f(l.A, t * B * GH), f(l.dA, t * B * GH), f(l.hs, t * B * H)];
-    k.gruBackwardStep(B, H, At, hp, f(l.out.grad, t * H), T * H, l.dn, dAt);
+    k.gruBackwardStep(B, H, At, hp, f(l.dH, t * B * H), H, l.dn, dAt);
     k.gemm(B, H, H, f(dAt, 2 * H), GH, 1, wcT, H, l.drh, H, 0, 0); // d(r ∘ h) = dA_h̄ W_h̄ᵀ
     k.gruResetBackward(B, H, At, hp, l.drh, l.dn, dAt);
     k.gemm(B, H, 2 * H, dAt, GH, 1, wzrT, H, l.dn, H, 1, 0); // + [dA_z, dA_r] [W_z | W_r]_hᵀ

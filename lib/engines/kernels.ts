@@ -122,14 +122,16 @@ export interface KernelExports {
   broadcastRow(B: number, H: number, src: number, dst: number): void;
   /** copies rows of `cols` values from rows lds floats apart to rows ldd floats apart */
   copyRows(rows: number, cols: number, src: number, lds: number, dst: number, ldd: number): void;
-  /** RNN step: h = tanh(G) [B, H] into hn and into out (rows ldo apart) */
-  rnnForwardStep(B: number, H: number, G: number, hn: number, out: number, ldo: number): void;
+  /** dst row q·P + p = src row p·Q + q for rows of D values ([P, Q] blocks regrouped as [Q, P]) */
+  permuteRows(P: number, Q: number, D: number, src: number, dst: number): void;
+  /** RNN step: h = tanh(G) [B, H] into hn */
+  rnnForwardStep(B: number, H: number, G: number, hn: number): void;
   /** RNN step backward: dG = (dOut_t + dn) (1 - h²) */
   rnnBackwardStep(B: number, H: number, h: number, dOut: number, ldo: number, dn: number, dG: number): void;
   /** GRU step: z, r = σ in place in G [B, 3H]; rh = r ∘ hp */
   gruGatesStep(B: number, H: number, G: number, hp: number, rh: number): void;
-  /** GRU step: h̄ = tanh in place; h = hp + z (h̄ - hp) into hn and out (rows ldo apart) */
-  gruForwardStep(B: number, H: number, G: number, hp: number, hn: number, out: number, ldo: number): void;
+  /** GRU step: h̄ = tanh in place; h = hp + z (h̄ - hp) into hn */
+  gruForwardStep(B: number, H: number, G: number, hp: number, hn: number): void;
   /** GRU step backward: dA_z, dA_h̄ into dG; dn = dh (1 - z) with dh = dOut_t + dn */
   gruBackwardStep(B: number, H: number, G: number, hp: number, dOut: number, ldo: number, dn: number, dG: number): void;
   /** GRU step backward: dA_r from drh (the gradient of r ∘ hp) into dG; dn += drh r */
