@@ -10,6 +10,7 @@ import { tf } from "../lib/runtime/tf";
 import { splitLines } from "../lib/data/lines";
 import { Vocab } from "../lib/data/vocab";
 import { fusedBytes, fusedSpecOf } from "../lib/engines/fused";
+import { graphBytes, isGraphModel } from "../lib/engines/graph";
 import { buildModel } from "../lib/experiments/run-model";
 import { MODELS } from "../lib/models/registry";
 import { resolveConfig } from "../lib/experiments/hyperparams";
@@ -143,4 +144,19 @@ test("a dataset's fingerprint is of its lines; resume tells the same data from o
   // a run written before data records: compared by name, with a note
   expect(checkResumeData("run", null, "a.txt", saved, words, false).note).toMatch(/records no fingerprint/);
   expect(() => checkResumeData("run", null, "other.txt", saved, words, false)).toThrow(DataChangedError);
+});
+
+test("a sequence model with a fused graph is estimated from its graph's layout and its lines", () => {
+  const config = resolveConfig({ model: "gru", blockSize: 506, batchSize: 32 });
+  const size = { lines: 57000, chars: 57000 * 120 }; // Brown's sentences up to 505 characters
+  const e = estimateRunMemory(config, size, 85, { fusedAvailable: true });
+  expect(e.engine).toBe("fused");
+  const model = buildModel(config, 85);
+  if (!isGraphModel(model)) throw new Error("the GRU has no fused graph");
+  const part = (name: string): number => e.parts.find((p) => p.name.startsWith(name))?.bytes ?? NaN;
+  expect(part("fused kernel memory")).toBe(graphBytes(model, 32));
+  expect(part("evaluation")).toBe(2 * graphBytes(model, 32, false)); // 16,384 tokens: 32 lines of 506
+  expect(part("data")).toBeLessThan(2 * 57000 * 2 * 506 * 4 + size.chars * 2 + 57000 * 32 + 1); // lines, not windows
+  expect(e.total).toBeLessThan(2 ** 30);
+  model.dispose();
 });

@@ -7,7 +7,9 @@
  * The estimate adds up: the process itself, the encoded data, the
  * parameters, the training step of the engine that will run it (on the fused
  * engine its kernel memory, laid out exactly as lib/engines/fused.ts lays it
- * out; on tfjs the gradients and the activations autodiff keeps), the
+ * out, or for a sequence model as its fused graph lays it out, the only case
+ * that builds the model (parameters only); on tfjs the gradients and the
+ * activations autodiff keeps), the
  * evaluation chunks, checkpoint copies and the minibatch. Training is plain
  * SGD, so there is no optimizer state. It is compared with a ceiling:
  * `--max-memory`, else MAKEMORE_MAX_MEMORY, else half of the machine's memory.
@@ -17,8 +19,11 @@
 import * as os from "os";
 import { bufferEnd } from "../engines/kernels";
 import { FUSED_MAX_BYTES } from "../engines/fused-engine";
+import { graphBytes, isGraphModel } from "../engines/graph";
+import { evalLines, GRAPH_MAX_BYTES } from "../engines/graph-engine";
 import { findModel } from "../models/registry";
 import { ConfigError, type ExperimentConfig } from "./hyperparams";
+import { buildModel } from "./run-model";
 
 /** A layer as the fused engine lays it out (see `fusedSpec()` of the models). */
 type LayerShape =
@@ -153,6 +158,34 @@ export const PROCESS_BASE_BYTES = 200 * 2 ** 20;
 /** Examples per evaluation chunk: the fused engine's, and the tfjs path's (see lib/training/evaluate.ts). */
 const EVAL_CHUNK = { fused: 2048, tfjs: 8192 } as const;
 
+/** Parameters beyond which a sequence model is not built to measure its graph (the estimate refuses it anyway). */
+const GRAPH_PROBE_MAX_PARAMS = 2 ** 26;
+
+/**
+ * Kernel memory of a sequence model's fused graph (lib/engines/graph.ts) for
+ * a training batch and for an evaluation chunk of its split of `evalExamples`
+ * lines, or null when the kind has no graph. The graph's layout is what the
+ * engine allocates, so the model is built (its parameters only) and laid out
+ * without running anything.
+ */
+function graphMemory(
+  config: ExperimentConfig,
+  vocabSize: number,
+  evalExamples: number,
+): { train: number; evaluation: number } | null {
+  const spec = findModel(config.model);
+  if (!spec || spec.examples !== "sequence" || config.batchSize < 1) return null;
+  if (spec.parameterCount(config, vocabSize) > GRAPH_PROBE_MAX_PARAMS) return null;
+  const model = buildModel(config, vocabSize);
+  try {
+    if (!isGraphModel(model)) return null;
+    const lines = evalLines(model, { n: evalExamples });
+    return { train: graphBytes(model, config.batchSize), evaluation: graphBytes(model, lines, false) };
+  } finally {
+    model.dispose();
+  }
+}
+
 /** What the data of a run amounts to. */
 export interface DataSize {
   /** lines (words) */
@@ -209,28 +242,30 @@ export function estimateRunMemory(
     shapes.length > 0
       ? paramSizes(shapes).reduce((a, s) => a + s, 0)
       : (findModel(config.model)?.parameterCount(config, V) ?? 0);
-  const examples = size.chars + size.lines;
+  // sequence models read whole lines (X and Y of T positions each), context models one window per character
+  const sequence = findModel(config.model)?.examples === "sequence";
+  const examples = sequence ? size.lines : size.chars + size.lines;
+  const intsPerExample = sequence ? 2 * T : T + 1;
   const evalExamples = Math.max(2, Math.min(examples, 25000));
-  const kernel = B >= 2 && shapes.length > 0 ? fusedKernelBytes(config, V, B) : Infinity;
-  const engine = options.fusedAvailable && kernel <= FUSED_MAX_BYTES ? "fused" : "tfjs";
+  const graph = sequence ? graphMemory(config, V, evalExamples) : null;
+  const kernel = graph ? graph.train : B >= 2 && shapes.length > 0 ? fusedKernelBytes(config, V, B) : Infinity;
+  const engine = options.fusedAvailable && kernel <= (graph ? GRAPH_MAX_BYTES : FUSED_MAX_BYTES) ? "fused" : "tfjs";
   const perExample = tfjsBytesPerExample(config, V);
   const parts: MemoryPart[] = [
     { name: "process", bytes: PROCESS_BASE_BYTES },
-    // contexts of every split (the training split is built twice while the evaluation subsets are drawn)
-    { name: "data", bytes: 2 * examples * (T + 1) * 4 + size.chars * 2 + size.lines * 32 },
+    // examples of every split (the training split is built twice while the evaluation subsets are drawn)
+    { name: "data", bytes: 2 * examples * intsPerExample * 4 + size.chars * 2 + size.lines * 32 },
     { name: "parameters", bytes: P * 4 },
     // a checkpoint is copied out of the model and encoded before it is written
     { name: "checkpoints", bytes: 2 * P * 4 },
     { name: "optimizer state (plain SGD)", bytes: 0 },
-    { name: `minibatch of ${B.toLocaleString("en-US")}`, bytes: 2 * B * (T + 1) * 4 },
+    { name: `minibatch of ${B.toLocaleString("en-US")}`, bytes: 2 * B * intsPerExample * 4 },
   ];
   if (engine === "fused") {
     parts.push({ name: "fused kernel memory (parameters, gradients, activations)", bytes: kernel });
     // one network per split evaluation; the previous one may not be collected yet
-    parts.push({
-      name: "evaluation",
-      bytes: 2 * fusedKernelBytes(config, V, Math.min(EVAL_CHUNK.fused, evalExamples)),
-    });
+    const evaluation = graph ? graph.evaluation : fusedKernelBytes(config, V, Math.min(EVAL_CHUNK.fused, evalExamples));
+    parts.push({ name: "evaluation", bytes: 2 * evaluation });
   } else {
     parts.push({ name: "gradients", bytes: 2 * P * 4 });
     parts.push({ name: `activations of a batch of ${B.toLocaleString("en-US")}`, bytes: B * perExample });
