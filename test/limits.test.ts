@@ -166,3 +166,18 @@ test("a dataset's fingerprint is of its lines; resume tells the same data from o
   expect(checkResumeData("run", null, "a.txt", saved, words, false).note).toMatch(/records no fingerprint/);
   expect(() => checkResumeData("run", null, "other.txt", saved, words, false)).toThrow(DataChangedError);
 });
+
+test("a sequence model with a fused graph is estimated from its graph's layout and its lines", () => {
+  const config = resolveConfig({ model: "gru", blockSize: 506, batchSize: 32 });
+  const size = { lines: 57000, chars: 57000 * 120 }; // Brown's sentences up to 505 characters
+  const e = estimateRunMemory(config, size, 85, { fusedAvailable: true });
+  expect(e.engine).toBe("fused");
+  const model = buildModel(config, 85);
+  if (!isGraphModel(model)) throw new Error("the GRU has no fused graph");
+  const part = (name: string): number => e.parts.find((p) => p.name.startsWith(name))?.bytes ?? NaN;
+  expect(part("fused kernel memory")).toBe(graphBytes(model, 32));
+  expect(part("evaluation")).toBe(2 * graphBytes(model, 32, false)); // 16,384 tokens: 32 lines of 506
+  expect(part("data")).toBe(2 * 57000 * 2 * 507 * 4 + size.chars * 2 + 57000 * 32); // X and Y of each line, not a window per character
+  expect(e.total).toBeLessThan(2 ** 30);
+  model.dispose();
+});

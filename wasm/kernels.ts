@@ -578,3 +578,4 @@ export function heapBase(): usize {
 export * from "./sequence";
 export * from "./attention";
 export * from "./adamw";
+export * from "./recurrent";

@@ -197,6 +197,32 @@ export interface KernelExports {
     bc2Sqrt: number,
     eps: number,
   ): void;
+  /** y = σ(x) over exactly n values (recurrent kernels: wasm/recurrent.ts) */
+  sigmoidForward(n: number, x: number, y: number): void;
+  /** dst[i, :] = src[0, :] for B rows of H values */
+  broadcastRow(B: number, H: number, src: number, dst: number): void;
+  /** copies rows of `cols` values from rows lds floats apart to rows ldd floats apart */
+  copyRows(rows: number, cols: number, src: number, lds: number, dst: number, ldd: number): void;
+  /** dst row q·P + p = src row p·Q + q for rows of D values ([P, Q] blocks regrouped as [Q, P]) */
+  permuteRows(P: number, Q: number, D: number, src: number, dst: number): void;
+  /** RNN step: h = tanh(G) [B, H] into hn */
+  rnnForwardStep(B: number, H: number, G: number, hn: number): void;
+  /** RNN step backward: dG = (dOut_t + dn) (1 - h²) */
+  rnnBackwardStep(B: number, H: number, h: number, dOut: number, ldo: number, dn: number, dG: number): void;
+  /** GRU step: z, r = σ in place in G [B, 3H]; rh = r ∘ hp */
+  gruGatesStep(B: number, H: number, G: number, hp: number, rh: number): void;
+  /** GRU step: h̄ = tanh in place; h = hp + z (h̄ - hp) into hn */
+  gruForwardStep(B: number, H: number, G: number, hp: number, hn: number): void;
+  /** GRU step backward: dA_z, dA_h̄ into dG; dn = dh (1 - z) with dh = dOut_t + dn */
+  gruBackwardStep(B: number, H: number, G: number, hp: number, dOut: number, ldo: number, dn: number, dG: number): void;
+  /** GRU step backward: dA_r from drh (the gradient of r ∘ hp) into dG; dn += drh r */
+  gruResetBackward(B: number, H: number, G: number, hp: number, drh: number, dn: number, dG: number): void;
+  /** int32 ids [B·T·w]: k·stride + the k-th newest token position t of line b reads (`blank` before the line) */
+  windowIds(B: number, T: number, w: number, blank: number, stride: number, tokens: number, ids: number): void;
+  /** out[m, :] = bias + Σ_k table[ids[m·w + k], :] over M rows of N values (bias 0: none) */
+  gatherSum(M: number, w: number, N: number, ids: number, table: number, bias: number, out: number): void;
+  /** dTable [R, N] = the sum of dy[m, :] into every row ids[m·w + k] read (gatherSum's gradient) */
+  scatterRows(M: number, w: number, N: number, R: number, ids: number, dy: number, dTable: number): void;
   /** first free byte after the module's static data */
   heapBase(): number;
   /** the instance's linear memory */

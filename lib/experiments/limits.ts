@@ -267,7 +267,7 @@ function graphMemory(
   evalExamples: number,
 ): { train: number; evaluation: number } | null {
   const spec = findModel(config.model);
-  if (!spec || spec.parameterCount(config, V) > GRAPH_SIZING_MAX_PARAMS) return null;
+  if (!spec || config.batchSize < 1 || spec.parameterCount(config, V) > GRAPH_SIZING_MAX_PARAMS) return null;
   quietDefaultBackend(); // the estimate may come before the backend is chosen
   const model = buildModel(config, V);
   try {

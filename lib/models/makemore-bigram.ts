@@ -5,6 +5,8 @@
  * @module
  */
 import type * as tfjs from "@tensorflow/tfjs";
+import type { GraphBuilder, GraphNode } from "../engines/graph";
+import { embed } from "../engines/graph-ops";
 import { embedding } from "../nn/ops";
 import { tf } from "../runtime/tf";
 import type { SequenceModel } from "./model";
@@ -35,6 +37,11 @@ export class MakemoreBigram implements SequenceModel, NamedParameters {
   forward(X: tfjs.Tensor2D): tfjs.Tensor3D {
     // a row lookup per position: embedding's gradient adds into the rows read
     return tf.tidy(() => embedding(this.logits as tfjs.Tensor2D, X) as tfjs.Tensor3D); // [B, T, vocab]
+  }
+
+  /** The same lookup as a fused graph: the table's rows are the logits. */
+  fusedGraph(g: GraphBuilder): GraphNode {
+    return embed(g, g.param(this.logits)); // [B·T, vocab]
   }
 
   dispose(): void {

@@ -13,6 +13,9 @@
  * @module
  */
 import type * as tfjs from "@tensorflow/tfjs";
+import type { GraphBuilder, GraphNode } from "../engines/graph";
+import { linear as linearOp } from "../engines/graph-ops";
+import { recurrence, tokensByTime } from "../engines/graph-recurrent";
 import { linear } from "../nn/layers";
 import { embedding } from "../nn/ops";
 import { tf } from "../runtime/tf";
@@ -89,6 +92,18 @@ export class Recurrent extends ParameterModel {
       }
       return linearAll(tf.stack(hiddens, 1), this.lmHead) as tfjs.Tensor3D; // [B, T, vocab]
     });
+  }
+
+  /**
+   * The same forward pass as a fused graph (lib/engines/graph-recurrent.ts):
+   * the tokens time-major, then the embedding, the recurrence and its backward
+   * pass in one op.
+   */
+  fusedGraph(g: GraphBuilder): GraphNode {
+    const p = (v: tfjs.Variable | null): GraphNode => g.param(v as tfjs.Variable);
+    const gates = this.gates.map((l) => ({ W: p(l.W), b: p(l.b) }));
+    const hs = recurrence(g, this.cell, p(this.wte), tokensByTime(g), p(this.start), gates); // [B·T, H]
+    return linearOp(g, hs, p(this.lmHead.W), p(this.lmHead.b)); // [B·T, vocab]
   }
 
   /**
