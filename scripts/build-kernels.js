@@ -31,12 +31,21 @@ function stampFile(out) {
 }
 
 /**
- * What the binary must have been built from: source hash and compiler version.
+ * What the binary must have been built from: the hash of the sources (the entry and
+ * every other .ts file in its folder) and the compiler version.
  * @param {Paths} paths
  */
 function stamp(paths) {
   const version = JSON.parse(fs.readFileSync(path.join(ascDir, "package.json"), "utf8")).version;
-  const hash = createHash("sha256").update(fs.readFileSync(paths.source)).digest("hex");
+  // the entry re-exports kernels from the other .ts files beside it: all of them make the binary
+  const dir = path.dirname(paths.source);
+  const sources = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith(".ts"))
+    .sort();
+  const h = createHash("sha256");
+  for (const f of sources) h.update(`${f}\0`).update(fs.readFileSync(path.join(dir, f)));
+  const hash = h.digest("hex");
   return `${hash} assemblyscript@${version}\n`;
 }
 

@@ -98,13 +98,20 @@ describe("fused kernels build", () => {
   test("builds when missing, skips when up to date, rebuilds on a change; a broken source keeps the old binary", () => {
     const dir = workdir();
     const paths = { source: path.join(dir, "kernels.ts"), out: path.join(dir, "build", "kernels.wasm") };
-    fs.copyFileSync(kernels.DEFAULT.source, paths.source);
+    const wasmDir = path.dirname(kernels.DEFAULT.source);
+    for (const f of fs.readdirSync(wasmDir).filter((f) => f.endsWith(".ts"))) {
+      fs.copyFileSync(path.join(wasmDir, f), path.join(dir, f));
+    }
     expect(kernels.upToDate(paths)).toBe(false);
     expect(kernels.ensureKernels({ paths })).toBe(true);
     const first = fs.readFileSync(paths.out);
     expect(first.subarray(0, 4)).toEqual(Buffer.from([0, 0x61, 0x73, 0x6d])); // "\0asm"
     expect(kernels.ensureKernels({ paths })).toBe(false);
     fs.appendFileSync(paths.source, "\nexport function extra(): i32 {\n  return 7;\n}\n");
+    expect(kernels.upToDate(paths)).toBe(false);
+    expect(kernels.ensureKernels({ paths })).toBe(true);
+    // a file the entry re-exports is part of the source too
+    fs.appendFileSync(path.join(dir, "sequence.ts"), "\nexport function extra2(): i32 {\n  return 8;\n}\n");
     expect(kernels.upToDate(paths)).toBe(false);
     expect(kernels.ensureKernels({ paths })).toBe(true);
     fs.appendFileSync(paths.source, "\nexport function broken(: i32 {\n");

@@ -3,8 +3,9 @@
  *
  * - **tfjs** (`tfjs-engine.ts`): any model, one tfjs op at a time, with
  *   automatic differentiation;
- * - **fused** (`fused-engine.ts`): models that describe themselves as a
- *   {@link FusedSpec}, whole steps in the WebAssembly SIMD kernels.
+ * - **fused**: whole steps in the WebAssembly SIMD kernels, for the lecture
+ *   models that describe themselves as a {@link FusedSpec} (`fused-engine.ts`)
+ *   and the sequence models that record a fused graph (`graph-engine.ts`).
  *
  * Training, evaluation and the learning-rate finder ask {@link planEngine}
  * once which engine serves a model, then talk only to the {@link Engine}.
@@ -13,10 +14,12 @@
  */
 import type * as tfjs from "@tensorflow/tfjs";
 import type { Batch, Examples } from "../data/examples";
-import type { Model } from "../models/model";
+import { isSequenceModel, type Model } from "../models/model";
 import type { Optimizer } from "../training/optimizers";
 import { fusedPlan, FusedEngine, fusedEvaluate } from "./fused-engine";
 import type { FusedSpec } from "./fused";
+import type { GraphModel } from "./graph";
+import { evalLines, GraphEngine, graphEvaluate, graphPlan } from "./graph-engine";
 import { TfjsEngine, tfjsEvaluate } from "./tfjs-engine";
 
 /** The engines. */
@@ -50,8 +53,12 @@ export interface Engine {
   dispose(): void;
 }
 
-/** Which engine serves a model, and why not the other. */
-export type EnginePlan = { name: "fused"; spec: FusedSpec } | { name: "tfjs"; reason: string };
+/**
+ * Which engine serves a model, and why not the other. The fused engine runs
+ * a lecture model from its layer list (`spec`) and a sequence model from its graph (`graph`).
+ */
+export type EnginePlan =
+  { name: "fused"; spec: FusedSpec } | { name: "fused"; graph: GraphModel } | { name: "tfjs"; reason: string };
 
 /**
  * The one decision of which engine runs a model: "auto" takes the fused
@@ -72,10 +79,20 @@ export function planEngine(
   if (choice !== "auto" && choice !== "fused" && choice !== "tfjs") {
     throw new RangeError(`engine must be "auto", "fused" or "tfjs", got ${String(choice)}`);
   }
-  const spec = choice === "tfjs" ? "engine tfjs was asked for" : fusedPlan(model, batch, 0, training);
-  if (typeof spec !== "string") return { name: "fused", spec };
-  if (choice === "fused") throw new RangeError(`cannot ${doing} fused: ${spec}`);
-  return { name: "tfjs", reason: spec };
+  const plan = choice === "tfjs" ? "engine tfjs was asked for" : fusedForm(model, batch, training);
+  if (typeof plan !== "string") return plan;
+  if (choice === "fused") throw new RangeError(`cannot ${doing} fused: ${plan}`);
+  return { name: "tfjs", reason: plan };
+}
+
+/** The fused plan of a model (a layer list for lecture models, a graph for sequence models), or why there is none. */
+function fusedForm(model: Model, batch: number, training: boolean): EnginePlan | string {
+  if (isSequenceModel(model)) {
+    const graph = graphPlan(model, batch, training);
+    return typeof graph === "string" ? graph : { name: "fused", graph };
+  }
+  const spec = fusedPlan(model, batch, 0, training);
+  return typeof spec === "string" ? spec : { name: "fused", spec };
 }
 
 /** Options of {@link createEngine}. */
@@ -97,9 +114,12 @@ export interface EngineOptions {
 /** An engine for training `model` (see {@link planEngine} for which). */
 export function createEngine(model: Model, options: EngineOptions): Engine {
   const plan = planEngine(model, options.engine ?? "auto", options.batchSize, true, options.doing);
-  return plan.name === "fused"
-    ? new FusedEngine(plan.spec, options.batchSize, options.optimizer)
-    : new TfjsEngine(model, options.batchSize, options.targetWidth, options.optimizer, options.fixedBatch);
+  if (plan.name === "tfjs") {
+    return new TfjsEngine(model, options.batchSize, options.targetWidth, options.optimizer, options.fixedBatch);
+  }
+  return "graph" in plan
+    ? new GraphEngine(plan.graph, options.batchSize, options.optimizer)
+    : new FusedEngine(plan.spec, options.batchSize, options.optimizer);
 }
 
 /**
@@ -107,8 +127,12 @@ export function createEngine(model: Model, options: EngineOptions): Engine {
  * `chunkSize` (default 2,048 fused, 8,192 tfjs), on the engine `choice` picks.
  */
 export function evaluateLoss(model: Model, data: Examples, choice: EngineChoice = "auto", chunkSize?: number): number {
-  const plan = planEngine(model, choice, Math.max(2, Math.min(chunkSize ?? 2048, data.n)), false);
-  return plan.name === "fused"
-    ? fusedEvaluate(plan.spec, data, chunkSize ?? 2048)
-    : tfjsEvaluate(model, data, chunkSize ?? 8192);
+  const lines = isSequenceModel(model)
+    ? evalLines(model, data, chunkSize)
+    : Math.max(2, Math.min(chunkSize ?? 2048, data.n));
+  const plan = planEngine(model, choice, lines, false);
+  if (plan.name === "tfjs") return tfjsEvaluate(model, data, chunkSize ?? 8192);
+  return "graph" in plan
+    ? graphEvaluate(plan.graph, data, chunkSize)
+    : fusedEvaluate(plan.spec, data, chunkSize ?? 2048);
 }

@@ -101,6 +101,21 @@ export interface KernelExports {
   sqrtEps(n: number, v: number, eps: number, out: number): void;
   /** mean cross-entropy of z[M, N] against targets y[M]; writes dz; returns the loss */
   crossEntropy(M: number, N: number, z: number, y: number, dz: number): number;
+  /**
+   * cross-entropy of z[M, N] against targets y[M] where -1 counts for nothing; writes
+   * scale · (softmax - onehot) to dz (zeros for uncounted rows); returns the summed loss
+   */
+  seqCrossEntropy(M: number, N: number, z: number, y: number, dz: number, scale: number): number;
+  /** out = a + b over n values, in vectors of 4 */
+  addForward(n: number, a: number, b: number, out: number): void;
+  /** dx = (acc ? dx : 0) + dy over n values */
+  addGrad(n: number, dy: number, dx: number, acc: number): void;
+  /** out[b, t, :] = x[b, t, :] + pos[t, :] for B lines of T positions of D values */
+  addPositions(B: number, T: number, D: number, x: number, pos: number, out: number): void;
+  /** out[b, t, :] = mean of x[b, 0..t, :] */
+  causalMeanForward(B: number, T: number, D: number, x: number, out: number): void;
+  /** gradient of causalMeanForward into dx (added when acc); tmp holds D floats */
+  causalMeanBackward(B: number, T: number, D: number, dy: number, dx: number, acc: number, tmp: number): void;
   /** first free byte after the module's static data */
   heapBase(): number;
   /** the instance's linear memory */

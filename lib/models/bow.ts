@@ -7,6 +7,8 @@
  * @module
  */
 import type * as tfjs from "@tensorflow/tfjs";
+import type { GraphBuilder, GraphNode } from "../engines/graph";
+import { add, addPositions, causalMean, embed, linear, tanh } from "../engines/graph-ops";
 import { embedding } from "../nn/ops";
 import { tf } from "../runtime/tf";
 import { corner, linearAll, ParameterModel, type LinearParams } from "./parts";
@@ -65,6 +67,16 @@ export class BoW extends ParameterModel {
       x = tf.add(x, linearAll(tf.tanh(linearAll(x, this.cFc)), this.cProj));
       return linearAll(x, this.lmHead) as tfjs.Tensor3D; // [B, T, vocab]
     });
+  }
+
+  /** The same forward pass as a fused graph (lib/engines/graph.ts). */
+  fusedGraph(g: GraphBuilder): GraphNode {
+    const p = (v: tfjs.Variable | null): GraphNode => g.param(v as tfjs.Variable);
+    let x = addPositions(g, embed(g, p(this.wte)), p(this.wpe)); // [B·T, E]
+    x = add(g, x, causalMean(g, x));
+    const h = tanh(g, linear(g, x, p(this.cFc.W), p(this.cFc.b))); // [B·T, E2]
+    x = add(g, x, linear(g, h, p(this.cProj.W), p(this.cProj.b)));
+    return linear(g, x, p(this.lmHead.W), p(this.lmHead.b)); // [B·T, vocab]
   }
 
   override dispose(): void {

@@ -1,0 +1,147 @@
+/**
+ * The fused engine for makemore.py's sequence models: whole training steps
+ * of a {@link GraphModel}'s graph in the SIMD kernels, and evaluation of a
+ * split in chunks of lines. Like the lecture models' fused engine, the
+ * variables are copied in once, trained in kernel memory, and written back
+ * by {@link Engine.sync}.
+ *
+ * @module
+ */
+import type { Batch, Examples } from "../data/examples";
+import { isSequences } from "../data/examples";
+import { IGNORE_INDEX } from "../data/sequences";
+import type { Model } from "../models/model";
+import type { Optimizer } from "../training/optimizers";
+import { tf } from "../runtime/tf";
+import type { Engine, GradMap } from "./engine";
+import { graphBytes, GraphNet, graphUnavailable, isGraphModel, type GraphModel } from "./graph";
+
+/**
+ * The most kernel memory a graph may take: 3.5 GiB of WebAssembly's 4 GiB
+ * address space (a transformer at block 506 and batch 32 needs about 1.5 GiB).
+ */
+export const GRAPH_MAX_BYTES = 3.5 * 2 ** 30;
+
+/** Tokens an evaluation chunk holds: lines of 16 positions go 1,024 at a time, lines of 506 go 32. */
+const EVAL_TOKENS = 16384;
+
+/** The model as a graph model when it can train (or evaluate) fused with `batch` lines, else why not. */
+export function graphPlan(model: Model, batch: number, training = true): GraphModel | string {
+  const why = graphUnavailable(model);
+  if (why !== null || !isGraphModel(model)) return why ?? "the model has no fused form";
+  if (training && model.regularization)
+    return "the model adds a regularization term that its fused form does not describe";
+  if (!Number.isInteger(batch) || batch < 1) return `fused steps need a batch of at least 1 line, got ${batch}`;
+  const bytes = graphBytes(model, batch, training);
+  if (bytes > GRAPH_MAX_BYTES) {
+    return `a batch of ${batch} lines needs ${Math.ceil(bytes / 2 ** 20)} MB of kernel memory (limit ${GRAPH_MAX_BYTES / 2 ** 20} MB)`;
+  }
+  return model;
+}
+
+/** An {@link Engine} over a {@link GraphNet}. */
+export class GraphEngine implements Engine {
+  readonly name = "fused";
+  readonly batch: Batch;
+  private readonly net: GraphNet;
+  private unsynced = false;
+  /** evaluation graphs by lines per chunk (the chunking decides the rounding, so it stays fixed) */
+  private readonly evalNets = new Map<number, GraphNet>();
+
+  constructor(
+    private readonly model: GraphModel,
+    batchSize: number,
+    private readonly optimizer: Optimizer,
+  ) {
+    this.net = new GraphNet(model, batchSize);
+    this.net.load();
+    this.batch = this.net.batchViews();
+  }
+
+  step(lr: number, onGrads?: (grads: GradMap) => void): number {
+    const loss = this.net.forwardBackward();
+    this.unsynced = true;
+    if (onGrads) this.showGradients(onGrads);
+    this.optimizer.update(this.net.paramViews(), this.net.gradViews(), lr);
+    return loss;
+  }
+
+  /** The hook sees tfjs variables holding the parameters before this update. */
+  private showGradients(onGrads: (grads: GradMap) => void): void {
+    this.sync();
+    const grads: GradMap = new Map();
+    const views = this.net.gradViews();
+    this.model.parameters().forEach((v, i) => grads.set(v, tf.tensor(views[i]!.slice(), v.shape, "float32")));
+    try {
+      onGrads(grads);
+    } finally {
+      grads.forEach((g) => g.dispose());
+    }
+    this.reload();
+  }
+
+  evaluate(data: Examples, chunkSize?: number): number {
+    this.sync();
+    const lines = evalLines(this.model, data, chunkSize);
+    const net = this.evalNets.get(lines) ?? new GraphNet(this.model, lines, false);
+    this.evalNets.set(lines, net);
+    return evaluateOn(net, data);
+  }
+
+  sync(): void {
+    if (!this.unsynced) return;
+    this.net.store();
+    this.unsynced = false;
+  }
+
+  reload(): void {
+    this.net.load();
+    this.unsynced = false;
+  }
+
+  dispose(): void {
+    this.evalNets.clear();
+  }
+}
+
+/** Mean loss per counted target over every line of `data`, in fused chunks. */
+export function graphEvaluate(model: GraphModel, data: Examples, chunkSize?: number): number {
+  return evaluateOn(new GraphNet(model, evalLines(model, data, chunkSize), false), data);
+}
+
+/** Lines per evaluation chunk: `chunkSize` if given, else about {@link EVAL_TOKENS} tokens; at most the split. */
+export function evalLines(model: Pick<Model, "blockSize">, data: Pick<Examples, "n">, chunkSize?: number): number {
+  if (chunkSize !== undefined && (!Number.isInteger(chunkSize) || chunkSize < 1)) {
+    throw new RangeError(`chunkSize must be a positive integer, got ${chunkSize}`);
+  }
+  const lines = chunkSize ?? Math.max(1, Math.floor(EVAL_TOKENS / model.blockSize));
+  return Math.max(1, Math.min(lines, data.n));
+}
+
+/**
+ * Loads the variables into `net` and runs every line through it. A last,
+ * shorter chunk fills the rest of the batch with ignored targets: lines do
+ * not interact (no batch statistics in these models), so they count for nothing.
+ */
+function evaluateOn(net: GraphNet, data: Examples): number {
+  if (!isSequences(data)) throw new RangeError("the fused graph engine evaluates sequences, not context windows");
+  const { n, blockSize } = data;
+  if (blockSize !== net.time) throw new RangeError(`lines of ${blockSize} positions for a model of ${net.time}`);
+  net.load();
+  const { X, Y } = net.batchViews();
+  let total = 0;
+  let count = 0;
+  for (let start = 0; start < n; start += net.batch) {
+    const rows = Math.min(net.batch, n - start);
+    X.set(data.X.subarray(start * blockSize, (start + rows) * blockSize));
+    Y.set(data.Y.subarray(start * blockSize, (start + rows) * blockSize));
+    if (rows < net.batch) {
+      X.fill(0, rows * blockSize);
+      Y.fill(IGNORE_INDEX, rows * blockSize);
+    }
+    const t = net.evalTotals();
+    total += t.total;
+    count += t.count;
+  }
+  return total / count;
+}

@@ -1,0 +1,330 @@
+/**
+ * Fused graphs: makemore.py's sequence models run as a fixed list of coarse
+ * ops over the kernels' memory, in place of one tfjs op per line of the model.
+ *
+ * A model describes its forward pass once, for a batch of B lines of T
+ * positions, by calling ops on a {@link GraphBuilder} (`fusedGraph` of
+ * {@link GraphModel}): each op lays out its output (a {@link GraphNode}) and
+ * whatever it keeps for its backward pass, and is recorded. A {@link GraphNet}
+ * then runs the recorded ops forward, the masked cross-entropy of the logits,
+ * and the ops' backward passes in reverse: the hand-derived gradients of
+ * every parameter, as the lecture MLPs' fused engine does (fused.ts), for
+ * graphs with residual streams, attention and recurrences.
+ *
+ * Gradients flow by accumulation: a value read by several ops (the residual
+ * stream) gets the sum of their gradients. The first op to write a gradient
+ * in a backward pass writes it, the others add to it ({@link Backward.acc}),
+ * so no gradient buffer needs clearing.
+ *
+ * @module
+ */
+import type * as tfjs from "@tensorflow/tfjs";
+import type { SequenceModel } from "../models/model";
+import { tf } from "../runtime/tf";
+import { bufferEnd, KernelMemory, kernelsAvailable, kernelsUnavailableReason, type KernelExports } from "./kernels";
+
+/** A matrix in kernel memory: `rows` rows of `cols` values, `ld` apart (byte offsets). */
+export interface GraphNode {
+  /** index in the graph (for gradient bookkeeping) */
+  readonly id: number;
+  readonly rows: number;
+  readonly cols: number;
+  /** floats from one row to the next (cols for a whole matrix, more for a view of some columns) */
+  readonly ld: number;
+  /** byte offset of the values */
+  readonly at: number;
+  /** byte offset of the gradient, or -1 when nothing needs it (evaluation) */
+  readonly grad: number;
+}
+
+/** What an op's backward pass is given besides the kernels. */
+export interface Backward {
+  /**
+   * Whether a gradient is added to (1) or written (0): 0 for the first op to
+   * write `node`'s gradient in this backward pass, 1 after it.
+   */
+  acc(node: GraphNode): 0 | 1;
+}
+
+/** One recorded op: its forward and backward passes as kernel calls. */
+export interface GraphOp {
+  /** for profiles: "linear", "attention", ... */
+  readonly name: string;
+  forward(k: KernelExports): void;
+  /** absent for ops with nothing to send back (evaluation graphs have no backward) */
+  backward?(k: KernelExports, b: Backward): void;
+}
+
+/** A model that runs as a fused graph. */
+export interface GraphModel extends SequenceModel {
+  /**
+   * Records the forward pass for lines of `g.time` tokens (`g.tokens`) and
+   * returns the logits [batch · time, vocab].
+   */
+  fusedGraph(g: GraphBuilder): GraphNode;
+}
+
+/** Whether a model can run as a fused graph. */
+export function isGraphModel(model: object): model is GraphModel {
+  return typeof (model as Partial<GraphModel>).fusedGraph === "function";
+}
+
+/** A parameter's place: values and gradient. */
+interface ParamSlot {
+  v: tfjs.Variable;
+  node: GraphNode;
+}
+
+/**
+ * Lays out a graph while a model records its ops. Parameters come first,
+ * contiguous, then their gradients; then the tokens and targets; then each
+ * op's buffers in the order the model calls them.
+ */
+export class GraphBuilder {
+  /** int32 token ids [batch · time] (byte offset) */
+  readonly tokens: number;
+  /** int32 targets [batch · time], -1 for padding (byte offset) */
+  readonly targets: number;
+  readonly ops: GraphOp[] = [];
+  private readonly slots: ParamSlot[];
+  private nextId = 0;
+
+  /**
+   * @param batch - lines per step
+   * @param time - positions per line
+   * @param alloc - returns the byte offset of `count` new zeroed 4-byte values
+   * @param params - the model's parameters, in the order the optimizer sees them
+   * @param training - false lays out no gradients (evaluation)
+   */
+  constructor(
+    readonly batch: number,
+    readonly time: number,
+    readonly alloc: (count: number) => number,
+    params: readonly tfjs.Variable[],
+    readonly training: boolean,
+  ) {
+    this.slots = this.layOutParams(params);
+    this.tokens = alloc(batch * time);
+    this.targets = alloc(batch * time);
+  }
+
+  /** The parameters' slots, contiguous (each padded to 16 floats), gradients after them. */
+  private layOutParams(params: readonly tfjs.Variable[]): ParamSlot[] {
+    const padded = params.map((p) => Math.ceil(p.size / 16) * 16);
+    const total = padded.reduce((a, b) => a + b, 0);
+    const base = this.alloc(total);
+    const gradBase = this.training ? this.alloc(total) : -1;
+    let off = 0;
+    return params.map((v, i) => {
+      const [rows, cols] = v.rank === 1 ? [1, v.size] : [v.size / (v.shape[v.rank - 1] as number), v.shape[v.rank - 1]];
+      const grad = gradBase < 0 ? -1 : gradBase + off * 4;
+      const node = { id: this.nextId++, rows, cols: cols as number, ld: cols as number, at: base + off * 4, grad };
+      off += padded[i] as number;
+      return { v, node };
+    });
+  }
+
+  /** The node of a parameter (a 1-D one is one row). */
+  param(v: tfjs.Variable): GraphNode {
+    const slot = this.slots.find((s) => s.v === v);
+    if (!slot) throw new Error(`fused graph: ${v.name} is not one of the model's parameters`);
+    return slot.node;
+  }
+
+  /** A new value [rows, cols], with a gradient when training. */
+  value(rows: number, cols: number): GraphNode {
+    const at = this.alloc(rows * cols);
+    const grad = this.training ? this.alloc(rows * cols) : -1;
+    return { id: this.nextId++, rows, cols, ld: cols, at, grad };
+  }
+
+  /**
+   * Columns [from, from + cols) of a node, a view with the node's storage (its
+   * gradient included). Ops that read views use their `ld`. A node's gradient
+   * must come either whole or through views that cover every column, never both.
+   */
+  columns(x: GraphNode, from: number, cols: number): GraphNode {
+    if (from < 0 || from + cols > x.cols) throw new Error(`columns ${from}..${from + cols} of a ${x.cols}-column node`);
+    const shift = from * 4;
+    // its own id: a gradient written through views of every column counts each view's first write
+    return { ...x, id: this.nextId++, cols, at: x.at + shift, grad: x.grad < 0 ? -1 : x.grad + shift };
+  }
+
+  /** Scratch space of `count` floats for an op's own use. */
+  scratch(count: number): number {
+    return this.alloc(count);
+  }
+
+  /** Records an op. */
+  push(op: GraphOp): void {
+    this.ops.push(op);
+  }
+
+  /** The parameters in layout order, with their nodes. */
+  parameters(): readonly ParamSlot[] {
+    return this.slots;
+  }
+
+  /** Nodes made so far (ids are below this). */
+  get nodeCount(): number {
+    return this.nextId;
+  }
+}
+
+/**
+ * Bytes of kernel memory a graph of `model` takes for `batch` lines
+ * (training: with gradients), to decide before allocating.
+ */
+export function graphBytes(model: GraphModel, batch: number, training = true): number {
+  let end = 0;
+  const alloc = (count: number): number => {
+    const at = end;
+    end = bufferEnd(at, count);
+    return at;
+  };
+  model.fusedGraph(new GraphBuilder(batch, model.blockSize, alloc, model.parameters(), training));
+  return end;
+}
+
+/** Why a model cannot run as a fused graph right now, or null when it can. */
+export function graphUnavailable(model: object): string | null {
+  if (!isGraphModel(model)) return "the model has no fused form";
+  if (!kernelsAvailable()) return kernelsUnavailableReason() ?? "the fused kernels are not available";
+  return null;
+}
+
+/** Gradient bookkeeping of one backward pass. */
+class Written implements Backward {
+  private readonly flags: Uint8Array;
+
+  constructor(nodes: number) {
+    this.flags = new Uint8Array(nodes);
+  }
+
+  reset(): void {
+    this.flags.fill(0);
+  }
+
+  acc(node: GraphNode): 0 | 1 {
+    const was = this.flags[node.id] as number;
+    this.flags[node.id] = 1;
+    return was ? 1 : 0;
+  }
+}
+
+/** A model's graph laid out in its own kernel memory for one batch size. */
+export class GraphNet {
+  readonly batch: number;
+  readonly time: number;
+  readonly vocabSize: number;
+  private readonly mem: KernelMemory;
+  private readonly g: GraphBuilder;
+  private readonly logits: GraphNode;
+  /** where the loss writes the logits' gradient (scratch in an evaluation graph) */
+  private readonly dLogits: number;
+  private readonly written: Written;
+
+  /** @throws Error when the kernels are not available. */
+  constructor(model: GraphModel, batch: number, training = true) {
+    this.mem = new KernelMemory();
+    this.batch = batch;
+    this.time = model.blockSize;
+    this.vocabSize = model.vocabSize;
+    this.g = new GraphBuilder(batch, this.time, (n) => this.mem.alloc(n), model.parameters(), training);
+    this.logits = model.fusedGraph(this.g);
+    if (this.logits.rows !== batch * this.time || this.logits.cols !== model.vocabSize) {
+      throw new Error(`fused graph gives logits [${this.logits.rows}, ${this.logits.cols}]`);
+    }
+    this.dLogits = training ? this.logits.grad : this.mem.alloc(this.logits.rows * this.logits.cols);
+    this.written = new Written(this.g.nodeCount);
+  }
+
+  /** Bytes of kernel memory in use. */
+  get bytes(): number {
+    return this.mem.bytes;
+  }
+
+  /** The int32 views of the next batch: tokens and targets, [batch · time] each. */
+  batchViews(): { X: Int32Array; Y: Int32Array } {
+    const n = this.batch * this.time;
+    return { X: this.mem.i32(this.g.tokens, n), Y: this.mem.i32(this.g.targets, n) };
+  }
+
+  /** The logits of the last forward pass, [batch · time, vocab] flat (a view into kernel memory). */
+  logitsView(): Float32Array {
+    return this.mem.f32(this.logits.at, this.logits.rows * this.logits.cols);
+  }
+
+  /** Copies the parameters from their tfjs variables. */
+  load(): void {
+    for (const { v, node } of this.g.parameters()) this.mem.f32(node.at, v.size).set(v.dataSync() as Float32Array);
+  }
+
+  /** Writes the parameters back into their tfjs variables. */
+  store(): void {
+    tf.tidy(() => {
+      for (const { v, node } of this.g.parameters()) {
+        v.assign(tf.tensor(this.mem.f32(node.at, v.size).slice(), v.shape, "float32"));
+      }
+    });
+  }
+
+  /** Views of the parameters, in the model's order, for the optimizer. */
+  paramViews(): Float32Array[] {
+    return this.g.parameters().map(({ v, node }) => this.mem.f32(node.at, v.size));
+  }
+
+  /** Views of the gradients of the last {@link GraphNet.forwardBackward}, in the same order. */
+  gradViews(): Float32Array[] {
+    return this.g.parameters().map(({ v, node }) => this.mem.f32(node.grad, v.size));
+  }
+
+  /** The ops in order (for profiles). */
+  get ops(): readonly GraphOp[] {
+    return this.g.ops;
+  }
+
+  /** The forward pass and the summed loss of the counted targets; writes the logits' gradient scaled by `scale`. */
+  forwardLoss(scale: number): number {
+    const k = this.mem.k;
+    for (const op of this.g.ops) op.forward(k);
+    const { rows, cols, at } = this.logits;
+    return k.seqCrossEntropy(rows, cols, at, this.g.targets, this.dLogits, scale);
+  }
+
+  /**
+   * Forward, mean loss over the batch's counted targets and every parameter's
+   * gradient. Parameters are not changed. A batch with no target gives 0.
+   */
+  forwardBackward(): number {
+    const count = countTargets(this.batchViews().Y);
+    const total = this.forwardLoss(count > 0 ? 1 / count : 0);
+    this.backward();
+    return count > 0 ? total / count : 0;
+  }
+
+  /** The ops' backward passes in reverse, from the logits' gradient. */
+  backward(): void {
+    const k = this.mem.k;
+    this.written.reset();
+    this.written.acc(this.logits);
+    for (let i = this.g.ops.length - 1; i >= 0; i--) this.g.ops[i]?.backward?.(k, this.written);
+    // parameters no op reached (none in makemore.py's models) keep a zero gradient
+    for (const { v, node } of this.g.parameters()) {
+      if (this.written.acc(node) === 0) this.mem.f32(node.grad, v.size).fill(0);
+    }
+  }
+
+  /** Summed loss and number of counted targets of the batch in evaluation (no gradients needed). */
+  evalTotals(): { total: number; count: number } {
+    const count = countTargets(this.batchViews().Y);
+    return { total: this.forwardLoss(0), count };
+  }
+}
+
+/** Targets that are not padding (-1). */
+export function countTargets(Y: Int32Array): number {
+  let n = 0;
+  for (let i = 0; i < Y.length; i++) if ((Y[i] as number) >= 0) n++;
+  return n;
+}

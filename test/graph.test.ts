@@ -1,0 +1,160 @@
+/**
+ * The fused graph engine (lib/engines/graph*.ts) against PyTorch and against
+ * the tfjs engine: every makemore model with a fused graph gives PyTorch's
+ * logits, loss and gradients on the fixture batch (written by
+ * scripts/fixtures/makemore_models.py), trains like tfjs with AdamW, and
+ * evaluates a split (with a last short chunk) like tfjs.
+ */
+import { readFileSync } from "fs";
+import { join } from "path";
+import { buildSequences } from "../lib/data/sequences";
+import { Vocab } from "../lib/data/vocab";
+import { createEngine, evaluateLoss, planEngine } from "../lib/engines/engine";
+import { GraphNet, isGraphModel } from "../lib/engines/graph";
+import { resolveConfig } from "../lib/experiments/hyperparams";
+import { buildModel } from "../lib/experiments/run-model";
+import { hasNamedParameters } from "../lib/models/parts";
+import type { Model } from "../lib/models/model";
+import { AdamW } from "../lib/training/optimizers";
+import { Generator } from "../lib/random/generator";
+import { sampleBatchInto } from "../lib/data/examples";
+import { initBackend } from "../lib/runtime/backend";
+import { tf } from "../lib/runtime/tf";
+
+beforeAll(async () => {
+  await initBackend("wasm", { quiet: true });
+});
+
+interface Recorded {
+  kind: string;
+  shape: { blockSize: number; nLayers: number; nHead: number; nEmbd: number; nEmbd2: number };
+  vocabSize: number;
+  X: string;
+  Y: string;
+  B: number;
+  T: number;
+  params: { name: string; shape: number[]; data: string }[];
+  grads: string[];
+  logits: string;
+  loss: number;
+}
+
+const fixture = JSON.parse(readFileSync(join(__dirname, "fixtures", "makemore-models.json"), "utf8")) as {
+  models: Recorded[];
+};
+
+const decode = (b64: string): DataView => {
+  const bytes = Buffer.from(b64, "base64");
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+};
+const floats = (b64: string): Float32Array => {
+  const v = decode(b64);
+  return Float32Array.from({ length: v.byteLength / 4 }, (_, i) => v.getFloat32(4 * i, true));
+};
+const ints = (b64: string): Int32Array => {
+  const v = decode(b64);
+  return Int32Array.from({ length: v.byteLength / 4 }, (_, i) => v.getInt32(4 * i, true));
+};
+
+/** Largest |a - b| over the largest |b| (1 when b is all zeros). */
+function relativeDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let scale = 0;
+  let diff = 0;
+  for (let i = 0; i < b.length; i++) {
+    scale = Math.max(scale, Math.abs(b[i] as number));
+    diff = Math.max(diff, Math.abs((a[i] as number) - (b[i] as number)));
+  }
+  return diff / (scale || 1);
+}
+
+function loadRecorded(r: Recorded): Model {
+  const model = buildModel(resolveConfig({ model: r.kind, ...r.shape }), r.vocabSize);
+  if (!hasNamedParameters(model)) throw new Error(`${r.kind} has no namedParameters()`);
+  model.namedParameters().forEach(([, v], i) => {
+    const p = r.params[i] as Recorded["params"][number];
+    tf.tidy(() => v.assign(tf.tensor(floats(p.data), p.shape, "float32")));
+  });
+  return model;
+}
+
+/** The kinds that run as fused graphs (each helper of a new kind adds it here). */
+const FUSED_KINDS = ["bow"];
+const fusedKinds = fixture.models.filter((r) => FUSED_KINDS.includes(r.kind));
+
+test("every kind listed as fused has a fused graph, and the others do not", () => {
+  for (const r of fixture.models) {
+    const m = buildModel(resolveConfig({ model: r.kind, ...r.shape }), r.vocabSize);
+    expect([r.kind, isGraphModel(m)]).toEqual([r.kind, FUSED_KINDS.includes(r.kind)]);
+    m.dispose();
+  }
+});
+
+test.each(fusedKinds.map((r) => [r.kind, r] as const))(
+  "%s: fused logits, loss and gradients match PyTorch",
+  (kind, r) => {
+    const model = loadRecorded(r);
+    if (!isGraphModel(model)) throw new Error("not a graph model");
+    expect(r.T).toBe(model.blockSize);
+    const net = new GraphNet(model, r.B);
+    net.load();
+    const { X, Y } = net.batchViews();
+    X.set(ints(r.X));
+    Y.set(ints(r.Y));
+    const loss = net.forwardBackward();
+    expect(relativeDiff(net.logitsView(), floats(r.logits))).toBeLessThan(1e-5);
+    expect(Math.abs(loss - r.loss)).toBeLessThan(1e-5);
+    net.gradViews().forEach((g, i) => {
+      const rel = relativeDiff(g, floats(r.grads[i] as string));
+      expect([kind, r.params[i]?.name, rel < 1e-4 ? "ok" : rel]).toEqual([kind, r.params[i]?.name, "ok"]);
+    });
+    model.dispose();
+  },
+);
+
+const words = ["emma", "olivia", "ava", "isabella", "sophia", "charlotte", "mia", "amelia", "harper", "evelyn", "x"];
+const vocab = Vocab.fromWords(words);
+
+describe.each(fusedKinds.map((r) => [r.kind, r] as const))("%s on the fused engine", (kind, r) => {
+  const data = buildSequences(words, vocab);
+  const make = (): Model =>
+    buildModel(resolveConfig({ model: kind, blockSize: data.blockSize, ...smallShape(r) }), vocab.size);
+
+  test("trains like the tfjs engine with AdamW: same losses over 20 steps, tensors flat", () => {
+    const losses = (["fused", "tfjs"] as const).map((engine) => {
+      const model = make();
+      const e = createEngine(model, { engine, batchSize: 4, targetWidth: data.blockSize, optimizer: new AdamW() });
+      expect(e.name).toBe(engine);
+      const g = new Generator(5);
+      const out: number[] = [];
+      const before = tf.memory().numTensors;
+      for (let s = 0; s < 20; s++) {
+        sampleBatchInto(data, g, e.batch);
+        const l = e.step(1e-2);
+        out.push(typeof l === "number" ? l : (l.dataSync()[0] as number));
+        if (typeof l !== "number") l.dispose();
+      }
+      e.sync();
+      expect(tf.memory().numTensors).toBe(before);
+      e.dispose();
+      model.dispose();
+      return out;
+    });
+    const [fused, tfjs] = losses as [number[], number[]];
+    expect(fused[19]).toBeLessThan(fused[0] as number);
+    fused.forEach((l, i) => expect(Math.abs(l - (tfjs[i] as number))).toBeLessThan(1e-4));
+  });
+
+  test("evaluates a split like tfjs, a last short chunk included", () => {
+    const model = make();
+    expect(planEngine(model, "auto", 32).name).toBe("fused");
+    const fused = evaluateLoss(model, data, "fused", 3); // 11 lines: chunks of 3, 3, 3 and 2
+    expect(Math.abs(fused - evaluateLoss(model, data, "tfjs"))).toBeLessThan(1e-5);
+    expect(Math.abs(fused - evaluateLoss(model, data, "fused"))).toBeLessThan(1e-5);
+    model.dispose();
+  });
+});
+
+/** A small shape of the kind, for quick tests. */
+function smallShape(r: Recorded): Partial<Recorded["shape"]> {
+  return { nEmbd: 8, nEmbd2: 12, nLayers: 2, nHead: 2, ...(r.kind === "makemore-mlp" ? { blockSize: undefined } : {}) };
+}

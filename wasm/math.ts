@@ -1,0 +1,38 @@
+// Vector math shared by the kernel files: exp of non-positive values and
+// tanh, four lanes at a time, float32 throughout.
+
+// exp(x) for x <= 0 down to about -87: x = n ln2 + r with |r| <= ln2 / 2,
+// a degree-6 Taylor polynomial for exp(r), and 2^n built in the exponent bits.
+export function expNeg4(x: v128): v128 {
+  const xc = f32x4.max(x, f32x4.splat(-87.0));
+  const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(1.4426950408889634)));
+  let r = f32x4.sub(xc, f32x4.mul(n, f32x4.splat(0.693145751953125)));
+  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(1.428606765330187e-6)));
+  let p = f32x4.splat(1.0 / 720.0);
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0 / 120.0));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0 / 24.0));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0 / 6.0));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(0.5));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0));
+  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  return f32x4.mul(p, scale);
+}
+
+// tanh(x): an odd Taylor polynomial below |x| = 0.3, else (1 - t) / (1 + t)
+// with t = exp(-2|x|), which has no cancellation there.
+export function tanh4(x: v128): v128 {
+  const ax = f32x4.abs(x);
+  const t = expNeg4(f32x4.mul(ax, f32x4.splat(-2.0)));
+  const big = f32x4.div(f32x4.sub(f32x4.splat(1.0), t), f32x4.add(f32x4.splat(1.0), t));
+  const x2 = f32x4.mul(x, x);
+  let p = f32x4.splat(-1382.0 / 155925.0);
+  p = f32x4.add(f32x4.mul(p, x2), f32x4.splat(62.0 / 2835.0));
+  p = f32x4.add(f32x4.mul(p, x2), f32x4.splat(-17.0 / 315.0));
+  p = f32x4.add(f32x4.mul(p, x2), f32x4.splat(2.0 / 15.0));
+  p = f32x4.add(f32x4.mul(p, x2), f32x4.splat(-1.0 / 3.0));
+  const small = f32x4.add(ax, f32x4.mul(f32x4.mul(p, x2), ax));
+  const mag = v128.bitselect(small, big, f32x4.lt(ax, f32x4.splat(0.3)));
+  // copy the sign of x
+  return v128.or(mag, v128.and(x, i32x4.splat(0x80000000)));
+}
