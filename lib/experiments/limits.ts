@@ -17,6 +17,7 @@
 import * as os from "os";
 import { bufferEnd } from "../engines/kernels";
 import { FUSED_MAX_BYTES } from "../engines/fused-engine";
+import { tfjsEvalLines } from "../engines/tfjs-engine";
 import { findModel } from "../models/registry";
 import { ConfigError, type ExperimentConfig } from "./hyperparams";
 
@@ -209,15 +210,18 @@ export function estimateRunMemory(
     shapes.length > 0
       ? paramSizes(shapes).reduce((a, s) => a + s, 0)
       : (findModel(config.model)?.parameterCount(config, V) ?? 0);
-  const examples = size.chars + size.lines;
-  const evalExamples = Math.max(2, Math.min(examples, 25000));
+  // sequence models read one padded line per example (X and Y of T tokens), the others a window per character
+  const sequence = findModel(config.model)?.examples === "sequence";
+  const examples = sequence ? size.lines : size.chars + size.lines;
+  const exampleInts = sequence ? 2 * T : T + 1;
+  const evalExamples = Math.max(2, Math.min(examples, 25000, sequence ? tfjsEvalLines(T) : Infinity));
   const kernel = B >= 2 && shapes.length > 0 ? fusedKernelBytes(config, V, B) : Infinity;
   const engine = options.fusedAvailable && kernel <= FUSED_MAX_BYTES ? "fused" : "tfjs";
   const perExample = tfjsBytesPerExample(config, V);
   const parts: MemoryPart[] = [
     { name: "process", bytes: PROCESS_BASE_BYTES },
     // contexts of every split (the training split is built twice while the evaluation subsets are drawn)
-    { name: "data", bytes: 2 * examples * (T + 1) * 4 + size.chars * 2 + size.lines * 32 },
+    { name: "data", bytes: 2 * examples * exampleInts * 4 + size.chars * 2 + size.lines * 32 },
     { name: "parameters", bytes: P * 4 },
     // a checkpoint is copied out of the model and encoded before it is written
     { name: "checkpoints", bytes: 2 * P * 4 },
