@@ -3,6 +3,7 @@ import * as path from "path";
 import * as vm from "vm";
 import {
   bigramCounts,
+  barFigure,
   compactFigure,
   countHeatmap,
   figureBundle,
@@ -48,6 +49,23 @@ describe("bigram figures", () => {
     expect(() => lineFigure([{ name: "s", x: [1, 2], y: [1] }], { title: "t" })).toThrow(/2 x and 1 y values/);
     const fig = lineFigure([{ name: "s", x: [1, 10], y: [3, 2] }], { title: "t", logX: true });
     expect(fig.layout.xaxis).toMatchObject({ type: "log" });
+  });
+  test("a bar figure: one trace per series over the same categories, grouped", () => {
+    const kinds = ["bigram", "transformer"];
+    expect(() => barFigure(kinds, [{ name: "names", y: [2.4] }], { title: "t" })).toThrow(/1 values for 2 categories/);
+    const fig = barFigure(
+      kinds,
+      [
+        { name: "names", y: [2.45, 1.95] },
+        { name: "addition", y: [2.35, 1.18] },
+      ],
+      { title: "best loss", yTitle: "loss" },
+    );
+    expect(fig.data.map((t) => [t.type, t.name, t.x, t.y])).toEqual([
+      ["bar", "names", kinds, [2.45, 1.95]],
+      ["bar", "addition", kinds, [2.35, 1.18]],
+    ]);
+    expect(fig.layout).toMatchObject({ barmode: "group", showlegend: true });
   });
   test("a heatmap grid: one panel per matrix on its own axes, one color scale, titles above the panels", () => {
     expect(() => heatmapGridFigure([], { title: "t" })).toThrow(/at least one panel/);

@@ -132,6 +132,47 @@ export function heatmapFigure(z: readonly (readonly number[])[], options: Heatma
   };
 }
 
+/** One named set of bars of a {@link barFigure}: a value per category. */
+export interface BarSeries {
+  /** legend entry */
+  name: string;
+  /** one value per category, in the categories' order */
+  y: readonly number[];
+}
+
+/**
+ * Bars side by side, one group per category (a model, say) and one color per
+ * series (a dataset, say): a value compared across categories.
+ * @throws RangeError when a series has a different number of values than there are categories.
+ */
+export function barFigure(
+  categories: readonly string[],
+  series: readonly BarSeries[],
+  options: LineFigureOptions,
+): Figure {
+  for (const s of series) {
+    if (s.y.length !== categories.length)
+      throw new RangeError(`series '${s.name}' has ${s.y.length} values for ${categories.length} categories`);
+  }
+  return {
+    data: series.map((s) => ({
+      type: "bar",
+      name: s.name,
+      x: [...categories],
+      y: [...s.y],
+      hovertemplate: `${s.name}, %{x}: %{y:.4f}<extra></extra>`,
+    })),
+    layout: baseLayout(options.title, {
+      height: options.height ?? 380,
+      barmode: "group",
+      xaxis: { title: { text: options.xTitle ?? "" }, type: "category" },
+      yaxis: { title: { text: options.yTitle ?? "" } },
+      showlegend: series.length > 1,
+    }),
+    config: { ...BASE_CONFIG },
+  };
+}
+
 /** One panel of a {@link heatmapGridFigure}. */
 export interface HeatmapPanel {
   /** the panel's title */
