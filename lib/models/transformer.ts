@@ -47,6 +47,7 @@ export class Transformer extends ParameterModel {
   private readonly lnF: LinearParams;
   private readonly lmHead: LinearParams; // [C, vocab], no bias
   private readonly mask: tfjs.Tensor2D; // [blockSize, blockSize], 0 or -inf: built once, sliced for shorter T
+  private recording: tfjs.Tensor4D[] | null = null; // set by attentionMaps while its forward pass runs
 
   constructor(c: TransformerConfig) {
     if (c.nEmbd % c.nHead !== 0) throw new RangeError(transformerShapeError(c));
@@ -73,37 +74,37 @@ export class Transformer extends ParameterModel {
   }
 
   forward(X: tfjs.Tensor2D): tfjs.Tensor3D {
-    return tf.tidy(() => this.stream(X));
+    return tf.tidy(() => {
+      const T = X.shape[1];
+      const pos = T === this.blockSize ? this.wpe : this.wpe.slice([0, 0], [T, -1]); // [T, C]
+      let x = tf.add(embedding(this.wte as tfjs.Tensor2D, X), pos); // [B, T, C]
+      for (const b of this.blocks) {
+        x = tf.add(x, this.attention(layerNorm(x, b.ln1), b));
+        x = tf.add(x, linearAll(newGelu(linearAll(layerNorm(x, b.ln2), b.cFc)), b.mlpProj));
+      }
+      return linearAll(layerNorm(x, this.lnF), this.lmHead) as tfjs.Tensor3D; // [B, T, vocab]
+    });
   }
 
   /**
    * The attention probabilities of every block for inputs X [B, T]: one
    * [B, nHead, T, T] tensor per block (row t: how position t spreads its
-   * attention over positions 0..t), taken from the forward pass itself.
-   * The caller disposes them.
+   * attention over positions 0..t). They are recorded during a forward pass,
+   * so they are exactly what forward computes. The caller disposes them.
    */
   attentionMaps(X: tfjs.Tensor2D): tfjs.Tensor4D[] {
-    return tf.tidy(() => {
-      const maps: tfjs.Tensor4D[] = [];
-      this.stream(X, maps);
-      return maps;
-    });
-  }
-
-  /** The forward pass; with `maps`, each block's attention probabilities are pushed onto it as well. */
-  private stream(X: tfjs.Tensor2D, maps?: tfjs.Tensor4D[]): tfjs.Tensor3D {
-    const T = X.shape[1];
-    const pos = T === this.blockSize ? this.wpe : this.wpe.slice([0, 0], [T, -1]); // [T, C]
-    let x = tf.add(embedding(this.wte as tfjs.Tensor2D, X), pos); // [B, T, C]
-    for (const b of this.blocks) {
-      x = tf.add(x, this.attention(layerNorm(x, b.ln1), b, maps));
-      x = tf.add(x, linearAll(newGelu(linearAll(layerNorm(x, b.ln2), b.cFc)), b.mlpProj));
+    const maps: tfjs.Tensor4D[] = [];
+    this.recording = maps;
+    try {
+      this.forward(X).dispose();
+    } finally {
+      this.recording = null;
     }
-    return linearAll(layerNorm(x, this.lnF), this.lmHead) as tfjs.Tensor3D; // [B, T, vocab]
+    return maps;
   }
 
-  /** CausalSelfAttention: x [B, T, C] -> [B, T, C]; its probabilities go onto `maps` when given. */
-  private attention(x: tfjs.Tensor, b: BlockParams, maps?: tfjs.Tensor4D[]): tfjs.Tensor {
+  /** CausalSelfAttention: x [B, T, C] -> [B, T, C]; records its probabilities for attentionMaps. */
+  private attention(x: tfjs.Tensor, b: BlockParams): tfjs.Tensor {
     const [B, T, C] = x.shape as [number, number, number];
     const hs = C / this.nHead;
     // c_attn's weight is cut into its q, k and v columns (a cheap slice of [C, 3C]) rather than
@@ -119,7 +120,7 @@ export class Transformer extends ParameterModel {
     const v = project(2, [0, 2, 1, 3]); // [B, nh, T, hs]
     const scores = tf.add(tf.mul(tf.matMul(q, kT), 1 / Math.sqrt(hs)), corner(this.mask, T)); // [B, nh, T, T]
     const probs = tf.softmax(scores) as tfjs.Tensor4D; // [B, nh, T, T]
-    maps?.push(probs);
+    this.recording?.push(tf.keep(probs)); // kept: forward's tidy frees everything but the logits
     const y = tf.matMul(probs, v); // [B, nh, T, hs]
     return linearAll(y.transpose([0, 2, 1, 3]).reshape([B, T, C]), b.attnProj); // heads side by side again
   }
