@@ -14,9 +14,16 @@
  * ratio ours / PyTorch per row. Output: a table on stdout and
  * bench/results/latest.json (plus a copy named by date and commit).
  *
- * Options: --steps S (per repeat, default 1000), --repeats R (default 5),
- * --warmup W (default 200), --backends wasm,cpu, --engines fused,tfjs,
- * --no-torch, --profile (also print where the microseconds of one fused step go).
+ * Then makemore.py's sequence models (bench/sequence-rows.ts): the
+ * transformer, GRU, RNN and BoW on names, and the transformer and GRU on
+ * Brown sentences of up to 255 characters (block 256), each beside PyTorch
+ * training makemore.py's classes on the same batches in the same invocation
+ * (bench/torch_sequence.py); their steps per repeat are set per model.
+ *
+ * Options: --steps S (per repeat of the lecture rows, default 1000), --repeats R
+ * (default 5), --warmup W (default 200), --backends wasm,cpu, --engines
+ * fused,tfjs, --rows mlp,deep-bn,transformer,... (default all), --no-torch,
+ * --profile (also print where the microseconds of one fused step go).
  */
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
@@ -43,6 +50,7 @@ import {
   type LanguageModel,
   type TrainEngine,
 } from "../lib/index";
+import { runSequenceCases, SEQUENCE_CASES, type SequenceRow } from "./sequence-rows";
 
 interface Row {
   model: string;
@@ -67,6 +75,8 @@ interface Options {
   engines: Exclude<TrainEngine, "auto">[];
   torch: boolean;
   profile: boolean;
+  /** row names to run (lecture models and sequence cases) */
+  rows: string[];
 }
 
 const root = path.resolve(__dirname, "..");
@@ -80,6 +90,7 @@ function parseArgs(argv: string[]): Options {
     engines: ["fused", "tfjs"],
     torch: true,
     profile: false,
+    rows: [...Object.keys(MODELS), ...SEQUENCE_CASES.map((c) => c.name)],
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
@@ -102,11 +113,12 @@ function parseArgs(argv: string[]): Options {
       const bad = engines.find((e) => e !== "fused" && e !== "tfjs");
       if (bad !== undefined) throw new Error(`--engines takes fused and/or tfjs, got '${bad}'`);
       opts.engines = engines as Options["engines"];
-    } else if (a === "--no-torch") opts.torch = false;
+    } else if (a === "--rows") opts.rows = checkRows(value().split(","));
+    else if (a === "--no-torch") opts.torch = false;
     else if (a === "--profile") opts.profile = true;
     else
       throw new Error(
-        `unknown option ${a} (options: --steps, --repeats, --warmup, --backends, --engines, --no-torch, --profile)`,
+        `unknown option ${a} (options: --steps, --repeats, --warmup, --backends, --engines, --rows, --no-torch, --profile)`,
       );
   }
   return opts;
@@ -116,6 +128,14 @@ const MODELS: Record<string, (vocabSize: number) => LanguageModel & Fusable> = {
   mlp: (v) => lectureMlp(v),
   "deep-bn": (v) => new DeepMLP({ vocabSize: v }),
 };
+
+/** The row names, checked against the known ones. */
+function checkRows(rows: string[]): string[] {
+  const known = [...Object.keys(MODELS), ...SEQUENCE_CASES.map((c) => c.name)];
+  const bad = rows.find((r) => !known.includes(r));
+  if (bad !== undefined) throw new Error(`--rows: unknown row '${bad}' (rows: ${known.join(", ")})`);
+  return rows;
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -165,10 +185,19 @@ async function benchModel(
   };
 }
 
+/** Debian's python3 (PyTorch comes from its python3-torch package). */
+function torchPython(): string {
+  return fs.existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+}
+
+/** Whether that python imports torch. */
+function torchAvailable(): boolean {
+  return spawnSync(torchPython(), ["-c", "import torch"], { encoding: "utf8" }).status === 0;
+}
+
 function runTorch(o: Options): { version: string; threads: number; rows: Row[] } | string {
-  const python = fs.existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
-  const probe = spawnSync(python, ["-c", "import torch"], { encoding: "utf8" });
-  if (probe.status !== 0) {
+  const python = torchPython();
+  if (!torchAvailable()) {
     return "PyTorch is not installed (apt-get install python3-torch): our rows only";
   }
   const out = execFileSync(
@@ -219,6 +248,10 @@ function table(rows: Row[]): string {
     fmt(r.torch_ratio, 2),
     fmt(r.eval_torch_ratio, 2),
   ]);
+  return markdownTable(head, body);
+}
+
+function markdownTable(head: string[], body: string[][]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] as string).length)));
   const line = (cells: string[]) => "| " + cells.map((c, i) => c.padEnd(widths[i] as number)).join(" | ") + " |";
   return [line(head), "|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|", ...body.map(line)].join("\n");
@@ -231,7 +264,8 @@ async function main(): Promise<void> {
   const data = buildSplitContexts(splitWords(words, 42), vocab, 3).train;
   const rows: Row[] = [];
   let fusedDone = !o.engines.includes("fused");
-  for (const backend of o.backends) {
+  const lectureRows = Object.keys(MODELS).some((m) => o.rows.includes(m));
+  for (const backend of lectureRows ? o.backends : []) {
     try {
       await initBackend(backend);
     } catch (e) {
@@ -241,7 +275,7 @@ async function main(): Promise<void> {
     // the fused kernels do not depend on the tfjs backend (only the evaluation does): once is enough
     const engines = o.engines.filter((e) => e === "tfjs" || !fusedDone);
     for (const engine of engines) {
-      for (const name of Object.keys(MODELS)) {
+      for (const name of Object.keys(MODELS).filter((m) => o.rows.includes(m))) {
         console.log(`bench: ${name}, engine ${engine}, tfjs backend ${backend} ...`);
         rows.push(await benchModel(name, engine, backend, data, vocab.size, o));
       }
@@ -249,8 +283,12 @@ async function main(): Promise<void> {
     fusedDone = true;
   }
   if (o.profile) printProfiles(data, vocab.size);
-  let torchNote = "PyTorch skipped (--no-torch)";
-  if (o.torch) {
+  let torchNote = !o.torch
+    ? "PyTorch skipped (--no-torch)"
+    : torchAvailable()
+      ? "PyTorch (1 thread)"
+      : "PyTorch is not installed (apt-get install python3-torch): our rows only";
+  if (o.torch && rows.length > 0) {
     const torch = runTorch(o);
     if (typeof torch === "string") torchNote = torch;
     else {
@@ -265,19 +303,67 @@ async function main(): Promise<void> {
       );
     }
   }
+  const sequenceRows = await benchSequences(o);
   const commit = spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" }).stdout.trim();
   const machine = `${os.cpus()[0]?.model ?? "cpu"} x${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`;
   console.log(
     `\nmakemore-ts bench (${o.steps} steps x ${o.repeats} repeats after ${o.warmup} warm-up, batch 32) on ${machine}; ${torchNote}`,
   );
-  console.log(table(rows));
-  const result = { date: new Date().toISOString(), commit, machine, options: o, torch: torchNote, rows };
+  if (rows.length > 0) console.log(table(rows));
+  if (sequenceRows.length > 0)
+    console.log(
+      `\nmakemore.py's models (AdamW, batch 32, eval of a test split of min(1000, 10%) lines):\n${sequenceTable(sequenceRows)}`,
+    );
+  const result = { date: new Date().toISOString(), commit, machine, options: o, torch: torchNote, rows, sequenceRows };
   const dir = path.join(root, "bench", "results");
   fs.mkdirSync(dir, { recursive: true });
   const json = JSON.stringify(result, null, 2) + "\n";
   fs.writeFileSync(path.join(dir, "latest.json"), json);
   fs.writeFileSync(path.join(dir, `${result.date.slice(0, 10)}-${commit || "nocommit"}.json`), json);
   console.log(`\nbench: wrote bench/results/latest.json`);
+}
+
+/** The sequence rows on the first backend that works (the fused ones do not depend on it). */
+async function benchSequences(o: Options): Promise<SequenceRow[]> {
+  const cases = SEQUENCE_CASES.filter((c) => o.rows.includes(c.name));
+  if (cases.length === 0) return [];
+  for (const backend of o.backends) {
+    const works = await initBackend(backend).then(
+      () => true,
+      () => false,
+    );
+    if (works) break;
+  }
+  const python = o.torch && torchAvailable() ? torchPython() : null;
+  return runSequenceCases(cases, o.engines, o.repeats, path.join(root, "data"), python, (l) => console.log(l));
+}
+
+function sequenceTable(rows: SequenceRow[]): string {
+  const head = [
+    "model",
+    "engine",
+    "params",
+    "ms/step",
+    "eval test (s)",
+    "peak RSS MB",
+    "tensors @10",
+    "tensors @end",
+    "x torch step",
+    "x torch eval",
+  ];
+  const body = rows.map((r) => [
+    r.model,
+    r.engine,
+    fmt(r.params),
+    fmt(r.us_per_step / 1000, 2),
+    fmt(r.eval_test_s, 3),
+    fmt(r.peak_rss_mb),
+    fmt(r.tensors_after_10),
+    fmt(r.tensors_after_run),
+    fmt(r.torch_ratio, 2),
+    fmt(r.eval_torch_ratio, 2),
+  ]);
+  return markdownTable(head, body);
 }
 
 /** Where the microseconds of one fused step go, stage by stage, for each model. */

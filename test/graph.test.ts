@@ -16,6 +16,7 @@ import { buildModel } from "../lib/experiments/run-model";
 import { hasNamedParameters } from "../lib/models/parts";
 import type { Model } from "../lib/models/model";
 import { AdamW } from "../lib/training/optimizers";
+import { train } from "../lib/training/train";
 import { Generator } from "../lib/random/generator";
 import { sampleBatchInto } from "../lib/data/examples";
 import { initBackend } from "../lib/runtime/backend";
@@ -158,3 +159,59 @@ describe.each(fusedKinds.map((r) => [r.kind, r] as const))("%s on the fused engi
 function smallShape(r: Recorded): Partial<Recorded["shape"]> {
   return { nEmbd: 8, nEmbd2: 12, nLayers: 2, nHead: 2, ...(r.kind === "makemore-mlp" ? { blockSize: undefined } : {}) };
 }
+
+describe("the fused graph over a long run", () => {
+  const data = buildSequences(words, vocab);
+  const make = (): Model =>
+    buildModel(resolveConfig({ model: "bow", blockSize: data.blockSize, nEmbd: 8, nEmbd2: 8 }), vocab.size);
+
+  test("10,000 steps with evaluations and gradient hooks leave the tensor count where 10 steps left it", async () => {
+    const model = make();
+    const options = {
+      batchSize: 4,
+      optimizer: "adamw",
+      lr: 1e-3,
+      engine: "fused",
+      evalEvery: 2500,
+      evalSplits: { all: data },
+      progress: false,
+    } as const;
+    await train(model, data, { ...options, steps: 10, seed: 1 });
+    const after10 = tf.memory().numTensors;
+    let hooks = 0;
+    const run = await train(model, data, {
+      ...options,
+      steps: 10_000,
+      seed: 2,
+      gradsEvery: 5000,
+      onGrads: () => void hooks++,
+    });
+    expect(run.engine).toBe("fused");
+    expect(run.evals.length).toBeGreaterThanOrEqual(4);
+    expect(hooks).toBe(2);
+    expect(tf.memory().numTensors).toBe(after10);
+    expect(run.losses.at(-1)).toBeLessThan(run.losses[0] as number);
+    model.dispose();
+  });
+
+  test("the same seed gives the same losses, bit for bit, on the wasm and cpu backends", async () => {
+    const losses: number[][] = [];
+    for (const backend of ["wasm", "cpu"] as const) {
+      await initBackend(backend, { quiet: true });
+      const model = make();
+      const run = await train(model, data, {
+        steps: 200,
+        batchSize: 4,
+        optimizer: "adamw",
+        lr: 1e-3,
+        seed: 3,
+        engine: "fused",
+        progress: false,
+      });
+      losses.push(run.losses);
+      model.dispose();
+    }
+    await initBackend("wasm", { quiet: true });
+    expect(losses[1]).toEqual(losses[0]);
+  });
+});

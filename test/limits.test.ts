@@ -10,6 +10,7 @@ import { tf } from "../lib/runtime/tf";
 import { splitLines } from "../lib/data/lines";
 import { Vocab } from "../lib/data/vocab";
 import { fusedBytes, fusedSpecOf } from "../lib/engines/fused";
+import { graphBytes, isGraphModel } from "../lib/engines/graph";
 import { buildModel } from "../lib/experiments/run-model";
 import { MODELS } from "../lib/models/registry";
 import { resolveConfig } from "../lib/experiments/hyperparams";
@@ -44,6 +45,27 @@ test("the fused kernel memory is the engine's own layout, without building the m
     for (const batch of [2, 33, 1000])
       expect([model, fusedKernelBytes(config, 29, batch)]).toEqual([model, fusedBytes(spec, batch)]);
     net.dispose();
+  }
+});
+
+test("a sequence model's fused estimate is its graph's layout; the tfjs one counts only the shape keys it uses", () => {
+  const names = { lines: 32033, chars: 196113 };
+  const bow = resolveConfig({ model: "bow", blockSize: 16 });
+  const e = estimateRunMemory(bow, names, 27, { fusedAvailable: true });
+  expect(e.engine).toBe("fused");
+  const model = buildModel(bow, 27);
+  if (!isGraphModel(model)) throw new Error("bow has no fused graph");
+  const kernel = e.parts.find((p) => p.name.startsWith("fused kernel memory"));
+  expect(kernel?.bytes).toBe(graphBytes(model, 32, true));
+  expect(e.parts.find((p) => p.name === "optimizer state")?.bytes).toBe(2 * 4 * 12827); // AdamW's two moments
+  model.dispose();
+  // makemore.py's models on names fit in a few hundred MB (the transformer on tfjs about 1 GB); once they were refused at 5.9 GB
+  for (const kind of ["transformer", "gru", "rnn", "bow", "makemore-mlp", "makemore-bigram"]) {
+    const config = resolveConfig({ model: kind, blockSize: 16 });
+    for (const fusedAvailable of [true, false]) {
+      const total = estimateRunMemory(config, names, 27, { fusedAvailable }).total;
+      expect([kind, fusedAvailable, total < 1.5 * 2 ** 30]).toEqual([kind, fusedAvailable, true]);
+    }
   }
 });
 

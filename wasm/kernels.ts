@@ -576,3 +576,4 @@ export function heapBase(): usize {
 }
 
 export * from "./sequence";
+export * from "./optimizers";

@@ -20,7 +20,7 @@ import { fusedPlan, FusedEngine, fusedEvaluate } from "./fused-engine";
 import type { FusedSpec } from "./fused";
 import type { GraphModel } from "./graph";
 import { evalLines, GraphEngine, graphEvaluate, graphPlan } from "./graph-engine";
-import { TfjsEngine, tfjsEvaluate } from "./tfjs-engine";
+import { TfjsEngine, tfjsEvalChunk, tfjsEvaluate } from "./tfjs-engine";
 
 /** The engines. */
 export type EngineName = "fused" | "tfjs";
@@ -124,15 +124,14 @@ export function createEngine(model: Model, options: EngineOptions): Engine {
 
 /**
  * Mean loss of a model over every example, in evaluation mode and in chunks of
- * `chunkSize` (default: 2,048 fused; 8,192 context windows or lines of 8,192 tokens
- * on tfjs), on the engine `choice` picks.
+ * `chunkSize` (default 2,048 fused, 8,192 tfjs; for lines about 16,384 tokens), on the engine `choice` picks.
  */
 export function evaluateLoss(model: Model, data: Examples, choice: EngineChoice = "auto", chunkSize?: number): number {
   const lines = isSequenceModel(model)
     ? evalLines(model, data, chunkSize)
     : Math.max(2, Math.min(chunkSize ?? 2048, data.n));
   const plan = planEngine(model, choice, lines, false);
-  if (plan.name === "tfjs") return tfjsEvaluate(model, data, chunkSize);
+  if (plan.name === "tfjs") return tfjsEvaluate(model, data, chunkSize ?? tfjsEvalChunk(model, data));
   return "graph" in plan
     ? graphEvaluate(plan.graph, data, chunkSize)
     : fusedEvaluate(plan.spec, data, chunkSize ?? 2048);

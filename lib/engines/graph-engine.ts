@@ -11,7 +11,7 @@ import type { Batch, Examples } from "../data/examples";
 import { isSequences } from "../data/examples";
 import { IGNORE_INDEX } from "../data/sequences";
 import type { Model } from "../models/model";
-import type { Optimizer } from "../training/optimizers";
+import { AdamW, type Optimizer } from "../training/optimizers";
 import { tf } from "../runtime/tf";
 import type { Engine, GradMap } from "./engine";
 import { graphBytes, GraphNet, graphUnavailable, isGraphModel, type GraphModel } from "./graph";
@@ -62,7 +62,11 @@ export class GraphEngine implements Engine {
     const loss = this.net.forwardBackward();
     this.unsynced = true;
     if (onGrads) this.showGradients(onGrads);
-    this.optimizer.update(this.net.paramViews(), this.net.gradViews(), lr);
+    // AdamW runs in the kernels, with its moments beside the parameters; other optimizers update from JS
+    if (this.optimizer instanceof AdamW) {
+      const fresh = this.optimizer.steps === 0;
+      this.net.adamw(this.optimizer.advance(lr), fresh);
+    } else this.optimizer.update(this.net.paramViews(), this.net.gradViews(), lr);
     return loss;
   }
 

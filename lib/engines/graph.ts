@@ -20,6 +20,7 @@
  */
 import type * as tfjs from "@tensorflow/tfjs";
 import type { SequenceModel } from "../models/model";
+import type { AdamWStep } from "../training/optimizers";
 import { tf } from "../runtime/tf";
 import { bufferEnd, KernelMemory, kernelsAvailable, kernelsUnavailableReason, type KernelExports } from "./kernels";
 
@@ -86,6 +87,8 @@ export class GraphBuilder {
   /** int32 targets [batch · time], -1 for padding (byte offset) */
   readonly targets: number;
   readonly ops: GraphOp[] = [];
+  /** every parameter's values (and gradients) as one block of `floats` values */
+  region = { floats: 0, at: 0, grad: -1 };
   private readonly slots: ParamSlot[];
   private nextId = 0;
 
@@ -108,12 +111,16 @@ export class GraphBuilder {
     this.targets = alloc(batch * time);
   }
 
-  /** The parameters' slots, contiguous (each padded to 16 floats), gradients after them. */
+  /**
+   * The parameters' slots, contiguous (each padded to 16 floats), gradients
+   * after them in the same layout: one kernel call updates them all (padding is zeros).
+   */
   private layOutParams(params: readonly tfjs.Variable[]): ParamSlot[] {
     const padded = params.map((p) => Math.ceil(p.size / 16) * 16);
     const total = padded.reduce((a, b) => a + b, 0);
     const base = this.alloc(total);
     const gradBase = this.training ? this.alloc(total) : -1;
+    this.region = { floats: total, at: base, grad: gradBase };
     let off = 0;
     return params.map((v, i) => {
       const [rows, cols] = v.rank === 1 ? [1, v.size] : [v.size / (v.shape[v.rank - 1] as number), v.shape[v.rank - 1]];
@@ -171,18 +178,54 @@ export class GraphBuilder {
   }
 }
 
+/** A model's graph laid out: the recorded ops and the buffers around them. */
+interface GraphLayout {
+  g: GraphBuilder;
+  logits: GraphNode;
+  /** where the loss writes the logits' gradient (scratch in an evaluation graph) */
+  dLogits: number;
+  /** AdamW's moments (byte offsets), training only */
+  moments: { m: number; v: number } | null;
+}
+
+/**
+ * Records `model`'s graph for `batch` lines with `alloc`, and lays out the
+ * loss's and the optimizer's buffers after it: everything at once, since
+ * growing the memory later would detach the views handed out.
+ */
+function layOutGraph(
+  model: GraphModel,
+  batch: number,
+  alloc: (count: number) => number,
+  training: boolean,
+): GraphLayout {
+  const g = new GraphBuilder(batch, model.blockSize, alloc, model.parameters(), training);
+  const logits = model.fusedGraph(g);
+  if (logits.rows !== batch * model.blockSize || logits.cols !== model.vocabSize) {
+    throw new Error(`fused graph gives logits [${logits.rows}, ${logits.cols}]`);
+  }
+  const dLogits = training ? logits.grad : alloc(logits.rows * logits.cols);
+  const floats = g.region.floats;
+  const moments = training ? { m: alloc(floats), v: alloc(floats) } : null;
+  return { g, logits, dLogits, moments };
+}
+
 /**
  * Bytes of kernel memory a graph of `model` takes for `batch` lines
- * (training: with gradients), to decide before allocating.
+ * (training: with gradients and optimizer moments), to decide before allocating.
  */
 export function graphBytes(model: GraphModel, batch: number, training = true): number {
   let end = 0;
-  const alloc = (count: number): number => {
-    const at = end;
-    end = bufferEnd(at, count);
-    return at;
-  };
-  model.fusedGraph(new GraphBuilder(batch, model.blockSize, alloc, model.parameters(), training));
+  layOutGraph(
+    model,
+    batch,
+    (count) => {
+      const at = end;
+      end = bufferEnd(at, count);
+      return at;
+    },
+    training,
+  );
   return end;
 }
 
@@ -220,9 +263,9 @@ export class GraphNet {
   private readonly mem: KernelMemory;
   private readonly g: GraphBuilder;
   private readonly logits: GraphNode;
-  /** where the loss writes the logits' gradient (scratch in an evaluation graph) */
   private readonly dLogits: number;
   private readonly written: Written;
+  private readonly moments: { m: number; v: number } | null;
 
   /** @throws Error when the kernels are not available. */
   constructor(model: GraphModel, batch: number, training = true) {
@@ -230,12 +273,11 @@ export class GraphNet {
     this.batch = batch;
     this.time = model.blockSize;
     this.vocabSize = model.vocabSize;
-    this.g = new GraphBuilder(batch, this.time, (n) => this.mem.alloc(n), model.parameters(), training);
-    this.logits = model.fusedGraph(this.g);
-    if (this.logits.rows !== batch * this.time || this.logits.cols !== model.vocabSize) {
-      throw new Error(`fused graph gives logits [${this.logits.rows}, ${this.logits.cols}]`);
-    }
-    this.dLogits = training ? this.logits.grad : this.mem.alloc(this.logits.rows * this.logits.cols);
+    const layout = layOutGraph(model, batch, (n) => this.mem.alloc(n), training);
+    this.g = layout.g;
+    this.logits = layout.logits;
+    this.dLogits = layout.dLogits;
+    this.moments = layout.moments;
     this.written = new Written(this.g.nodeCount);
   }
 
@@ -277,6 +319,23 @@ export class GraphNet {
   /** Views of the gradients of the last {@link GraphNet.forwardBackward}, in the same order. */
   gradViews(): Float32Array[] {
     return this.g.parameters().map(({ v, node }) => this.mem.f32(node.grad, v.size));
+  }
+
+  /**
+   * One AdamW step of every parameter in kernel memory, with the constants of
+   * `AdamW.advance` (the same float32 arithmetic as the optimizer's own update).
+   * The moments live here too, zeroed when `fresh` (the optimizer's first step).
+   */
+  adamw(c: AdamWStep, fresh: boolean): void {
+    const { floats, at, grad } = this.g.region;
+    if (!this.moments) throw new Error("an evaluation graph has no optimizer state");
+    const { m, v } = this.moments;
+    if (fresh) {
+      this.mem.k.zero(floats, m);
+      this.mem.k.zero(floats, v);
+    }
+    const k = this.mem.k;
+    k.adamwUpdate(floats, at, grad, m, v, c.decay, c.beta1, c.keep1, c.beta2, c.keep2, c.stepSize, c.bc2Sqrt, c.eps);
   }
 
   /** The ops in order (for profiles). */

@@ -116,6 +116,22 @@ export interface KernelExports {
   causalMeanForward(B: number, T: number, D: number, x: number, out: number): void;
   /** gradient of causalMeanForward into dx (added when acc); tmp holds D floats */
   causalMeanBackward(B: number, T: number, D: number, dy: number, dx: number, acc: number, tmp: number): void;
+  /** one AdamW step over n floats of p, g, m, v in place (constants of `AdamW.advance`) */
+  adamwUpdate(
+    n: number,
+    p: number,
+    g: number,
+    m: number,
+    v: number,
+    decay: number,
+    beta1: number,
+    keep1: number,
+    beta2: number,
+    keep2: number,
+    stepSize: number,
+    bc2Sqrt: number,
+    eps: number,
+  ): void;
   /** first free byte after the module's static data */
   heapBase(): number;
   /** the instance's linear memory */

@@ -11,6 +11,7 @@ import { batchLoss, modelLoss, type Model } from "../models/model";
 import { tf } from "../runtime/tf";
 import type { Optimizer } from "../training/optimizers";
 import type { Engine, GradMap } from "./engine";
+import { evalLines } from "./graph-engine";
 
 /** An {@link Engine} of tfjs ops. */
 export class TfjsEngine implements Engine {
@@ -88,7 +89,7 @@ export class TfjsEngine implements Engine {
   }
 
   evaluate(data: Examples, chunkSize?: number): number {
-    return tfjsEvaluate(this.model, data, chunkSize);
+    return tfjsEvaluate(this.model, data, chunkSize ?? tfjsEvalChunk(this.model, data));
   }
 
   sync(): void {} // the variables are the state
@@ -140,34 +141,21 @@ export function sgdStep(
   });
 }
 
-/** Context windows per tfjs evaluation chunk. */
-const EVAL_CONTEXTS = 8192;
-
 /**
- * Tokens per tfjs evaluation chunk of lines: a line's activations (its
- * attention scores too) grow with its length and tfjs keeps every one of a
- * chunk's until its loss is read, so lines of 16 positions go 512 at a time
- * and lines of 506 go 16.
+ * Examples per tfjs evaluation chunk by default: 8,192 context windows, or
+ * for lines the fused graph's chunk (about 16,384 tokens), since a chunk's
+ * activations all live until its loss is read.
  */
-const EVAL_TOKENS = 8192;
-
-/** Lines of `blockSize` positions per tfjs evaluation chunk (about {@link EVAL_TOKENS} tokens). */
-export function tfjsEvalLines(blockSize: number): number {
-  return Math.max(1, Math.floor(EVAL_TOKENS / blockSize));
-}
-
-/** Examples per tfjs evaluation chunk: `chunkSize` when given, else {@link EVAL_CONTEXTS} windows or {@link tfjsEvalLines} lines. */
-export function tfjsEvalChunk(data: Examples, chunkSize?: number): number {
-  if (chunkSize !== undefined) return chunkSize;
-  return isSequences(data) ? tfjsEvalLines(data.blockSize) : EVAL_CONTEXTS;
+export function tfjsEvalChunk(model: Model, data: Examples): number {
+  return isSequences(data) ? evalLines(model, data) : 8192;
 }
 
 /** Mean loss over the examples in chunks of tfjs ops: per example for contexts, per target for sequences. */
-export function tfjsEvaluate(model: Model, data: Examples, chunkSize?: number): number {
+export function tfjsEvaluate(model: Model, data: Examples, chunkSize: number): number {
   let total = 0;
   let count = 0;
   let start = 0;
-  forEachChunk(data, tfjsEvalChunk(data, chunkSize), (X, Y, rows) => {
+  forEachChunk(data, chunkSize, (X, Y, rows) => {
     const targets = isSequences(data) ? countTargets(data.Y, start * data.blockSize, rows * data.blockSize) : rows;
     const loss = tf.tidy(() => modelLoss(model, X, Y, false));
     total += (loss.dataSync()[0] as number) * targets;

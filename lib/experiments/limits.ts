@@ -7,9 +7,9 @@
  * The estimate adds up: the process itself, the encoded data, the
  * parameters, the training step of the engine that will run it (on the fused
  * engine its kernel memory, laid out exactly as lib/engines/fused.ts lays it
- * out; on tfjs the gradients and the activations autodiff keeps), the
- * evaluation chunks, checkpoint copies and the minibatch. Training is plain
- * SGD, so there is no optimizer state. It is compared with a ceiling:
+ * out, or as a sequence model's fused graph lays it out; on tfjs the
+ * gradients and the activations autodiff keeps), the evaluation chunks,
+ * checkpoint copies, AdamW's two moments and the minibatch. It is compared with a ceiling:
  * `--max-memory`, else MAKEMORE_MAX_MEMORY, else half of the machine's memory.
  *
  * @module
@@ -17,9 +17,12 @@
 import * as os from "os";
 import { bufferEnd } from "../engines/kernels";
 import { FUSED_MAX_BYTES } from "../engines/fused-engine";
-import { tfjsEvalLines } from "../engines/tfjs-engine";
+import { graphBytes, isGraphModel } from "../engines/graph";
+import { evalLines, GRAPH_MAX_BYTES } from "../engines/graph-engine";
 import { findModel } from "../models/registry";
+import { quietDefaultBackend } from "../runtime/backend";
 import { ConfigError, type ExperimentConfig } from "./hyperparams";
+import { buildModel } from "./run-model";
 
 /** A layer as the fused engine lays it out (see `fusedSpec()` of the models). */
 type LayerShape =
@@ -30,8 +33,8 @@ type LayerShape =
 
 /**
  * The layers of a configuration's model, in the order of its fused spec
- * (lib/models/*: fusedSpec); empty for models without a fused form, which
- * get the rough estimate of {@link sequenceActivationFloats}.
+ * (lib/models/*: fusedSpec); empty for the sequence models, whose fused
+ * graphs are sized by {@link graphMemory}.
  */
 export function layerShapes(config: ExperimentConfig, vocabSize: number): LayerShape[] {
   const V = vocabSize;
@@ -132,15 +135,18 @@ function tfjsBytesPerExample(config: ExperimentConfig, vocabSize: number): numbe
 }
 
 /**
- * A rough count of the floats a sequence model keeps per example in a tfjs
+ * A rough count of the floats a sequence model keeps per line in a tfjs
  * step: at every position and layer a few activations of the widest
  * dimension and their gradients, the logits, and (for attention) the
- * [heads, T, T] scores, their softmax and gradients.
+ * [heads, T, T] scores, their softmax and gradients. Only the shape keys the
+ * model uses count (a GRU has no layers to multiply by).
  */
 function sequenceActivationFloats(config: ExperimentConfig, vocabSize: number): number {
+  const uses = findModel(config.model)?.uses ?? [];
   const T = config.blockSize;
-  const layers = Math.max(1, config.nLayers);
-  const width = Math.max(config.nEmbd, config.nEmbd2, config.nHidden);
+  const layers = uses.includes("nLayers") ? Math.max(1, config.nLayers) : 1;
+  const widths = (["nEmbd", "nEmbd2", "nHidden"] as const).filter((k) => uses.includes(k)).map((k) => config[k]);
+  const width = Math.max(1, ...widths) * (config.model === "transformer" ? 4 : 1); // the transformer's MLP is 4·nEmbd wide
   const attention = config.model === "transformer" ? 4 * layers * config.nHead * T * T : 0;
   return 12 * T * layers * width + 4 * T * vocabSize + attention;
 }
@@ -206,45 +212,71 @@ export function estimateRunMemory(
   const B = config.batchSize;
   const T = config.blockSize;
   const shapes = layerShapes(config, V);
+  const sequence = findModel(config.model)?.examples === "sequence";
   const P =
     shapes.length > 0
       ? paramSizes(shapes).reduce((a, s) => a + s, 0)
       : (findModel(config.model)?.parameterCount(config, V) ?? 0);
-  // sequence models read one padded line per example (X and Y of T tokens), the others a window per character
-  const sequence = findModel(config.model)?.examples === "sequence";
+  // an example is a line for sequence models, a character (or line end) for context windows
   const examples = sequence ? size.lines : size.chars + size.lines;
-  const exampleInts = sequence ? 2 * T : T + 1;
-  const evalExamples = Math.max(2, Math.min(examples, 25000, sequence ? tfjsEvalLines(T) : Infinity));
-  const kernel = B >= 2 && shapes.length > 0 ? fusedKernelBytes(config, V, B) : Infinity;
-  const engine = options.fusedAvailable && kernel <= FUSED_MAX_BYTES ? "fused" : "tfjs";
+  const evalExamples = Math.max(2, Math.min(examples, 25000));
+  const graph = sequence && options.fusedAvailable ? graphMemory(config, V, evalExamples) : null;
+  const kernel = graph ? graph.train : B >= 2 && shapes.length > 0 ? fusedKernelBytes(config, V, B) : Infinity;
+  const engine = options.fusedAvailable && kernel <= (sequence ? GRAPH_MAX_BYTES : FUSED_MAX_BYTES) ? "fused" : "tfjs";
   const perExample = tfjsBytesPerExample(config, V);
+  // what one tfjs evaluation chunk holds: 8,192 windows, or lines of about 16,384 tokens
+  const tfjsChunk = Math.min(sequence ? evalLines(config, { n: evalExamples }) : EVAL_CHUNK.tfjs, evalExamples);
   const parts: MemoryPart[] = [
     { name: "process", bytes: PROCESS_BASE_BYTES },
-    // contexts of every split (the training split is built twice while the evaluation subsets are drawn)
-    { name: "data", bytes: 2 * examples * exampleInts * 4 + size.chars * 2 + size.lines * 32 },
+    // the examples of every split (the training split is built twice while the evaluation subsets are drawn)
+    { name: "data", bytes: 2 * examples * (T + 1) * 4 * (sequence ? 2 : 1) + size.chars * 2 + size.lines * 32 },
     { name: "parameters", bytes: P * 4 },
     // a checkpoint is copied out of the model and encoded before it is written
     { name: "checkpoints", bytes: 2 * P * 4 },
-    { name: "optimizer state (plain SGD)", bytes: 0 },
+    { name: "optimizer state", bytes: config.optimizer === "adamw" ? 2 * P * 4 : 0 },
     { name: `minibatch of ${B.toLocaleString("en-US")}`, bytes: 2 * B * (T + 1) * 4 },
   ];
   if (engine === "fused") {
     parts.push({ name: "fused kernel memory (parameters, gradients, activations)", bytes: kernel });
     // one network per split evaluation; the previous one may not be collected yet
-    parts.push({
-      name: "evaluation",
-      bytes: 2 * fusedKernelBytes(config, V, Math.min(EVAL_CHUNK.fused, evalExamples)),
-    });
+    const evaluation = graph ? graph.evaluation : fusedKernelBytes(config, V, Math.min(EVAL_CHUNK.fused, evalExamples));
+    parts.push({ name: "evaluation", bytes: 2 * evaluation });
   } else {
     parts.push({ name: "gradients", bytes: 2 * P * 4 });
     parts.push({ name: `activations of a batch of ${B.toLocaleString("en-US")}`, bytes: B * perExample });
-    parts.push({ name: "evaluation", bytes: Math.min(EVAL_CHUNK.tfjs, evalExamples) * perExample });
+    parts.push({ name: "evaluation", bytes: tfjsChunk * perExample });
   }
   parts.sort((a, b) => b.bytes - a.bytes);
   const total = parts.reduce((a, p) => a + p.bytes, 0);
-  const tfjsBytes =
-    engine === "fused" ? P * 4 : P * 4 * 3 + Math.max(B, Math.min(EVAL_CHUNK.tfjs, evalExamples)) * perExample;
+  const tfjsBytes = engine === "fused" ? P * 4 : P * 4 * 3 + Math.max(B, tfjsChunk) * perExample;
   return { engine, parts, total, tfjsBytes };
+}
+
+/** Parameters above which a model is not built just to size its graph (it would not fit anyway). */
+const GRAPH_SIZING_MAX_PARAMS = 100_000_000;
+
+/**
+ * Kernel memory of a sequence model's fused graph, training and evaluation,
+ * as the graph lays it out: the model is built (its parameters only) and its
+ * graph recorded with a counting allocator. Null when it has no graph, or is
+ * too large to build for this.
+ */
+function graphMemory(
+  config: ExperimentConfig,
+  V: number,
+  evalExamples: number,
+): { train: number; evaluation: number } | null {
+  const spec = findModel(config.model);
+  if (!spec || spec.parameterCount(config, V) > GRAPH_SIZING_MAX_PARAMS) return null;
+  quietDefaultBackend(); // the estimate may come before the backend is chosen
+  const model = buildModel(config, V);
+  try {
+    if (!isGraphModel(model)) return null;
+    const lines = evalLines(model, { n: evalExamples });
+    return { train: graphBytes(model, config.batchSize, true), evaluation: graphBytes(model, lines, false) };
+  } finally {
+    model.dispose();
+  }
 }
 
 /** A memory ceiling and where it came from (for the message). */

@@ -49,6 +49,16 @@ async function activate(name: BackendName): Promise<boolean> {
 }
 
 /**
+ * For code that makes tensors before {@link initBackend} chose a backend
+ * (sizing a model for a memory estimate): lets tfjs pick its default now and
+ * keeps the cpu backend's banner quiet, which would be noise there.
+ */
+export function quietDefaultBackend(): void {
+  tf.backend(); // picks and initializes the default: the instance the banner flag must be set on
+  quietCpuBanner();
+}
+
+/**
  * The cpu backend prints a "looks like you are running TensorFlow.js in Node.js"
  * banner on first use; the backend line printed here says the same, once.
  */

@@ -167,7 +167,7 @@ export class SGD implements Optimizer {
 }
 
 /** The float32 constants of one AdamW step, shared by every parameter. */
-interface AdamWStep {
+export interface AdamWStep {
   /** 1 - lr·weightDecay */
   decay: number;
   beta1: number;
@@ -239,11 +239,23 @@ export class AdamW implements Optimizer {
       this.m = params.map((p) => new Float32Array(p.length));
       this.v = params.map((p) => new Float32Array(p.length));
     }
-    this.count++;
-    const c = this.constants(lr);
+    const c = this.advance(lr);
     params.forEach((p, i) =>
       adamwArray(p, grads[i] as Float32Array, this.m[i] as Float32Array, this.v[i] as Float32Array, c),
     );
+  }
+
+  /**
+   * Counts a step and returns its constants, for an engine that keeps the
+   * moments in its own memory and applies the same float32 arithmetic there
+   * (the fused kernels' `adamwUpdate`). Its moments start at zero when
+   * {@link AdamW.steps} was 0 before this call.
+   */
+  advance(lr: number): AdamWStep {
+    if (!(Number.isFinite(lr) && lr >= 0))
+      throw new RangeError(`adamw.update: lr must be a finite number >= 0, got ${lr}`);
+    this.count++;
+    return this.constants(lr);
   }
 
   reset(): void {

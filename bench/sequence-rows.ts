@@ -1,0 +1,264 @@
+/**
+ * The bench rows of makemore.py's sequence models: each case trains one
+ * model kind with AdamW (makemore.py's lr 5e-4, weight decay 0.01, betas
+ * (0.9, 0.99)) on a dataset's training lines, batch 32, and evaluates a test
+ * split of min(1000, 10%) lines, as makemore.py sizes it.
+ *
+ * The batches are drawn once (their row indices) and written, with the
+ * lines, to a folder that bench/torch_sequence.py reads: PyTorch trains
+ * makemore.py's own classes on exactly the same batches in the same invocation.
+ *
+ * @module
+ */
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { isSequences, type Examples } from "../lib/data/examples";
+import { loadDataset } from "../lib/data/datasets";
+import { buildSequences, longestLine, type Sequences } from "../lib/data/sequences";
+import { splitWords } from "../lib/data/contexts";
+import { Vocab } from "../lib/data/vocab";
+import { createEngine, evaluateLoss, type EngineName } from "../lib/engines/engine";
+import { resolveConfig } from "../lib/experiments/hyperparams";
+import { buildModel } from "../lib/experiments/run-model";
+import { SPLIT_SEED } from "../lib/experiments/run-data";
+import { countParameters } from "../lib/models/model";
+import { Generator } from "../lib/random/generator";
+import { makeOptimizer } from "../lib/training/optimizers";
+import { tf } from "../lib/runtime/tf";
+
+/** One sequence row: a model kind on a dataset, and how many steps make a repeat. */
+export interface SequenceCase {
+  /** the row's name in the table and in `--rows` ("transformer", "gru-brown256", ...) */
+  name: string;
+  kind: string;
+  dataset: "names" | "brown";
+  /** brown's lines are cut to this many characters (block = this + 1) */
+  maxLineLength?: number;
+  /** steps per timed repeat */
+  steps: number;
+  /** steps before the timing */
+  warmup: number;
+  /** engines to run ("tfjs" is left out of the long blocks: minutes a step) */
+  engines: readonly EngineName[];
+}
+
+/** The cases: issue 16's four models on names and two on long lines. */
+export const SEQUENCE_CASES: readonly SequenceCase[] = [
+  { name: "transformer", kind: "transformer", dataset: "names", steps: 40, warmup: 5, engines: ["fused", "tfjs"] },
+  { name: "gru", kind: "gru", dataset: "names", steps: 100, warmup: 10, engines: ["fused", "tfjs"] },
+  { name: "rnn", kind: "rnn", dataset: "names", steps: 200, warmup: 20, engines: ["fused", "tfjs"] },
+  { name: "bow", kind: "bow", dataset: "names", steps: 200, warmup: 20, engines: ["fused", "tfjs"] },
+  {
+    name: "transformer-brown256",
+    kind: "transformer",
+    dataset: "brown",
+    maxLineLength: 255,
+    steps: 3,
+    warmup: 1,
+    engines: ["fused"],
+  },
+  {
+    name: "gru-brown256",
+    kind: "gru",
+    dataset: "brown",
+    maxLineLength: 255,
+    steps: 3,
+    warmup: 1,
+    engines: ["fused"],
+  },
+];
+
+/** The lines and batches of one case, as both sides train on them. */
+export interface SequenceWork {
+  train: Sequences;
+  test: Sequences;
+  vocabSize: number;
+  /** row indices into `train`, 32 per step: warm-up steps, then the repeats' */
+  rows: Int32Array;
+}
+
+/** Lines per step. */
+export const SEQUENCE_BATCH = 32;
+
+/** The case's training and test lines and every step's batch rows. */
+export function prepareCase(c: SequenceCase, repeats: number, dataDir: string): SequenceWork {
+  const { words } = loadDataset(c.dataset, { dataDir, maxLineLength: c.maxLineLength });
+  const vocab = Vocab.fromWords(words);
+  const blockSize = longestLine(words) + 1;
+  const split = splitWords(words, SPLIT_SEED);
+  const testLines = split.test.slice(0, Math.min(1000, Math.floor(words.length / 10)));
+  const train = buildSequences(split.train, vocab, blockSize);
+  const test = buildSequences(testLines, vocab, blockSize);
+  const steps = c.warmup + repeats * c.steps;
+  const g = new Generator(1337);
+  const rows = Int32Array.from({ length: steps * SEQUENCE_BATCH }, () => g.randint(0, train.n));
+  return { train, test, vocabSize: vocab.size, rows };
+}
+
+/** Writes a case's work for bench/torch_sequence.py: case.json and int32 files, little-endian. */
+export function writeCase(dir: string, c: SequenceCase, w: SequenceWork, repeats: number): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const meta = {
+    name: c.name,
+    kind: c.kind,
+    vocab_size: w.vocabSize,
+    block_size: w.train.blockSize,
+    train_lines: w.train.n,
+    test_lines: w.test.n,
+    steps: c.steps,
+    warmup: c.warmup,
+    repeats,
+    batch: SEQUENCE_BATCH,
+  };
+  fs.writeFileSync(path.join(dir, "case.json"), JSON.stringify(meta));
+  const put = (name: string, a: Int32Array): void =>
+    fs.writeFileSync(path.join(dir, name), Buffer.from(a.buffer, a.byteOffset, a.byteLength));
+  put("train_x.i32", w.train.X);
+  put("train_y.i32", w.train.Y);
+  put("test_x.i32", w.test.X);
+  put("test_y.i32", w.test.Y);
+  put("rows.i32", w.rows);
+}
+
+/** What one side measured on one case. */
+export interface SequenceTiming {
+  us_per_step: number;
+  eval_test_s: number;
+  eval_test_loss: number;
+  last_loss: number;
+  tensors_after_10: number;
+  tensors_after_run: number;
+  params: number;
+}
+
+/** Trains the case's model on `engine` through the lib's engine interface, with the case's batches. */
+export function timeOurs(c: SequenceCase, w: SequenceWork, engine: EngineName, repeats: number): SequenceTiming {
+  const model = buildModel(resolveConfig({ model: c.kind, blockSize: w.train.blockSize }), w.vocabSize);
+  const optimizer = makeOptimizer("adamw", { weightDecay: 0.01, betas: [0.9, 0.99] });
+  const e = createEngine(model, { engine, batchSize: SEQUENCE_BATCH, targetWidth: w.train.blockSize, optimizer });
+  let step = 0;
+  let tensorsAfter10 = -1;
+  let last = NaN;
+  const run = (n: number): void => {
+    for (let s = 0; s < n; s++, step++) {
+      fillBatch(w.train, w.rows, step, e.batch);
+      const loss = e.step(5e-4);
+      last = typeof loss === "number" ? loss : readAndFree(loss);
+      if (step === 9) tensorsAfter10 = tf.memory().numTensors;
+    }
+  };
+  run(c.warmup);
+  const perStep: number[] = [];
+  for (let r = 0; r < repeats; r++) {
+    const t0 = performance.now();
+    run(c.steps);
+    perStep.push((performance.now() - t0) / c.steps);
+  }
+  const tensorsAfterRun = tf.memory().numTensors;
+  e.sync();
+  const t0 = performance.now();
+  const evalLoss = evaluateLoss(model, w.test, engine);
+  const evalSeconds = (performance.now() - t0) / 1000;
+  const params = countParameters(model);
+  e.dispose();
+  model.dispose();
+  return {
+    us_per_step: median(perStep) * 1000,
+    eval_test_s: evalSeconds,
+    eval_test_loss: evalLoss,
+    last_loss: last,
+    tensors_after_10: tensorsAfter10 < 0 ? tensorsAfterRun : tensorsAfter10,
+    tensors_after_run: tensorsAfterRun,
+    params,
+  };
+}
+
+/** Copies step `step`'s lines into the engine's batch arrays. */
+function fillBatch(data: Examples, rows: Int32Array, step: number, batch: { X: Int32Array; Y: Int32Array }): void {
+  if (!isSequences(data)) throw new Error("sequence rows train on lines");
+  const T = data.blockSize;
+  for (let b = 0; b < SEQUENCE_BATCH; b++) {
+    const r = rows[step * SEQUENCE_BATCH + b] as number;
+    batch.X.set(data.X.subarray(r * T, (r + 1) * T), b * T);
+    batch.Y.set(data.Y.subarray(r * T, (r + 1) * T), b * T);
+  }
+}
+
+function readAndFree(t: { dataSync(): ArrayLike<number>; dispose(): void }): number {
+  const v = t.dataSync()[0] as number;
+  t.dispose();
+  return v;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+/** One row of the sequence table: ours on one engine, or PyTorch's. */
+export interface SequenceRow extends SequenceTiming {
+  model: string;
+  engine: string;
+  peak_rss_mb: number;
+  torch_ratio?: number | null;
+  eval_torch_ratio?: number | null;
+}
+
+/** PyTorch's timing of a case folder, or why there is none. */
+function timeTorch(dir: string, python: string): (SequenceTiming & { peak_rss_mb: number }) | string {
+  const r = spawnSync(python, [path.join(__dirname, "torch_sequence.py"), dir], { encoding: "utf8" });
+  if (r.status !== 0) return `torch_sequence.py failed: ${(r.stderr || "").trim().split("\n").pop() ?? ""}`;
+  const t = JSON.parse(r.stdout) as SequenceTiming & { peak_rss_mb: number };
+  return { ...t, tensors_after_10: NaN, tensors_after_run: NaN };
+}
+
+/**
+ * Every case on each of its engines (of those asked for), then PyTorch on the
+ * same batches when `python` is given; returns the rows with their ratios.
+ */
+export function runSequenceCases(
+  cases: readonly SequenceCase[],
+  engines: readonly EngineName[],
+  repeats: number,
+  dataDir: string,
+  python: string | null,
+  log: (line: string) => void,
+): SequenceRow[] {
+  const rows: SequenceRow[] = [];
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "makemore-bench-"));
+  try {
+    for (const c of cases) {
+      const w = prepareCase(c, repeats, dataDir);
+      const ours = c.engines.filter((e) => engines.includes(e));
+      for (const engine of ours) {
+        log(`bench: ${c.name} (block ${w.train.blockSize}), engine ${engine} ...`);
+        try {
+          const t = timeOurs(c, w, engine, repeats);
+          rows.push({ ...t, model: c.name, engine, peak_rss_mb: process.resourceUsage().maxRSS / 1024 });
+        } catch (e) {
+          log(`bench: skipping ${c.name} on ${engine}: ${(e as Error).message}`);
+        }
+      }
+      if (!python) continue;
+      const dir = path.join(scratch, String(rows.length));
+      writeCase(dir, c, w, repeats);
+      log(`bench: ${c.name} (block ${w.train.blockSize}), PyTorch ...`);
+      const t = timeTorch(dir, python);
+      if (typeof t === "string") {
+        log(`bench: ${t}`);
+        continue;
+      }
+      for (const r of rows.filter((x) => x.model === c.name)) {
+        r.torch_ratio = r.us_per_step / t.us_per_step;
+        r.eval_torch_ratio = r.eval_test_s / t.eval_test_s;
+      }
+      rows.push({ ...t, model: c.name, engine: "pytorch" });
+    }
+  } finally {
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
+  return rows;
+}
