@@ -79,7 +79,7 @@ function loadRecorded(r: Recorded): Model {
 }
 
 /** The kinds that run as fused graphs (each helper of a new kind adds it here). */
-const FUSED_KINDS = ["bow"];
+const FUSED_KINDS = ["bow", "transformer"];
 const fusedKinds = fixture.models.filter((r) => FUSED_KINDS.includes(r.kind));
 
 test("every kind listed as fused has a fused graph, and the others do not", () => {
@@ -112,6 +112,27 @@ test.each(fusedKinds.map((r) => [r.kind, r] as const))(
   },
 );
 
+test("profile times each kind of op, forward and backward, and the loss", () => {
+  const r = fixture.models.find((m) => m.kind === "transformer") as Recorded;
+  const model = loadRecorded(r);
+  if (!isGraphModel(model)) throw new Error("not a graph model");
+  const net = new GraphNet(model, r.B);
+  net.load();
+  net.batchViews().X.set(ints(r.X));
+  net.batchViews().Y.set(ints(r.Y));
+  let ticks = 0;
+  const stages = net.profile(3, () => ticks++); // a clock that counts its reads: every lap takes 1
+  const names = stages.map((s) => s.stage).sort();
+  for (const op of ["attention", "layer norm", "gelu", "linear", "add", "embedding", "positions"]) {
+    expect(names).toEqual(expect.arrayContaining([`forward ${op}`, `backward ${op}`]));
+  }
+  expect(names).toContain("loss");
+  // laps per step: one per op forward and backward, and the loss
+  const laps = stages.reduce((sum, s) => sum + s.us / 1000, 0);
+  expect(laps).toBe(2 * net.ops.length + 1);
+  model.dispose();
+});
+
 const words = ["emma", "olivia", "ava", "isabella", "sophia", "charlotte", "mia", "amelia", "harper", "evelyn", "x"];
 const vocab = Vocab.fromWords(words);
 
@@ -143,6 +164,39 @@ describe.each(fusedKinds.map((r) => [r.kind, r] as const))("%s on the fused engi
     const [fused, tfjs] = losses as [number[], number[]];
     expect(fused[19]).toBeLessThan(fused[0] as number);
     fused.forEach((l, i) => expect(Math.abs(l - (tfjs[i] as number))).toBeLessThan(1e-4));
+  });
+
+  test("trains bit for bit alike on the wasm and cpu backends (nothing goes through tfjs ops)", async () => {
+    const run = async (backend: "wasm" | "cpu"): Promise<Buffer> => {
+      await initBackend(backend, { quiet: true });
+      const model = make();
+      const e = createEngine(model, {
+        engine: "fused",
+        batchSize: 4,
+        targetWidth: data.blockSize,
+        optimizer: new AdamW(),
+      });
+      const g = new Generator(9);
+      const losses: number[] = [];
+      for (let s = 0; s < 5; s++) {
+        sampleBatchInto(data, g, e.batch);
+        losses.push(e.step(1e-2) as number);
+      }
+      e.sync();
+      const bytes = Buffer.concat([
+        Buffer.from(Float64Array.from(losses).buffer),
+        ...model.parameters().map((v) => Buffer.from((v.dataSync() as Float32Array).slice().buffer)),
+      ]);
+      e.dispose();
+      model.dispose();
+      return bytes;
+    };
+    try {
+      const [wasm, cpu] = [await run("wasm"), await run("cpu")];
+      expect(wasm.equals(cpu)).toBe(true);
+    } finally {
+      await initBackend("wasm", { quiet: true });
+    }
   });
 
   test("evaluates a split like tfjs, a last short chunk included", () => {

@@ -576,4 +576,5 @@ export function heapBase(): usize {
 }
 
 export * from "./sequence";
-export * from "./optimizers";
+export * from "./attention";
+export * from "./adamw";

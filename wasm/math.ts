@@ -4,8 +4,12 @@
 // exp(x) for x <= 0 down to about -87: x = n ln2 + r with |r| <= ln2 / 2,
 // a degree-6 Taylor polynomial for exp(r), and 2^n built in the exponent bits.
 export function expNeg4(x: v128): v128 {
-  const xc = f32x4.max(x, f32x4.splat(-87.0));
-  const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(1.4426950408889634)));
+  // pmax (a < b ? b : a) is one instruction where max's NaN rules take several
+  const xc = f32x4.pmax(x, f32x4.splat(-87.0));
+  // n = round(x / ln2), to nearest even like f32x4.nearest, by adding 1.5·2^23: its low
+  // mantissa bits then hold n, which builds 2^n below without a float-to-int conversion
+  const shifted = f32x4.add(f32x4.mul(xc, f32x4.splat(1.4426950408889634)), f32x4.splat(12582912.0));
+  const n = f32x4.sub(shifted, f32x4.splat(12582912.0));
   let r = f32x4.sub(xc, f32x4.mul(n, f32x4.splat(0.693145751953125)));
   r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(1.428606765330187e-6)));
   let p = f32x4.splat(1.0 / 720.0);
@@ -15,7 +19,8 @@ export function expNeg4(x: v128): v128 {
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(0.5));
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0));
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.0));
-  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  // the bits of 1.5·2^23 + n are 0x4B400000 + n: their difference from 0x4B400000 - 127 is n + 127
+  const scale = i32x4.shl(i32x4.sub(shifted, i32x4.splat(0x4b400000 - 127)), 23);
   return f32x4.mul(p, scale);
 }
 

@@ -18,7 +18,7 @@ import { graphBytes, GraphNet, graphUnavailable, isGraphModel, type GraphModel }
 
 /**
  * The most kernel memory a graph may take: 3.5 GiB of WebAssembly's 4 GiB
- * address space (a transformer at block 506 and batch 32 needs about 1.5 GiB).
+ * address space (a transformer at block 506 and batch 32 needs about 1.2 GiB).
  */
 export const GRAPH_MAX_BYTES = 3.5 * 2 ** 30;
 
@@ -55,6 +55,8 @@ export class GraphEngine implements Engine {
   ) {
     this.net = new GraphNet(model, batchSize);
     this.net.load();
+    // AdamW runs as one kernel call over moments kept beside the parameters
+    if (optimizer instanceof AdamW) this.net.keepAdamW(optimizer);
     this.batch = this.net.batchViews();
   }
 
@@ -62,11 +64,8 @@ export class GraphEngine implements Engine {
     const loss = this.net.forwardBackward();
     this.unsynced = true;
     if (onGrads) this.showGradients(onGrads);
-    // AdamW runs in the kernels, with its moments beside the parameters; other optimizers update from JS
-    if (this.optimizer instanceof AdamW) {
-      const fresh = this.optimizer.steps === 0;
-      this.net.adamw(this.optimizer.advance(lr), fresh);
-    } else this.optimizer.update(this.net.paramViews(), this.net.gradViews(), lr);
+    if (this.optimizer instanceof AdamW) this.net.adamwStep(this.optimizer, lr);
+    else this.optimizer.update(this.net.paramViews(), this.net.gradViews(), lr);
     return loss;
   }
 

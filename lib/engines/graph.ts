@@ -20,8 +20,8 @@
  */
 import type * as tfjs from "@tensorflow/tfjs";
 import type { SequenceModel } from "../models/model";
-import type { AdamWStep } from "../training/optimizers";
 import { tf } from "../runtime/tf";
+import type { AdamW } from "../training/optimizers";
 import { bufferEnd, KernelMemory, kernelsAvailable, kernelsUnavailableReason, type KernelExports } from "./kernels";
 
 /** A matrix in kernel memory: `rows` rows of `cols` values, `ld` apart (byte offsets). */
@@ -87,8 +87,8 @@ export class GraphBuilder {
   /** int32 targets [batch · time], -1 for padding (byte offset) */
   readonly targets: number;
   readonly ops: GraphOp[] = [];
-  /** every parameter's values (and gradients) as one block of `floats` values */
-  region = { floats: 0, at: 0, grad: -1 };
+  /** the parameters' contiguous area: byte offsets of values and gradients (-1: none), and its floats (padding included) */
+  paramArea = { at: 0, grad: -1, count: 0 };
   private readonly slots: ParamSlot[];
   private nextId = 0;
 
@@ -111,16 +111,13 @@ export class GraphBuilder {
     this.targets = alloc(batch * time);
   }
 
-  /**
-   * The parameters' slots, contiguous (each padded to 16 floats), gradients
-   * after them in the same layout: one kernel call updates them all (padding is zeros).
-   */
+  /** The parameters' slots, contiguous (each padded to 16 floats), gradients after them. */
   private layOutParams(params: readonly tfjs.Variable[]): ParamSlot[] {
     const padded = params.map((p) => Math.ceil(p.size / 16) * 16);
     const total = padded.reduce((a, b) => a + b, 0);
     const base = this.alloc(total);
     const gradBase = this.training ? this.alloc(total) : -1;
-    this.region = { floats: total, at: base, grad: gradBase };
+    this.paramArea = { at: base, grad: gradBase, count: total };
     let off = 0;
     return params.map((v, i) => {
       const [rows, cols] = v.rank === 1 ? [1, v.size] : [v.size / (v.shape[v.rank - 1] as number), v.shape[v.rank - 1]];
@@ -184,14 +181,14 @@ interface GraphLayout {
   logits: GraphNode;
   /** where the loss writes the logits' gradient (scratch in an evaluation graph) */
   dLogits: number;
-  /** AdamW's moments (byte offsets), training only */
+  /** room for AdamW's moments, in the parameters' layout (training only) */
   moments: { m: number; v: number } | null;
 }
 
 /**
  * Records `model`'s graph for `batch` lines with `alloc`, and lays out the
  * loss's and the optimizer's buffers after it: everything at once, since
- * growing the memory later would detach the views handed out.
+ * growing the memory later would detach the views handed out (the batch's).
  */
 function layOutGraph(
   model: GraphModel,
@@ -205,27 +202,23 @@ function layOutGraph(
     throw new Error(`fused graph gives logits [${logits.rows}, ${logits.cols}]`);
   }
   const dLogits = training ? logits.grad : alloc(logits.rows * logits.cols);
-  const floats = g.region.floats;
-  const moments = training ? { m: alloc(floats), v: alloc(floats) } : null;
+  const { count } = g.paramArea;
+  const moments = training ? { m: alloc(count), v: alloc(count) } : null;
   return { g, logits, dLogits, moments };
 }
 
 /**
  * Bytes of kernel memory a graph of `model` takes for `batch` lines
- * (training: with gradients and optimizer moments), to decide before allocating.
+ * (training: with gradients and room for AdamW's moments), to decide before allocating.
  */
 export function graphBytes(model: GraphModel, batch: number, training = true): number {
   let end = 0;
-  layOutGraph(
-    model,
-    batch,
-    (count) => {
-      const at = end;
-      end = bufferEnd(at, count);
-      return at;
-    },
-    training,
-  );
+  const alloc = (count: number): number => {
+    const at = end;
+    end = bufferEnd(at, count);
+    return at;
+  };
+  layOutGraph(model, batch, alloc, training);
   return end;
 }
 
@@ -263,8 +256,10 @@ export class GraphNet {
   private readonly mem: KernelMemory;
   private readonly g: GraphBuilder;
   private readonly logits: GraphNode;
+  /** where the loss writes the logits' gradient (scratch in an evaluation graph) */
   private readonly dLogits: number;
   private readonly written: Written;
+  /** room for AdamW's moments beside the parameters (byte offsets; training graphs) */
   private readonly moments: { m: number; v: number } | null;
 
   /** @throws Error when the kernels are not available. */
@@ -316,26 +311,45 @@ export class GraphNet {
     return this.g.parameters().map(({ v, node }) => this.mem.f32(node.at, v.size));
   }
 
+  /**
+   * Has `adamw` keep its two moments in this graph's memory, beside the
+   * parameters and in their layout (laid out with the graph); {@link GraphNet.adamwStep}
+   * then updates every parameter in one kernel call.
+   */
+  keepAdamW(adamw: AdamW): void {
+    if (!this.moments) throw new Error("an evaluation graph has no optimizer state");
+    const { m, v } = this.moments;
+    const views = (area: number): Float32Array[] =>
+      this.g.parameters().map(({ v: p, node }) => this.mem.f32(area + node.at - this.g.paramArea.at, p.size));
+    adamw.keepMomentsIn(views(m), views(v));
+  }
+
+  /** One AdamW update of every parameter from the last gradients, with the moments laid out by {@link GraphNet.keepAdamW}. */
+  adamwStep(adamw: AdamW, lr: number): void {
+    if (!this.moments) throw new Error("fused graph: AdamW's moments are not laid out (keepAdamW)");
+    const c = adamw.beginStep(this.paramViews(), this.gradViews(), lr);
+    const { at, grad, count } = this.g.paramArea;
+    const { m, v } = this.moments;
+    this.mem.k.adamwUpdate(
+      count,
+      at,
+      grad,
+      m,
+      v,
+      c.decay,
+      c.beta1,
+      c.keep1,
+      c.beta2,
+      c.keep2,
+      c.stepSize,
+      c.bc2Sqrt,
+      c.eps,
+    );
+  }
+
   /** Views of the gradients of the last {@link GraphNet.forwardBackward}, in the same order. */
   gradViews(): Float32Array[] {
     return this.g.parameters().map(({ v, node }) => this.mem.f32(node.grad, v.size));
-  }
-
-  /**
-   * One AdamW step of every parameter in kernel memory, with the constants of
-   * `AdamW.advance` (the same float32 arithmetic as the optimizer's own update).
-   * The moments live here too, zeroed when `fresh` (the optimizer's first step).
-   */
-  adamw(c: AdamWStep, fresh: boolean): void {
-    const { floats, at, grad } = this.g.region;
-    if (!this.moments) throw new Error("an evaluation graph has no optimizer state");
-    const { m, v } = this.moments;
-    if (fresh) {
-      this.mem.k.zero(floats, m);
-      this.mem.k.zero(floats, v);
-    }
-    const k = this.mem.k;
-    k.adamwUpdate(floats, at, grad, m, v, c.decay, c.beta1, c.keep1, c.beta2, c.keep2, c.stepSize, c.bc2Sqrt, c.eps);
   }
 
   /** The ops in order (for profiles). */
@@ -372,6 +386,43 @@ export class GraphNet {
     for (const { v, node } of this.g.parameters()) {
       if (this.written.acc(node) === 0) this.mem.f32(node.grad, v.size).fill(0);
     }
+  }
+
+  /**
+   * Runs `steps` forward and backward passes on the current batch, timing each
+   * op, and returns the mean microseconds per step of each kind of stage
+   * ("forward linear", "loss", "backward attention", ...), largest first.
+   * `clock` gives milliseconds: wall time by default, or e.g. the process's
+   * CPU time on a loaded machine.
+   */
+  profile(steps = 100, clock: () => number = () => performance.now()): { stage: string; us: number }[] {
+    const k = this.mem.k;
+    const total = new Map<string, number>();
+    let t = clock();
+    const lap = (stage: string): void => {
+      const now = clock();
+      total.set(stage, (total.get(stage) ?? 0) + now - t);
+      t = now;
+    };
+    const count = Math.max(1, countTargets(this.batchViews().Y));
+    for (let s = 0; s < steps; s++) {
+      t = clock();
+      for (const op of this.g.ops) {
+        op.forward(k);
+        lap(`forward ${op.name}`);
+      }
+      const { rows, cols, at } = this.logits;
+      k.seqCrossEntropy(rows, cols, at, this.g.targets, this.dLogits, 1 / count);
+      lap("loss");
+      this.written.reset();
+      this.written.acc(this.logits);
+      for (let i = this.g.ops.length - 1; i >= 0; i--) {
+        const op = this.g.ops[i] as GraphOp;
+        op.backward?.(k, this.written);
+        lap(`backward ${op.name}`);
+      }
+    }
+    return [...total].map(([stage, ms]) => ({ stage, us: (ms * 1000) / steps })).sort((a, b) => b.us - a.us);
   }
 
   /** Summed loss and number of counted targets of the batch in evaluation (no gradients needed). */

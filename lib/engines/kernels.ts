@@ -116,7 +116,72 @@ export interface KernelExports {
   causalMeanForward(B: number, T: number, D: number, x: number, out: number): void;
   /** gradient of causalMeanForward into dx (added when acc); tmp holds D floats */
   causalMeanBackward(B: number, T: number, D: number, dy: number, dx: number, acc: number, tmp: number): void;
-  /** one AdamW step over n floats of p, g, m, v in place (constants of `AdamW.advance`) */
+  /** LayerNorm of each row of x[M, N] into y; keeps each row's mean and 1/√(var + eps) in mean[M], rstd[M] */
+  layerNormForward(
+    M: number,
+    N: number,
+    x: number,
+    gamma: number,
+    beta: number,
+    eps: number,
+    mean: number,
+    rstd: number,
+    y: number,
+  ): void;
+  /** backward pass of layerNormForward; dx, dgamma and dbeta each written or added by their flag */
+  layerNormBackward(
+    M: number,
+    N: number,
+    x: number,
+    dy: number,
+    gamma: number,
+    mean: number,
+    rstd: number,
+    dx: number,
+    accX: number,
+    dgamma: number,
+    accG: number,
+    dbeta: number,
+    accB: number,
+  ): void;
+  /** y = NewGELU(x) (tanh form) over n values, in vectors of 4; its gate σ(2u) to gate[n] */
+  geluForward(n: number, x: number, y: number, gate: number): void;
+  /** dx (+)= dy · NewGELU'(x) over n values, in vectors of 4, from the forward pass's gate */
+  geluBackward(n: number, x: number, gate: number, dy: number, dx: number, acc: number): void;
+  /** floats of scratch the attention kernels need for T positions and heads of hs channels */
+  attentionWork(T: number, hs: number): number;
+  /**
+   * causal self-attention of qkv [B·T, 3C] into y [B·T, C]; probabilities to P [B·nh, T, ceil4(T)]
+   * (keep 1) or one reused block (keep 0)
+   */
+  attentionForward(
+    B: number,
+    T: number,
+    C: number,
+    nh: number,
+    qkv: number,
+    y: number,
+    P: number,
+    keep: number,
+    work: number,
+  ): void;
+  /** backward pass of attentionForward from the kept P: d(qkv) written or added */
+  attentionBackward(
+    B: number,
+    T: number,
+    C: number,
+    nh: number,
+    qkv: number,
+    P: number,
+    dy: number,
+    dqkv: number,
+    acc: number,
+    work: number,
+  ): void;
+  /**
+   * one AdamW step over n values (even) of p, g and the moments m, v, bit for bit the JavaScript
+   * AdamW of lib/training/optimizers.ts (float32 constants of its AdamWStep)
+   */
   adamwUpdate(
     n: number,
     p: number,

@@ -7,6 +7,9 @@
  * @module
  */
 import type * as tfjs from "@tensorflow/tfjs";
+import type { GraphBuilder, GraphNode } from "../engines/graph";
+import { add, addPositions, embed, linear } from "../engines/graph-ops";
+import { causalSelfAttention, gelu, layerNorm as layerNormOp } from "../engines/graph-transformer";
 import { embedding } from "../nn/ops";
 import { tf } from "../runtime/tf";
 import { causalMask, corner, layerNorm, linearAll, newGelu, ParameterModel, type LinearParams } from "./parts";
@@ -123,6 +126,20 @@ export class Transformer extends ParameterModel {
     this.recording?.push(tf.keep(probs)); // kept: forward's tidy frees everything but the logits
     const y = tf.matMul(probs, v); // [B, nh, T, hs]
     return linearAll(y.transpose([0, 2, 1, 3]).reshape([B, T, C]), b.attnProj); // heads side by side again
+  }
+
+  /** The same forward pass as a fused graph (lib/engines/graph.ts). */
+  fusedGraph(g: GraphBuilder): GraphNode {
+    const p = (v: tfjs.Variable | null): GraphNode => g.param(v as tfjs.Variable);
+    const lin = (x: GraphNode, l: LinearParams): GraphNode => linear(g, x, p(l.W), l.b ? p(l.b) : null);
+    const norm = (x: GraphNode, l: LinearParams): GraphNode => layerNormOp(g, x, p(l.W), p(l.b));
+    let x = addPositions(g, embed(g, p(this.wte)), p(this.wpe)); // [B·T, C]
+    for (const b of this.blocks) {
+      const qkv = lin(norm(x, b.ln1), b.cAttn); // [B·T, 3C]
+      x = add(g, x, lin(causalSelfAttention(g, qkv, this.nHead), b.attnProj));
+      x = add(g, x, lin(gelu(g, lin(norm(x, b.ln2), b.cFc)), b.mlpProj)); // through [B·T, 4C]
+    }
+    return lin(norm(x, this.lnF), this.lmHead); // [B·T, vocab]
   }
 
   override dispose(): void {

@@ -221,6 +221,8 @@ export class AdamW implements Optimizer {
   /** first and second moments, one array per parameter, made at the first update */
   private m: Float32Array[] = [];
   private v: Float32Array[] = [];
+  /** whether the moments live in arrays given by keepMomentsIn */
+  private external = false;
 
   constructor(options: OptimizerOptions = {}) {
     checkOptions(options);
@@ -234,34 +236,52 @@ export class AdamW implements Optimizer {
   }
 
   update(params: readonly Float32Array[], grads: readonly Float32Array[], lr: number): void {
-    this.layout.check(params, grads, lr);
-    if (this.count === 0) {
-      this.m = params.map((p) => new Float32Array(p.length));
-      this.v = params.map((p) => new Float32Array(p.length));
-    }
-    const c = this.advance(lr);
+    const c = this.beginStep(params, grads, lr);
     params.forEach((p, i) =>
       adamwArray(p, grads[i] as Float32Array, this.m[i] as Float32Array, this.v[i] as Float32Array, c),
     );
   }
 
   /**
-   * Counts a step and returns its constants, for an engine that keeps the
-   * moments in its own memory and applies the same float32 arithmetic there
-   * (the fused kernels' `adamwUpdate`). Its moments start at zero when
-   * {@link AdamW.steps} was 0 before this call.
+   * Counts one more update of `params` (checked like {@link AdamW.update})
+   * and returns its constants, for a kernel that applies it itself to the
+   * moments given to {@link AdamW.keepMomentsIn} (adamwUpdate in wasm/adamw.ts).
    */
-  advance(lr: number): AdamWStep {
-    if (!(Number.isFinite(lr) && lr >= 0))
-      throw new RangeError(`adamw.update: lr must be a finite number >= 0, got ${lr}`);
+  beginStep(params: readonly Float32Array[], grads: readonly Float32Array[], lr: number): AdamWStep {
+    this.layout.check(params, grads, lr);
+    if (this.m.length === 0) {
+      this.m = params.map((p) => new Float32Array(p.length));
+      this.v = params.map((p) => new Float32Array(p.length));
+    }
     this.count++;
     return this.constants(lr);
   }
 
+  /**
+   * Keeps the moments in the given arrays from now on (one per parameter,
+   * e.g. views of a kernel's memory), copying those of the updates so far.
+   */
+  keepMomentsIn(m: Float32Array[], v: Float32Array[]): void {
+    if (this.m.length > 0) {
+      if (m.length !== this.m.length || m.some((a, i) => a.length !== this.m[i]?.length)) {
+        throw new RangeError("adamw: moments of another layout than the updates so far");
+      }
+      m.forEach((a, i) => a.set(this.m[i] as Float32Array));
+      v.forEach((a, i) => a.set(this.v[i] as Float32Array));
+    } else {
+      m.forEach((a) => a.fill(0));
+      v.forEach((a) => a.fill(0));
+    }
+    this.m = m;
+    this.v = v;
+    this.external = true;
+  }
+
   reset(): void {
     this.count = 0;
-    this.m = [];
-    this.v = [];
+    // moments kept elsewhere stay there, cleared; the others are made again at the next update
+    if (this.external) [...this.m, ...this.v].forEach((a) => a.fill(0));
+    else [this.m, this.v] = [[], []];
     this.layout.reset();
   }
 
