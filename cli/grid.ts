@@ -271,7 +271,14 @@ async function queued(
       (skipped.length > 0 ? `, ${skipped.length} skipped (over --max-params ${flags.maxParams})` : "") +
       ` on ${data.name} -> ${flags.out}\n`,
   );
-  const grid = { url: checkQueueUrl(flags.queue), cancel: Boolean(flags.cancel), input: flags.input, data };
+  const grid = {
+    url: checkQueueUrl(flags.queue),
+    cancel: Boolean(flags.cancel),
+    input: flags.input,
+    data,
+    ...(flags.backend ? { backend: flags.backend } : {}),
+    ...(flags.maxLineLength === undefined ? {} : { maxLineLength: flags.maxLineLength }),
+  };
   const result = await runQueuedGrid(io, { ...grid, out: flags.out, plan, force: Boolean(flags.force) });
   summarize(io, result.rows, path.join(flags.out, RESULTS_FILE), kind);
   return flags.cancel ? EXIT.ok : queuedExitCode(result.rows, result.complete, io);

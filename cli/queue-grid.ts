@@ -47,6 +47,8 @@ export interface QueuedGrid {
   force: boolean;
   /** --backend */
   backend?: BackendName;
+  /** --max-line-length (workers that load a registry dataset leave out the same lines) */
+  maxLineLength?: number;
 }
 
 /**
@@ -81,6 +83,7 @@ export async function runQueuedGrid(io: Io, grid: QueuedGrid): Promise<{ rows: G
       input: grid.input,
       words: grid.data.words,
       ...(grid.backend ? { backend: grid.backend } : {}),
+      ...(grid.maxLineLength === undefined ? {} : { maxLineLength: grid.maxLineLength }),
     });
     const total = grid.plan.jobs.length;
     io.err(

@@ -3,11 +3,13 @@ import * as path from "path";
 import * as vm from "vm";
 import {
   bigramCounts,
+  barFigure,
   compactFigure,
   countHeatmap,
   figureBundle,
   figureHtml,
   figureText,
+  heatmapGridFigure,
   lineFigure,
   PLOTLY_NBEXTENSION,
   probabilityBar,
@@ -47,6 +49,47 @@ describe("bigram figures", () => {
     expect(() => lineFigure([{ name: "s", x: [1, 2], y: [1] }], { title: "t" })).toThrow(/2 x and 1 y values/);
     const fig = lineFigure([{ name: "s", x: [1, 10], y: [3, 2] }], { title: "t", logX: true });
     expect(fig.layout.xaxis).toMatchObject({ type: "log" });
+  });
+  test("a bar figure: one trace per series over the same categories, grouped", () => {
+    const kinds = ["bigram", "transformer"];
+    expect(() => barFigure(kinds, [{ name: "names", y: [2.4] }], { title: "t" })).toThrow(/1 values for 2 categories/);
+    const fig = barFigure(
+      kinds,
+      [
+        { name: "names", y: [2.45, 1.95] },
+        { name: "addition", y: [2.35, 1.18] },
+      ],
+      { title: "best loss", yTitle: "loss" },
+    );
+    expect(fig.data.map((t) => [t.type, t.name, t.x, t.y])).toEqual([
+      ["bar", "names", kinds, [2.45, 1.95]],
+      ["bar", "addition", kinds, [2.35, 1.18]],
+    ]);
+    expect(fig.layout).toMatchObject({ barmode: "group", showlegend: true });
+  });
+  test("a heatmap grid: one panel per matrix on its own axes, one color scale, titles above the panels", () => {
+    expect(() => heatmapGridFigure([], { title: "t" })).toThrow(/at least one panel/);
+    const z = (v: number): number[][] => [
+      [v, 0],
+      [0, v],
+    ];
+    const panels = [1, 2, 3].map((v) => ({ title: `head ${v}`, z: z(v / 4) }));
+    const fig = heatmapGridFigure(panels, { title: "attention", x: ["0 .", "1 a"], y: ["0 .", "1 a"], columns: 2 });
+    expect(fig.data.map((t) => [t.xaxis, t.yaxis, t.zmax, t.showscale])).toEqual([
+      ["x", "y", 0.75, true],
+      ["x2", "y2", 0.75, false],
+      ["x3", "y3", 0.75, false],
+    ]);
+    expect(fig.data[2]!.z).toEqual(z(0.75));
+    expect(fig.layout.grid).toMatchObject({ rows: 2, columns: 2, pattern: "independent" });
+    expect(fig.layout.yaxis3).toMatchObject({ autorange: "reversed", type: "category" });
+    const titles = fig.layout.annotations as { text: string; x: number; y: number }[];
+    expect(titles.map((a) => [a.text, a.x, a.y])).toEqual([
+      ["head 1", 0.25, 1],
+      ["head 2", 0.75, 1],
+      ["head 3", 0.25, 0.5],
+    ]);
+    expect(figureText(fig)).toBe("Figure: attention (heatmap, heatmap, heatmap)");
   });
 });
 

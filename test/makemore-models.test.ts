@@ -11,6 +11,7 @@ import { resolveConfig } from "../lib/experiments/hyperparams";
 import { buildModel } from "../lib/experiments/run-model";
 import { batchLoss, type Model } from "../lib/models/model";
 import { hasNamedParameters } from "../lib/models/parts";
+import type { Transformer } from "../lib/models/transformer";
 import { tf } from "../lib/runtime/tf";
 import { describeEachBackend } from "./support/backends";
 
@@ -109,6 +110,36 @@ describeEachBackend("makemore.py's models match PyTorch", () => {
       model.dispose();
     },
   );
+
+  test("transformer: attentionMaps gives each block's causal attention, and forward is unchanged", () => {
+    const r = fixture.models.find((m) => m.kind === "transformer") as Recorded;
+    const model = loadRecorded(r) as Transformer;
+    const X = tf.tensor2d(ints(r.X), [r.B, r.T], "int32") as tfjs.Tensor2D;
+    const before = model.forward(X);
+    const tensors = tf.memory().numTensors;
+    const maps = model.attentionMaps(X);
+    expect(tf.memory().numTensors).toBe(tensors + r.shape.nLayers);
+    expect(maps.map((m) => m.shape)).toEqual(Array(r.shape.nLayers).fill([r.B, r.shape.nHead, r.T, r.T]));
+    for (const m of maps) {
+      const p = m.arraySync();
+      const rows = p.flat(2);
+      expect(
+        maxDiff(
+          rows.map((row) => row.reduce((a, v) => a + v, 0)),
+          rows.map(() => 1),
+        ),
+      ).toBeLessThan(1e-5);
+      const above = rows.flatMap((row, i) => row.slice((i % r.T) + 1));
+      expect(Math.max(...above)).toBe(0);
+      expect(Math.min(...rows.map((row, i) => row[i % r.T] as number))).toBeGreaterThan(0);
+    }
+    // the same logits as before, and as PyTorch's
+    const after = model.forward(X);
+    expect(maxDiff(after.dataSync(), before.dataSync())).toBe(0);
+    expect(maxDiff(after.dataSync(), floats(r.logits))).toBeLessThan(1e-5);
+    tf.dispose([X, before, after, ...maps]);
+    model.dispose();
+  });
 
   test("every makemore kind is in the fixture", () => {
     expect(fixture.models.map((m) => m.kind)).toEqual([

@@ -11,6 +11,12 @@ import * as path from "path";
 import { listNotebooks, NOTEBOOK_DIR, readNotebook, runNotebook, type NotebookRun } from "./support/notebooks";
 
 const PLOTLY_MIME = "application/vnd.plotly.v1+json";
+
+/** One trace of a shown figure, as far as the checks read it. */
+interface Trace {
+  type: string;
+  x?: unknown;
+}
 /** A notebook executed and saved with all its outputs must stay below this. */
 const MAX_SAVED_BYTES = 2_000_000;
 
@@ -178,6 +184,57 @@ const EXPECTATIONS: Record<string, (run: NotebookRun) => void> = {
     // the fixed hierarchy and the 76,579-parameter network run on the fused engine
     expect(run.stdout).toMatch(/batch norm over \(0, 1\): 22397 parameters.* on the fused engine/);
     expect(run.stdout).toMatch(/n_embd 24, n_hidden 128: 76579 parameters.* on the fused engine/);
+  },
+  "09-makemore-models.ipynb": (run) => {
+    const kinds = ["transformer", "gru", "rnn", "bow", "makemore-mlp", "makemore-bigram"];
+    // the taught step: one padded line by hand, the logits' shape, the masked loss by hand against the lib
+    expect(run.stdout).toMatch(/x: 0 5 13 13 1 0 0 0 0 0 0 0 0 0 0 0\n/);
+    expect(run.stdout).toMatch(/y: 5 13 13 1 0 -1 -1 -1 -1 -1 -1 -1 -1 -1 -1 -1\n/);
+    expect(run.stdout).toMatch(/x and y by hand equal buildSequences: true/);
+    expect(run.stdout).toMatch(/logits \[B, T, V\]: \[4, 16, 27\]/);
+    expect(run.stdout).toMatch(/25 of 64 positions have a target/);
+    const byHand = /masked loss by hand \S+, the lib's \S+: difference (\S+)/.exec(run.stdout);
+    expect(Number(byHand?.[1])).toBeLessThan(1e-5);
+    // every model on both datasets: makemore.py's parameter counts on names, quick-mode losses below a uniform guess
+    const runs = (dataset: string): [string, string, number][] =>
+      [
+        ...run.stdout.matchAll(new RegExp(`^${dataset} (\\S+): ([\\d,]+) parameters, best held-out loss (\\S+)`, "gm")),
+      ].map((m) => [m[1]!, m[2]!, Number(m[3])]);
+    expect(runs("names").map(([k, p]) => [k, p])).toEqual([
+      ["transformer", "204,544"],
+      ["gru", "28,315"],
+      ["rnn", "11,803"],
+      ["bow", "12,827"],
+      ["makemore-mlp", "69,147"],
+      ["makemore-bigram", "729"],
+    ]);
+    expect(runs("addition").map(([k]) => k)).toEqual(kinds);
+    for (const [dataset, vocab] of [
+      ["names", 27],
+      ["addition", 11],
+    ] as const) {
+      for (const [, , loss] of runs(dataset)) {
+        expect(Number.isFinite(loss)).toBe(true);
+        expect(loss).toBeLessThan(Math.log(vocab));
+      }
+    }
+    // the comparison: one table row per model, and a bar per model and dataset
+    expectTable(run, kinds);
+    const figures = run.displays.filter((d) => PLOTLY_MIME in d).map((d) => d[PLOTLY_MIME] as { data: Trace[] });
+    const bars = figures.filter((f) => f.data.every((t) => t.type === "bar"));
+    expect(bars).toHaveLength(1);
+    expect(bars[0]!.data.map((t) => t.x)).toEqual([kinds, kinds, kinds]);
+    // the attention maps: causal, normalized, one heatmap per head of each of the 4 blocks
+    expect(run.stdout).toMatch(
+      /4 blocks of \[1, 4, 9, 9\]; largest weight above the diagonal 0; row sums within \S+ of 1/,
+    );
+    const maps = figures.filter((f) => f.data.every((t) => t.type === "heatmap"));
+    expect(maps).toHaveLength(1);
+    expect(maps[0]!.data).toHaveLength(16);
+    // 30 samples in makemore.py's three groups
+    const groups = [/in the training split \((\d+)\)/, /in the val or test split \((\d+)\)/, /new \((\d+)\)/];
+    const counts = groups.map((g) => Number(g.exec(run.stdout)?.[1]));
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(30);
   },
 };
 

@@ -149,3 +149,33 @@ run("Ctrl-C detaches, --cancel cancels, a wrong password is refused without bein
   expect(refused.output()).toMatch(/^makemore: error: cannot reach the queue at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+: /m);
   for (const p of procs) expect(p.output().includes(secret) || p.output().includes(redis.password)).toBe(false);
 });
+
+run("--max-line-length reaches the workers: a registry dataset loses the same lines there", async () => {
+  redis ??= await startRedis();
+  const w = worker();
+  const out = path.join(root, "short-names");
+  const tiny = ["--model", "makemore-bigram", "--max-steps", "20", "--eval-every", "10"];
+  const l = makemore([
+    "lottery",
+    "-i",
+    "names",
+    "--max-line-length",
+    "5",
+    "-o",
+    out,
+    "--seeds",
+    "1",
+    "--queue",
+    redis.url,
+    ...tiny,
+  ]);
+  expect(await l.exited).toBe(0);
+  // names of at most 5 characters: a line of the sequence model holds 6 positions, on both sides of the queue
+  const [row] = readResults(path.join(out, "results.csv"));
+  expect(row).toMatchObject({ status: "finished", blockSize: "6" });
+  const saved = JSON.parse(fs.readFileSync(path.join(out, row!.tag!, "config.json"), "utf8")) as {
+    config: { blockSize: number };
+  };
+  expect(saved.config.blockSize).toBe(6);
+  await stop(w);
+});

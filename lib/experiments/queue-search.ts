@@ -177,7 +177,7 @@ export class Search {
  */
 export async function enqueueSearch(
   search: Search,
-  data: { input: string; words: readonly string[]; backend?: BackendName },
+  data: { input: string; words: readonly string[]; backend?: BackendName; maxLineLength?: number },
 ): Promise<number> {
   const { conn, plan } = search;
   await conn.redis.del(cancelKey(plan.searchId));
@@ -193,6 +193,7 @@ export async function enqueueSearch(
       params: j.params,
       dataset,
       ...(data.backend ? { backend: data.backend } : {}),
+      ...(data.maxLineLength === undefined ? {} : { maxLineLength: data.maxLineLength }),
     },
     opts: {
       jobId: j.jobId,

@@ -131,7 +131,7 @@ async function processJob(job: Job<QueueJobData, QueueJobReturn>, ctx: JobContex
     const dir = path.join(ctx.options.workDir ?? path.join(os.tmpdir(), "makemore-worker"), data.searchId, data.tag);
     const resumedFrom = await prepareFolder(ctx, jobId, dir);
     ctx.log(`start ${data.tag} (job ${jobId})${resumedFrom === null ? "" : ` from step ${resumedFrom}`}`);
-    const words = await datasetWords(ctx, data.dataset);
+    const words = await datasetWords(ctx, data.dataset, data.maxLineLength);
     await initBackend(data.backend ?? ctx.options.backend, { quiet: true });
     const reporter = new SnapshotReporter(ctx, job, dir);
     cancelled.start();
@@ -177,13 +177,17 @@ async function prepareFolder(ctx: JobContext, jobId: string, dir: string): Promi
   return snap.step;
 }
 
-/** The dataset's lines, once per worker: a registry name loads here, uploaded text comes from Redis. */
-async function datasetWords(ctx: JobContext, ref: DatasetRef): Promise<string[]> {
-  const id = ref.kind === "name" ? `name:${ref.name}` : ref.sha256;
+/**
+ * The dataset's lines, once per worker: a registry name loads here (without
+ * the lines over `maxLineLength`), uploaded text comes from Redis (the grid
+ * command uploads only the lines it kept).
+ */
+async function datasetWords(ctx: JobContext, ref: DatasetRef, maxLineLength?: number): Promise<string[]> {
+  const id = ref.kind === "name" ? `name:${ref.name}:${maxLineLength ?? ""}` : ref.sha256;
   const cached = ctx.datasets.get(id);
   if (cached) return cached;
   let words: string[];
-  if (ref.kind === "name") words = loadDataset(ref.name).words;
+  if (ref.kind === "name") words = loadDataset(ref.name, maxLineLength === undefined ? {} : { maxLineLength }).words;
   else {
     const text = await ctx.conn.redis.get(ref.key);
     if (text === null) throw new DataError(`the dataset of this search is no longer on the queue (${ref.name})`);

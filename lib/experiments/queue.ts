@@ -45,6 +45,8 @@ export interface QueueJobData {
   dataset: DatasetRef;
   /** the backend the grid command asked for, if any */
   backend?: BackendName;
+  /** --max-line-length: a worker loading a registry dataset leaves out longer lines, as the grid command did */
+  maxLineLength?: number;
 }
 
 /** What a finished job returns: the experiment's result and the files of its run folder. */

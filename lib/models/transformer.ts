@@ -50,6 +50,7 @@ export class Transformer extends ParameterModel {
   private readonly lnF: LinearParams;
   private readonly lmHead: LinearParams; // [C, vocab], no bias
   private readonly mask: tfjs.Tensor2D; // [blockSize, blockSize], 0 or -inf: built once, sliced for shorter T
+  private recording: tfjs.Tensor4D[] | null = null; // set by attentionMaps while its forward pass runs
 
   constructor(c: TransformerConfig) {
     if (c.nEmbd % c.nHead !== 0) throw new RangeError(transformerShapeError(c));
@@ -88,7 +89,24 @@ export class Transformer extends ParameterModel {
     });
   }
 
-  /** CausalSelfAttention: x [B, T, C] -> [B, T, C]. */
+  /**
+   * The attention probabilities of every block for inputs X [B, T]: one
+   * [B, nHead, T, T] tensor per block (row t: how position t spreads its
+   * attention over positions 0..t). They are recorded during a forward pass,
+   * so they are exactly what forward computes. The caller disposes them.
+   */
+  attentionMaps(X: tfjs.Tensor2D): tfjs.Tensor4D[] {
+    const maps: tfjs.Tensor4D[] = [];
+    this.recording = maps;
+    try {
+      this.forward(X).dispose();
+    } finally {
+      this.recording = null;
+    }
+    return maps;
+  }
+
+  /** CausalSelfAttention: x [B, T, C] -> [B, T, C]; records its probabilities for attentionMaps. */
   private attention(x: tfjs.Tensor, b: BlockParams): tfjs.Tensor {
     const [B, T, C] = x.shape as [number, number, number];
     const hs = C / this.nHead;
@@ -104,7 +122,9 @@ export class Transformer extends ParameterModel {
     const kT = project(1, [0, 2, 3, 1]); // [B, nh, hs, T]: transposed here, a plain product below
     const v = project(2, [0, 2, 1, 3]); // [B, nh, T, hs]
     const scores = tf.add(tf.mul(tf.matMul(q, kT), 1 / Math.sqrt(hs)), corner(this.mask, T)); // [B, nh, T, T]
-    const y = tf.matMul(tf.softmax(scores), v); // [B, nh, T, hs]
+    const probs = tf.softmax(scores) as tfjs.Tensor4D; // [B, nh, T, T]
+    this.recording?.push(tf.keep(probs)); // kept: forward's tidy frees everything but the logits
+    const y = tf.matMul(probs, v); // [B, nh, T, hs]
     return linearAll(y.transpose([0, 2, 1, 3]).reshape([B, T, C]), b.attnProj); // heads side by side again
   }
 

@@ -132,6 +132,131 @@ export function heatmapFigure(z: readonly (readonly number[])[], options: Heatma
   };
 }
 
+/** One named set of bars of a {@link barFigure}: a value per category. */
+export interface BarSeries {
+  /** legend entry */
+  name: string;
+  /** one value per category, in the categories' order */
+  y: readonly number[];
+}
+
+/**
+ * Bars side by side, one group per category (a model, say) and one color per
+ * series (a dataset, say): a value compared across categories.
+ * @throws RangeError when a series has a different number of values than there are categories.
+ */
+export function barFigure(
+  categories: readonly string[],
+  series: readonly BarSeries[],
+  options: LineFigureOptions,
+): Figure {
+  for (const s of series) {
+    if (s.y.length !== categories.length)
+      throw new RangeError(`series '${s.name}' has ${s.y.length} values for ${categories.length} categories`);
+  }
+  return {
+    data: series.map((s) => ({
+      type: "bar",
+      name: s.name,
+      x: [...categories],
+      y: [...s.y],
+      hovertemplate: `${s.name}, %{x}: %{y:.4f}<extra></extra>`,
+    })),
+    layout: baseLayout(options.title, {
+      height: options.height ?? 380,
+      barmode: "group",
+      xaxis: { title: { text: options.xTitle ?? "" }, type: "category" },
+      yaxis: { title: { text: options.yTitle ?? "" } },
+      showlegend: series.length > 1,
+    }),
+    config: { ...BASE_CONFIG },
+  };
+}
+
+/** One panel of a {@link heatmapGridFigure}. */
+export interface HeatmapPanel {
+  /** the panel's title */
+  title: string;
+  /** the matrix, row 0 at the top */
+  z: readonly (readonly number[])[];
+}
+
+/** Options of {@link heatmapGridFigure}. */
+export interface HeatmapGridOptions {
+  /** figure title */
+  title: string;
+  /** column labels, shared by every panel (unique: Plotly merges equal category labels) */
+  x?: readonly string[];
+  /** row labels, shared by every panel (unique, as `x`) */
+  y?: readonly string[];
+  /** panels per row (default 4) */
+  columns?: number;
+  /** the value of the darkest color (default: the largest value of any panel), so every panel reads the same */
+  zmax?: number;
+  /** pixels per panel row (default 260) */
+  panelHeight?: number;
+}
+
+/**
+ * Several matrices side by side on one color scale, row 0 at the top: the
+ * attention maps of every head of a transformer, say. One color bar serves all.
+ * @throws RangeError when there is no panel.
+ */
+export function heatmapGridFigure(panels: readonly HeatmapPanel[], options: HeatmapGridOptions): Figure {
+  if (panels.length === 0) throw new RangeError("a heatmap grid needs at least one panel");
+  const columns = Math.min(options.columns ?? 4, panels.length);
+  const rows = Math.ceil(panels.length / columns);
+  const zmax = options.zmax ?? Math.max(...panels.flatMap((p) => p.z.flatMap((r) => [...r])));
+  // Plotly names the axes of panel i "x{i+1}" / "y{i+1}", except the first: "x" / "y"
+  const suffix = (i: number): string => (i === 0 ? "" : String(i + 1));
+  const axes: Record<string, unknown> = {};
+  panels.forEach((_, i) => {
+    axes[`xaxis${suffix(i)}`] = { type: options.x ? "category" : "linear", tickangle: 0 };
+    axes[`yaxis${suffix(i)}`] = { autorange: "reversed", type: options.y ? "category" : "linear" };
+  });
+  return {
+    data: panels.map((p, i) => ({
+      type: "heatmap",
+      z: p.z.map((r) => [...r]),
+      ...(options.x ? { x: [...options.x] } : {}),
+      ...(options.y ? { y: [...options.y] } : {}),
+      xaxis: `x${suffix(i)}`,
+      yaxis: `y${suffix(i)}`,
+      zmin: 0,
+      zmax,
+      colorscale: [
+        [0, "#ffffff"],
+        [1, "#2b5d9b"],
+      ],
+      showscale: i === 0,
+      name: p.title,
+    })),
+    layout: baseLayout(options.title, {
+      height: rows * (options.panelHeight ?? 260) + 80,
+      grid: { rows, columns, pattern: "independent", xgap: 0.12, ygap: 0.25 },
+      annotations: panels.map((p, i) => panelTitle(p.title, i, rows, columns)),
+      ...axes,
+    }),
+    config: { ...BASE_CONFIG },
+  };
+}
+
+/** A panel's title, centred above its cell of the grid (in paper coordinates). */
+function panelTitle(text: string, i: number, rows: number, columns: number): Record<string, unknown> {
+  const row = Math.floor(i / columns);
+  const col = i % columns;
+  return {
+    text,
+    showarrow: false,
+    xref: "paper",
+    yref: "paper",
+    x: (col + 0.5) / columns,
+    y: 1 - row / rows,
+    xanchor: "center",
+    yanchor: "bottom",
+  };
+}
+
 /** One labelled point of a {@link scatterFigure}. */
 export interface LabelledPoint {
   /** x value */
