@@ -144,7 +144,7 @@ async function trainLocked(
             display.say(
               `run ${s.tag} started${from}${newData}: ${describeModel(s.config)}, ${s.params.toLocaleString("en-US")} parameters, ` +
                 `${data.name} (${data.words.length.toLocaleString("en-US")} lines, vocabulary ${s.vocabSize}), ` +
-                `${s.config.maxSteps} steps on ${s.engine === "fused" ? `the fused kernels (evaluation on ${backend})` : backend} -> ${flags.out}`,
+                `${s.config.maxSteps} steps on ${s.engine === "fused" ? `the fused kernels (tfjs backend ${backend})` : backend} -> ${flags.out}`,
             );
           },
           onEval: (row, best) => {

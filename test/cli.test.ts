@@ -73,7 +73,7 @@ test("train leaves config, log, best checkpoint and samples; the same seed gives
   const tag = /^run ([0-9a-f]{6}) started: mlp block 3, embd 4, hidden 16, \d+ parameters/m.exec(ra.stdout)?.[1];
   expect(tag).toBeDefined();
   expect(ra.stdout).toMatch(
-    /^run [0-9a-f]{6} started: .* 60 steps on the fused kernels \(evaluation on (wasm|cpu|node)\) -> /m,
+    /^run [0-9a-f]{6} started: .* 60 steps on the fused kernels \(tfjs backend (wasm|cpu|node)\) -> /m,
   );
   expect(ra.stdout).toMatch(
     new RegExp(`^run ${tag} finished: best val loss \\d\\.\\d{4} at step \\d+ \\(60 steps`, "m"),

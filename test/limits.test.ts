@@ -25,6 +25,7 @@ import {
   parseByteSize,
 } from "../lib/experiments/limits";
 import { checkResumeData, datasetRecord, DataChangedError, fingerprintLines } from "../lib/experiments/data-record";
+import { evalSubsetSize, prepareExperimentData } from "../lib/experiments/run-data";
 import { sgdStep } from "../lib/engines/tfjs-engine";
 
 jest.setTimeout(60000);
@@ -180,4 +181,14 @@ test("a sequence model with a fused graph is estimated from its graph's layout a
   expect(part("data")).toBe(2 * 57000 * 2 * 507 * 4 + size.chars * 2 + 57000 * 32); // X and Y of each line, not a window per character
   expect(e.total).toBeLessThan(2 ** 30);
   model.dispose();
+});
+
+test("evaluations of long lines take a subset of at most 400,000 positions; names keep their 25,000 lines", () => {
+  expect(evalSubsetSize("context", 3)).toBe(25000);
+  expect(evalSubsetSize("sequence", 16)).toBe(25000);
+  expect(evalSubsetSize("sequence", 506)).toBe(790);
+  const long = Array.from({ length: 3000 }, (_, i) => "ab".repeat(150 + (i % 50))); // lines of 300 to 398 characters
+  const data = prepareExperimentData(long, 399, undefined, "sequence");
+  expect(data.evalSplits.train.n).toBe(Math.floor(400_000 / 399));
+  expect(data.evalSplits.val.n).toBe(300); // the whole val split is smaller than the cap
 });

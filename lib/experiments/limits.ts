@@ -22,6 +22,7 @@ import { evalLines, GRAPH_MAX_BYTES } from "../engines/graph-engine";
 import { findModel } from "../models/registry";
 import { quietDefaultBackend } from "../runtime/backend";
 import { ConfigError, type ExperimentConfig } from "./hyperparams";
+import { evalSubsetSize } from "./run-data";
 import { buildModel } from "./run-model";
 
 /** A layer as the fused engine lays it out (see `fusedSpec()` of the models). */
@@ -219,7 +220,7 @@ export function estimateRunMemory(
       : (findModel(config.model)?.parameterCount(config, V) ?? 0);
   // an example is a line for sequence models, a character (or line end) for context windows
   const examples = sequence ? size.lines : size.chars + size.lines;
-  const evalExamples = Math.max(2, Math.min(examples, 25000));
+  const evalExamples = Math.max(2, Math.min(examples, evalSubsetSize(sequence ? "sequence" : "context", T)));
   const graph = sequence && options.fusedAvailable ? graphMemory(config, V, evalExamples) : null;
   const kernel = graph ? graph.train : B >= 2 && shapes.length > 0 ? fusedKernelBytes(config, V, B) : Infinity;
   const engine = options.fusedAvailable && kernel <= (sequence ? GRAPH_MAX_BYTES : FUSED_MAX_BYTES) ? "fused" : "tfjs";

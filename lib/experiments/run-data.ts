@@ -16,6 +16,20 @@ export const SPLIT_SEED = 42;
 /** Evaluations use at most this many examples of each split (a fixed, seeded subset). */
 export const EVAL_MAX_EXAMPLES = 25000;
 
+/**
+ * ...and, for lines, at most this many positions: all 25,000 lines of names
+ * (16 positions), but 790 of Brown's sentences of 506, so that an evaluation
+ * of long lines takes seconds rather than minutes (makemore.py evaluates 500
+ * to 1,000 lines).
+ */
+export const EVAL_MAX_POSITIONS = 400_000;
+
+/** Examples an evaluation subset of examples of `kind` and `blockSize` holds at most. */
+export function evalSubsetSize(kind: ExampleKind, blockSize: number): number {
+  if (kind === "context") return EVAL_MAX_EXAMPLES;
+  return Math.max(1, Math.min(EVAL_MAX_EXAMPLES, Math.floor(EVAL_MAX_POSITIONS / blockSize)));
+}
+
 /** At most `max` contexts of a split: all of them, or a fixed subset drawn with `seed`, in order. */
 export function subsetContexts(data: Contexts, max: number, seed = SPLIT_SEED): Contexts {
   return subsetExamples(data, max, seed);
@@ -27,7 +41,7 @@ export interface ExperimentData {
   vocab: Vocab;
   /** every example of the training split */
   train: Examples;
-  /** what evaluations measure: at most {@link EVAL_MAX_EXAMPLES} examples of the train and val splits */
+  /** what evaluations measure: a fixed subset of the train and val splits (see {@link evalSubsetSize}) */
   evalSplits: { train: Examples; val: Examples };
 }
 
@@ -64,8 +78,8 @@ export function prepareExperimentData(
     vocab: v,
     train,
     evalSplits: {
-      train: subsetExamples(train, EVAL_MAX_EXAMPLES, SPLIT_SEED),
-      val: subsetExamples(build(split.val), EVAL_MAX_EXAMPLES, SPLIT_SEED),
+      train: subsetExamples(train, evalSubsetSize(kind, blockSize), SPLIT_SEED),
+      val: subsetExamples(build(split.val), evalSubsetSize(kind, blockSize), SPLIT_SEED),
     },
   };
 }
