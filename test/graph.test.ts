@@ -5,15 +5,12 @@
  * scripts/fixtures/makemore_models.py), trains like tfjs with AdamW, and
  * evaluates a split (with a last short chunk) like tfjs.
  */
-import { readFileSync } from "fs";
-import { join } from "path";
 import { buildSequences } from "../lib/data/sequences";
 import { Vocab } from "../lib/data/vocab";
 import { createEngine, evaluateLoss, planEngine } from "../lib/engines/engine";
 import { GraphNet, isGraphModel } from "../lib/engines/graph";
 import { resolveConfig } from "../lib/experiments/hyperparams";
 import { buildModel } from "../lib/experiments/run-model";
-import { hasNamedParameters } from "../lib/models/parts";
 import type { Model } from "../lib/models/model";
 import { AdamW } from "../lib/training/optimizers";
 import { train } from "../lib/training/train";
@@ -21,69 +18,18 @@ import { Generator } from "../lib/random/generator";
 import { sampleBatchInto } from "../lib/data/examples";
 import { initBackend } from "../lib/runtime/backend";
 import { tf } from "../lib/runtime/tf";
+import { floats, ints, loadRecorded, RECORDED, relativeDiff, type Recorded } from "./support/makemore-fixture";
 
 beforeAll(async () => {
   await initBackend("wasm", { quiet: true });
 });
 
-interface Recorded {
-  kind: string;
-  shape: { blockSize: number; nLayers: number; nHead: number; nEmbd: number; nEmbd2: number };
-  vocabSize: number;
-  X: string;
-  Y: string;
-  B: number;
-  T: number;
-  params: { name: string; shape: number[]; data: string }[];
-  grads: string[];
-  logits: string;
-  loss: number;
-}
-
-const fixture = JSON.parse(readFileSync(join(__dirname, "fixtures", "makemore-models.json"), "utf8")) as {
-  models: Recorded[];
-};
-
-const decode = (b64: string): DataView => {
-  const bytes = Buffer.from(b64, "base64");
-  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-};
-const floats = (b64: string): Float32Array => {
-  const v = decode(b64);
-  return Float32Array.from({ length: v.byteLength / 4 }, (_, i) => v.getFloat32(4 * i, true));
-};
-const ints = (b64: string): Int32Array => {
-  const v = decode(b64);
-  return Int32Array.from({ length: v.byteLength / 4 }, (_, i) => v.getInt32(4 * i, true));
-};
-
-/** Largest |a - b| over the largest |b| (1 when b is all zeros). */
-function relativeDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let scale = 0;
-  let diff = 0;
-  for (let i = 0; i < b.length; i++) {
-    scale = Math.max(scale, Math.abs(b[i] as number));
-    diff = Math.max(diff, Math.abs((a[i] as number) - (b[i] as number)));
-  }
-  return diff / (scale || 1);
-}
-
-function loadRecorded(r: Recorded): Model {
-  const model = buildModel(resolveConfig({ model: r.kind, ...r.shape }), r.vocabSize);
-  if (!hasNamedParameters(model)) throw new Error(`${r.kind} has no namedParameters()`);
-  model.namedParameters().forEach(([, v], i) => {
-    const p = r.params[i] as Recorded["params"][number];
-    tf.tidy(() => v.assign(tf.tensor(floats(p.data), p.shape, "float32")));
-  });
-  return model;
-}
-
 /** The kinds that run as fused graphs (each helper of a new kind adds it here). */
 const FUSED_KINDS = ["transformer", "gru", "rnn", "bow", "makemore-mlp", "makemore-bigram"];
-const fusedKinds = fixture.models.filter((r) => FUSED_KINDS.includes(r.kind));
+const fusedKinds = RECORDED.filter((r) => FUSED_KINDS.includes(r.kind));
 
 test("every kind listed as fused has a fused graph, and the others do not", () => {
-  for (const r of fixture.models) {
+  for (const r of RECORDED) {
     const m = buildModel(resolveConfig({ model: r.kind, ...r.shape }), r.vocabSize);
     expect([r.kind, isGraphModel(m)]).toEqual([r.kind, FUSED_KINDS.includes(r.kind)]);
     m.dispose();
@@ -113,7 +59,7 @@ test.each(fusedKinds.map((r) => [r.kind, r] as const))(
 );
 
 test("profile times each kind of op, forward and backward, and the loss", () => {
-  const r = fixture.models.find((m) => m.kind === "transformer") as Recorded;
+  const r = RECORDED.find((m) => m.kind === "transformer") as Recorded;
   const model = loadRecorded(r);
   if (!isGraphModel(model)) throw new Error("not a graph model");
   const net = new GraphNet(model, r.B);

@@ -4,78 +4,15 @@
  * a batch with ignored targets, the logits, the loss and every gradient. The
  * same weights, loaded by name into lib/models, must give the same numbers.
  */
-import { readFileSync } from "fs";
-import { join } from "path";
 import type * as tfjs from "@tensorflow/tfjs";
-import { resolveConfig } from "../lib/experiments/hyperparams";
-import { buildModel } from "../lib/experiments/run-model";
-import { batchLoss, type Model } from "../lib/models/model";
-import { hasNamedParameters } from "../lib/models/parts";
+import { batchLoss } from "../lib/models/model";
 import type { Transformer } from "../lib/models/transformer";
 import { tf } from "../lib/runtime/tf";
 import { describeEachBackend } from "./support/backends";
-
-/** One model's record in the fixture (arrays as base64 little-endian float32, or int32 for the batch). */
-interface Recorded {
-  kind: string;
-  shape: { blockSize: number; nLayers: number; nHead: number; nEmbd: number; nEmbd2: number };
-  vocabSize: number;
-  X: string;
-  Y: string;
-  B: number;
-  T: number;
-  params: { name: string; shape: number[]; data: string }[];
-  grads: string[];
-  logits: string;
-  loss: number;
-}
-
-const fixture = JSON.parse(readFileSync(join(__dirname, "fixtures", "makemore-models.json"), "utf8")) as {
-  models: Recorded[];
-};
-
-function floats(b64: string): Float32Array {
-  const bytes = Buffer.from(b64, "base64");
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return Float32Array.from({ length: bytes.byteLength / 4 }, (_, i) => view.getFloat32(4 * i, true));
-}
-
-function ints(b64: string): Int32Array {
-  const bytes = Buffer.from(b64, "base64");
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return Int32Array.from({ length: bytes.byteLength / 4 }, (_, i) => view.getInt32(4 * i, true));
-}
-
-/** Largest |a - b|. */
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)));
-  return m;
-}
-
-/** Largest |a - b| over the largest |b| (1 when b is all zeros). */
-function relativeDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i] as number));
-  return maxDiff(a, b) / (scale || 1);
-}
-
-/** Our model of the recorded kind and shape, with PyTorch's weights assigned by name. */
-function loadRecorded(r: Recorded): Model {
-  const config = resolveConfig({ model: r.kind, ...r.shape });
-  const model = buildModel(config, r.vocabSize);
-  if (!hasNamedParameters(model)) throw new Error(`${r.kind} has no namedParameters()`);
-  const named = model.namedParameters();
-  expect(named.map(([n, v]) => [n, v.shape])).toEqual(r.params.map((p) => [p.name, p.shape]));
-  named.forEach(([, v], i) => {
-    const p = r.params[i] as Recorded["params"][number];
-    tf.tidy(() => v.assign(tf.tensor(floats(p.data), p.shape, "float32")));
-  });
-  return model;
-}
+import { floats, ints, loadRecorded, maxDiff, RECORDED, relativeDiff, type Recorded } from "./support/makemore-fixture";
 
 describeEachBackend("makemore.py's models match PyTorch", () => {
-  test.each(fixture.models.map((m) => [m.kind, m] as const))("%s: logits, loss and gradients", (kind, r) => {
+  test.each(RECORDED.map((m) => [m.kind, m] as const))("%s: logits, loss and gradients", (kind, r) => {
     const model = loadRecorded(r);
     const X = tf.tensor2d(ints(r.X), [r.B, r.T], "int32") as tfjs.Tensor2D;
     const Y = tf.tensor2d(ints(r.Y), [r.B, r.T], "int32") as tfjs.Tensor2D;
@@ -95,7 +32,7 @@ describeEachBackend("makemore.py's models match PyTorch", () => {
     model.dispose();
   });
 
-  test.each(fixture.models.map((m) => [m.kind, m] as const))(
+  test.each(RECORDED.map((m) => [m.kind, m] as const))(
     "%s: a shorter line gets the first logits of the full one (causal, and T < blockSize works)",
     (_kind, r) => {
       const model = loadRecorded(r);
@@ -112,7 +49,7 @@ describeEachBackend("makemore.py's models match PyTorch", () => {
   );
 
   test("transformer: attentionMaps gives each block's causal attention, and forward is unchanged", () => {
-    const r = fixture.models.find((m) => m.kind === "transformer") as Recorded;
+    const r = RECORDED.find((m) => m.kind === "transformer") as Recorded;
     const model = loadRecorded(r) as Transformer;
     const X = tf.tensor2d(ints(r.X), [r.B, r.T], "int32") as tfjs.Tensor2D;
     const before = model.forward(X);
@@ -142,7 +79,7 @@ describeEachBackend("makemore.py's models match PyTorch", () => {
   });
 
   test("every makemore kind is in the fixture", () => {
-    expect(fixture.models.map((m) => m.kind)).toEqual([
+    expect(RECORDED.map((m) => m.kind)).toEqual([
       "transformer",
       "gru",
       "rnn",

@@ -10,7 +10,7 @@
 // This file is the module's entry: the kernels of makemore.py's sequence
 // models live in the files it re-exports at the end.
 
-import { expNeg4, tanh4 } from "./math";
+import { expRow, tanh4 } from "./math";
 
 // ---------------------------------------------------------------------------
 // matrix products
@@ -540,26 +540,12 @@ export function crossEntropy(M: i32, N: i32, z: usize, y: usize, dz: usize): f32
     const drow = dz + ((<usize>(i * N)) << 2);
     let mx = load<f32>(row);
     for (let j = 1; j < N; j++) mx = max(mx, load<f32>(row + ((<usize>j) << 2)));
-    const mv = f32x4.splat(mx);
-    let sum: f32 = 0;
-    let j = 0;
-    for (; j + 4 <= N; j += 4) {
-      const o = (<usize>j) << 2;
-      const e = expNeg4(f32x4.sub(v128.load(row + o), mv));
-      v128.store(drow + o, e);
-      sum += f32x4.extract_lane(e, 0) + f32x4.extract_lane(e, 1) + f32x4.extract_lane(e, 2) + f32x4.extract_lane(e, 3);
-    }
-    for (; j < N; j++) {
-      const o = (<usize>j) << 2;
-      const e = Mathf.exp(load<f32>(row + o) - mx);
-      store<f32>(drow + o, e);
-      sum += e;
-    }
+    const sum = expRow(N, row, drow, mx);
     const target = load<i32>(y + ((<usize>i) << 2));
     const to = (<usize>target) << 2;
     total += <f64>(Mathf.log(sum) + mx - load<f32>(row + to));
     const scale = invM / sum;
-    for (j = 0; j < N; j++) {
+    for (let j = 0; j < N; j++) {
       const o = (<usize>j) << 2;
       store<f32>(drow + o, load<f32>(drow + o) * scale);
     }

@@ -41,3 +41,23 @@ export function tanh4(x: v128): v128 {
   // copy the sign of x
   return v128.or(mag, v128.and(x, i32x4.splat(0x80000000)));
 }
+
+/** out[j] = exp(row[j] - mx) for N values; returns their sum (the softmax of a row before its division). */
+export function expRow(N: i32, row: usize, out: usize, mx: f32): f32 {
+  const mv = f32x4.splat(mx);
+  let sum: f32 = 0;
+  let j = 0;
+  for (; j + 4 <= N; j += 4) {
+    const o = (<usize>j) << 2;
+    const e = expNeg4(f32x4.sub(v128.load(row + o), mv));
+    v128.store(out + o, e);
+    sum += f32x4.extract_lane(e, 0) + f32x4.extract_lane(e, 1) + f32x4.extract_lane(e, 2) + f32x4.extract_lane(e, 3);
+  }
+  for (; j < N; j++) {
+    const o = (<usize>j) << 2;
+    const e = Mathf.exp(load<f32>(row + o) - mx);
+    store<f32>(out + o, e);
+    sum += e;
+  }
+  return sum;
+}

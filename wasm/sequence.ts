@@ -5,7 +5,7 @@
 // A gradient kernel takes `acc`: 0 writes the gradient, 1 adds it to what is
 // there (a value read by several ops gets the sum of their gradients).
 
-import { expNeg4 } from "./math";
+import { expRow } from "./math";
 
 /**
  * Cross-entropy of logits z [M, N] against int32 targets y [M], where a
@@ -38,26 +38,6 @@ export function seqCrossEntropy(M: i32, N: i32, z: usize, y: usize, dz: usize, s
     store<f32>(drow + to, load<f32>(drow + to) - scale);
   }
   return total;
-}
-
-/** out[j] = exp(row[j] - mx) for N values; returns their sum. */
-function expRow(N: i32, row: usize, out: usize, mx: f32): f32 {
-  const mv = f32x4.splat(mx);
-  let sum: f32 = 0;
-  let j = 0;
-  for (; j + 4 <= N; j += 4) {
-    const o = (<usize>j) << 2;
-    const e = expNeg4(f32x4.sub(v128.load(row + o), mv));
-    v128.store(out + o, e);
-    sum += f32x4.extract_lane(e, 0) + f32x4.extract_lane(e, 1) + f32x4.extract_lane(e, 2) + f32x4.extract_lane(e, 3);
-  }
-  for (; j < N; j++) {
-    const o = (<usize>j) << 2;
-    const e = Mathf.exp(load<f32>(row + o) - mx);
-    store<f32>(out + o, e);
-    sum += e;
-  }
-  return sum;
 }
 
 /** out = a + b over n values (vectors of 4: up to 3 values past n are touched too). */
