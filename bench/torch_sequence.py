@@ -69,14 +69,19 @@ def main():
         t0 = time.perf_counter()
         last = run(meta["steps"])
         per_step.append((time.perf_counter() - t0) / meta["steps"])
+    def evaluate():
+        total, count = 0.0, 0
+        with torch.no_grad():
+            for s in range(0, tX.shape[0], EVAL_LINES):
+                logits = model(tX[s : s + EVAL_LINES])
+                y = tY[s : s + EVAL_LINES].reshape(-1)
+                total += F.cross_entropy(logits.view(-1, V), y, ignore_index=-1, reduction="sum").item()
+                count += int((y >= 0).sum())
+        return total / count
+
+    evaluate()  # timed the second time, as the bench times ours
     t0 = time.perf_counter()
-    total, count = 0.0, 0
-    with torch.no_grad():
-        for s in range(0, tX.shape[0], EVAL_LINES):
-            logits = model(tX[s : s + EVAL_LINES])
-            y = tY[s : s + EVAL_LINES].reshape(-1)
-            total += F.cross_entropy(logits.view(-1, V), y, ignore_index=-1, reduction="sum").item()
-            count += int((y >= 0).sum())
+    eval_loss = evaluate()
     eval_s = time.perf_counter() - t0
     print(
         json.dumps(
@@ -85,7 +90,7 @@ def main():
                 "threads": torch.get_num_threads(),
                 "us_per_step": statistics.median(per_step) * 1e6,
                 "eval_test_s": eval_s,
-                "eval_test_loss": total / count,
+                "eval_test_loss": eval_loss,
                 "last_loss": last,
                 "params": sum(p.numel() for p in model.parameters()),
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
