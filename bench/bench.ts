@@ -50,7 +50,14 @@ import {
   type LanguageModel,
   type TrainEngine,
 } from "../lib/index";
-import { runSequenceCases, SEQUENCE_CASES, type SequenceRow } from "./sequence-rows";
+import {
+  prepareCase,
+  profileCase,
+  runSequenceCases,
+  SEQUENCE_CASES,
+  type SequenceCase,
+  type SequenceRow,
+} from "./sequence-rows";
 
 interface Row {
   model: string;
@@ -335,7 +342,19 @@ async function benchSequences(o: Options): Promise<SequenceRow[]> {
     if (works) break;
   }
   const python = o.torch && torchAvailable() ? torchPython() : null;
-  return runSequenceCases(cases, o.engines, o.repeats, path.join(root, "data"), python, (l) => console.log(l));
+  const rows = runSequenceCases(cases, o.engines, o.repeats, path.join(root, "data"), python, (l) => console.log(l));
+  if (o.profile) for (const c of cases.filter((x) => x.dataset === "names")) printGraphProfile(c, o.repeats);
+  return rows;
+}
+
+/** Where the microseconds of one fused step of a sequence model go, op by op. */
+function printGraphProfile(c: SequenceCase, repeats: number): void {
+  const w = prepareCase(c, repeats, path.join(root, "data"));
+  const stages = profileCase(c, w, c.steps);
+  const total = stages.reduce((a, r) => a + r.us, 0);
+  console.log(`\nprofile of one fused step of ${c.name} (batch 32, block ${w.train.blockSize}), CPU microseconds:`);
+  for (const r of stages) console.log(`  ${r.stage.padEnd(24)} ${r.us.toFixed(0).padStart(8)}`);
+  console.log(`  ${"total".padEnd(24)} ${total.toFixed(0).padStart(8)}`);
 }
 
 function sequenceTable(rows: SequenceRow[]): string {

@@ -20,6 +20,7 @@ import { buildSequences, longestLine, type Sequences } from "../lib/data/sequenc
 import { splitWords } from "../lib/data/contexts";
 import { Vocab } from "../lib/data/vocab";
 import { createEngine, type EngineName } from "../lib/engines/engine";
+import { GraphNet, isGraphModel } from "../lib/engines/graph";
 import { resolveConfig } from "../lib/experiments/hyperparams";
 import { buildModel } from "../lib/experiments/run-model";
 import { SPLIT_SEED } from "../lib/experiments/run-data";
@@ -262,4 +263,24 @@ export function runSequenceCases(
     fs.rmSync(scratch, { recursive: true, force: true });
   }
   return rows;
+}
+
+/**
+ * Where the time of one fused step of the case's model goes, op by op
+ * (forward and backward of each kind of op, the loss, the update), in
+ * microseconds per step over `steps` steps on the case's first batch, CPU time.
+ */
+export function profileCase(c: SequenceCase, w: SequenceWork, steps: number): { stage: string; us: number }[] {
+  const model = buildModel(resolveConfig({ model: c.kind, blockSize: w.train.blockSize }), w.vocabSize);
+  try {
+    if (!isGraphModel(model)) return [];
+    const net = new GraphNet(model, SEQUENCE_BATCH);
+    net.load();
+    fillBatch(w.train, w.rows, 0, net.batchViews());
+    const cpu = (): number => process.cpuUsage().user / 1000 + process.cpuUsage().system / 1000;
+    net.profile(Math.max(1, Math.floor(steps / 10)), cpu);
+    return net.profile(steps, cpu);
+  } finally {
+    model.dispose();
+  }
 }
