@@ -175,7 +175,9 @@ const EXPECTATIONS: Record<string, (run: NotebookRun) => void> = {
     expect(run.stdout).toMatch(/FlattenConsecutive : \(4, 136\)/);
     expect(run.stdout).toMatch(/Linear +: \(4, 27\)/);
     expect(run.stdout).toMatch(/mean over dim 0 -> \(1, 4, 68\), over dims \(0, 1\) -> \(1, 1, 68\)/);
-    // the fixed hierarchy and the 76,579-parameter network run on the fused engine
+    expect(run.stdout).toMatch(/the buggy model's first running mean holds 272 values/);
+    // every row runs on the fused engine, the lecture's batch-norm bug included
+    expect(run.stdout).toMatch(/^hierarchical: 22397 parameters.* on the fused engine/m);
     expect(run.stdout).toMatch(/batch norm over \(0, 1\): 22397 parameters.* on the fused engine/);
     expect(run.stdout).toMatch(/n_embd 24, n_hidden 128: 76579 parameters.* on the fused engine/);
   },
