@@ -1,9 +1,10 @@
 /**
  * `npm run bench`: training speed of the lib against PyTorch on this machine.
  *
- * For (a) the lecture-2 MLP and (b) the lecture-3 deep batch-norm network it
- * trains through the same lib code the notebooks use (lib/training/train.ts): with the
- * fused kernels (engine "fused", the default; they do not depend on the tfjs
+ * For (a) the lecture-2 MLP, (b) the lecture-3 deep batch-norm network and
+ * (c) lecture 5's hierarchical network (76,579 parameters, block 8) it
+ * trains through the same lib code the notebooks use (lib/training/train.ts):
+ * with the fused kernels (engine "fused", the default; they do not depend on the tfjs
  * backend, so they are measured once, on the first backend that works) and
  * op by op on every tfjs backend that works here (engine "tfjs"). It reports
  * the median microseconds per step
@@ -35,6 +36,7 @@ import {
   DeepMLP,
   FusedNet,
   Generator,
+  HierarchicalMLP,
   initBackend,
   lectureMlp,
   readLines,
@@ -134,6 +136,7 @@ function parseArgs(argv: string[]): Options {
 const MODELS: Record<string, (vocabSize: number) => LanguageModel & Fusable> = {
   mlp: (v) => lectureMlp(v),
   "deep-bn": (v) => new DeepMLP({ vocabSize: v }),
+  hierarchical: (v) => new HierarchicalMLP({ vocabSize: v }),
 };
 
 /** The row names, checked against the known ones. */
@@ -143,6 +146,9 @@ function checkRows(rows: string[]): string[] {
   if (bad !== undefined) throw new Error(`--rows: unknown row '${bad}' (rows: ${known.join(", ")})`);
   return rows;
 }
+
+/** The training split's context windows for a block size (each built once). */
+type ContextsOf = (blockSize: number) => Contexts;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -154,11 +160,12 @@ async function benchModel(
   name: string,
   engine: Exclude<TrainEngine, "auto">,
   backend: BackendName,
-  data: Contexts,
+  contexts: ContextsOf,
   vocabSize: number,
   o: Options,
 ): Promise<Row> {
   const model = (MODELS[name] as (v: number) => LanguageModel)(vocabSize);
+  const data = contexts(model.blockSize);
   const common = { batchSize: 32, lr: 0.1, progress: false, engine } as const;
   await train(model, data, { ...common, steps: 10, seed: 1 });
   const tensorsAfter10 = tf.memory().numTensors;
@@ -268,7 +275,13 @@ async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   const words = readLines(path.join(root, "data", "names.txt"));
   const vocab = Vocab.fromWords(words);
-  const data = buildSplitContexts(splitWords(words, 42), vocab, 3).train;
+  const split = splitWords(words, 42);
+  const built = new Map<number, Contexts>();
+  const data: ContextsOf = (blockSize) => {
+    const known = built.get(blockSize) ?? buildSplitContexts(split, vocab, blockSize).train;
+    built.set(blockSize, known);
+    return known;
+  };
   const rows: Row[] = [];
   let fusedDone = !o.engines.includes("fused");
   const lectureRows = Object.keys(MODELS).some((m) => o.rows.includes(m));
@@ -386,14 +399,14 @@ function sequenceTable(rows: SequenceRow[]): string {
 }
 
 /** Where the microseconds of one fused step go, stage by stage, for each model. */
-function printProfiles(data: Contexts, vocabSize: number): void {
+function printProfiles(data: ContextsOf, vocabSize: number): void {
   for (const [name, make] of Object.entries(MODELS)) {
     const model = make(vocabSize);
     const spec = model.fusedSpec();
     if (!spec) continue;
     const net = new FusedNet(spec, 32);
     net.load();
-    sampleBatchInto(data, new Generator(1), net.batchViews());
+    sampleBatchInto(data(model.blockSize), new Generator(1), net.batchViews());
     net.profile(200);
     const rows = net.profile(2000);
     const total = rows.reduce((a, r) => a + r.us, 0);

@@ -1,4 +1,4 @@
-"""PyTorch side of `npm run bench`: the same two models, shapes, optimizer and
+"""PyTorch side of `npm run bench`: the same models, shapes, optimizer and
 step counts as bench/bench.ts, timed the same way. Prints one JSON object.
 
 Usage: /usr/bin/python3 bench/torch_bench.py --steps S --repeats R --warmup W
@@ -74,6 +74,62 @@ class DeepBn(nn.Module):
         return self.net(X)
 
 
+class Hierarchy:
+    """Lecture 5's WaveNet-like network, written with hand-made layers as the
+    lecture writes them (plain tensors, no torch.nn): an embedding table, then
+    three levels of [merge 2 neighbours, Linear without bias, batch norm over
+    dims (0, 1) of a 3-D input, tanh], then a Linear to the logits."""
+
+    def __init__(self, vocab, g, n_embd=24, n_hidden=128, levels=3, eps=1e-5, momentum=0.1):
+        self.table = torch.randn((vocab, n_embd), generator=g)
+        self.levels = []
+        width = n_embd
+        for _ in range(levels):
+            weight = torch.randn((2 * width, n_hidden), generator=g) / (2 * width) ** 0.5
+            self.levels.append({
+                "weight": weight,
+                "gamma": torch.ones(n_hidden),
+                "beta": torch.zeros(n_hidden),
+                "mean": torch.zeros(n_hidden),
+                "var": torch.ones(n_hidden),
+            })
+            width = n_hidden
+        self.out_w = torch.randn((width, vocab), generator=g) / width ** 0.5 * 0.1
+        self.out_b = torch.zeros(vocab)
+        self.eps, self.momentum, self.training = eps, momentum, True
+        self.params = [self.table]
+        for lv in self.levels:
+            self.params += [lv["weight"], lv["gamma"], lv["beta"]]
+        self.params += [self.out_w, self.out_b]
+        for p in self.params:
+            p.requires_grad = True
+
+    def batch_norm(self, x, lv):
+        dims = (0, 1) if x.ndim == 3 else 0
+        if self.training:
+            mean = x.mean(dims, keepdim=True)
+            var = x.var(dims, keepdim=True)  # unbiased, as the lecture's layer
+            with torch.no_grad():
+                lv["mean"] = (1 - self.momentum) * lv["mean"] + self.momentum * mean.view(-1)
+                lv["var"] = (1 - self.momentum) * lv["var"] + self.momentum * var.view(-1)
+        else:
+            mean, var = lv["mean"], lv["var"]
+        return lv["gamma"] * (x - mean) / torch.sqrt(var + self.eps) + lv["beta"]
+
+    def logits(self, X, training=True):
+        h = self.table[X]  # [B, T, C]
+        for lv in self.levels:
+            B, T, C = h.shape
+            h = h.view(B, T // 2, 2 * C)  # merge neighbouring positions
+            if h.shape[1] == 1:
+                h = h.squeeze(1)
+            h = torch.tanh(self.batch_norm(h @ lv["weight"], lv))
+        return h @ self.out_w + self.out_b
+
+    def train(self, mode=True):
+        self.training = mode
+
+
 def time_training(model, X, Y, steps, repeats, warmup, batch=32, lr=0.1, seed=2147483647):
     g = torch.Generator().manual_seed(seed)
     model.train(True)
@@ -119,9 +175,14 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=200)
     args = ap.parse_args()
-    X, Y, vocab = build_data(args.data)
+    X3, Y3, vocab = build_data(args.data)
+    X8, Y8, _ = build_data(args.data, block_size=8)
     rows = []
-    for name, make in (("mlp", lambda g: LectureMlp(vocab, g)), ("deep-bn", lambda g: DeepBn(vocab))):
+    for name, make, X, Y in (
+        ("mlp", lambda g: LectureMlp(vocab, g), X3, Y3),
+        ("deep-bn", lambda g: DeepBn(vocab), X3, Y3),
+        ("hierarchical", lambda g: Hierarchy(vocab, g), X8, Y8),
+    ):
         torch.manual_seed(1)
         model = make(torch.Generator().manual_seed(2147483647))
         step_s, last_loss = time_training(model, X, Y, args.steps, args.repeats, args.warmup)

@@ -15,6 +15,7 @@ import {
   exerciseForward,
   exerciseParamList,
   exerciseParams,
+  exerciseStep,
   formatComparison,
 } from "../lib/nn/backprop";
 import { byHandSplitLoss, calibrateByHand, trainByHand } from "../lib/training/by-hand";
@@ -71,6 +72,30 @@ describe("the exercise network", () => {
       }
     });
     tf.dispose([X, Y, ...exerciseParamList(p)]);
+  });
+
+  test("one step without a tape is the SGD step of autodiff's gradients, and returns the loss before it", () => {
+    const p = exerciseParams();
+    const { X, Y } = batch();
+    const lr = 0.5; // large, so that a missing or doubled update of any parameter shows
+    let expected: number[][] = [];
+    let lossBefore = NaN;
+    tf.tidy(() => {
+      const auto = autodiffGradients(p, X, Y);
+      expected = EXERCISE_PARAM_NAMES.map((name) =>
+        Array.from(tf.sub(p[name], tf.mul(auto.get(name) as tfjs.Tensor, lr)).dataSync()),
+      );
+      lossBefore = exerciseForward(p, X, Y).loss.dataSync()[0] as number;
+    });
+    const loss = exerciseStep(p, X, Y, lr);
+    expect(loss.dataSync()[0]).toBeCloseTo(lossBefore, 6);
+    EXERCISE_PARAM_NAMES.forEach((name, i) => {
+      const got = Array.from(p[name].dataSync());
+      got.forEach((v, j) => expect(v).toBeCloseTo(expected[i]?.[j] as number, 5));
+    });
+    // the step moved the parameters: the same batch now has a lower loss
+    expect(tf.tidy(() => exerciseForward(p, X, Y).loss.dataSync()[0] as number)).toBeLessThan(lossBefore);
+    tf.dispose([loss, X, Y, ...exerciseParamList(p)]);
   });
 
   test("the fused cross-entropy and batch-norm forms match autodiff's intermediate gradients", () => {

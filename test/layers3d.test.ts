@@ -2,7 +2,8 @@
  * Lecture 5's layers on [B, T, C] inputs (FlattenConsecutive, BatchNorm1d over
  * dimensions 0 and 1, and its dimension-0 bug) against hand computation, and
  * the hierarchical network: its parameter counts, its layer shapes, and its
- * fused form (flatten layers) against tfjs autodiff and the tfjs forward pass.
+ * fused form (flatten layers, and the bug's per-position statistics) against
+ * tfjs autodiff, the tfjs forward pass and training on the tfjs engine.
  */
 import type * as tfjs from "@tensorflow/tfjs";
 import { initBackend } from "../lib/runtime/backend";
@@ -10,9 +11,12 @@ import { BatchNorm1d, Embedding, FlattenConsecutive, Sequential } from "../lib/n
 import { HierarchicalMLP, hierarchicalParameterCount } from "../lib/models/hierarchical";
 import { checkFusedGradients, FusedNet, fusedBytes, type FusedSpec } from "../lib/engines/fused";
 import { countParameters } from "../lib/models/model";
+import { modelState } from "../lib/models/model";
 import { crossEntropy } from "../lib/nn/ops";
 import { TorchGenerator } from "../lib/random/torch";
 import { tf } from "../lib/runtime/tf";
+import { train } from "../lib/training/train";
+import { smallSplit } from "./support/training";
 
 const values = (t: tfjs.Tensor): number[] => Array.from(t.dataSync());
 
@@ -145,8 +149,16 @@ describe("the hierarchical network", () => {
     model.dispose();
   });
 
-  test("its fused backward pass (flatten layers) matches tfjs autodiff", () => {
-    const model = new HierarchicalMLP({ vocabSize: 27, nEmbd: 6, nHidden: 12 });
+  test.each([false, true])("its fused backward pass (batch-norm bug: %p) matches tfjs autodiff", (batchNormBug) => {
+    const model = new HierarchicalMLP({ vocabSize: 27, nEmbd: 6, nHidden: 12, batchNormBug });
+    // one training step first, so that gamma and beta are no longer ones and zeros
+    const warm = new TorchGenerator(2);
+    const net = new FusedNet(model.fusedSpec() as FusedSpec, 16);
+    net.load();
+    net.batchViews().X.set(warm.randintArray(16 * 8, 0, 27));
+    net.batchViews().Y.set(warm.randintArray(16, 0, 27));
+    net.step(0.5);
+    net.store();
     const g = new TorchGenerator(3);
     const X = g.randintArray(16 * 8, 0, 27);
     const Y = g.randintArray(16, 0, 27);
@@ -157,42 +169,81 @@ describe("the hierarchical network", () => {
     model.dispose();
   });
 
-  test("its fused loss and running statistics match the model's own tfjs forward pass", () => {
-    const model = new HierarchicalMLP({ vocabSize: 27, nEmbd: 6, nHidden: 12 });
-    const g = new TorchGenerator(5);
-    const X = g.randintArray(8 * 8, 0, 27);
-    const Y = g.randintArray(8, 0, 27);
+  test.each([false, true])(
+    "its fused loss and running statistics (batch-norm bug: %p) match its tfjs forward pass",
+    (batchNormBug) => {
+      const model = new HierarchicalMLP({ vocabSize: 27, nEmbd: 6, nHidden: 12, batchNormBug });
+      const g = new TorchGenerator(5);
+      const X = g.randintArray(8 * 8, 0, 27);
+      const Y = g.randintArray(8, 0, 27);
+      const spec = model.fusedSpec() as FusedSpec;
+      expect(spec.layers.map((l) => l.kind).slice(0, 3)).toEqual(["embedding", "flatten", "linear"]);
+      expect(fusedBytes(spec, 8)).toBeGreaterThan(0);
+      const net = new FusedNet(spec, 8);
+      net.load();
+      net.batchViews().X.set(X);
+      net.batchViews().Y.set(Y);
+      const fusedLoss = net.forwardBackward();
+      const tfjsLoss = tf.tidy(() => {
+        const logits = model.forward(tf.tensor2d(X, [8, 8], "int32"), true);
+        return crossEntropy(logits, tf.tensor1d(Y, "int32")).dataSync()[0] as number;
+      });
+      expect(fusedLoss).toBeCloseTo(tfjsLoss, 5);
+      // both moved the running statistics once from the same start: the fused copy still holds its own
+      const tfjsRunning = model.buffers().map(values);
+      net.store();
+      const fusedRunning = model.buffers().map(values);
+      // the bug's first two levels keep [positions · features]: 4 · 12 and 2 · 12, then 12
+      expect(fusedRunning.map((r) => r.length)).toEqual(
+        batchNormBug ? [48, 48, 24, 24, 12, 12] : [12, 12, 12, 12, 12, 12],
+      );
+      fusedRunning.forEach((r, j) => r.forEach((v, i) => expect(v).toBeCloseTo(tfjsRunning[j]?.[i] as number, 5)));
+      // evaluation on the running statistics agrees too
+      const evalFused = net.evalLoss(8);
+      const evalTfjs = tf.tidy(() => {
+        const logits = model.forward(tf.tensor2d(X, [8, 8], "int32"), false);
+        return crossEntropy(logits, tf.tensor1d(Y, "int32")).dataSync()[0] as number;
+      });
+      expect(evalFused).toBeCloseTo(evalTfjs, 4);
+      model.dispose();
+    },
+  );
+
+  test("the buggy batch norm's fused form: statistics over the examples while positions remain", () => {
+    const model = new HierarchicalMLP({ vocabSize: 27, nEmbd: 6, nHidden: 12, batchNormBug: true });
     const spec = model.fusedSpec() as FusedSpec;
-    expect(spec.layers.map((l) => l.kind).slice(0, 3)).toEqual(["embedding", "flatten", "linear"]);
-    expect(fusedBytes(spec, 8)).toBeGreaterThan(0);
-    const net = new FusedNet(spec, 8);
-    net.load();
-    net.batchViews().X.set(X);
-    net.batchViews().Y.set(Y);
-    const fusedLoss = net.forwardBackward();
-    const tfjsLoss = tf.tidy(() => {
-      const logits = model.forward(tf.tensor2d(X, [8, 8], "int32"), true);
-      return crossEntropy(logits, tf.tensor1d(Y, "int32")).dataSync()[0] as number;
-    });
-    expect(fusedLoss).toBeCloseTo(tfjsLoss, 5);
-    // both moved the running statistics once from the same start: the fused copy still holds its own
-    const tfjsRunning = values(model.buffers()[0] as tfjs.Variable);
-    net.store();
-    const fusedRunning = values(model.buffers()[0] as tfjs.Variable);
-    fusedRunning.forEach((v, i) => expect(v).toBeCloseTo(tfjsRunning[i] as number, 5));
-    // evaluation on the running statistics agrees too
-    const evalFused = net.evalLoss(8);
-    const evalTfjs = tf.tidy(() => {
-      const logits = model.forward(tf.tensor2d(X, [8, 8], "int32"), false);
-      return crossEntropy(logits, tf.tensor1d(Y, "int32")).dataSync()[0] as number;
-    });
-    expect(evalFused).toBeCloseTo(evalTfjs, 4);
+    const over = spec.layers.flatMap((l) => (l.kind === "batchnorm" ? [l.statsOver ?? "rows"] : []));
+    expect(over).toEqual(["examples", "examples", "rows"]);
     model.dispose();
+    // running statistics that do not fit the positions are refused when the layout is made
+    const fixed = new HierarchicalMLP({ vocabSize: 27, nEmbd: 6, nHidden: 12 });
+    const fixedSpec = fixed.fusedSpec() as FusedSpec;
+    const layers = fixedSpec.layers.map((l) => (l.kind === "batchnorm" ? { ...l, statsOver: "examples" as const } : l));
+    expect(() => new FusedNet({ ...fixedSpec, layers }, 8)).toThrow(
+      "layer 3: running statistics of 12 for 48 columns of statistics",
+    );
+    fixed.dispose();
   });
 
-  test("the buggy batch norm has no fused form", () => {
-    const model = new HierarchicalMLP({ vocabSize: 27, nEmbd: 6, nHidden: 12, batchNormBug: true });
-    expect(model.fusedSpec()).toBeNull();
-    model.dispose();
-  });
+  test.each([false, true])(
+    "trained fused and on tfjs (batch-norm bug: %p), 30 steps give the same losses and state",
+    async (batchNormBug) => {
+      const data = smallSplit(400, 8).train;
+      const run = async (engine: "fused" | "tfjs"): Promise<{ losses: number[]; state: Float32Array[] }> => {
+        const model = new HierarchicalMLP({ vocabSize: 27, nEmbd: 6, nHidden: 12, batchNormBug });
+        const r = await train(model, data, { steps: 30, lr: 0.1, batchSize: 16, seed: 4, engine, progress: false });
+        expect(r.engine).toBe(engine);
+        const state = modelState(model).map((v) => Float32Array.from(v.dataSync() as Float32Array));
+        model.dispose();
+        return { losses: r.losses, state };
+      };
+      const fused = await run("fused");
+      const ref = await run("tfjs");
+      expect(fused.losses).toHaveLength(30);
+      fused.losses.forEach((v, i) => expect(Math.abs(v - (ref.losses[i] as number))).toBeLessThan(1e-5 * v));
+      // it learned something in 30 steps
+      expect(fused.losses.slice(-5).reduce((a, b) => a + b) / 5).toBeLessThan(fused.losses[0] as number);
+      fused.state.forEach((p, j) => p.forEach((v, i) => expect(v).toBeCloseTo(ref.state[j]?.[i] as number, 4)));
+    },
+  );
 });

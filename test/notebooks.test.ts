@@ -167,6 +167,15 @@ const EXPECTATIONS: Record<string, (run: NotebookRun) => void> = {
       const m = new RegExp(`fused ${form} backward: largest difference (\\S+)`).exec(run.stdout);
       expect(Number(m?.[1])).toBeLessThan(1e-6);
     }
+    // training without autodiff learned (quick mode: 1,000 steps, from about 3.3), beside the lecture's figures
+    expect(run.stdout).toMatch(/^1000 steps in \d+ s/m);
+    for (const [split, lecture] of [
+      ["train", "2\\.0705"],
+      ["val", "2\\.1099"],
+    ] as const) {
+      const m = new RegExp(`'${split}' +│ (\\d\\.\\d+) +│ ${lecture}`).exec(run.stdout);
+      expect(Number(m?.[1])).toBeLessThan(2.6);
+    }
   },
   "08-wavenet.ipynb": (run) => {
     for (const n of [12097, 22097, 22397, 76579]) expect(run.stdout).toContain(`${n} parameters`);
@@ -181,9 +190,15 @@ const EXPECTATIONS: Record<string, (run: NotebookRun) => void> = {
     expect(run.stdout).toMatch(/FlattenConsecutive : \(4, 136\)/);
     expect(run.stdout).toMatch(/Linear +: \(4, 27\)/);
     expect(run.stdout).toMatch(/mean over dim 0 -> \(1, 4, 68\), over dims \(0, 1\) -> \(1, 1, 68\)/);
-    // the fixed hierarchy and the 76,579-parameter network run on the fused engine
+    expect(run.stdout).toMatch(/the buggy model's first running mean holds 272 values/);
+    // every row runs on the fused engine, the lecture's batch-norm bug included
+    expect(run.stdout).toMatch(/^hierarchical: 22397 parameters.* on the fused engine/m);
     expect(run.stdout).toMatch(/batch norm over \(0, 1\): 22397 parameters.* on the fused engine/);
     expect(run.stdout).toMatch(/n_embd 24, n_hidden 128: 76579 parameters.* on the fused engine/);
+    // each of the five rows learned (quick mode: 1,500 steps, from about 3.3)
+    const rows = [...run.stdout.matchAll(/: \d+ parameters, train (\d\.\d+), val (\d\.\d+) \(lecture/g)];
+    expect(rows).toHaveLength(5);
+    for (const m of rows) for (const loss of [m[1], m[2]]) expect(Number(loss)).toBeLessThan(2.5);
   },
   "09-makemore-models.ipynb": (run) => {
     const kinds = ["transformer", "gru", "rnn", "bow", "makemore-mlp", "makemore-bigram"];

@@ -65,6 +65,9 @@ export interface FusedLinear {
  * "n-1" like the lecture's `hpreact.std(0)`). The running statistics move by
  * `momentum` towards the batch mean and towards either the unbiased batch
  * variance (`runningKind` "var") or `sqrt(unbiased var + eps)` ("std").
+ *
+ * After a per-position embedding, a layer sees several rows per example (the
+ * positions T of [B, T, dim]); `statsOver` says which of them share statistics.
  */
 export interface FusedBatchNorm {
   /** "batchnorm" */
@@ -85,6 +88,14 @@ export interface FusedBatchNorm {
   momentum: number;
   /** divisor of the batch variance used to normalize */
   divisor: "n" | "n-1";
+  /**
+   * "rows" (the default): one mean and variance per feature over every row,
+   * lecture 5's dimensions (0, 1). "examples": one per position and feature,
+   * over the batch's examples only (lecture 5's bug, dimension 0 of
+   * [B, T, dim]); the running statistics then hold T · dim values, position
+   * by position, while gamma and beta stay [dim], shared by the positions.
+   */
+  statsOver?: "rows" | "examples";
 }
 
 /** Elementwise tanh. */
@@ -200,6 +211,10 @@ type Plan =
       mean: Slot;
       running: Slot;
       dim: number;
+      /** columns of statistics: dim, or rows · dim when each position has its own */
+      cols: number;
+      /** with statistics per position: gamma and beta tiled to [cols] and their [cols] gradients */
+      wide: WideAffine | null;
       batchMean: number;
       invStd: number;
       uvar: number;
@@ -209,6 +224,17 @@ type Plan =
       dOut: number;
     }
   | { kind: "tanh"; rows: number; dim: number; out: number; dOut: number };
+
+/** Byte offsets of a batch norm's gamma and beta repeated for every position, and of their gradients. */
+interface WideAffine {
+  gamma: number;
+  beta: number;
+  dGamma: number;
+  dBeta: number;
+}
+
+/** The batch-norm member of {@link Plan}. */
+type BatchNormPlan = Extract<Plan, { kind: "batchnorm" }>;
 
 /** Where everything of a {@link FusedNet} lives (byte offsets from `alloc`). */
 interface Layout {
@@ -366,8 +392,15 @@ function planLayer(l: FusedLayer, i: number, c: LayoutContext): Plan {
 
 function planBatchNorm(l: FusedBatchNorm, i: number, c: LayoutContext): Plan {
   const { alloc, width } = c;
-  const M = c.B * c.rows; // statistics over every row: lecture 5's dimensions (0, 1)
+  const size = c.B * c.rows * width;
   if (l.gamma.size !== width) throw new Error(`layer ${i}: batch norm of ${l.gamma.size} after ${width} features`);
+  // over every row, [B·T, dim] is the 2-D case; per position, [B, T·dim] is, with T·dim columns
+  const cols = l.statsOver === "examples" ? c.rows * width : width;
+  if (l.runningMean.size !== cols || l.running.size !== cols) {
+    throw new Error(`layer ${i}: running statistics of ${l.runningMean.size} for ${cols} columns of statistics`);
+  }
+  const wide =
+    cols === width ? null : { gamma: alloc(cols), beta: alloc(cols), dGamma: alloc(cols), dBeta: alloc(cols) };
   return {
     kind: "batchnorm",
     rows: c.rows,
@@ -377,13 +410,15 @@ function planBatchNorm(l: FusedBatchNorm, i: number, c: LayoutContext): Plan {
     mean: c.buffer(l.runningMean),
     running: c.buffer(l.running),
     dim: width,
-    batchMean: alloc(width),
-    invStd: alloc(width),
-    uvar: alloc(width),
-    tmp: alloc(width),
-    xhat: alloc(M * width),
-    out: alloc(M * width),
-    dOut: alloc(M * width),
+    cols,
+    wide,
+    batchMean: alloc(cols),
+    invStd: alloc(cols),
+    uvar: alloc(cols),
+    tmp: alloc(cols),
+    xhat: alloc(size),
+    out: alloc(size),
+    dOut: alloc(size),
   };
 }
 
@@ -555,29 +590,71 @@ export class FusedNet {
       case "linear":
         k.gemm(B, p.fanOut, p.fanIn, x, p.fanIn, 1, p.w.at, p.fanOut, p.out, p.fanOut, 0, p.b ? p.b.at : 0);
         break;
-      case "batchnorm": {
-        const s = p.spec;
-        if (!training) {
-          const isStd = s.runningKind === "std" ? 1 : 0;
-          k.bnEval(B, p.dim, x, p.gamma.at, p.beta.at, p.mean.at, p.running.at, s.eps, isStd, p.tmp, p.uvar, p.out);
-          break;
-        }
-        const divisor = s.divisor === "n" ? B : B - 1;
-        k.bnForward(B, p.dim, x, p.gamma.at, p.beta.at, s.eps, divisor, p.batchMean, p.invStd, p.uvar, p.xhat, p.out);
-        if (s.momentum > 0) {
-          k.blend(p.dim, s.momentum, p.batchMean, p.mean.at);
-          if (s.runningKind === "std") {
-            k.sqrtEps(p.dim, p.uvar, s.eps, p.tmp);
-            k.blend(p.dim, s.momentum, p.tmp, p.running.at);
-          } else {
-            k.blend(p.dim, s.momentum, p.uvar, p.running.at);
-          }
-        }
+      case "batchnorm":
+        this.batchNormForward(p, batch, x, training);
         break;
-      }
       case "tanh":
         k.tanhForward(B * p.dim, x, p.out);
         break;
+    }
+  }
+
+  /**
+   * A batch norm's forward pass over `batch` examples, as the 2-D kernel on
+   * M rows of N columns of statistics (see {@link FusedNet.batchNormShape}).
+   */
+  private batchNormForward(p: BatchNormPlan, batch: number, x: number, training: boolean): void {
+    const k = this.mem.k;
+    const s = p.spec;
+    const { M, N, gamma, beta } = this.batchNormShape(p, batch);
+    if (p.wide) {
+      // the positions share gamma and beta: repeat them for the kernels, which see one row per example
+      this.mem.tile(p.gamma.at, p.dim, p.rows, gamma);
+      this.mem.tile(p.beta.at, p.dim, p.rows, beta);
+    }
+    if (!training) {
+      const isStd = s.runningKind === "std" ? 1 : 0;
+      k.bnEval(M, N, x, gamma, beta, p.mean.at, p.running.at, s.eps, isStd, p.tmp, p.uvar, p.out);
+      return;
+    }
+    const divisor = s.divisor === "n" ? M : M - 1;
+    k.bnForward(M, N, x, gamma, beta, s.eps, divisor, p.batchMean, p.invStd, p.uvar, p.xhat, p.out);
+    if (s.momentum > 0) {
+      k.blend(N, s.momentum, p.batchMean, p.mean.at);
+      if (s.runningKind === "std") {
+        k.sqrtEps(N, p.uvar, s.eps, p.tmp);
+        k.blend(N, s.momentum, p.tmp, p.running.at);
+      } else {
+        k.blend(N, s.momentum, p.uvar, p.running.at);
+      }
+    }
+  }
+
+  /**
+   * A batch norm's statistics as the 2-D kernels see them: M rows of N
+   * columns, and the gamma and beta of each column. Over every row that is
+   * [batch · rows, dim] with the parameters themselves; per position it is
+   * [batch, rows · dim], the same bytes, with the tiled copies.
+   */
+  private batchNormShape(p: BatchNormPlan, batch: number): { M: number; N: number; gamma: number; beta: number } {
+    if (!p.wide) return { M: batch * p.rows, N: p.dim, gamma: p.gamma.at, beta: p.beta.at };
+    return { M: batch, N: p.cols, gamma: p.wide.gamma, beta: p.wide.beta };
+  }
+
+  /**
+   * A batch norm's backward pass; per position, the gradients of the tiled
+   * gamma and beta are summed over the positions into the shared ones.
+   */
+  private batchNormBackward(p: BatchNormPlan, dInput: number): void {
+    const k = this.mem.k;
+    const { M, N, gamma } = this.batchNormShape(p, this.batchSize);
+    const divisor = p.spec.divisor === "n" ? M : M - 1;
+    const dGamma = p.wide ? p.wide.dGamma : p.gamma.grad;
+    const dBeta = p.wide ? p.wide.dBeta : p.beta.grad;
+    k.bnBackward(M, N, p.dOut, p.xhat, gamma, p.invStd, divisor, dGamma, dBeta, dInput);
+    if (p.wide) {
+      k.colSum(p.rows, p.dim, dGamma, p.gamma.grad, 0);
+      k.colSum(p.rows, p.dim, dBeta, p.beta.grad, 0);
     }
   }
 
@@ -614,11 +691,9 @@ export class FusedNet {
         k.transpose(p.fanIn, p.fanOut, p.w.at, p.wT);
         k.gemm(B, p.fanIn, p.fanOut, p.dOut, p.fanOut, 1, p.wT, p.fanIn, dInput, p.fanIn, 0, 0);
         break;
-      case "batchnorm": {
-        const divisor = p.spec.divisor === "n" ? B : B - 1;
-        k.bnBackward(B, p.dim, p.dOut, p.xhat, p.gamma.at, p.invStd, divisor, p.gamma.grad, p.beta.grad, dInput);
+      case "batchnorm":
+        this.batchNormBackward(p, dInput);
         break;
-      }
       case "tanh":
         k.tanhBackward(B * p.dim, p.out, p.dOut, dInput);
         break;
@@ -696,11 +771,7 @@ export function specLoss(spec: FusedSpec, X: tfjs.Tensor2D, Y: tfjs.Tensor1D): t
       const y = tf.matMul(h, l.weight as tfjs.Tensor2D) as tfjs.Tensor2D;
       h = l.bias ? (tf.add(y, l.bias) as tfjs.Tensor2D) : y;
     } else if (l.kind === "batchnorm") {
-      const mean = tf.mean(h, 0);
-      const centred = tf.sub(h, mean);
-      const n = h.shape[0];
-      const variance = tf.div(tf.sum(tf.square(centred), 0), l.divisor === "n" ? n : n - 1);
-      h = tf.add(tf.mul(l.gamma, tf.div(centred, tf.sqrt(tf.add(variance, l.eps)))), l.beta) as tfjs.Tensor2D;
+      h = specBatchNorm(l, h, l.statsOver === "examples" ? B : h.shape[0]);
     } else h = tf.tanh(h);
   }
   const picked = tf.sum(tf.mul(tf.logSoftmax(h), tf.cast(tf.oneHot(Y, spec.vocabSize), "float32")), 1);
@@ -709,6 +780,19 @@ export function specLoss(spec: FusedSpec, X: tfjs.Tensor2D, Y: tfjs.Tensor1D): t
     loss = tf.add(loss, tf.mul(coefficient, tf.mean(tf.square(param))));
   }
   return loss;
+}
+
+/**
+ * Batch norm of h [rows, width] in plain ops, with statistics over `n` groups
+ * of rows: n = rows pools every row; n = the examples gives each position
+ * (the rows of one example) statistics of its own, over the examples.
+ */
+function specBatchNorm(l: FusedBatchNorm, h: tfjs.Tensor2D, n: number): tfjs.Tensor2D {
+  const grouped = h.reshape([n, h.size / n]);
+  const centred = tf.sub(grouped, tf.mean(grouped, 0));
+  const variance = tf.div(tf.sum(tf.square(centred), 0), l.divisor === "n" ? n : n - 1);
+  const xhat = tf.div(centred, tf.sqrt(tf.add(variance, l.eps))).reshape(h.shape);
+  return tf.add(tf.mul(l.gamma, xhat), l.beta) as tfjs.Tensor2D;
 }
 
 /**

@@ -327,6 +327,15 @@ export class KernelMemory {
     return this.f32View.subarray(at >> 2, (at >> 2) + count);
   }
 
+  /**
+   * Writes the `count` values at byte offset `from` `reps` times, one after the
+   * other, from byte offset `to`: a [count] vector tiled into [reps, count].
+   */
+  tile(from: number, count: number, reps: number, to: number): void {
+    const src = from >> 2;
+    for (let r = 0; r < reps; r++) this.f32View.copyWithin((to >> 2) + r * count, src, src + count);
+  }
+
   /** An int32 view of `count` values at byte offset `at` (valid until the next alloc). */
   i32(at: number, count: number): Int32Array {
     return this.i32View.subarray(at >> 2, (at >> 2) + count);

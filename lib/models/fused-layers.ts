@@ -13,7 +13,7 @@ export function fusedLayer(l: Layer): FusedLayer | null {
   if (l instanceof FlattenConsecutive) return { kind: "flatten", n: l.n };
   if (l instanceof Linear) return { kind: "linear", weight: l.weight, bias: l.bias };
   if (l instanceof Tanh) return { kind: "tanh" };
-  if (l instanceof BatchNorm1d && l.positionwise === 0) {
+  if (l instanceof BatchNorm1d) {
     return {
       kind: "batchnorm",
       gamma: l.gamma,
@@ -24,6 +24,8 @@ export function fusedLayer(l: Layer): FusedLayer | null {
       eps: l.eps,
       momentum: l.updateRunningStats ? l.momentum : 0,
       divisor: l.unbiasedNormalization ? "n-1" : "n",
+      // the layer checks that its input has `positionwise` positions; the layout checks the same
+      ...(l.positionwise > 0 ? { statsOver: "examples" as const } : {}),
     };
   }
   return null;

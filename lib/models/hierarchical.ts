@@ -161,9 +161,9 @@ export class HierarchicalMLP implements LanguageModel, Fusable {
 
   /**
    * The network for the fused kernels: the embedding reads one row per
-   * position and each FlattenConsecutive merges rows. Null while a layer
-   * keeps its outputs, and for the buggy batch norm (its per-position
-   * statistics are not a kernel of the engine).
+   * position and each FlattenConsecutive merges rows; the buggy batch norm
+   * takes its statistics over the examples only (`statsOver: "examples"`).
+   * Null while a layer keeps its outputs.
    */
   fusedSpec(): FusedSpec | null {
     if (this.net.keepOutput || this.layers.some((l) => l.keepOutput)) return null;
