@@ -65,9 +65,19 @@ const text = (t: string | string[] | undefined): string => (Array.isArray(t) ? t
 /**
  * Executes a notebook in quick mode and collects its outputs; the executed copy
  * goes to test-results/notebooks/.
+ *
+ * A kernel that could not bind its ports is started again, once: jupyter_client
+ * picks free ports before the kernel binds them, and kernels started at the same
+ * moment (the tests run notebooks side by side) can pick the same one. That is
+ * the launcher's race, not the notebook's failure; any other failure is returned as it is.
  * @param file - a notebook name in notebooks/, or a path.
  */
-export function runNotebook(file: string, env: NodeJS.ProcessEnv = {}): Promise<NotebookRun> {
+export async function runNotebook(file: string, env: NodeJS.ProcessEnv = {}): Promise<NotebookRun> {
+  const run = await runNotebookOnce(file, env);
+  return run.code !== 0 && /EADDRINUSE/.test(run.stderr) ? runNotebookOnce(file, env) : run;
+}
+
+function runNotebookOnce(file: string, env: NodeJS.ProcessEnv): Promise<NotebookRun> {
   const outDir = path.join(paths.root, "test-results", "notebooks");
   fs.mkdirSync(outDir, { recursive: true });
   const source = path.resolve(NOTEBOOK_DIR, file);
