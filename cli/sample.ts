@@ -8,7 +8,9 @@ import { initBackend, type BackendName } from "../lib/runtime/backend";
 import { sampleFromModel } from "../lib/training/evaluate";
 import { SAMPLE_SEED } from "../lib/random/seeds";
 import { loadRun } from "../lib/experiments/run-model";
+import type { ExampleKind } from "../lib/data/examples";
 import { groupSamples } from "../lib/experiments/run-data";
+import { exampleKind } from "../lib/models/model";
 import { loadDataset } from "../lib/data/datasets";
 import { backendOption, EXIT, intOption, type CliContext } from "./common";
 import { checkInputPath } from "./paths";
@@ -40,7 +42,8 @@ export function sampleCommand(ctx: CliContext): Command {
       const run = loadRun(flags.out);
       try {
         const words = sampleFromModel(run.model, run.vocab, flags.num, flags.seed);
-        ctx.io.out(flags.groups ? groupedText(words, run.meta.dataset) : words.map((w) => w + "\n").join(""));
+        const kind = exampleKind(run.model);
+        ctx.io.out(flags.groups ? groupedText(words, run.meta.dataset, kind) : words.map((w) => w + "\n").join(""));
       } finally {
         run.model.dispose();
       }
@@ -49,8 +52,8 @@ export function sampleCommand(ctx: CliContext): Command {
 }
 
 /** The samples under three headings; the run's dataset is read again to tell where each one occurs. */
-function groupedText(words: readonly string[], dataset: string): string {
-  const groups = groupSamples(words, loadDataset(dataset).words);
+function groupedText(words: readonly string[], dataset: string, kind: ExampleKind): string {
+  const groups = groupSamples(words, loadDataset(dataset).words, kind);
   const section = (title: string, list: readonly string[]): string =>
     `${list.length} ${title}:\n` + list.map((w) => `  ${w}\n`).join("");
   return [

@@ -212,9 +212,9 @@ const EXPECTATIONS: Record<string, (run: NotebookRun) => void> = {
     expect(Number(byHand?.[1])).toBeLessThan(1e-5);
     // every model on both datasets: makemore.py's parameter counts on names, quick-mode losses below a uniform guess
     const runs = (dataset: string): [string, string, number][] =>
-      [
-        ...run.stdout.matchAll(new RegExp(`^${dataset} (\\S+): ([\\d,]+) parameters, best held-out loss (\\S+)`, "gm")),
-      ].map((m) => [m[1]!, m[2]!, Number(m[3])]);
+      [...run.stdout.matchAll(new RegExp(`^${dataset} (\\S+): ([\\d,]+) parameters, best test loss (\\S+)`, "gm"))].map(
+        (m) => [m[1]!, m[2]!, Number(m[3])],
+      );
     expect(runs("names").map(([k, p]) => [k, p])).toEqual([
       ["transformer", "204,544"],
       ["gru", "28,315"],
@@ -247,7 +247,7 @@ const EXPECTATIONS: Record<string, (run: NotebookRun) => void> = {
     expect(maps).toHaveLength(1);
     expect(maps[0]!.data).toHaveLength(16);
     // 30 samples in makemore.py's three groups
-    const groups = [/in the training split \((\d+)\)/, /in the val or test split \((\d+)\)/, /new \((\d+)\)/];
+    const groups = [/in the training split \((\d+)\)/, /in the test split \((\d+)\)/, /new \((\d+)\)/];
     const counts = groups.map((g) => Number(g.exec(run.stdout)?.[1]));
     expect(counts.reduce((a, b) => a + b, 0)).toBe(30);
   },

@@ -18,7 +18,7 @@ import { sequenceCrossEntropy } from "../lib/nn/ops";
 import { Generator } from "../lib/random/generator";
 import { buildModel } from "../lib/experiments/run-model";
 import { parameterCount, resolveConfig, describeModel } from "../lib/experiments/hyperparams";
-import { groupSamples, prepareExperimentData, SPLIT_SEED } from "../lib/experiments/run-data";
+import { experimentSplit, groupSamples, prepareExperimentData, SPLIT_SEED } from "../lib/experiments/run-data";
 import { splitWords } from "../lib/data/contexts";
 import { sampleFromModel, splitLoss } from "../lib/training/evaluate";
 import { train } from "../lib/training/train";
@@ -260,6 +260,25 @@ describe("a per-position model from one file and one registry line", () => {
 test("groupSamples sorts samples by the split they occur in", () => {
   const words = Array.from({ length: 50 }, (_, i) => `w${i}`);
   const split = splitWords(words, SPLIT_SEED);
-  const g = groupSamples([split.train[0] as string, split.test[0] as string, "zzz", split.val[0] as string], words);
+  const g = groupSamples(
+    [split.train[0] as string, split.test[0] as string, "zzz", split.val[0] as string],
+    words,
+    "context",
+  );
   expect(g).toEqual({ train: [split.train[0]], heldOut: [split.test[0], split.val[0]], fresh: ["zzz"] });
+});
+
+test("lines split as makemore.py splits them: a test split of min(1,000, 10%), the rest to train on", () => {
+  const words = Array.from({ length: 32033 }, (_, i) => `w${i}`);
+  const s = experimentSplit(words, "sequence");
+  expect([s.train.length, s.test.length]).toEqual([31033, 1000]);
+  expect(s.val).toBe(s.test); // evaluations hold out the test split
+  expect(new Set([...s.train, ...s.test]).size).toBe(32033);
+  const small = experimentSplit(words.slice(0, 50), "sequence");
+  expect([small.train.length, small.test.length]).toEqual([45, 5]);
+  // the same shuffle as the lectures' split: the first 80% of lines are the lectures' train split
+  expect(small.train.slice(0, 40)).toEqual(splitWords(words.slice(0, 50), SPLIT_SEED).train);
+  const g = groupSamples([small.train[0] as string, small.test[0] as string, "zzz"], words.slice(0, 50), "sequence");
+  expect(g).toEqual({ train: [small.train[0]], heldOut: [small.test[0]], fresh: ["zzz"] });
+  expect(() => experimentSplit(["a", "b"], "sequence")).toThrow(/need at least 3 examples to split, got 2/);
 });

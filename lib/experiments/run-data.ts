@@ -5,7 +5,9 @@
  *
  * @module
  */
-import { buildContexts, splitWords, type Contexts } from "../data/contexts";
+import { buildContexts, splitWords, type Contexts, type Split } from "../data/contexts";
+import { DataError } from "../data/lines";
+import { Generator } from "../random/generator";
 import { subsetExamples, type ExampleKind, type Examples } from "../data/examples";
 import { buildSequences, longestLine } from "../data/sequences";
 import { Vocab } from "../data/vocab";
@@ -70,7 +72,7 @@ export function prepareExperimentData(
   kind: ExampleKind = "context",
 ): ExperimentData {
   const v = vocab ?? Vocab.fromWords(words);
-  const split = splitWords(words, SPLIT_SEED);
+  const split = experimentSplit(words, kind);
   const build = (lines: readonly string[]): Examples =>
     kind === "sequence" ? buildSequences(lines, v, blockSize) : buildContexts(lines, v, blockSize);
   const train = build(split.train);
@@ -84,6 +86,25 @@ export function prepareExperimentData(
   };
 }
 
+/**
+ * How an experiment splits its lines, shuffled with seed {@link SPLIT_SEED}:
+ *
+ * - context windows (the lectures): 80/10/10, evaluated on the val split;
+ * - lines (makemore.py's models): as makemore.py splits them, a test split of
+ *   min(1,000, 10%) lines and the rest to train on. Evaluations hold out the
+ *   test split (it is `val` here as well as `test`), as makemore.py reports
+ *   its test loss and keeps the best checkpoint by it.
+ * @throws DataError when there are fewer than 3 lines.
+ */
+export function experimentSplit(words: readonly string[], kind: ExampleKind): Split<string[]> {
+  if (kind === "context") return splitWords(words, SPLIT_SEED);
+  if (words.length < 3) throw new DataError(`need at least 3 examples to split, got ${words.length}`);
+  const shuffled = new Generator(SPLIT_SEED).shuffle([...words]);
+  const held = Math.max(1, Math.min(1000, Math.floor(words.length / 10)));
+  const test = shuffled.slice(shuffled.length - held);
+  return { train: shuffled.slice(0, shuffled.length - held), val: test, test };
+}
+
 /** Samples sorted as makemore.py prints them: found in the training split, in the held-out splits, or new. */
 export interface SampleGroups {
   /** lines of the training split */
@@ -94,9 +115,9 @@ export interface SampleGroups {
   fresh: string[];
 }
 
-/** Sorts samples by where they occur in the run's 80/10/10 split of `words` (seed {@link SPLIT_SEED}). */
-export function groupSamples(samples: readonly string[], words: readonly string[]): SampleGroups {
-  const split = splitWords(words, SPLIT_SEED);
+/** Sorts samples by where they occur in the run's split of `words` (see {@link experimentSplit}). */
+export function groupSamples(samples: readonly string[], words: readonly string[], kind: ExampleKind): SampleGroups {
+  const split = experimentSplit(words, kind);
   const train = new Set(split.train);
   const heldOut = new Set([...split.val, ...split.test]);
   const groups: SampleGroups = { train: [], heldOut: [], fresh: [] };
