@@ -377,7 +377,7 @@ function sequenceTable(rows: SequenceRow[]): string {
     "params",
     "ms/step",
     "eval test (s)",
-    "peak RSS MB",
+    "process peak RSS MB",
     "tensors @10",
     "tensors @end",
     "x torch step",

@@ -17,13 +17,13 @@ import * as path from "path";
 import { isSequences, type Examples } from "../lib/data/examples";
 import { loadDataset } from "../lib/data/datasets";
 import { buildSequences, longestLine, type Sequences } from "../lib/data/sequences";
-import { splitWords } from "../lib/data/contexts";
 import { Vocab } from "../lib/data/vocab";
 import { createEngine, type EngineName } from "../lib/engines/engine";
+import { evalLines } from "../lib/engines/graph-engine";
 import { GraphNet, isGraphModel } from "../lib/engines/graph";
 import { resolveConfig } from "../lib/experiments/hyperparams";
 import { buildModel } from "../lib/experiments/run-model";
-import { SPLIT_SEED } from "../lib/experiments/run-data";
+import { experimentSplit } from "../lib/experiments/run-data";
 import { countParameters } from "../lib/models/model";
 import { Generator } from "../lib/random/generator";
 import { makeOptimizer } from "../lib/training/optimizers";
@@ -88,10 +88,9 @@ export function prepareCase(c: SequenceCase, repeats: number, dataDir: string): 
   const { words } = loadDataset(c.dataset, { dataDir, maxLineLength: c.maxLineLength });
   const vocab = Vocab.fromWords(words);
   const blockSize = longestLine(words) + 1;
-  const split = splitWords(words, SPLIT_SEED);
-  const testLines = split.test.slice(0, Math.min(1000, Math.floor(words.length / 10)));
+  const split = experimentSplit(words, "sequence"); // makemore.py's: min(1000, 10%) held out
   const train = buildSequences(split.train, vocab, blockSize);
-  const test = buildSequences(testLines, vocab, blockSize);
+  const test = buildSequences(split.test, vocab, blockSize);
   const steps = c.warmup + repeats * c.steps;
   const g = new Generator(1337);
   const rows = Int32Array.from({ length: steps * SEQUENCE_BATCH }, () => g.randint(0, train.n));
@@ -112,6 +111,8 @@ export function writeCase(dir: string, c: SequenceCase, w: SequenceWork, repeats
     warmup: c.warmup,
     repeats,
     batch: SEQUENCE_BATCH,
+    // PyTorch evaluates in chunks of as many lines as ours (about 16,384 positions)
+    eval_lines: evalLines(w.train, w.test),
   };
   fs.writeFileSync(path.join(dir, "case.json"), JSON.stringify(meta));
   const put = (name: string, a: Int32Array): void =>
@@ -277,7 +278,10 @@ export function profileCase(c: SequenceCase, w: SequenceWork, steps: number): { 
     const net = new GraphNet(model, SEQUENCE_BATCH);
     net.load();
     fillBatch(w.train, w.rows, 0, net.batchViews());
-    const cpu = (): number => process.cpuUsage().user / 1000 + process.cpuUsage().system / 1000;
+    const cpu = (): number => {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1000;
+    };
     net.profile(Math.max(1, Math.floor(steps / 10)), cpu);
     return net.profile(steps, cpu);
   } finally {

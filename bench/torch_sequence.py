@@ -26,7 +26,6 @@ from makemore_models import MODELS, Config  # noqa: E402
 
 # makemore.py's defaults for every kind; the bench does not change them
 N_LAYER, N_HEAD, N_EMBD, N_EMBD2 = 4, 4, 64, 64
-EVAL_LINES = 1024  # lines per no-grad forward pass of the test split
 
 
 def ints(folder, name, shape):
@@ -43,6 +42,7 @@ def main():
     tX = ints(folder, "test_x.i32", (meta["test_lines"], T))
     tY = ints(folder, "test_y.i32", (meta["test_lines"], T))
     rows = ints(folder, "rows.i32", (-1, B))
+    chunk = meta["eval_lines"]  # lines per no-grad forward pass of the test split, as many as ours
     torch.manual_seed(3407)
     config = Config(block_size=T, vocab_size=V, n_layer=N_LAYER, n_embd=N_EMBD, n_embd2=N_EMBD2, n_head=N_HEAD)
     model = MODELS[meta["kind"]](config)
@@ -72,9 +72,9 @@ def main():
     def evaluate():
         total, count = 0.0, 0
         with torch.no_grad():
-            for s in range(0, tX.shape[0], EVAL_LINES):
-                logits = model(tX[s : s + EVAL_LINES])
-                y = tY[s : s + EVAL_LINES].reshape(-1)
+            for s in range(0, tX.shape[0], chunk):
+                logits = model(tX[s : s + chunk])
+                y = tY[s : s + chunk].reshape(-1)
                 total += F.cross_entropy(logits.view(-1, V), y, ignore_index=-1, reduction="sum").item()
                 count += int((y >= 0).sum())
         return total / count

@@ -219,3 +219,52 @@ describe("the fused graph over a long run", () => {
     expect(losses[1]).toEqual(losses[0]);
   });
 });
+
+describe("one AdamW across fused engines", () => {
+  const data = buildSequences(words, vocab);
+  const make = (nEmbd = 8): Model =>
+    buildModel(resolveConfig({ model: "bow", blockSize: data.blockSize, nEmbd, nEmbd2: 8 }), vocab.size);
+  const steps = (e: ReturnType<typeof createEngine>, g: Generator, n: number): number[] =>
+    Array.from({ length: n }, () => {
+      sampleBatchInto(data, g, e.batch);
+      return e.step(1e-2) as number;
+    });
+
+  test("a second engine goes on from the moments the first left, as one engine would", () => {
+    const [one, two] = [make(), make()];
+    const single = createEngine(one, {
+      engine: "fused",
+      batchSize: 4,
+      targetWidth: data.blockSize,
+      optimizer: new AdamW(),
+    });
+    const straight = steps(single, new Generator(9), 10);
+    const shared = new AdamW();
+    const g = new Generator(9);
+    const first = createEngine(two, { engine: "fused", batchSize: 4, targetWidth: data.blockSize, optimizer: shared });
+    const a = steps(first, g, 5);
+    first.sync();
+    const second = createEngine(two, { engine: "fused", batchSize: 4, targetWidth: data.blockSize, optimizer: shared });
+    expect([...a, ...steps(second, g, 5)]).toEqual(straight);
+    [one, two].forEach((m) => m.dispose());
+  });
+
+  test("after reset() it starts afresh on another model's layout", () => {
+    const shared = new AdamW();
+    const small = make(8);
+    const e1 = createEngine(small, { engine: "fused", batchSize: 4, targetWidth: data.blockSize, optimizer: shared });
+    steps(e1, new Generator(1), 3);
+    shared.reset();
+    const [big, fresh] = [make(12), make(12)];
+    const e2 = createEngine(big, { engine: "fused", batchSize: 4, targetWidth: data.blockSize, optimizer: shared });
+    const e3 = createEngine(fresh, {
+      engine: "fused",
+      batchSize: 4,
+      targetWidth: data.blockSize,
+      optimizer: new AdamW(),
+    });
+    expect(steps(e2, new Generator(2), 4)).toEqual(steps(e3, new Generator(2), 4));
+    expect(shared.steps).toBe(4);
+    [small, big, fresh].forEach((m) => m.dispose());
+  });
+});

@@ -146,5 +146,6 @@ function evaluateOn(net: GraphNet, data: Examples): number {
     total += t.total;
     count += t.count;
   }
+  if (count === 0) throw new RangeError("the lines hold no target to evaluate");
   return total / count;
 }

@@ -42,8 +42,7 @@ export function addPositions(g: GraphBuilder, x: GraphNode, pos: GraphNode): Gra
 }
 
 /**
- * `nn.Linear` at every row: x [M, fanIn] · W [fanIn, fanOut] (+ b). x may be a
- * column view (its `ld` is honoured). Backward: dW = xᵀ dy, db = Σ dy and
+ * `nn.Linear` at every row: x [M, fanIn] · W [fanIn, fanOut] (+ b). Backward: dW = xᵀ dy, db = Σ dy and
  * dx = dy Wᵀ through an explicit transpose of W (a strided read of W is slower).
  */
 export function linear(g: GraphBuilder, x: GraphNode, W: GraphNode, bias: GraphNode | null): GraphNode {
@@ -53,13 +52,13 @@ export function linear(g: GraphBuilder, x: GraphNode, W: GraphNode, bias: GraphN
   const wT = g.training ? g.scratch(fanIn * fanOut) : 0;
   g.push({
     name: "linear",
-    forward: (k) => k.gemm(M, fanOut, fanIn, x.at, x.ld, 1, W.at, fanOut, out.at, fanOut, 0, bias ? bias.at : 0),
+    forward: (k) => k.gemm(M, fanOut, fanIn, x.at, fanIn, 1, W.at, fanOut, out.at, fanOut, 0, bias ? bias.at : 0),
     backward: (k, b) => {
-      k.gemm(fanIn, fanOut, M, x.at, 1, x.ld, out.grad, fanOut, W.grad, fanOut, b.acc(W), 0);
+      k.gemm(fanIn, fanOut, M, x.at, 1, fanIn, out.grad, fanOut, W.grad, fanOut, b.acc(W), 0);
       if (bias) k.colSum(M, fanOut, out.grad, bias.grad, b.acc(bias));
       if (x.grad < 0) return;
       k.transpose(fanIn, fanOut, W.at, wT);
-      k.gemm(M, fanIn, fanOut, out.grad, fanOut, 1, wT, fanIn, x.grad, x.ld, b.acc(x), 0);
+      k.gemm(M, fanIn, fanOut, out.grad, fanOut, 1, wT, fanIn, x.grad, fanIn, b.acc(x), 0);
     },
   });
   return out;
@@ -67,8 +66,6 @@ export function linear(g: GraphBuilder, x: GraphNode, W: GraphNode, bias: GraphN
 
 /** a + b, the same shape (the residual stream). */
 export function add(g: GraphBuilder, a: GraphNode, c: GraphNode): GraphNode {
-  checkWhole(a, "add");
-  checkWhole(c, "add");
   if (a.rows !== c.rows || a.cols !== c.cols) throw new Error("fused graph: add of two shapes");
   const n = a.rows * a.cols;
   const out = g.value(a.rows, a.cols);
@@ -85,7 +82,6 @@ export function add(g: GraphBuilder, a: GraphNode, c: GraphNode): GraphNode {
 
 /** Elementwise tanh. */
 export function tanh(g: GraphBuilder, x: GraphNode): GraphNode {
-  checkWhole(x, "tanh");
   const n = x.rows * x.cols;
   const out = g.value(x.rows, x.cols);
   const tmp = g.training ? g.scratch(n) : 0;
@@ -103,7 +99,6 @@ export function tanh(g: GraphBuilder, x: GraphNode): GraphNode {
 
 /** makemore.py's CausalBoW over x [B·T, D]: position t gets the mean of positions 0..t of its line. */
 export function causalMean(g: GraphBuilder, x: GraphNode): GraphNode {
-  checkWhole(x, "causal mean");
   const { batch: B, time: T } = g;
   const D = x.cols;
   const out = g.value(B * T, D);
@@ -114,9 +109,4 @@ export function causalMean(g: GraphBuilder, x: GraphNode): GraphNode {
     backward: (k, b) => k.causalMeanBackward(B, T, D, out.grad, x.grad, b.acc(x), tmp),
   });
   return out;
-}
-
-/** Elementwise ops read and write whole, contiguous nodes. */
-function checkWhole(x: GraphNode, op: string): void {
-  if (x.ld !== x.cols) throw new Error(`fused graph: ${op} of a column view`);
 }

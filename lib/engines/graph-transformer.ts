@@ -12,7 +12,6 @@ const LN_EPS = 1e-5;
 
 /** nn.LayerNorm over the rows of x [M, N] with gain `gamma` and shift `beta` (both [N]). */
 export function layerNorm(g: GraphBuilder, x: GraphNode, gamma: GraphNode, beta: GraphNode): GraphNode {
-  checkWhole(x, "layer norm");
   const [M, N] = [x.rows, x.cols];
   if (gamma.cols !== N || beta.cols !== N) throw new Error(`fused graph: a LayerNorm of ${gamma.cols} over ${N}`);
   const out = g.value(M, N);
@@ -44,7 +43,6 @@ export function layerNorm(g: GraphBuilder, x: GraphNode, gamma: GraphNode, beta:
 
 /** makemore.py's NewGELU, elementwise. */
 export function gelu(g: GraphBuilder, x: GraphNode): GraphNode {
-  checkWhole(x, "gelu");
   const n = x.rows * x.cols;
   const out = g.value(x.rows, x.cols);
   // σ(2u) of every value (NewGELU is x · σ(2u)): the backward pass needs no exponential (scratch in evaluation)
@@ -86,7 +84,6 @@ function attentionWork(T: number, hs: number): number {
  * block of 16 rows.
  */
 export function causalSelfAttention(g: GraphBuilder, qkv: GraphNode, nHead: number): GraphNode {
-  checkWhole(qkv, "attention");
   const { batch: B, time: T } = g;
   const C = qkv.cols / 3;
   if (!Number.isInteger(C) || C % nHead !== 0 || qkv.rows !== B * T) {
@@ -103,9 +100,4 @@ export function causalSelfAttention(g: GraphBuilder, qkv: GraphNode, nHead: numb
     backward: (k, b) => k.attentionBackward(B, T, C, nHead, qkv.at, P, out.grad, qkv.grad, b.acc(qkv), work),
   });
   return out;
-}
-
-/** Elementwise and row ops read and write whole, contiguous nodes. */
-function checkWhole(x: GraphNode, op: string): void {
-  if (x.ld !== x.cols) throw new Error(`fused graph: ${op} of a column view`);
 }

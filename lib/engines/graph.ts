@@ -24,14 +24,12 @@ import { tf } from "../runtime/tf";
 import type { AdamW } from "../training/optimizers";
 import { bufferEnd, KernelMemory, kernelsAvailable, kernelsUnavailableReason, type KernelExports } from "./kernels";
 
-/** A matrix in kernel memory: `rows` rows of `cols` values, `ld` apart (byte offsets). */
+/** A matrix in kernel memory: `rows` rows of `cols` values, row after row (byte offsets). */
 export interface GraphNode {
   /** index in the graph (for gradient bookkeeping) */
   readonly id: number;
   readonly rows: number;
   readonly cols: number;
-  /** floats from one row to the next (cols for a whole matrix, more for a view of some columns) */
-  readonly ld: number;
   /** byte offset of the values */
   readonly at: number;
   /** byte offset of the gradient, or -1 when nothing needs it (evaluation) */
@@ -122,7 +120,7 @@ export class GraphBuilder {
     return params.map((v, i) => {
       const [rows, cols] = v.rank === 1 ? [1, v.size] : [v.size / (v.shape[v.rank - 1] as number), v.shape[v.rank - 1]];
       const grad = gradBase < 0 ? -1 : gradBase + off * 4;
-      const node = { id: this.nextId++, rows, cols: cols as number, ld: cols as number, at: base + off * 4, grad };
+      const node = { id: this.nextId++, rows, cols: cols as number, at: base + off * 4, grad };
       off += padded[i] as number;
       return { v, node };
     });
@@ -139,19 +137,7 @@ export class GraphBuilder {
   value(rows: number, cols: number): GraphNode {
     const at = this.alloc(rows * cols);
     const grad = this.training ? this.alloc(rows * cols) : -1;
-    return { id: this.nextId++, rows, cols, ld: cols, at, grad };
-  }
-
-  /**
-   * Columns [from, from + cols) of a node, a view with the node's storage (its
-   * gradient included). Ops that read views use their `ld`. A node's gradient
-   * must come either whole or through views that cover every column, never both.
-   */
-  columns(x: GraphNode, from: number, cols: number): GraphNode {
-    if (from < 0 || from + cols > x.cols) throw new Error(`columns ${from}..${from + cols} of a ${x.cols}-column node`);
-    const shift = from * 4;
-    // its own id: a gradient written through views of every column counts each view's first write
-    return { ...x, id: this.nextId++, cols, at: x.at + shift, grad: x.grad < 0 ? -1 : x.grad + shift };
+    return { id: this.nextId++, rows, cols, at, grad };
   }
 
   /** Scratch space of `count` floats for an op's own use. */

@@ -221,8 +221,6 @@ export class AdamW implements Optimizer {
   /** first and second moments, one array per parameter, made at the first update */
   private m: Float32Array[] = [];
   private v: Float32Array[] = [];
-  /** whether the moments live in arrays given by keepMomentsIn */
-  private external = false;
 
   constructor(options: OptimizerOptions = {}) {
     checkOptions(options);
@@ -274,14 +272,13 @@ export class AdamW implements Optimizer {
     }
     this.m = m;
     this.v = v;
-    this.external = true;
   }
 
   reset(): void {
     this.count = 0;
-    // moments kept elsewhere stay there, cleared; the others are made again at the next update
-    if (this.external) [...this.m, ...this.v].forEach((a) => a.fill(0));
-    else [this.m, this.v] = [[], []];
+    // forgotten, wherever they were kept: the next update may have another layout, and arrays
+    // kept in an engine's memory would otherwise keep that memory alive
+    [this.m, this.v] = [[], []];
     this.layout.reset();
   }
 
