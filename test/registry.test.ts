@@ -268,16 +268,18 @@ test("groupSamples sorts samples by the split they occur in", () => {
   expect(g).toEqual({ train: [split.train[0]], heldOut: [split.test[0], split.val[0]], fresh: ["zzz"] });
 });
 
-test("lines split as makemore.py splits them: a test split of min(1,000, 10%), the rest to train on", () => {
+test("lines split as makemore.py splits them, line for line: a test split of min(1,000, 10%), the rest to train on", () => {
   const words = Array.from({ length: 32033 }, (_, i) => `w${i}`);
   const s = experimentSplit(words, "sequence");
   expect([s.train.length, s.test.length]).toEqual([31033, 1000]);
   expect(s.val).toBe(s.test); // evaluations hold out the test split
   expect(new Set([...s.train, ...s.test]).size).toBe(32033);
+  // makemore.py's lines, as torch.manual_seed(3407); torch.randperm(n) orders them (figures from PyTorch 1.13)
+  expect(s.test.slice(-3)).toEqual(["w30618", "w16636", "w29400"]);
   const small = experimentSplit(words.slice(0, 50), "sequence");
   expect([small.train.length, small.test.length]).toEqual([45, 5]);
-  // the same shuffle as the lectures' split: the first 80% of lines are the lectures' train split
-  expect(small.train.slice(0, 40)).toEqual(splitWords(words.slice(0, 50), SPLIT_SEED).train);
+  expect(small.test).toEqual(["w37", "w39", "w23", "w33", "w0"]);
+  expect(small.train.slice(0, 3)).toEqual(["w9", "w17", "w21"]);
   const g = groupSamples([small.train[0] as string, small.test[0] as string, "zzz"], words.slice(0, 50), "sequence");
   expect(g).toEqual({ train: [small.train[0]], heldOut: [small.test[0]], fresh: ["zzz"] });
   expect(() => experimentSplit(["a", "b"], "sequence")).toThrow(/need at least 3 examples to split, got 2/);

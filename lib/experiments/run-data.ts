@@ -7,7 +7,7 @@
  */
 import { buildContexts, splitWords, type Contexts, type Split } from "../data/contexts";
 import { DataError } from "../data/lines";
-import { Generator } from "../random/generator";
+import { TorchGenerator } from "../random/torch";
 import { subsetExamples, type ExampleKind, type Examples } from "../data/examples";
 import { buildSequences, longestLine } from "../data/sequences";
 import { Vocab } from "../data/vocab";
@@ -86,20 +86,26 @@ export function prepareExperimentData(
   };
 }
 
+/** makemore.py's default seed: its split is the first draw of torch's generator seeded with it. */
+export const MAKEMORE_SEED = 3407;
+
 /**
- * How an experiment splits its lines, shuffled with seed {@link SPLIT_SEED}:
+ * How an experiment splits its lines:
  *
- * - context windows (the lectures): 80/10/10, evaluated on the val split;
- * - lines (makemore.py's models): as makemore.py splits them, a test split of
- *   min(1,000, 10%) lines and the rest to train on. Evaluations hold out the
- *   test split (it is `val` here as well as `test`), as makemore.py reports
- *   its test loss and keeps the best checkpoint by it.
+ * - context windows (the lectures): 80/10/10, shuffled with seed {@link SPLIT_SEED},
+ *   evaluated on the val split;
+ * - lines (makemore.py's models): makemore.py's own split, line for line: the
+ *   lines in the order of `torch.randperm(n)` after `torch.manual_seed(3407)`,
+ *   the last min(1,000, 10%) of them the test split and the others the
+ *   training split. Evaluations hold out the test split (it is `val` here as
+ *   well as `test`): makemore.py reports its test loss and keeps the best checkpoint by it.
  * @throws DataError when there are fewer than 3 lines.
  */
 export function experimentSplit(words: readonly string[], kind: ExampleKind): Split<string[]> {
   if (kind === "context") return splitWords(words, SPLIT_SEED);
   if (words.length < 3) throw new DataError(`need at least 3 examples to split, got ${words.length}`);
-  const shuffled = new Generator(SPLIT_SEED).shuffle([...words]);
+  const order = new TorchGenerator(MAKEMORE_SEED).randperm(words.length);
+  const shuffled = Array.from(order, (i) => words[i] as string);
   const held = Math.max(1, Math.min(1000, Math.floor(words.length / 10)));
   const test = shuffled.slice(shuffled.length - held);
   return { train: shuffled.slice(0, shuffled.length - held), val: test, test };
