@@ -268,3 +268,29 @@ describe("one AdamW across fused engines", () => {
     [small, big, fresh].forEach((m) => m.dispose());
   });
 });
+
+test("a gradient hook on the last step still leaves the updated parameters for sync() to write back", () => {
+  const data = buildSequences(words, vocab);
+  const [hooked, plain] = [0, 1].map(() =>
+    buildModel(resolveConfig({ model: "bow", blockSize: data.blockSize, nEmbd: 8, nEmbd2: 8 }), vocab.size),
+  ) as [Model, Model];
+  for (const [model, hook] of [
+    [hooked, true],
+    [plain, false],
+  ] as const) {
+    const e = createEngine(model, {
+      engine: "fused",
+      batchSize: 4,
+      targetWidth: data.blockSize,
+      optimizer: new AdamW(),
+    });
+    const g = new Generator(4);
+    for (let s = 0; s < 3; s++) {
+      sampleBatchInto(data, g, e.batch);
+      e.step(1e-2, hook ? () => undefined : undefined);
+    }
+    e.sync();
+  }
+  hooked.parameters().forEach((p, i) => expect(p.dataSync()).toEqual(plain.parameters()[i]!.dataSync()));
+  [hooked, plain].forEach((m) => m.dispose());
+});

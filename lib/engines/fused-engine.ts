@@ -5,12 +5,12 @@
  *
  * @module
  */
-import type { Batch, Examples } from "../data/examples";
+import type { Examples } from "../data/examples";
 import { isSequences } from "../data/examples";
 import type { Model } from "../models/model";
 import type { Optimizer } from "../training/optimizers";
-import type { Engine, GradMap } from "./engine";
 import { FusedNet, fusedBytes, fusedSpecOf, type FusedSpec } from "./fused";
+import { KernelEngine } from "./kernel-engine";
 
 /** The most kernel memory a fused network may take (1 GiB); larger batches run on tfjs. */
 export const FUSED_MAX_BYTES = 2 ** 30;
@@ -38,69 +38,33 @@ export function fusedPlan(model: Model, batchSize: number | "full", examples = 0
 }
 
 /** An {@link Engine} over a {@link FusedNet}. */
-export class FusedEngine implements Engine {
-  readonly name = "fused";
-  readonly batch: Batch;
-  private readonly net: FusedNet;
-  /** kernel memory holds steps the variables have not seen yet */
-  private unsynced = false;
-  /** networks for evaluation, by chunk size (the chunking of the split decides the rounding, so it stays fixed) */
-  private readonly evalNets = new Map<number, FusedNet>();
-
+export class FusedEngine extends KernelEngine<FusedNet> {
   constructor(
     private readonly spec: FusedSpec,
     batchSize: number,
-    private readonly optimizer: Optimizer,
+    optimizer: Optimizer,
   ) {
-    this.net = new FusedNet(spec, batchSize);
-    this.net.load();
-    this.batch = this.net.batchViews();
+    const net = new FusedNet(spec, batchSize);
+    net.load();
+    super(net, optimizer);
   }
 
-  step(lr: number, onGrads?: (grads: GradMap) => void): number {
-    const loss = this.net.forwardBackward();
-    this.unsynced = true;
-    if (onGrads) this.showGradients(onGrads);
+  protected update(lr: number): void {
     // plain SGD is one kernel call; other optimizers update the same memory from JS
     if (this.optimizer.kind === "sgd" && this.optimizer.weightDecay === 0) this.net.update(lr);
     else this.optimizer.update(this.net.paramViews(), this.net.gradViews(), lr);
-    return loss;
   }
 
-  /** The hook sees tfjs variables holding the parameters before this update. */
-  private showGradients(onGrads: (grads: GradMap) => void): void {
-    this.net.store();
-    const grads = this.net.gradients();
-    try {
-      onGrads(grads);
-    } finally {
-      grads.forEach((g) => g.dispose());
-    }
-    this.net.load();
+  protected evalChunk(data: Examples, chunkSize = 2048): number {
+    return evalChunk(chunkSize, data.n);
   }
 
-  evaluate(data: Examples, chunkSize = 2048): number {
-    this.sync();
-    const size = evalChunk(chunkSize, data.n);
-    const net = this.evalNets.get(size) ?? new FusedNet(this.spec, size);
-    this.evalNets.set(size, net);
+  protected evalNet(size: number): FusedNet {
+    return new FusedNet(this.spec, size);
+  }
+
+  protected evaluateOn(net: FusedNet, data: Examples): number {
     return evaluateOn(net, data);
-  }
-
-  sync(): void {
-    // a pause reads the losses and then evaluates: one copy to the variables serves both
-    if (!this.unsynced) return;
-    this.net.store();
-    this.unsynced = false;
-  }
-
-  reload(): void {
-    this.net.load();
-    this.unsynced = false;
-  }
-
-  dispose(): void {
-    this.evalNets.clear();
   }
 }
 

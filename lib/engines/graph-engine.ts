@@ -7,14 +7,13 @@
  *
  * @module
  */
-import type { Batch, Examples } from "../data/examples";
+import type { Examples } from "../data/examples";
 import { isSequences } from "../data/examples";
 import { IGNORE_INDEX } from "../data/sequences";
 import type { Model } from "../models/model";
 import { AdamW, type Optimizer } from "../training/optimizers";
-import { tf } from "../runtime/tf";
-import type { Engine, GradMap } from "./engine";
 import { graphBytes, GraphNet, graphUnavailable, isGraphModel, type GraphModel } from "./graph";
+import { KernelEngine } from "./kernel-engine";
 
 /**
  * The most kernel memory a graph may take: 3.5 GiB of WebAssembly's 4 GiB
@@ -40,70 +39,34 @@ export function graphPlan(model: Model, batch: number, training = true): GraphMo
 }
 
 /** An {@link Engine} over a {@link GraphNet}. */
-export class GraphEngine implements Engine {
-  readonly name = "fused";
-  readonly batch: Batch;
-  private readonly net: GraphNet;
-  private unsynced = false;
-  /** evaluation graphs by lines per chunk (the chunking decides the rounding, so it stays fixed) */
-  private readonly evalNets = new Map<number, GraphNet>();
-
+export class GraphEngine extends KernelEngine<GraphNet> {
   constructor(
     private readonly model: GraphModel,
     batchSize: number,
-    private readonly optimizer: Optimizer,
+    optimizer: Optimizer,
   ) {
-    this.net = new GraphNet(model, batchSize);
-    this.net.load();
+    const net = new GraphNet(model, batchSize);
+    net.load();
     // AdamW runs as one kernel call over moments kept beside the parameters
-    if (optimizer instanceof AdamW) this.net.keepAdamW(optimizer);
-    this.batch = this.net.batchViews();
+    if (optimizer instanceof AdamW) net.keepAdamW(optimizer);
+    super(net, optimizer);
   }
 
-  step(lr: number, onGrads?: (grads: GradMap) => void): number {
-    const loss = this.net.forwardBackward();
-    this.unsynced = true;
-    if (onGrads) this.showGradients(onGrads);
+  protected update(lr: number): void {
     if (this.optimizer instanceof AdamW) this.net.adamwStep(this.optimizer, lr);
     else this.optimizer.update(this.net.paramViews(), this.net.gradViews(), lr);
-    return loss;
   }
 
-  /** The hook sees tfjs variables holding the parameters before this update. */
-  private showGradients(onGrads: (grads: GradMap) => void): void {
-    this.sync();
-    const grads: GradMap = new Map();
-    const views = this.net.gradViews();
-    this.model.parameters().forEach((v, i) => grads.set(v, tf.tensor(views[i]!.slice(), v.shape, "float32")));
-    try {
-      onGrads(grads);
-    } finally {
-      grads.forEach((g) => g.dispose());
-    }
-    this.reload();
+  protected evalChunk(data: Examples, chunkSize?: number): number {
+    return evalLines(this.model, data, chunkSize);
   }
 
-  evaluate(data: Examples, chunkSize?: number): number {
-    this.sync();
-    const lines = evalLines(this.model, data, chunkSize);
-    const net = this.evalNets.get(lines) ?? new GraphNet(this.model, lines, false);
-    this.evalNets.set(lines, net);
+  protected evalNet(size: number): GraphNet {
+    return new GraphNet(this.model, size, false);
+  }
+
+  protected evaluateOn(net: GraphNet, data: Examples): number {
     return evaluateOn(net, data);
-  }
-
-  sync(): void {
-    if (!this.unsynced) return;
-    this.net.store();
-    this.unsynced = false;
-  }
-
-  reload(): void {
-    this.net.load();
-    this.unsynced = false;
-  }
-
-  dispose(): void {
-    this.evalNets.clear();
   }
 }
 

@@ -333,6 +333,12 @@ export class GraphNet {
     );
   }
 
+  /** The gradients of the last {@link GraphNet.forwardBackward} as new tfjs tensors (the caller disposes them). */
+  gradients(): Map<tfjs.Variable, tfjs.Tensor> {
+    const views = this.gradViews();
+    return new Map(this.g.parameters().map(({ v }, i) => [v, tf.tensor(views[i]!.slice(), v.shape, "float32")]));
+  }
+
   /** Views of the gradients of the last {@link GraphNet.forwardBackward}, in the same order. */
   gradViews(): Float32Array[] {
     return this.g.parameters().map(({ v, node }) => this.mem.f32(node.grad, v.size));
