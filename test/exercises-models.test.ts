@@ -173,7 +173,11 @@ describe("3.1 all weights and biases zero", () => {
       /say C learns; after training it is unchanged, but not zero\.\n.*never moves from its random start/,
     );
     const twoWrong = await checkZeroInit({ stayZero: ["C", "W1", "b1"], learn: ["W2", "b2"] });
-    expectResult(twoWrong, "incorrect", /say C stays at zero.*\(1 more of the five.*\n.*C is not zero/);
+    expectResult(
+      twoWrong,
+      "incorrect",
+      /say C stays at zero.*\(And 1 more to look at after this one\.\)\n.*C is not zero/,
+    );
   });
   test("says what is malformed", async () => {
     expectResult(
@@ -187,6 +191,7 @@ describe("3.1 all weights and biases zero", () => {
       /stayZero should be a list of parameter names/,
     );
     expectResult(await checkZeroInit({ learn: [] }), "malformed", /the answer has no stayZero/);
+    expectResult(await checkZeroInit({ stayZero: [], learn: [] }), "malformed", /both lists are empty/);
   });
 });
 

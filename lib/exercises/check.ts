@@ -157,6 +157,12 @@ export function defineAsyncCheck<A>(
 /** A loss or other float with four decimals. */
 export const fmt = (x: number, digits = 4): string => (Number.isFinite(x) ? x.toFixed(digits) : String(x));
 
+/** A fraction as a percentage: "0.052%", "3.1%", "110%". */
+export const percent = (fraction: number): string => {
+  const p = 100 * fraction;
+  return `${p >= 10 ? Math.round(p) : p.toPrecision(2)}%`;
+};
+
 /** A count with thousands separators. */
 export const count = (n: number): string => n.toLocaleString("en-US");
 
@@ -188,7 +194,10 @@ export function readNumber(name: string, value: unknown, options: { allowNaN?: b
   else if (isTensor(value) && value.size === 1) x = value.dataSync()[0] as number;
   else throw new AnswerError(`${name} should be a number, but it is ${describeValue(value)}`);
   if (Number.isNaN(x) && !options.allowNaN) {
-    throw new AnswerError(`${name} is NaN (not a number)`, "a starter value not yet replaced, or a 0/0 on the way");
+    throw new AnswerError(
+      `${name} is NaN (not a number)`,
+      "put your answer in place of the starter's NaN (or look for a 0/0 on the way)",
+    );
   }
   return x;
 }

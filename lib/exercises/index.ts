@@ -38,6 +38,7 @@ export {
   UNIFORM_START,
 } from "./lecture2";
 export { checkZeroInit, MLP_PARAMETERS, ZERO_INIT, zeroInitMlp, type MlpParameter } from "./lecture3-zero";
+export { loadChallengeAnswer, saveChallengeAnswer } from "./answers";
 export { BATCHNORM_FOLD, checkBatchNormFold, type Fold } from "./lecture3-fold";
 export { checkLecture5Challenge, LECTURE5_CHALLENGE, LECTURE5_TARGET } from "./lecture5";
 export type { Challenge, ChallengeAnswer } from "./challenge";

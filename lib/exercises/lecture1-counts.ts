@@ -17,6 +17,7 @@ import {
   fmt,
   incorrect,
   judgeNumber,
+  malformed,
   readFinite,
   readNumber,
   type Exercise,
@@ -134,10 +135,16 @@ function judgeSplitValue(model: ModelName, part: Scored, got: number): Judgement
   const f = splitFacts()[model];
   const other: Scored = part === "val" ? "test" : "val";
   const name = `${model} ${SPLIT_NAMES[part]} loss`;
+  if (Number.isNaN(got)) {
+    return malformed(
+      `${model}.${part} is NaN (not a number)`,
+      `put your answer in place of the starter's NaN; or, if you computed it: a ${model} context of the ${SPLIT_NAMES[part]} names that never occurs in the training names has counts that are all 0, and 0/0 is NaN (keep the +1 smoothing)`,
+    );
+  }
   if (!Number.isFinite(got)) {
     return incorrect(
       `Your ${name} is ${got}.`,
-      `some ${model}s of the ${SPLIT_NAMES[part]} names never occur in the training names: without smoothing their probability is 0 (or 0/0 when the context never occurs); keep the +1 smoothing`,
+      `some ${model}s of the ${SPLIT_NAMES[part]} names never occur in the training names: without smoothing their probability is 0; keep the +1 smoothing`,
     );
   }
   return judgeNumber(got, {

@@ -26,6 +26,7 @@ import {
   fmt,
   incorrect,
   inScope,
+  percent,
   shapeText,
   type Exercise,
   type Judgement,
@@ -147,7 +148,7 @@ function comparePair(fold: unknown, linear: Linear, bn: BatchNorm1d, made: Layer
   if (diff <= TOLERANCE) return null;
   const slip = slips(linear, bn, x).find((s) => relativeDiff(out, s.out) <= TOLERANCE);
   return incorrect(
-    `The folded layer's outputs differ from Linear then BatchNorm1d (evaluation mode)${which} by up to ${(100 * diff).toPrecision(2)}% of the largest output.`,
+    `The folded layer's outputs differ from Linear then BatchNorm1d (evaluation mode)${which} by up to ${percent(diff)} of the largest output.`,
     slip?.hint ?? "write batch norm in evaluation mode as x · scale + shift per feature, then put the Linear inside it",
   );
 }
@@ -184,7 +185,7 @@ function judgeNetwork(fold: unknown, net: DeepMLP): { judgement: Judgement | nul
   if (diff <= TOLERANCE) return { judgement: null, summary };
   return {
     judgement: incorrect(
-      `Folding your network changes its logits by up to ${(100 * diff).toPrecision(2)}% of the largest.`,
+      `Folding your network changes its logits by up to ${percent(diff)} of the largest.`,
       "the fold is right on single layers: is the network in evaluation mode, with running statistics that training left?",
     ),
     summary,

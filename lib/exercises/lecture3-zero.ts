@@ -10,7 +10,17 @@ import type * as tfjs from "@tensorflow/tfjs";
 import { MLP } from "../models/mlp";
 import { train } from "../training/train";
 import { contextsOf, exerciseData, once } from "./data";
-import { AnswerError, correct, defineAsyncCheck, field, fmt, incorrect, type Exercise, type Judgement } from "./check";
+import {
+  AnswerError,
+  correct,
+  defineAsyncCheck,
+  field,
+  fmt,
+  incorrect,
+  malformed,
+  type Exercise,
+  type Judgement,
+} from "./check";
 
 /** Exercise 3.1. */
 export const ZERO_INIT: Exercise = { id: "3.1", title: "all weights and biases zero" };
@@ -116,10 +126,16 @@ function firstWrong(
 export const checkZeroInit = defineAsyncCheck(ZERO_INIT, async (answer: unknown): Promise<Judgement> => {
   const stayZero = readNames(answer, "stayZero");
   const learn = readNames(answer, "learn");
+  if (stayZero.size + learn.size === 0) {
+    return malformed(
+      "both lists are empty",
+      "train the network, then look at each parameter: is it still all zeros? did it change at all?",
+    );
+  }
   const truth = await zeroInitTruth();
   const wrong = firstWrong(stayZero, learn, truth);
   if (wrong) {
-    const more = wrong.wrong > 1 ? ` (${wrong.wrong - 1} more of the five to look at after this one)` : "";
+    const more = wrong.wrong > 1 ? ` (And ${wrong.wrong - 1} more to look at after this one.)` : "";
     return incorrect(wrong.message + more, wrong.hint);
   }
   return correct(
