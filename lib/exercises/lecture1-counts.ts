@@ -56,6 +56,32 @@ const trigramFacts = once(() => {
   };
 });
 
+/** The values that the usual slips of exercise 1.1 give, and what each one missed. */
+function trigramMistakes(f: ReturnType<typeof trigramFacts>): Mistake[] {
+  const twoDots = "pad each name with two '.' in front, so 'emma' gives five trigrams, as many as bigrams";
+  return [
+    {
+      value: f.raw,
+      hint: "this is the loss of the raw counts: the exercise adds 1 to every count first (+1 smoothing)",
+    },
+    {
+      value: f.short,
+      hint: `your names seem padded with one '.': then the first letter is never predicted; ${twoDots}`,
+    },
+    { value: f.shortRaw, hint: `two things: ${twoDots}; and add 1 to every count` },
+    {
+      value: f.bigram,
+      hint: "this is the bigram's loss: the context must hold the two characters before the one predicted",
+    },
+    { value: -f.smoothed, hint: "a negative log-likelihood is positive: negate the average log-likelihood" },
+    { value: f.smoothed * f.n, hint: "this looks like a sum over all trigrams: the loss is the average" },
+    {
+      value: f.smoothed / Math.LN10,
+      hint: "a base-10 logarithm? The losses here use the natural logarithm (Math.log)",
+    },
+  ];
+}
+
 /**
  * Exercise 1.1: the average NLL of the trigram model over every trigram of
  * every name, with two boundary tokens before the first letter and +1 smoothing.
@@ -69,36 +95,12 @@ export const checkTrigramCounts = defineCheck(TRIGRAM_COUNTS, (answer: unknown):
       "some trigram got probability 0, and log 0 is -Infinity: smooth the counts",
     );
   }
-  const mistakes: Mistake[] = [
-    {
-      value: f.raw,
-      hint: "this is the loss of the raw counts: the exercise adds 1 to every count first (+1 smoothing)",
-    },
-    {
-      value: f.short,
-      hint: "your names seem padded with one '.' before the first letter: then the first letter is never predicted. Pad with two, so 'emma' gives five trigrams, as many as bigrams",
-    },
-    {
-      value: f.shortRaw,
-      hint: "two things: pad each name with two '.' in front (five trigrams for 'emma'), and add 1 to every count",
-    },
-    {
-      value: f.bigram,
-      hint: "this is the bigram's loss: the context must hold the two characters before the one predicted",
-    },
-    { value: -f.smoothed, hint: "a negative log-likelihood is positive: negate the average log-likelihood" },
-    { value: f.smoothed * f.n, hint: "this looks like a sum over all trigrams: the loss is the average" },
-    {
-      value: f.smoothed / Math.LN10,
-      hint: "a base-10 logarithm? The losses here use the natural logarithm (Math.log, tf.log)",
-    },
-  ];
   return judgeNumber(got, {
     name: "loss",
     expected: f.smoothed,
     tolerance: 5e-4,
     correct: `${fmt(got)} over all ${count(f.n)} trigrams. The bigram scores ${fmt(f.bigram)}: a second character of context takes ${fmt(f.bigram - f.smoothed)} off the loss.`,
-    mistakes,
+    mistakes: trigramMistakes(f),
     hint: "check three things: the trigrams of 'emma' (five, from '..e' to 'ma.'), the +1 on every count, and the average of -log p over every trigram of every name",
   });
 });
@@ -208,18 +210,10 @@ function judgeSmoothingChoice(s: number): Judgement | null {
   );
 }
 
-/**
- * Exercise 1.3: `{ smoothing, val, test }` for the trigram counted on the
- * training names: the smoothing chosen by the dev loss, its dev loss, and
- * its test loss, looked at once.
- */
-export const checkSmoothing = defineCheck(SMOOTHING, (answer: unknown): Judgement => {
-  const s = readFinite("smoothing", field(answer, "smoothing"));
-  if (s < 0)
-    return incorrect(`Your smoothing is ${s}.`, "a negative pseudo-count can make a count negative: use s > 0");
+/** The reported dev loss against the dev loss at smoothing `s`. */
+function judgeDevLoss(s: number, val: number): Judgement {
   const f = smoothingFacts();
-  const val = readNumber("val", field(answer, "val"));
-  const devLoss = judgeNumber(val, {
+  return judgeNumber(val, {
     name: "dev loss",
     expected: f.val(s),
     tolerance: 2e-4,
@@ -232,11 +226,12 @@ export const checkSmoothing = defineCheck(SMOOTHING, (answer: unknown): Judgemen
     ],
     hint: `measure the dev loss of the trigram counted on split.train, with smoothing ${s}`,
   });
-  if (devLoss.verdict !== "correct") return devLoss;
-  const choice = judgeSmoothingChoice(s);
-  if (choice) return choice;
-  const test = readNumber("test", field(answer, "test"));
-  const testLoss = judgeNumber(test, {
+}
+
+/** The reported test loss against the test loss at smoothing `s`. */
+function judgeTestLoss(s: number, test: number): Judgement {
+  const f = smoothingFacts();
+  return judgeNumber(test, {
     name: "test loss",
     expected: f.test(s),
     tolerance: 2e-4,
@@ -249,7 +244,24 @@ export const checkSmoothing = defineCheck(SMOOTHING, (answer: unknown): Judgemen
     ],
     hint: `score split.test with the trigram counted on split.train and smoothing ${s}`,
   });
-  if (testLoss.verdict !== "correct") return testLoss;
+}
+
+/**
+ * Exercise 1.3: `{ smoothing, val, test }` for the trigram counted on the
+ * training names: the smoothing chosen by the dev loss, its dev loss, and
+ * its test loss, looked at once.
+ */
+export const checkSmoothing = defineCheck(SMOOTHING, (answer: unknown): Judgement => {
+  const s = readFinite("smoothing", field(answer, "smoothing"));
+  if (s < 0)
+    return incorrect(`Your smoothing is ${s}.`, "a negative pseudo-count can make a count negative: use s > 0");
+  const dev = judgeDevLoss(s, readNumber("val", field(answer, "val")));
+  if (dev.verdict !== "correct") return dev;
+  const choice = judgeSmoothingChoice(s);
+  if (choice) return choice;
+  const test = judgeTestLoss(s, readNumber("test", field(answer, "test")));
+  if (test.verdict !== "correct") return test;
+  const f = smoothingFacts();
   return correct(
     `smoothing ${s}: dev ${fmt(f.val(s))} (the dev split's best is ${fmt(f.best.loss)}, near ${f.best.smoothing.toPrecision(2)}), test ${fmt(f.test(s))}. The +1 of exercise 1.2 gave dev ${fmt(f.val(1))}.`,
   );

@@ -253,28 +253,27 @@ function referenceLoss(logits: number[]): number {
   return tf.tidy(() => crossEntropy(tf.tensor2d(logits, [n, V]), tf.tensor1d(ys, "int32")).dataSync()[0]!);
 }
 
-/**
- * Exercise 1.6: `loss(logits, ys)`: the mean cross-entropy of logits [n, 27]
- * and targets ys [n] (int32) as a scalar, from a library function.
- */
-export const checkCrossEntropy = defineCheck(LIBRARY_CROSS_ENTROPY, (fn: unknown): Judgement => {
-  const { n, logits, big } = entropyFacts();
+/** The learner's loss on ordinary logits against the lib's, with the usual slips. */
+function judgeOrdinaryLogits(fn: unknown): Judgement {
+  const { n, V, logits } = entropyFacts();
   const expected = referenceLoss(logits);
-  const probabilitiesAsLogits = tf.tidy(() =>
-    referenceLoss(Array.from(tf.softmax(tf.tensor2d(logits, [n, 27])).dataSync())),
-  );
-  const moderate = judgeNumber(lossOf(fn, logits), {
+  const softmaxed = tf.tidy(() => Array.from(tf.softmax(tf.tensor2d(logits, [n, V])).dataSync()));
+  return judgeNumber(lossOf(fn, logits), {
     name: "loss",
     expected,
     tolerance: 1e-4 * Math.max(1, expected),
     mistakes: [
       { value: expected * n, hint: "this is the sum over the examples: the loss is their mean" },
       { value: -expected, hint: "the negative log-likelihood is positive: negate" },
-      { value: probabilitiesAsLogits, hint: "are you passing probabilities where the function expects logits?" },
+      { value: referenceLoss(softmaxed), hint: "are you passing probabilities where the function expects logits?" },
     ],
     hint: "it must equal the hand-written softmax and NLL on ordinary logits: -mean(log softmax(logits)[k, ys[k]])",
   });
-  if (moderate.verdict !== "correct") return moderate;
+}
+
+/** The learner's loss when some logits are near 100, where exp overflows float32. */
+function judgeLargeLogits(fn: unknown): Judgement {
+  const { logits, big } = entropyFacts();
   const got = lossOf(fn, big);
   if (!Number.isFinite(got)) {
     return incorrect(
@@ -286,7 +285,16 @@ export const checkCrossEntropy = defineCheck(LIBRARY_CROSS_ENTROPY, (fn: unknown
     name: "loss with logits near 100",
     expected: referenceLoss(big),
     tolerance: 1e-3,
-    correct: `the same loss as the hand-written softmax and NLL (${fmt(expected)}), and still right when logits reach 100, where exp overflows float32 and the hand-written form gives NaN.`,
+    correct: `the same loss as the hand-written softmax and NLL (${fmt(referenceLoss(logits))}), and still right when logits reach 100, where exp overflows float32 and the hand-written form gives NaN.`,
     hint: "on large logits the result must stay the cross-entropy: does your function clip or rescale them?",
   });
+}
+
+/**
+ * Exercise 1.6: `loss(logits, ys)`: the mean cross-entropy of logits [n, 27]
+ * and targets ys [n] (int32) as a scalar, from a library function.
+ */
+export const checkCrossEntropy = defineCheck(LIBRARY_CROSS_ENTROPY, (fn: unknown): Judgement => {
+  const ordinary = judgeOrdinaryLogits(fn);
+  return ordinary.verdict === "correct" ? judgeLargeLogits(fn) : ordinary;
 });
