@@ -5,7 +5,8 @@
  * kernel and writes a static, offline book to book/:
  *
  *   book/index.html        the notebooks, each with a one-line summary, and a link to the API docs
- *   book/NN-name.html      one page per executed notebook, with navigation
+ *   book/NN-name.html      one page per executed notebook, with navigation; the worked solutions
+ *                          (notebooks/solutions/, executed too) folded under their exercises
  *   book/plotly.js         plotly.js, once, shared by every page (file:// works, no network)
  *   book/assets/           CSS (and MathJax when a notebook has formulas)
  *   book/api/              the lib's API documentation (TypeDoc, typedoc.json)
@@ -184,6 +185,7 @@ function log(msg) {
  * @property {string | string[]} source
  * @property {NbOutput[]} [outputs]
  * @property {number | null} [execution_count]
+ * @property {Record<string, unknown>} [metadata]
  */
 /**
  * @typedef {object} Notebook
@@ -362,6 +364,74 @@ function libTime() {
   walk(path.join(root, "lib"));
   walk(path.join(root, "scripts", "kernel.js"));
   return newest;
+}
+
+// ---------------------------------------------------------------------------
+// Worked solutions of the exercises, folded under each exercise
+// ---------------------------------------------------------------------------
+
+/** Folder of the worked solutions, inside the notebooks folder. */
+const SOLUTIONS = "solutions";
+
+/**
+ * The solution notebooks (`solutions/*.ipynb` inside the notebooks folder), as
+ * paths relative to it; none when the folder is missing.
+ * @param {string} notebooksDir
+ */
+function solutionFiles(notebooksDir) {
+  const dir = path.join(notebooksDir, SOLUTIONS);
+  if (!fs.existsSync(dir)) return [];
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith(".ipynb"))
+    .sort()
+    .map((f) => path.join(SOLUTIONS, f));
+}
+
+/**
+ * The exercise a cell belongs to: its `"makemore": {"exercise": "1.1"}` metadata.
+ * @param {NbCell | undefined} cell
+ * @returns {string | null}
+ */
+function exerciseOf(cell) {
+  const mm = /** @type {{exercise?: unknown} | undefined} */ (cell?.metadata?.makemore);
+  return typeof mm?.exercise === "string" ? mm.exercise : null;
+}
+
+/**
+ * Puts the cells that solve each exercise (with their outputs) right after the
+ * exercise's last cell in a page. The first is marked `solutionStart` and the
+ * last `solutionEnd`, and the page template wraps them in a `<details>` block
+ * that stays closed until the reader opens it.
+ * @param {Notebook} page an executed notebook
+ * @param {Notebook[]} solutions executed solution notebooks
+ * @returns {Notebook}
+ */
+function foldSolutions(page, solutions) {
+  /** @type {Map<string, NbCell[]>} */
+  const byExercise = new Map();
+  for (const cell of solutions.flatMap((nb) => nb.cells)) {
+    const id = exerciseOf(cell);
+    if (id) byExercise.set(id, [...(byExercise.get(id) ?? []), cell]);
+  }
+  /** @type {NbCell[]} */
+  const cells = [];
+  page.cells.forEach((cell, i) => {
+    cells.push(cell);
+    const id = exerciseOf(cell);
+    const solution = id && exerciseOf(page.cells[i + 1]) !== id ? byExercise.get(id) : undefined;
+    if (!id || !solution) return;
+    const copies = structuredClone(solution);
+    const mark = (/** @type {number} */ k, /** @type {Record<string, unknown>} */ extra) => {
+      const c = /** @type {NbCell} */ (copies[k]);
+      const mm = /** @type {Record<string, unknown> | undefined} */ (c.metadata?.makemore);
+      c.metadata = { ...c.metadata, makemore: { ...mm, ...extra } };
+    };
+    mark(0, { solutionStart: `Solution to exercise ${id}` });
+    mark(copies.length - 1, { solutionEnd: true });
+    cells.push(...copies);
+  });
+  return { ...page, cells };
 }
 
 // ---------------------------------------------------------------------------
@@ -779,12 +849,26 @@ async function main(argv) {
     /** @type {string[]} */
     const failures = [];
 
-    log(`executing ${pages.length} notebook${pages.length === 1 ? "" : "s"} in ${mode} mode (${opts.jobs} at a time)`);
-    const allOk = await pool(pages, opts.jobs, async (page) => {
+    // the worked solutions run too: their cells are folded into the pages of their exercises
+    /** @type {Page[]} */
+    const solutionRuns = solutionFiles(opts.notebooks).map((source) => ({
+      source,
+      file: "",
+      title: source,
+      summaryMd: "",
+      math: false,
+      figures: [],
+      seconds: 0,
+      reused: false,
+    }));
+    if (solutionRuns.length) fs.mkdirSync(path.join(executedDir, SOLUTIONS));
+    const runs = [...pages, ...solutionRuns];
+    log(`executing ${runs.length} notebook${runs.length === 1 ? "" : "s"} in ${mode} mode (${opts.jobs} at a time)`);
+    const allOk = await pool(runs, opts.jobs, async (page) => {
       const src = path.join(opts.notebooks, page.source);
       const dest = path.join(executedDir, page.source);
       if (opts.reuse) {
-        const candidate = path.join(opts.reuse, page.source);
+        const candidate = path.join(opts.reuse, path.basename(page.source));
         if (isFresh(candidate, readNotebook(src), newestLib)) {
           fs.copyFileSync(candidate, dest);
           page.reused = true;
@@ -816,8 +900,14 @@ async function main(argv) {
       );
     }
 
-    // Figures and their traces, for the manifest.
-    for (const page of pages) page.figures = listFigures(readNotebook(path.join(executedDir, page.source)));
+    // Each exercise's solution, folded under it; then figures and their traces, for the manifest.
+    const solved = solutionRuns.map((r) => readNotebook(path.join(executedDir, r.source)));
+    for (const page of pages) {
+      const file = path.join(executedDir, page.source);
+      const nb = solved.length ? foldSolutions(readNotebook(file), solved) : readNotebook(file);
+      if (solved.length) fs.writeFileSync(file, JSON.stringify(nb));
+      page.figures = listFigures(nb);
+    }
 
     // HTML: one nbconvert call for all pages, with the book template.
     const conv = await run(
@@ -900,6 +990,7 @@ module.exports = {
   INLINE_PLOTLY,
   describe,
   firstSentence,
+  foldSolutions,
   hasMath,
   inlineMarkdown,
   listFigures,

@@ -8,7 +8,14 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { listNotebooks, NOTEBOOK_DIR, readNotebook, runNotebook, type NotebookRun } from "./support/notebooks";
+import {
+  listNotebooks,
+  NOTEBOOK_DIR,
+  readNotebook,
+  runNotebook,
+  SOLUTIONS_DIR,
+  type NotebookRun,
+} from "./support/notebooks";
 
 const PLOTLY_MIME = "application/vnd.plotly.v1+json";
 
@@ -285,6 +292,44 @@ function writeNotebook(name: string, cells: string[]): string {
   return file;
 }
 
+/** One exercise check printed by a run: its number and verdict (lib/exercises: CheckResult.toString). */
+const HEADLINE = /^Exercise (\d\.\d) \([^)]*\): (correct|not yet|cannot check this answer yet)$/gm;
+const VERDICT_WORDS = { correct: "correct", incorrect: "not yet", malformed: "cannot check this answer yet" } as const;
+/** The exercise checks a run prints, in order: [exercise, verdict]. */
+type Verdicts = [string, keyof typeof VERDICT_WORDS][];
+
+/** What the exercise check cells print with the starter answers: none is right yet, and none throws. */
+const STARTER_VERDICTS: Record<string, Verdicts> = {
+  "01-bigram-counts.ipynb": [
+    ["1.1", "malformed"],
+    ["1.2", "malformed"],
+    ["1.3", "malformed"],
+  ],
+  "02-neural-bigram.ipynb": [
+    ["1.4", "malformed"],
+    ["1.5", "incorrect"],
+    ["1.6", "incorrect"],
+  ],
+  "03-mlp.ipynb": [
+    ["2.1", "malformed"],
+    ["2.2", "incorrect"],
+    ["2.3", "malformed"],
+  ],
+  "04-initialization.ipynb": [["3.1", "malformed"]],
+  "05-batchnorm.ipynb": [["3.2", "incorrect"]],
+  "08-wavenet.ipynb": [["5.1", "malformed"]],
+};
+
+/** The checks' verdicts a run printed, in order, e.g. [["1.1", "correct"]]. */
+function verdictsOf(run: NotebookRun): [string, string][] {
+  return [...run.stdout.matchAll(HEADLINE)].map((m) => [m[1]!, m[2]!]);
+}
+
+/** Checks that a run printed exactly these verdicts, in this order. */
+function expectVerdicts(run: NotebookRun, expected: Verdicts): void {
+  expect(verdictsOf(run)).toEqual(expected.map(([id, v]) => [id, VERDICT_WORDS[v]]));
+}
+
 describe("committed notebooks", () => {
   test("there are notebooks", () => {
     expect(notebooks).toContain("01-bigram-counts.ipynb");
@@ -306,6 +351,56 @@ describe("notebooks run in quick mode", () => {
     checkSaved(run);
     const check = EXPECTATIONS[name];
     if (check) check(run);
+    expectVerdicts(run, STARTER_VERDICTS[name] ?? []);
+  });
+});
+
+const solutions = listNotebooks(SOLUTIONS_DIR).map((f) => path.join("solutions", f));
+
+/**
+ * What each worked solution's checks say in quick mode: right, except the
+ * tuning challenges, which quick mode trains too briefly to win (their full
+ * runs are checked from test/fixtures/ in test/exercises-answers.test.ts).
+ */
+const SOLUTION_VERDICTS: Record<string, Verdicts> = {
+  "solutions/lecture-1.ipynb": [
+    ["1.1", "correct"],
+    ["1.2", "correct"],
+    ["1.3", "correct"],
+    ["1.4", "correct"],
+    ["1.5", "incorrect"], // tf.gather, whose gradient the wasm backend lacks, before the lib's embedding
+    ["1.5", "correct"],
+    ["1.6", "correct"],
+  ],
+  "solutions/lecture-2.ipynb": [
+    ["2.1", "correct"],
+    ["2.2", "correct"],
+    ["2.3", "incorrect"],
+  ],
+  "solutions/lecture-3.ipynb": [
+    ["3.1", "correct"],
+    ["3.2", "correct"],
+  ],
+  "solutions/lecture-5.ipynb": [["5.1", "incorrect"]],
+};
+
+describe("worked solutions", () => {
+  test("there is one per lecture with exercises, committed without outputs", () => {
+    expect(solutions).toEqual(Object.keys(SOLUTION_VERDICTS));
+    for (const name of solutions) {
+      const nb = readNotebook(path.join(NOTEBOOK_DIR, name));
+      expect(nb.cells.filter((c) => c.cell_type === "code" && (c.outputs ?? []).length > 0)).toHaveLength(0);
+      expect(nb.metadata.kernelspec).toMatchObject({ name: "makemore-ts" });
+    }
+  });
+  test.concurrent.each(solutions)("%s runs in quick mode and its answers pass their checks", async (name) => {
+    const run = await runNotebook(name);
+    if (run.code !== 0) throw new Error(`notebook failed:\n${run.stderr}`);
+    checkSaved(run);
+    expectVerdicts(run, SOLUTION_VERDICTS[name] ?? []);
+    // a challenge says that quick mode cannot win it
+    for (const m of run.stdout.matchAll(/^Exercise (2\.3|5\.1) .*: not yet\n(.*)$/gm))
+      expect(m[2]).toMatch(/Quick mode trains briefly/);
   });
 });
 

@@ -213,12 +213,45 @@ describe("the book", () => {
     }
   });
 
+  test("each exercise's worked solution is folded under it, with its check saying correct or why not", () => {
+    const exercises: Record<string, string[]> = {
+      "01-bigram-counts.html": ["1.1", "1.2", "1.3"],
+      "02-neural-bigram.html": ["1.4", "1.5", "1.6"],
+      "03-mlp.html": ["2.1", "2.2", "2.3"],
+      "04-initialization.html": ["3.1"],
+      "05-batchnorm.html": ["3.2"],
+      "08-wavenet.html": ["5.1"],
+    };
+    for (const p of manifest.pages) {
+      const html = fs.readFileSync(path.join(BOOK, p.file), "utf8");
+      const blocks = [
+        ...html.matchAll(
+          /<details class="mm-solution"><summary>Solution to exercise ([\d.]+)<\/summary>([\s\S]*?)<\/details>/g,
+        ),
+      ];
+      expect({ page: p.file, solutions: blocks.map((m) => m[1]) }).toEqual({
+        page: p.file,
+        solutions: exercises[p.file] ?? [],
+      });
+      for (const [, id, body] of blocks)
+        expect(body).toMatch(new RegExp(`Exercise ${id!.replace(".", "\\.")} \\([^)]*\\): (correct|not yet)`));
+    }
+  });
+
   test.each(notebooks)("%s: every plot drew its traces, no console error, navigation", async (nb) => {
     const i = notebooks.indexOf(nb);
     const entry = manifest.pages.find((p) => p.source === nb);
     if (!entry) throw new Error(`${nb} is not in the book's manifest`);
     const { page, watch } = await open(entry.file);
     try {
+      // worked solutions come folded (closed); open them, so that the plots inside are drawn and sized too
+      const folded = await page.$$eval("details.mm-solution", (ds) =>
+        ds.map((d) => (d as unknown as { open: boolean }).open),
+      );
+      expect(folded.filter((open) => open)).toEqual([]);
+      await page.$$eval("details.mm-solution", (ds) =>
+        ds.forEach((d) => ((d as unknown as { open: boolean }).open = true)),
+      );
       // containers: as many as figures in the notebook's outputs, each drawn by Plotly
       const ids = await page.$$eval(".makemore-plot", (els) => els.map((e) => e.id));
       expect(ids).toEqual(entry.figures.map((f) => f.id));

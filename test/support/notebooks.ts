@@ -31,10 +31,13 @@ export interface NotebookOutput {
   data?: Record<string, unknown>;
 }
 
-/** The notebooks in notebooks/, sorted by name. */
-export function listNotebooks(): string[] {
+/** Folder of the worked solutions of the exercises. */
+export const SOLUTIONS_DIR = path.join(NOTEBOOK_DIR, "solutions");
+
+/** The notebooks in notebooks/ (or in `dir`), sorted by name. */
+export function listNotebooks(dir: string = NOTEBOOK_DIR): string[] {
   return fs
-    .readdirSync(NOTEBOOK_DIR)
+    .readdirSync(dir)
     .filter((f) => f.endsWith(".ipynb"))
     .sort();
 }
