@@ -297,6 +297,75 @@ const EXPECTATIONS: Record<string, (run: NotebookRun) => void> = {
       }
     }
   },
+  "10-long-lines.ipynb": (run) => {
+    expect(run.stdout).toMatch(/brown: 57340 sentences, 85 tokens, the longest 1015 characters/);
+    // what a length limit keeps, and the share of a padded batch's positions with a target
+    expect(tableRows(run, "Brown sentences kept by a length limit").slice(1)).toEqual([
+      ["127", "39857", "69.5%", "128", "52%"],
+      ["255", "55239", "96.3%", "256", "37%"],
+      ["505", "57293", "99.9%", "505", "21%"],
+    ]);
+    // the transformer's forward pass counted: Linear work grows with T, attention with T²
+    const counted = tableRows(
+      run,
+      "The transformer's forward pass per step (makemore.py's sizes: 4 blocks, 4 heads, C = 64)",
+    );
+    expect(counted.slice(1).map((r) => r.slice(0, 2))).toEqual([
+      ["128", "4096"],
+      ["256", "8192"],
+      ["505", "16160"],
+    ]);
+    expect(counted[3]!.slice(2)).toEqual(["3177", "4178", "125"]);
+    // measured in child processes: time per step, the run's estimate above the peak RSS it reached
+    const measured = [
+      ...run.stdout.matchAll(
+        /^(gru|transformer) at block (\d+): (\d+) ms a step, estimate (\d+) MB, peak RSS (\d+) MB$/gm,
+      ),
+    ].map((m) => ({ model: m[1], block: Number(m[2]), ms: Number(m[3]), estimate: Number(m[4]), peak: Number(m[5]) }));
+    expect(measured.map((m) => `${m.model} ${m.block}`)).toEqual([
+      "gru 128",
+      "gru 256",
+      "gru 505",
+      "transformer 128",
+      "transformer 256",
+      "transformer 505",
+    ]);
+    for (const m of measured) {
+      expect(m.peak).toBeGreaterThan(100);
+      expect(m.peak).toBeLessThan(m.estimate);
+    }
+    expect(measured[5]!.ms).toBeGreaterThan(2 * measured[3]!.ms);
+    expect(measured[5]!.ms).toBeGreaterThan(measured[2]!.ms);
+    expect(measured[5]!.peak).toBeGreaterThan(measured[3]!.peak);
+    const costs = tableRows(run, "One training step of batch 32 at three block sizes");
+    expect(costs.slice(1).map((r) => r[2])).toEqual(["35797", "35797", "35797", "219136", "227328", "243264"]);
+    const figures = run.displays.filter((d) => PLOTLY_MIME in d).map((d) => d[PLOTLY_MIME] as { data: Trace[] });
+    const speed = figures.find((f) => f.data.map((t) => t.name).join() === "transformer,gru");
+    expect(speed?.data.map((t) => t.x)).toEqual([
+      [128, 256, 505],
+      [128, 256, 505],
+    ]);
+    const memory = figures.find((f) => f.data.map((t) => t.name).join() === "estimate,peak RSS");
+    expect(memory?.data[0]!.x).toEqual(measured.map((m) => `${m.model} ${m.block}`));
+    // both models trained (quick mode: 30 steps) below a uniform guess, their curves and test losses side by side
+    const trained = [...run.stdout.matchAll(/^brown (\S+): [\d,]+ parameters, best test loss (\S+) at step (\d+)/gm)];
+    expect(trained.map((m) => m[1])).toEqual(["gru", "transformer"]);
+    for (const m of trained) expect(Number(m[2])).toBeLessThan(Math.log(85));
+    const curves = figures.find((f) => f.data.some((t) => t.name === "transformer test"));
+    expect(curves?.data.map((t) => [t.name, t.x])).toEqual([
+      ["gru test", [0, 15, 30]],
+      ["gru train", [0, 15, 30]],
+      ["transformer test", [0, 15, 30]],
+      ["transformer train", [0, 15, 30]],
+    ]);
+    const losses = tableRows(run, "Best test loss after 30 steps");
+    expect(losses.slice(1).map((r) => [r[0], r[2]])).toEqual(trained.map((m) => [m[1], Number(m[2]).toFixed(4)]));
+    // sampled sentences of both models, side by side
+    const sampled = tableRows(run, "Sampled sentences");
+    expect(sampled[0]).toEqual(["gru", "transformer"]);
+    expect(sampled).toHaveLength(4);
+    expect(run.stdout).toMatch(/^gru: 3 samples, \d of them in the corpus$/m);
+  },
 };
 
 const notebooks = listNotebooks();

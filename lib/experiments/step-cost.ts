@@ -34,7 +34,7 @@ export interface StepCostOptions {
   dataset: string;
   /** leave out lines longer than this */
   maxLineLength?: number;
-  /** keep every k-th line only (default 1: all); the block size stays that of the longest line kept */
+  /** keep every k-th line only (default 1: all); the block size and the vocabulary stay the whole dataset's */
   every?: number;
   /** timed steps (default 5), after one untimed step that lays the engine out */
   steps?: number;
@@ -64,21 +64,21 @@ export interface StepCost {
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
-/** The lines of the measurement: the dataset, cut to `maxLineLength`, every k-th line. */
-function measuredLines(o: StepCostOptions): string[] {
+/** The lines of the measurement (the dataset cut to `maxLineLength`, every k-th line) and the whole cut dataset's vocabulary. */
+function measuredLines(o: StepCostOptions): { words: string[]; vocab: Vocab } {
   const { words } = loadDataset(o.dataset, { maxLineLength: o.maxLineLength });
   const every = o.every ?? 1;
   const longest = longestLine(words);
-  // the longest line stays, so the block size is that of the whole dataset
-  return every === 1 ? words : words.filter((w, i) => i % every === 0 || w.length === longest);
+  // the longest line stays and the vocabulary is the whole dataset's: the block size and parameters of a full run
+  const kept = every === 1 ? words : words.filter((w, i) => i % every === 0 || w.length === longest);
+  return { words: kept, vocab: Vocab.fromWords(words) };
 }
 
 /** Runs a measurement in this process (what the child does); the peak RSS is this process's. */
 export async function stepCostHere(o: StepCostOptions): Promise<StepCost> {
   if (findModel(o.model)?.examples !== "sequence") throw new RangeError(`${o.model} does not read whole lines`);
   await initBackend(undefined, { quiet: true });
-  const words = measuredLines(o);
-  const vocab = Vocab.fromWords(words);
+  const { words, vocab } = measuredLines(o);
   const config = resolveConfig({ model: o.model, blockSize: longestLine(words) + 1 });
   const estimate = estimateRunMemory(config, dataSize(words), vocab.size, { fusedAvailable: kernelsAvailable() });
   const data = prepareExperimentData(words, config.blockSize, vocab, "sequence");
