@@ -15,13 +15,15 @@ import { spawn } from "child_process";
 import { loadDataset } from "../data/datasets";
 import { longestLine } from "../data/sequences";
 import { Vocab } from "../data/vocab";
+import type { Examples } from "../data/examples";
+import type { Model } from "../models/model";
 import { kernelsAvailable } from "../engines/kernels";
 import { findModel } from "../models/registry";
 import { initBackend } from "../runtime/backend";
 import { splitLosses } from "../training/evaluate";
 import { makeOptimizer } from "../training/optimizers";
 import { train } from "../training/train";
-import { parameterCount, resolveConfig } from "./hyperparams";
+import { parameterCount, resolveConfig, type ExperimentConfig } from "./hyperparams";
 import { dataSize, estimateRunMemory } from "./limits";
 import { prepareExperimentData } from "./run-data";
 import { buildModel } from "./run-model";
@@ -74,6 +76,21 @@ function measuredLines(o: StepCostOptions): { words: string[]; vocab: Vocab } {
   return { words: kept, vocab: Vocab.fromWords(words) };
 }
 
+/** Trains `steps` + 1 steps with the run's optimizer and batch size; the median time of all but the first (laying out the engine). */
+async function timeSteps(model: Model, data: Examples, config: ExperimentConfig, steps: number) {
+  const times: number[] = [];
+  const run = await train(model, data, {
+    steps: 1 + steps,
+    batchSize: config.batchSize,
+    lr: config.lr,
+    optimizer: makeOptimizer(config.optimizer, { weightDecay: config.weightDecay, betas: [0.9, 0.99] }),
+    syncEvery: 1, // onStep at every step, for its time
+    progress: false,
+    onStep: () => void times.push(performance.now()),
+  });
+  return { engine: run.engine, msPerStep: median(times.slice(1).map((t, i) => t - times[i]!)) };
+}
+
 /** Runs a measurement in this process (what the child does); the peak RSS is this process's. */
 export async function stepCostHere(o: StepCostOptions): Promise<StepCost> {
   if (findModel(o.model)?.examples !== "sequence") throw new RangeError(`${o.model} does not read whole lines`);
@@ -83,32 +100,23 @@ export async function stepCostHere(o: StepCostOptions): Promise<StepCost> {
   const estimate = estimateRunMemory(config, dataSize(words), vocab.size, { fusedAvailable: kernelsAvailable() });
   const data = prepareExperimentData(words, config.blockSize, vocab, "sequence");
   const model = buildModel(config, vocab.size);
-  const times: number[] = [];
-  const optimizer = makeOptimizer(config.optimizer, { weightDecay: config.weightDecay, betas: [0.9, 0.99] });
-  const run = await train(model, data.train, {
-    steps: 1 + (o.steps ?? 5),
-    batchSize: config.batchSize,
-    lr: config.lr,
-    optimizer,
-    syncEvery: 1,
-    progress: false,
-    onStep: () => void times.push(performance.now()),
-  });
+  const { engine, msPerStep } = await timeSteps(model, data.train, config, o.steps ?? 5);
   const started = performance.now();
-  splitLosses(model, data.evalSplits);
+  splitLosses(model, data.evalSplits); // what a run evaluates, so the peak includes it
   const evalSeconds = (performance.now() - started) / 1000;
   model.dispose();
+  const peakRssBytes = process.resourceUsage().maxRSS * 1024;
   return {
     model: o.model,
     lines: words.length,
     blockSize: config.blockSize,
     params: parameterCount(config, vocab.size),
-    engine: run.engine,
-    msPerStep: median(times.slice(1).map((t, i) => t - times[i]!)),
+    engine,
+    msPerStep,
     evalSeconds,
     estimateBytes: estimate.total,
     largestPart: estimate.parts[0] ?? { name: "none", bytes: 0 },
-    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    peakRssBytes,
   };
 }
 
@@ -135,7 +143,7 @@ function errorLine(stderr: string): string {
 
 /**
  * Measures what a step costs in a fresh Node process (see the module comment).
- * @throws Error with the child's last line of stderr when it fails.
+ * @throws Error naming the model and the child's error when the measurement fails.
  */
 export function measureStepCost(o: StepCostOptions): Promise<StepCost> {
   const script = "require('tsx/cjs'); require(process.argv[1]).stepCostChild(process.argv[2])";
