@@ -330,12 +330,12 @@ const EXPECTATIONS: Record<string, (run: NotebookRun) => void> = {
       "transformer 256",
       "transformer 505",
     ]);
+    // (times are shown, not checked: speed targets live in the bench)
     for (const m of measured) {
+      expect(m.ms).toBeGreaterThan(0);
       expect(m.peak).toBeGreaterThan(100);
       expect(m.peak).toBeLessThan(m.estimate);
     }
-    expect(measured[5]!.ms).toBeGreaterThan(2 * measured[3]!.ms);
-    expect(measured[5]!.ms).toBeGreaterThan(measured[2]!.ms);
     expect(measured[5]!.peak).toBeGreaterThan(measured[3]!.peak);
     const costs = tableRows(run, "One training step of batch 32 at three block sizes");
     expect(costs.slice(1).map((r) => r[2])).toEqual(["35797", "35797", "35797", "219136", "227328", "243264"]);
