@@ -12,9 +12,9 @@ describe("measureStepCost", () => {
     expect(cost.lines).toBeGreaterThan(320);
     expect(cost.lines).toBeLessThan(330);
     expect(cost.params).toBe(parameterCount(resolveConfig({ model: "bow", blockSize: 16 }), 27));
-    expect(cost.msPerStep).toBeGreaterThan(0);
-    expect(cost.msPerStep).toBeLessThan(1000);
-    expect(cost.evalSeconds).toBeGreaterThan(0);
+    // times are measured, not judged here (speed targets live in the bench)
+    expect(Number.isFinite(cost.msPerStep) && cost.msPerStep > 0).toBe(true);
+    expect(Number.isFinite(cost.evalSeconds) && cost.evalSeconds > 0).toBe(true);
     // the child's own peak: tfjs and the lib loaded (over 50 MB), under the estimate's allowance for the process
     expect(cost.peakRssBytes).toBeGreaterThan(50 * 2 ** 20);
     expect(cost.peakRssBytes).toBeLessThan(cost.estimateBytes);
