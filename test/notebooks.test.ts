@@ -22,6 +22,7 @@ const PLOTLY_MIME = "application/vnd.plotly.v1+json";
 /** One trace of a shown figure, as far as the checks read it. */
 interface Trace {
   type: string;
+  name?: string;
   x?: unknown;
 }
 /** A notebook executed and saved with all its outputs must stay below this. */
@@ -59,6 +60,15 @@ function expectTable(run: NotebookRun, cells: string[]): void {
   const found = tables(run).filter((t) => cells.every((c) => t.includes(`;">${c}</td>`)));
   expect(found).toHaveLength(1);
   expect(run.stdout).not.toMatch(/[║│╔╚]/);
+}
+
+/** The cells of the HTML table with this caption, header row first (each cell's text). */
+function tableRows(run: NotebookRun, caption: string): string[][] {
+  const found = tables(run).filter((t) => t.includes(`<caption>${caption}</caption>`));
+  expect(found).toHaveLength(1);
+  return [...found[0]!.matchAll(/<tr>(.*?)<\/tr>/g)].map((row) =>
+    [...row[1]!.matchAll(/<t[hd][^>]*>(.*?)<\/t[hd]>/g)].map((cell) => cell[1]!),
+  );
 }
 
 /** What each notebook must print or show, beyond running without error. */
@@ -217,6 +227,20 @@ const EXPECTATIONS: Record<string, (run: NotebookRun) => void> = {
     expect(run.stdout).toMatch(/25 of 64 positions have a target/);
     const byHand = /masked loss by hand \S+, the lib's \S+: difference (\S+)/.exec(run.stdout);
     expect(Number(byHand?.[1])).toBeLessThan(1e-5);
+    // each model's forward pass by hand on its own weights, against the lib's
+    expectTable(run, [". _ _ _", "e . _ _", "a m m e"]);
+    const cores = [...run.stdout.matchAll(/^(.+) by hand vs (\S+): largest difference (\S+)$/gm)];
+    expect(cores.map((m) => `${m[1]} vs ${m[2]}`)).toEqual([
+      "makemore-mlp vs forward",
+      "bow vs forward",
+      "rnn vs forward",
+      "gru vs forward",
+      "attention probabilities [4, 4, 16, 16] vs attentionMaps",
+      "transformer, 1 block, vs forward",
+      "transformer, 4 blocks, vs forward",
+    ]);
+    for (const m of cores) expect(Number(m[3])).toBeLessThan(1e-5);
+    expect(run.stdout).toMatch(/^0\.500 {2}0\.500 {2}0\.000 {2}0\.000$/m);
     // every model on both datasets: makemore.py's parameter counts on names, quick-mode losses below a uniform guess
     const runs = (dataset: string): [string, string, number][] =>
       [...run.stdout.matchAll(new RegExp(`^${dataset} (\\S+): ([\\d,]+) parameters, best test loss (\\S+)`, "gm"))].map(
@@ -245,7 +269,7 @@ const EXPECTATIONS: Record<string, (run: NotebookRun) => void> = {
       /transformer on names: best test loss \d\.\d{4} at step \d+; did not reach 1\.96 by step 120; \d+\.\d minutes of training in all/,
     );
     // the comparison: one table row per model, and a bar per model and dataset
-    expectTable(run, kinds);
+    expectTable(run, [...kinds, "1.1849"]);
     const figures = run.displays.filter((d) => PLOTLY_MIME in d).map((d) => d[PLOTLY_MIME] as { data: Trace[] });
     const bars = figures.filter((f) => f.data.every((t) => t.type === "bar"));
     expect(bars).toHaveLength(1);
@@ -257,10 +281,97 @@ const EXPECTATIONS: Record<string, (run: NotebookRun) => void> = {
     const maps = figures.filter((f) => f.data.every((t) => t.type === "heatmap"));
     expect(maps).toHaveLength(1);
     expect(maps[0]!.data).toHaveLength(16);
-    // 30 samples in makemore.py's three groups
+    // the learning curves from log.csv: a test and a train line per model, every evaluation
+    const curves = figures.filter((f) => f.data.some((t) => t.name === "transformer test"));
+    expect(curves).toHaveLength(2);
+    for (const f of curves) {
+      expect(f.data.map((t) => t.name)).toEqual(kinds.flatMap((k) => [`${k} test`, `${k} train`]));
+      for (const t of f.data) expect(t.x).toEqual([0, 20, 40, 60]);
+    }
+    // 30 samples of the transformer in makemore.py's three groups
     const groups = [/in the training split \((\d+)\)/, /in the test split \((\d+)\)/, /new \((\d+)\)/];
     const counts = groups.map((g) => Number(g.exec(run.stdout)?.[1]));
     expect(counts.reduce((a, b) => a + b, 0)).toBe(30);
+    // 20 samples of every model in the three groups, on both datasets; the additions' checked sums
+    for (const dataset of ["names", "additions"]) {
+      const [header, ...rows] = tableRows(run, `20 samples of each model, ${dataset}`);
+      expect(header!.slice(0, 4)).toEqual(["model", "in the training split", "in the test split", "new"]);
+      expect(rows.map((r) => r[0])).toEqual(kinds);
+      for (const r of rows) expect(Number(r[1]) + Number(r[2]) + Number(r[3])).toBe(20);
+      if (dataset === "additions") {
+        expect(header![4]).toBe("correct sums");
+        for (const r of rows) expect(Number(r[4])).toBeLessThanOrEqual(20);
+      }
+    }
+  },
+  "10-long-lines.ipynb": (run) => {
+    expect(run.stdout).toMatch(/brown: 57340 sentences, 85 tokens, the longest 1015 characters/);
+    // what a length limit keeps, and the share of a padded batch's positions with a target
+    expect(tableRows(run, "Brown sentences kept by a length limit").slice(1)).toEqual([
+      ["127", "39857", "69.5%", "128", "52%"],
+      ["255", "55239", "96.3%", "256", "37%"],
+      ["505", "57293", "99.9%", "505", "21%"],
+    ]);
+    // the transformer's forward pass counted: Linear work grows with T, attention with T²
+    const counted = tableRows(
+      run,
+      "The transformer's forward pass per step (makemore.py's sizes: 4 blocks, 4 heads, C = 64)",
+    );
+    expect(counted.slice(1).map((r) => r.slice(0, 2))).toEqual([
+      ["128", "4096"],
+      ["256", "8192"],
+      ["505", "16160"],
+    ]);
+    expect(counted[3]!.slice(2)).toEqual(["3177", "4178", "125"]);
+    // measured in child processes: time per step, the run's estimate above the peak RSS it reached
+    const measured = [
+      ...run.stdout.matchAll(
+        /^(gru|transformer) at block (\d+): (\d+) ms a step, estimate (\d+) MB, peak RSS (\d+) MB$/gm,
+      ),
+    ].map((m) => ({ model: m[1], block: Number(m[2]), ms: Number(m[3]), estimate: Number(m[4]), peak: Number(m[5]) }));
+    expect(measured.map((m) => `${m.model} ${m.block}`)).toEqual([
+      "gru 128",
+      "gru 256",
+      "gru 505",
+      "transformer 128",
+      "transformer 256",
+      "transformer 505",
+    ]);
+    // (times are shown, not checked: speed targets live in the bench)
+    for (const m of measured) {
+      expect(m.ms).toBeGreaterThan(0);
+      expect(m.peak).toBeGreaterThan(100);
+      expect(m.peak).toBeLessThan(m.estimate);
+    }
+    expect(measured[5]!.peak).toBeGreaterThan(measured[3]!.peak);
+    const costs = tableRows(run, "One training step of batch 32 at three block sizes");
+    expect(costs.slice(1).map((r) => r[2])).toEqual(["35797", "35797", "35797", "219136", "227328", "243264"]);
+    const figures = run.displays.filter((d) => PLOTLY_MIME in d).map((d) => d[PLOTLY_MIME] as { data: Trace[] });
+    const speed = figures.find((f) => f.data.map((t) => t.name).join() === "transformer,gru");
+    expect(speed?.data.map((t) => t.x)).toEqual([
+      [128, 256, 505],
+      [128, 256, 505],
+    ]);
+    const memory = figures.find((f) => f.data.map((t) => t.name).join() === "estimate,peak RSS");
+    expect(memory?.data[0]!.x).toEqual(measured.map((m) => `${m.model} ${m.block}`));
+    // both models trained (quick mode: 30 steps) below a uniform guess, their curves and test losses side by side
+    const trained = [...run.stdout.matchAll(/^brown (\S+): [\d,]+ parameters, best test loss (\S+) at step (\d+)/gm)];
+    expect(trained.map((m) => m[1])).toEqual(["gru", "transformer"]);
+    for (const m of trained) expect(Number(m[2])).toBeLessThan(Math.log(85));
+    const curves = figures.find((f) => f.data.some((t) => t.name === "transformer test"));
+    expect(curves?.data.map((t) => [t.name, t.x])).toEqual([
+      ["gru test", [0, 15, 30]],
+      ["gru train", [0, 15, 30]],
+      ["transformer test", [0, 15, 30]],
+      ["transformer train", [0, 15, 30]],
+    ]);
+    const losses = tableRows(run, "Best test loss after 30 steps");
+    expect(losses.slice(1).map((r) => [r[0], r[2]])).toEqual(trained.map((m) => [m[1], Number(m[2]).toFixed(4)]));
+    // sampled sentences of both models, side by side
+    const sampled = tableRows(run, "Sampled sentences");
+    expect(sampled[0]).toEqual(["gru", "transformer"]);
+    expect(sampled).toHaveLength(4);
+    expect(run.stdout).toMatch(/^gru: 3 samples, \d of them in the corpus$/m);
   },
 };
 

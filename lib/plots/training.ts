@@ -13,7 +13,7 @@ import type { EvalRecord } from "../training/train";
 import type { Vocab } from "../data/vocab";
 
 /** A value Plotly can draw: non-finite numbers become gaps (null). */
-function plotValue(v: number): number | null {
+export function plotValue(v: number): number | null {
   return Number.isFinite(v) ? v : null;
 }
 
