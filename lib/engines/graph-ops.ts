@@ -13,13 +13,14 @@ import * as kc from "./kernel-calls";
 /** Rows of `table` [V, D] picked by the int32 `ids` (n of them): [n, D]. */
 export function embed(g: GraphBuilder, table: GraphNode, ids: GraphNode): GraphNode {
   const out = g.value(ids.rows * ids.cols, table.cols);
+  const [dTable, dOut] = [gradOf(table), gradOf(out)];
   g.push({
     name: "embedding",
     forward: (k) => kc.embedForward(k, out, table, ids),
     backward: (k, b) => {
       // the scatter-add writes the whole table's gradient (zeros first)
       if (b.acc(table)) throw new Error("fused graph: an embedding table read twice");
-      kc.embedBackward(k, gradOf(table), gradOf(out), ids);
+      kc.embedBackward(k, dTable, dOut, ids);
     },
   });
   return out;
@@ -32,13 +33,13 @@ export function addPositions(g: GraphBuilder, x: GraphNode, pos: GraphNode): Gra
     throw new Error(`fused graph: positions [${pos.rows}, ${pos.cols}] for T ${T}`);
   const out = g.value(x.rows, x.cols);
   const dPos = kc.mat(pos.grad, 1, T * x.cols); // the first T rows, as one row of T·D
+  const dLines = kc.mat(out.grad, x.rows / T, T * x.cols); // the output's gradient, a row of T·D per line
   g.push({
     name: "positions",
     forward: (k) => kc.addPositions(k, out, x, pos, T),
     backward: (k, b) => {
       kc.addGrad(k, gradOf(x), gradOf(out), b.acc(x));
-      // Σ over lines, position by position: the lines' gradients as rows of T·D
-      kc.colSum(k, dPos, kc.mat(out.grad, x.rows / T, T * x.cols), b.acc(pos));
+      kc.colSum(k, dPos, dLines, b.acc(pos)); // Σ over lines, position by position
     },
   });
   return out;
@@ -52,16 +53,16 @@ export function linear(g: GraphBuilder, x: GraphNode, W: GraphNode, bias: GraphN
   if (x.cols !== W.rows) throw new Error(`fused graph: a Linear of fan-in ${W.rows} after ${x.cols} features`);
   const out = g.value(x.rows, W.cols);
   const wT = g.training ? g.scratch(W.cols, W.rows) : null;
+  const [dOut, dW, dx, db] = [gradOf(out), gradOf(W), gradOf(x), bias && gradOf(bias)];
   g.push({
     name: "linear",
-    forward: (k) => kc.matmul(k, out, x, W, { bias }),
+    forward: (k) => kc.matmul(k, out, x, W, 0, bias),
     backward: (k, b) => {
-      const dOut = gradOf(out);
-      kc.matmul(k, gradOf(W), x, dOut, { aT: true, acc: b.acc(W) });
-      if (bias) kc.colSum(k, gradOf(bias), dOut, b.acc(bias));
+      kc.matmulAtB(k, dW, x, dOut, b.acc(W));
+      if (bias && db) kc.colSum(k, db, dOut, b.acc(bias));
       if (x.grad < 0 || !wT) return;
       kc.transpose(k, wT, W);
-      kc.matmul(k, gradOf(x), dOut, wT, { acc: b.acc(x) });
+      kc.matmul(k, dx, dOut, wT, b.acc(x));
     },
   });
   return out;
@@ -71,12 +72,13 @@ export function linear(g: GraphBuilder, x: GraphNode, W: GraphNode, bias: GraphN
 export function add(g: GraphBuilder, a: GraphNode, c: GraphNode): GraphNode {
   if (a.rows !== c.rows || a.cols !== c.cols) throw new Error("fused graph: add of two shapes");
   const out = g.value(a.rows, a.cols);
+  const [da, dc, dOut] = [gradOf(a), gradOf(c), gradOf(out)];
   g.push({
     name: "add",
     forward: (k) => kc.addForward(k, out, a, c),
     backward: (k, b) => {
-      kc.addGrad(k, gradOf(a), gradOf(out), b.acc(a));
-      kc.addGrad(k, gradOf(c), gradOf(out), b.acc(c));
+      kc.addGrad(k, da, dOut, b.acc(a));
+      kc.addGrad(k, dc, dOut, b.acc(c));
     },
   });
   return out;
@@ -85,14 +87,15 @@ export function add(g: GraphBuilder, a: GraphNode, c: GraphNode): GraphNode {
 /** Elementwise tanh. */
 export function tanh(g: GraphBuilder, x: GraphNode): GraphNode {
   const out = g.value(x.rows, x.cols);
+  const [dx, dOut] = [gradOf(x), gradOf(out)];
   g.push({
     name: "tanh",
     forward: (k) => kc.tanhForward(k, out, x),
     backward: (k, b) => {
-      if (!b.acc(x)) return kc.tanhBackward(k, gradOf(x), out, gradOf(out));
+      if (!b.acc(x)) return kc.tanhBackward(k, dx, out, dOut);
       // x's gradient is written already: this op's share goes through out's gradient (read by no one else) first
-      kc.tanhBackward(k, gradOf(out), out, gradOf(out));
-      kc.addGrad(k, gradOf(x), gradOf(out), 1);
+      kc.tanhBackward(k, dOut, out, dOut);
+      kc.addGrad(k, dx, dOut, 1);
     },
   });
   return out;
@@ -102,10 +105,11 @@ export function tanh(g: GraphBuilder, x: GraphNode): GraphNode {
 export function causalMean(g: GraphBuilder, x: GraphNode): GraphNode {
   const out = g.value(x.rows, x.cols);
   const tmp = g.training ? g.scratch(1, x.cols) : kc.mat(0, 1, x.cols);
+  const [dx, dOut] = [gradOf(x), gradOf(out)];
   g.push({
     name: "causal mean",
     forward: (k) => kc.causalMeanForward(k, out, x, g.time),
-    backward: (k, b) => kc.causalMeanBackward(k, gradOf(x), gradOf(out), g.time, b.acc(x), tmp),
+    backward: (k, b) => kc.causalMeanBackward(k, dx, dOut, g.time, b.acc(x), tmp),
   });
   return out;
 }

@@ -28,7 +28,7 @@ export interface GateParams {
   b: GraphNode;
 }
 
-/** Buffers of a recurrence (time-major). */
+/** Buffers of a recurrence (time-major), and the views the steps use (laid out once, read every step). */
 interface Loop {
   B: number;
   T: number;
@@ -66,6 +66,24 @@ interface Loop {
   drh: kc.Mat;
   /** column sums of dP [1, G·H] */
   dbias: kc.Mat;
+  /** step t's B rows of each time-major buffer */
+  steps: StepViews[];
+}
+
+/** Step t's rows: ids [B, 1]; A, dA [B, G·H] (and the GRU's z | r and h̄ columns); h_{t-1}, h_t, r ∘ h_{t-1}, dOut_t [B, H]. */
+interface StepViews {
+  ids: kc.Mat;
+  A: kc.Mat;
+  dA: kc.Mat;
+  hp: kc.Mat;
+  hn: kc.Mat;
+  rh: kc.Mat;
+  dH: kc.Mat;
+  /** GRU: the z | r columns of A and dA [B, 2H], and the h̄ ones [B, H] */
+  Azr: kc.Mat;
+  Ah: kc.Mat;
+  dAzr: kc.Mat;
+  dAh: kc.Mat;
 }
 
 /**
@@ -88,22 +106,28 @@ export function recurrence(
     if (W.rows !== E + H || W.cols !== H || b.cols !== H) throw new Error(`fused graph: a gate [${W.rows}, ${W.cols}]`);
   }
   const l = layOutLoop(g, cell, table, gates.length * H, H);
+  const w = gates.map((gate, i) => gateViews(l, gate, i));
   const [fwd, bwd] = cell === "gru" ? [gruForward, gruBackward] : [rnnForward, rnnBackward];
+  const [startState, states, dStart] = [
+    kc.block(l.hs, 0, 0, l.B, H),
+    kc.block(l.hs, l.B, 0, l.T * l.B, H),
+    gradOf(start),
+  ];
   g.push({ name: "tokens by time", forward: (k) => kc.transpose(k, l.ids, g.tokens) }); // int32 ids pass unchanged
   g.push({
     name: cell,
     forward: (k) => {
-      gates.forEach(({ W, b }, i) => kc.matmul(k, kc.block(l.P, 0, i * H, l.P.rows, H), table, xRows(W, E), { bias: b })); // prettier-ignore
-      kc.broadcastRow(k, step(l.hs, 0, l.B), start);
-      fwd(k, l, gates);
-      kc.permuteRows(k, l.out, kc.block(l.hs, l.B, 0, l.T * l.B, H), l.T); // h_t of line b to row b·T + t
+      for (const v of w) kc.matmul(k, v.P, table, v.Wx, 0, v.b);
+      kc.broadcastRow(k, startState, start);
+      fwd(k, l, w);
+      kc.permuteRows(k, l.out, states, l.T); // h_t of line b to row b·T + t
     },
     backward: (k, b) => {
       kc.permuteRows(k, l.dH, gradOf(l.out), l.B); // and back: the steps read their B rows together
       kc.zero(k, l.dn);
-      bwd(k, l, gates);
-      kc.colSum(k, gradOf(start), l.dn, b.acc(start)); // the start state is every line's h_{-1}
-      weightGrads(k, l, gates, cell, (n) => b.acc(n));
+      bwd(k, l, w);
+      kc.colSum(k, dStart, l.dn, b.acc(start)); // the start state is every line's h_{-1}
+      weightGrads(k, l, w, (n) => b.acc(n));
     },
   });
   return l.out;
@@ -114,10 +138,15 @@ function layOutLoop(g: GraphBuilder, cell: Cell, table: GraphNode, GH: number, H
   const { batch: B, time: T } = g;
   const [V, E] = [table.rows, table.cols];
   const train = g.training;
-  const need = (rows: number, cols: number, yes = train): kc.Mat => (yes ? g.scratch(rows, cols) : kc.mat(0, rows, cols)); // prettier-ignore
+  const need = (rows: number, cols: number, yes = train): kc.Mat =>
+    yes ? g.scratch(rows, cols) : kc.mat(0, rows, cols);
   const gru = cell === "gru";
-  return {
-    ...{ B, T, E, H, table },
+  const buffers = {
+    B,
+    T,
+    E,
+    H,
+    table,
     ids: g.scratch(T * B, 1),
     P: g.scratch(V, GH),
     A: g.scratch(T * B, GH),
@@ -133,36 +162,85 @@ function layOutLoop(g: GraphBuilder, cell: Cell, table: GraphNode, GH: number, H
     dn: need(B, H),
     drh: need(B, H, train && gru),
     dbias: need(1, GH),
+    steps: [] as StepViews[],
+  };
+  for (let t = 0; t < T; t++) buffers.steps.push(stepViews(buffers, t));
+  return buffers;
+}
+
+/** Step t's views of the time-major buffers. */
+function stepViews(l: Loop, t: number): StepViews {
+  const { B, H } = l;
+  const rows = (m: kc.Mat, block: number): kc.Mat => kc.block(m, block * B, 0, B, m.cols);
+  const [A, dA] = [rows(l.A, t), rows(l.dA, t)];
+  return {
+    ids: rows(l.ids, t),
+    A,
+    dA,
+    hp: rows(l.hs, t),
+    hn: rows(l.hs, t + 1),
+    rh: rows(l.rh, t),
+    dH: rows(l.dH, t),
+    Azr: kc.block(A, 0, 0, B, 2 * H),
+    Ah: kc.block(A, 0, 2 * H, B, H),
+    dAzr: kc.block(dA, 0, 0, B, 2 * H),
+    dAh: kc.block(dA, 0, 2 * H, B, H),
   };
 }
 
-/** The x rows of a gate's W [E + H, H]: [E, H]. */
-const xRows = (W: GraphNode, E: number): kc.Mat => kc.block(W, 0, 0, E, W.cols);
+/** A gate's blocks: its x and hidden rows, their gradients, and its columns of P, dP, dA, the bias sums and W_xᵀ. */
+interface GateViews {
+  W: GraphNode;
+  b: GraphNode;
+  Wx: kc.Mat;
+  Wh: kc.Mat;
+  dWx: kc.Mat;
+  dWh: kc.Mat;
+  db: kc.Mat;
+  P: kc.Mat;
+  dP: kc.Mat;
+  dA: kc.Mat;
+  dbias: kc.Mat;
+  wxT: kc.Mat;
+}
 
-/** The hidden rows of a gate's W [E + H, H]: [H, H] from row E. */
-const hRows = (W: GraphNode, E: number): kc.Mat => kc.block(W, E, 0, W.cols, W.cols);
-
-/** Step t's B rows of a time-major matrix (all its columns). */
-const step = (m: kc.Mat, t: number, B: number): kc.Mat => kc.block(m, t * B, 0, B, m.cols);
+/** Gate i's views: W [E + H, H] is its x rows [E, H] over its hidden rows [H, H]. */
+function gateViews(l: Loop, { W, b }: GateParams, i: number): GateViews {
+  const { E, H } = l;
+  const dW = gradOf(W);
+  const cols = (m: kc.Mat): kc.Mat => kc.block(m, 0, i * H, m.rows, H);
+  return {
+    W,
+    b,
+    db: gradOf(b),
+    Wx: kc.block(W, 0, 0, E, H),
+    Wh: kc.block(W, E, 0, H, H),
+    dWx: kc.block(dW, 0, 0, E, H),
+    dWh: kc.block(dW, E, 0, H, H),
+    P: cols(l.P),
+    dP: cols(l.dP),
+    dA: cols(l.dA),
+    dbias: cols(l.dbias),
+    wxT: kc.block(l.wxT, i * H, 0, H, E),
+  };
+}
 
 /** RNN forward: h_t = tanh(A_t + h_{t-1} W_h), step by step. */
-function rnnForward(k: KernelExports, l: Loop, [gate]: readonly GateParams[]): void {
-  const wh = hRows(gate!.W, l.E);
-  for (let t = 0; t < l.T; t++) {
-    const At = step(l.A, t, l.B);
-    kc.gatherSum(k, At, l.P, step(l.ids, t, l.B), null); // the step's gate inputs, just before their use
-    kc.matmul(k, At, step(l.hs, t, l.B), wh, { acc: 1 });
-    kc.rnnForwardStep(k, step(l.hs, t + 1, l.B), At);
+function rnnForward(k: KernelExports, l: Loop, [gate]: readonly GateViews[]): void {
+  for (const s of l.steps) {
+    kc.gatherSum(k, s.A, l.P, s.ids, null); // the step's gate inputs, just before their use
+    kc.matmul(k, s.A, s.hp, gate!.Wh, 1);
+    kc.rnnForwardStep(k, s.hn, s.A);
   }
 }
 
 /** RNN backward through time: dA_t = (dh_t + dn) (1 - h_t²), dn = dA_t W_hᵀ. */
-function rnnBackward(k: KernelExports, l: Loop, [gate]: readonly GateParams[]): void {
-  kc.transpose(k, l.whT, hRows(gate!.W, l.E));
+function rnnBackward(k: KernelExports, l: Loop, [gate]: readonly GateViews[]): void {
+  kc.transpose(k, l.whT, gate!.Wh);
   for (let t = l.T - 1; t >= 0; t--) {
-    const dAt = step(l.dA, t, l.B);
-    kc.rnnBackwardStep(k, dAt, step(l.hs, t + 1, l.B), step(l.dH, t, l.B), l.dn);
-    kc.matmul(k, l.dn, dAt, l.whT);
+    const s = l.steps[t] as StepViews;
+    kc.rnnBackwardStep(k, s.dA, s.hn, s.dH, l.dn);
+    kc.matmul(k, l.dn, s.dA, l.whT);
   }
 }
 
@@ -170,33 +248,31 @@ function rnnBackward(k: KernelExports, l: Loop, [gate]: readonly GateParams[]): 
  * GRU forward, step by step: A_t's z and r columns += h_{t-1} [W_z | W_r]_h
  * (one product), σ; then h̄'s += (r ∘ h_{t-1}) W_h̄_h, tanh, and the blend.
  */
-function gruForward(k: KernelExports, l: Loop, [z, r, c]: readonly GateParams[]): void {
-  const { B, E, H } = l;
-  kc.copyRows(k, kc.block(l.wh, 0, 0, H, H), hRows(z!.W, E));
-  kc.copyRows(k, kc.block(l.wh, 0, H, H, H), hRows(r!.W, E));
-  const wc = hRows(c!.W, E);
-  for (let t = 0; t < l.T; t++) {
-    const [At, hp, rh] = [step(l.A, t, B), step(l.hs, t, B), step(l.rh, t, B)];
-    kc.gatherSum(k, At, l.P, step(l.ids, t, B), null); // the step's gate inputs, just before their use
-    kc.matmul(k, kc.block(At, 0, 0, B, 2 * H), hp, l.wh, { acc: 1 });
-    kc.gruGatesStep(k, At, hp, rh);
-    kc.matmul(k, kc.block(At, 0, 2 * H, B, H), rh, wc, { acc: 1 });
-    kc.gruForwardStep(k, step(l.hs, t + 1, B), At, hp);
+function gruForward(k: KernelExports, l: Loop, [z, r, c]: readonly GateViews[]): void {
+  const H = l.H;
+  kc.copyRows(k, kc.block(l.wh, 0, 0, H, H), z!.Wh);
+  kc.copyRows(k, kc.block(l.wh, 0, H, H, H), r!.Wh);
+  for (const s of l.steps) {
+    kc.gatherSum(k, s.A, l.P, s.ids, null); // the step's gate inputs, just before their use
+    kc.matmul(k, s.Azr, s.hp, l.wh, 1);
+    kc.gruGatesStep(k, s.A, s.hp, s.rh);
+    kc.matmul(k, s.Ah, s.rh, c!.Wh, 1);
+    kc.gruForwardStep(k, s.hn, s.A, s.hp);
   }
 }
 
 /** GRU backward through time, the forward's steps in reverse (see wasm/recurrent.ts). */
-function gruBackward(k: KernelExports, l: Loop, [, , c]: readonly GateParams[]): void {
-  const { B, E, H } = l;
+function gruBackward(k: KernelExports, l: Loop, [, , c]: readonly GateViews[]): void {
+  const H = l.H;
   const [wzrT, wcT] = [kc.block(l.whT, 0, 0, 2 * H, H), kc.block(l.whT, 2 * H, 0, H, H)];
   kc.transpose(k, wzrT, l.wh);
-  kc.transpose(k, wcT, hRows(c!.W, E));
+  kc.transpose(k, wcT, c!.Wh);
   for (let t = l.T - 1; t >= 0; t--) {
-    const [At, dAt, hp] = [step(l.A, t, B), step(l.dA, t, B), step(l.hs, t, B)];
-    kc.gruBackwardStep(k, dAt, At, hp, step(l.dH, t, B), l.dn);
-    kc.matmul(k, l.drh, kc.block(dAt, 0, 2 * H, B, H), wcT); // d(r ∘ h) = dA_h̄ W_h̄ᵀ
-    kc.gruResetBackward(k, dAt, At, hp, l.drh, l.dn);
-    kc.matmul(k, l.dn, kc.block(dAt, 0, 0, B, 2 * H), wzrT, { acc: 1 }); // + [dA_z, dA_r] [W_z | W_r]_hᵀ
+    const s = l.steps[t] as StepViews;
+    kc.gruBackwardStep(k, s.dA, s.A, s.hp, s.dH, l.dn);
+    kc.matmul(k, l.drh, s.dAh, wcT); // d(r ∘ h) = dA_h̄ W_h̄ᵀ
+    kc.gruResetBackward(k, s.dA, s.A, s.hp, l.drh, l.dn);
+    kc.matmul(k, l.dn, s.dAzr, wzrT, 1); // + [dA_z, dA_r] [W_z | W_r]_hᵀ
   }
 }
 
@@ -206,25 +282,17 @@ function gruBackward(k: KernelExports, l: Loop, [, , c]: readonly GateParams[]):
  * into the table rows the steps read (dP [V, G·H]) gives the x rows tableᵀ dP_i,
  * the biases Σ dP_i and the table's gradient dP W_xᵀ.
  */
-function weightGrads(
-  k: KernelExports,
-  l: Loop,
-  gates: readonly GateParams[],
-  cell: Cell,
-  acc: (n: GraphNode) => 0 | 1,
-): void {
-  const { E, H, table } = l;
-  const M = l.T * l.B;
+function weightGrads(k: KernelExports, l: Loop, gates: readonly GateViews[], acc: (n: GraphNode) => 0 | 1): void {
+  const { H, table } = l;
+  const h = kc.block(l.hs, 0, 0, l.T * l.B, H); // h_{t-1} of every step
   kc.scatterRows(k, l.dP, l.dA, l.ids);
   kc.colSum(k, l.dbias, l.dP);
-  gates.forEach(({ W, b }, i) => {
-    const a = acc(W); // both row blocks of W share one first write
-    const states = cell === "gru" && i === 2 ? l.rh : kc.block(l.hs, 0, 0, M, H); // h_{t-1} of every step
-    const dW = gradOf(W);
-    kc.matmul(k, kc.block(dW, E, 0, H, H), states, kc.block(l.dA, 0, i * H, M, H), { aT: true, acc: a });
-    kc.matmul(k, kc.block(dW, 0, 0, E, H), table, kc.block(l.dP, 0, i * H, l.dP.rows, H), { aT: true, acc: a });
-    kc.addGrad(k, gradOf(b), kc.block(l.dbias, 0, i * H, 1, H), acc(b));
-    kc.transpose(k, kc.block(l.wxT, i * H, 0, H, E), xRows(W, E));
+  gates.forEach((v, i) => {
+    const a = acc(v.W); // both row blocks of W share one first write
+    kc.matmulAtB(k, v.dWh, gates.length === 3 && i === 2 ? l.rh : h, v.dA, a);
+    kc.matmulAtB(k, v.dWx, table, v.dP, a);
+    kc.addGrad(k, v.db, v.dbias, acc(v.b));
+    kc.transpose(k, v.wxT, v.Wx);
   });
-  if (table.grad >= 0) kc.matmul(k, gradOf(table), l.dP, l.wxT, { acc: acc(table) });
+  if (table.grad >= 0) kc.matmul(k, gradOf(table), l.dP, l.wxT, acc(table));
 }

@@ -12,10 +12,11 @@ export function gelu(g: GraphBuilder, x: GraphNode): GraphNode {
   const out = g.value(x.rows, x.cols);
   // σ(2u) of every value (NewGELU is x · σ(2u)): the backward pass needs no exponential (scratch in evaluation)
   const gate = g.scratch(x.rows, x.cols);
+  const [dx, dOut] = [gradOf(x), gradOf(out)];
   g.push({
     name: "gelu",
     forward: (k) => kc.geluForward(k, out, x, gate),
-    backward: (k, b) => kc.geluBackward(k, gradOf(x), x, gate, gradOf(out), b.acc(x)),
+    backward: (k, b) => kc.geluBackward(k, dx, x, gate, dOut, b.acc(x)),
   });
   return out;
 }
@@ -54,11 +55,12 @@ export function causalSelfAttention(g: GraphBuilder, qkv: GraphNode, nHead: numb
   // evaluation keeps the probabilities of one block of rows at a time
   const P = keep ? g.scratch(B * nHead * T, paddedTime(T)) : g.scratch(ATTENTION_ROWS, paddedTime(T));
   const work = g.scratch(attentionWork(T, C / nHead));
-  const s = { T, nHead, P, work };
+  const s = { T, nHead, P, work, keep, qkv };
+  const [dqkv, dOut] = [gradOf(qkv), gradOf(out)];
   g.push({
     name: "attention",
-    forward: (k) => kc.attentionForward(k, out, qkv, { ...s, keep }),
-    backward: (k, b) => kc.attentionBackward(k, gradOf(qkv), gradOf(out), { ...s, qkv, acc: b.acc(qkv) }),
+    forward: (k) => kc.attentionForward(k, out, qkv, s),
+    backward: (k, b) => kc.attentionBackward(k, dqkv, dOut, s, b.acc(qkv)),
   });
   return out;
 }

@@ -46,9 +46,9 @@ export function windowLinear(
       if (bias) kc.colSum(k, gradOf(bias), gradOf(out), b.acc(bias));
       const [aW, aT] = [b.acc(W), b.acc(table)];
       for (let i = 0; i < w; i++) {
-        kc.matmul(k, Wk(gradOf(W), i), table, Pk(dP, i), { aT: true, acc: aW });
+        kc.matmulAtB(k, Wk(gradOf(W), i), table, Pk(dP, i), aW);
         kc.transpose(k, wT, Wk(W, i));
-        kc.matmul(k, gradOf(table), Pk(dP, i), wT, { acc: i === 0 ? aT : 1 });
+        kc.matmul(k, gradOf(table), Pk(dP, i), wT, i === 0 ? aT : 1);
       }
     },
   });

@@ -18,15 +18,22 @@
  * @module
  */
 import type * as tfjs from "@tensorflow/tfjs";
-import { mat, type Mat } from "./kernel-calls";
+import { mat, Mat } from "./kernel-calls";
 import type { KernelExports } from "./kernels";
 
 /** A value of the graph: a [rows, cols] matrix in kernel memory, and where its gradient goes. */
-export interface GraphNode extends Mat {
-  /** which value for the gradient bookkeeping (a view of a value shares its id) */
-  readonly id: number;
-  /** byte offset of the gradient, or -1 when nothing needs it (evaluation, the tokens) */
-  readonly grad: number;
+export class GraphNode extends Mat {
+  constructor(
+    /** which value for the gradient bookkeeping (a view of a value shares its id) */
+    readonly id: number,
+    at: number,
+    /** byte offset of the gradient, or -1 when nothing needs it (evaluation, the tokens) */
+    readonly grad: number,
+    rows: number,
+    cols: number,
+  ) {
+    super(at, rows, cols);
+  }
 }
 
 /** The gradient of a node, as a matrix of its shape. */
@@ -128,7 +135,7 @@ export class GraphBuilder {
   view(x: GraphNode, rows: number, cols: number): GraphNode {
     if (rows * cols !== x.rows * x.cols)
       throw new Error(`fused graph: [${x.rows}, ${x.cols}] viewed as [${rows}, ${cols}]`);
-    return { id: x.id, at: x.at, grad: x.grad, rows, cols };
+    return new GraphNode(x.id, x.at, x.grad, rows, cols);
   }
 
   /** Scratch space of rows × cols values for an op's own use. */
@@ -157,7 +164,7 @@ export class GraphBuilder {
   }
 
   private node(at: number, grad: number, rows: number, cols: number): GraphNode {
-    return { id: this.nextId++, at, grad, rows, cols };
+    return new GraphNode(this.nextId++, at, grad, rows, cols);
   }
 }
 

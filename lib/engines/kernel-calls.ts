@@ -13,12 +13,19 @@
 import type { AdamWStep } from "../optim/optimizers";
 import type { KernelExports } from "./kernels";
 
-/** A matrix in kernel memory: `rows` × `cols` 4-byte values from byte offset `at`, rows `ld` values apart (default `cols`). */
-export interface Mat {
-  readonly at: number;
-  readonly rows: number;
-  readonly cols: number;
-  readonly ld?: number;
+/**
+ * A matrix in kernel memory: `rows` × `cols` 4-byte values from byte offset
+ * `at`, rows `ld` values apart (a block of a wider matrix), `cols` by default.
+ * (One class, so that the wrappers' reads of its fields stay monomorphic: a
+ * step makes hundreds of kernel calls.)
+ */
+export class Mat {
+  constructor(
+    readonly at: number,
+    readonly rows: number,
+    readonly cols: number,
+    readonly ld: number = cols,
+  ) {}
 }
 
 /** 1: add to what the output holds; 0: overwrite it. */
@@ -26,41 +33,35 @@ export type Acc = 0 | 1;
 
 /** A matrix at `at` of rows × cols. */
 export function mat(at: number, rows: number, cols: number): Mat {
-  return { at, rows, cols };
+  return new Mat(at, rows, cols);
 }
 
 /** The rows × cols block of `m` from row `row`, column `col` (a view: same memory, m's row stride). */
 export function block(m: Mat, row: number, col: number, rows: number, cols: number): Mat {
-  const ld = stride(m);
-  return { at: m.at + (row * ld + col) * 4, rows, cols, ld };
+  return new Mat(m.at + (row * m.ld + col) * 4, rows, cols, m.ld);
 }
 
 /** Values of a matrix (its rows × cols). */
 const size = (m: Mat): number => m.rows * m.cols;
 
-/** Values from one row of `m` to the next. */
-const stride = (m: Mat): number => m.ld ?? m.cols;
-
 // ---------------------------------------------------------------------------
 // products, sums, copies
 
-/**
- * C [M, N] = (acc ? C : 0) + bias [N] + A [M, K] · B [K, N]; with `aT`, A is
- * stored transposed ([K, M]: dW = xᵀ dy without a transpose).
- */
-export function matmul(
-  k: KernelExports,
-  C: Mat,
-  A: Mat,
-  B: Mat,
-  o: { acc?: Acc; bias?: Mat | null; aT?: boolean } = {},
-): void {
-  const [M, N, K] = [C.rows, C.cols, B.rows];
-  if ((o.aT ? A.cols : A.rows) !== M || (o.aT ? A.rows : A.cols) !== K || B.cols !== N) {
-    throw new Error(`matmul: [${M}, ${N}] from [${A.rows}, ${A.cols}]${o.aT ? "ᵀ" : ""} · [${K}, ${B.cols}]`);
-  }
-  const [sar, sac] = o.aT ? [1, stride(A)] : [stride(A), 1];
-  k.gemm(M, N, K, A.at, sar, sac, B.at, stride(B), C.at, stride(C), o.acc ?? 0, o.bias ? o.bias.at : 0);
+/** C [M, N] = (acc ? C : 0) + bias [N] + A [M, K] · B [K, N] (bias null: none). */
+export function matmul(k: KernelExports, C: Mat, A: Mat, B: Mat, acc: Acc = 0, bias: Mat | null = null): void {
+  if (A.rows !== C.rows || A.cols !== B.rows || B.cols !== C.cols) badProduct(C, A.rows, A.cols, B);
+  k.gemm(C.rows, C.cols, B.rows, A.at, A.ld, 1, B.at, B.ld, C.at, C.ld, acc, bias ? bias.at : 0);
+}
+
+/** C [M, N] = (acc ? C : 0) + Aᵀ · B for A stored [K, M] and B [K, N]: a weight's gradient xᵀ dy, without a transpose. */
+export function matmulAtB(k: KernelExports, C: Mat, A: Mat, B: Mat, acc: Acc = 0): void {
+  if (A.cols !== C.rows || A.rows !== B.rows || B.cols !== C.cols) badProduct(C, A.cols, A.rows, B);
+  k.gemm(C.rows, C.cols, B.rows, A.at, 1, A.ld, B.at, B.ld, C.at, C.ld, acc, 0);
+}
+
+/** Refuses a product C [M, N] = [rows, cols] · B whose shapes do not chain (kept out of the wrappers, which stay small). */
+function badProduct(C: Mat, rows: number, cols: number, B: Mat): never {
+  throw new Error(`matmul: [${C.rows}, ${C.cols}] from [${rows}, ${cols}] · [${B.rows}, ${B.cols}]`);
 }
 
 /** dst [cols, rows] = src [rows, cols]ᵀ (contiguous; int32 values pass through unchanged). */
@@ -95,7 +96,7 @@ export function broadcastRow(k: KernelExports, dst: Mat, src: Mat): void {
 
 /** dst = src, rows and columns of dst (either may be a block of a wider matrix). */
 export function copyRows(k: KernelExports, dst: Mat, src: Mat): void {
-  k.copyRows(dst.rows, dst.cols, src.at, stride(src), dst.at, stride(dst));
+  k.copyRows(dst.rows, dst.cols, src.at, src.ld, dst.at, dst.ld);
 }
 
 /** src rows [P, Q] (row p·Q + q) regrouped as [Q, P] (row q·P + p) into dst, rows of dst.cols values. */
@@ -312,9 +313,11 @@ export function attentionBackward(
   k: KernelExports,
   dqkv: Mat,
   dOut: Mat,
-  s: { qkv: Mat; T: number; nHead: number; P: Mat; work: Mat; acc: Acc },
+  s: { qkv: Mat; T: number; nHead: number; P: Mat; work: Mat },
+  acc: Acc,
 ): void {
-  k.attentionBackward(s.qkv.rows / s.T, s.T, dOut.cols, s.nHead, s.qkv.at, s.P.at, dOut.at, dqkv.at, s.acc, s.work.at);
+  const B = s.qkv.rows / s.T;
+  k.attentionBackward(B, s.T, dOut.cols, s.nHead, s.qkv.at, s.P.at, dOut.at, dqkv.at, acc, s.work.at);
 }
 
 // ---------------------------------------------------------------------------
@@ -327,7 +330,7 @@ export function rnnForwardStep(k: KernelExports, hn: Mat, G: Mat): void {
 
 /** RNN step backward: dG = (dOut + dn) (1 - h²). */
 export function rnnBackwardStep(k: KernelExports, dG: Mat, h: Mat, dOut: Mat, dn: Mat): void {
-  k.rnnBackwardStep(h.rows, h.cols, h.at, dOut.at, stride(dOut), dn.at, dG.at);
+  k.rnnBackwardStep(h.rows, h.cols, h.at, dOut.at, dOut.ld, dn.at, dG.at);
 }
 
 /** GRU step: z, r = σ in place in G [B, 3H]; rh = r ∘ hp. */
@@ -342,7 +345,7 @@ export function gruForwardStep(k: KernelExports, hn: Mat, G: Mat, hp: Mat): void
 
 /** GRU step backward: dA_z, dA_h̄ into dG; dn = dh (1 - z) with dh = dOut + dn. */
 export function gruBackwardStep(k: KernelExports, dG: Mat, G: Mat, hp: Mat, dOut: Mat, dn: Mat): void {
-  k.gruBackwardStep(hp.rows, hp.cols, G.at, hp.at, dOut.at, stride(dOut), dn.at, dG.at);
+  k.gruBackwardStep(hp.rows, hp.cols, G.at, hp.at, dOut.at, dOut.ld, dn.at, dG.at);
 }
 
 /** GRU step backward: dA_r from drh (the gradient of r ∘ hp) into dG; dn += drh r. */
