@@ -16,7 +16,7 @@ import { tf } from "../runtime/tf";
 import type { GradMap } from "./engine";
 import { gradOf, type Backward, type GraphNode, type GraphOp, type Slot } from "./graph";
 import { GraphRecorder } from "./graph-recorder";
-import * as kc from "./kernel-calls";
+import { block, KernelCalls, mat, type Mat } from "./kernel-calls";
 import { bufferEnd, KernelMemory } from "./kernels";
 
 /** What a fused graph is made from: a model's sizes, its parameters and its forward pass over ops. */
@@ -27,11 +27,11 @@ interface GraphLayout {
   g: GraphRecorder;
   logits: GraphNode;
   /** int32 targets: one per example, or one per position of a line (-1: none) */
-  targets: kc.Mat;
+  targets: Mat;
   /** where the loss writes the logits' gradient (scratch in an evaluation graph) */
-  dLogits: kc.Mat;
+  dLogits: Mat;
   /** room for AdamW's moments, in the parameters' layout (training only) */
-  moments: { m: kc.Mat; v: kc.Mat } | null;
+  moments: { m: Mat; v: Mat } | null;
   /** the L2 terms of the training loss on their parameters' nodes */
   penalties: { node: GraphNode; coefficient: number }[];
 }
@@ -45,7 +45,7 @@ function layOutGraph(model: GraphModel, batch: number, alloc: (n: number) => num
   const T = model.blockSize;
   const g = new GraphRecorder(batch, T, alloc, model.parameters(), training);
   const rows = model.examples === "sequence" ? batch * T : batch; // one target per row of the logits
-  const targets = kc.mat(alloc(rows), rows, 1);
+  const targets = mat(alloc(rows), rows, 1);
   const logits = model.logits(g);
   if (logits.rows !== rows || logits.cols !== model.vocabSize) {
     throw new Error(`fused graph gives logits [${logits.rows}, ${logits.cols}] for [${rows}, ${model.vocabSize}]`);
@@ -102,6 +102,8 @@ export class GraphNet {
   /** what the loss reads: one target per example, or one per position */
   readonly kind: ExampleKind;
   private readonly mem = new KernelMemory();
+  /** the kernels of this net's memory, by name */
+  private readonly kc = new KernelCalls(this.mem.k);
   private readonly l: GraphLayout;
   private readonly written: Written;
 
@@ -175,7 +177,7 @@ export class GraphNet {
   /** p -= lr · grad for every parameter, in one kernel call. */
   sgdStep(lr: number): void {
     const { values, grad } = this.l.g.paramArea;
-    kc.sgdUpdate(this.mem.k, values, kc.mat(grad, 1, values.cols), lr);
+    this.kc.sgdUpdate(values, mat(grad, 1, values.cols), lr);
   }
 
   /**
@@ -186,7 +188,7 @@ export class GraphNet {
   keepAdamW(adamw: AdamW): void {
     if (!this.l.moments) throw new Error("an evaluation graph has no optimizer state");
     const area = this.l.g.paramArea.values.at;
-    const views = (m: kc.Mat): Float32Array[] =>
+    const views = (m: Mat): Float32Array[] =>
       this.l.g.parameters().map(({ node }) => this.mem.f32(m.at + node.at - area, node.rows * node.cols));
     adamw.keepMomentsIn(views(this.l.moments.m), views(this.l.moments.v));
   }
@@ -196,7 +198,7 @@ export class GraphNet {
     if (!this.l.moments) throw new Error("fused graph: AdamW's moments are not laid out (keepAdamW)");
     const c = adamw.beginStep(this.paramViews(), this.gradViews(), lr);
     const { values, grad } = this.l.g.paramArea;
-    kc.adamwUpdate(this.mem.k, values, kc.mat(grad, 1, values.cols), this.l.moments.m, this.l.moments.v, c);
+    this.kc.adamwUpdate(values, mat(grad, 1, values.cols), this.l.moments.m, this.l.moments.v, c);
   }
 
   /** The ops in order (for profiles). */
@@ -236,7 +238,7 @@ export class GraphNet {
    * CPU time on a loaded machine.
    */
   profile(steps = 100, clock: () => number = () => performance.now()): { stage: string; us: number }[] {
-    const k = this.mem.k;
+    const k = this.kc;
     const total = new Map<string, number>();
     let t = clock();
     const lap = (stage: string): void => {
@@ -259,20 +261,20 @@ export class GraphNet {
 
   /** The forward pass and the loss of the first `rows` examples; `scaled`: the logits' gradient is the mean's. */
   private forwardLoss(rows: number, scaled: boolean): { total: number; count: number } {
-    for (const op of this.l.g.ops) op.forward(this.mem.k);
+    for (const op of this.l.g.ops) op.forward(this.kc);
     return this.loss(rows, scaled);
   }
 
   /** Summed loss and targets counted; writes the logits' gradient (of the mean when `scaled`, else scratch). */
   private loss(rows: number, scaled: boolean): { total: number; count: number } {
     const { logits, targets, dLogits } = this.l;
-    const k = this.mem.k;
+    const k = this.kc;
     if (this.kind === "context") {
-      const mean = kc.crossEntropy(k, dLogits, kc.block(logits, 0, 0, rows, logits.cols), targets);
+      const mean = k.crossEntropy(dLogits, block(logits, 0, 0, rows, logits.cols), targets);
       return { total: mean * rows, count: rows };
     }
     const count = countTargets(this.batchViews().Y);
-    return { total: kc.seqCrossEntropy(k, dLogits, logits, targets, scaled && count > 0 ? 1 / count : 0), count };
+    return { total: k.seqCrossEntropy(dLogits, logits, targets, scaled && count > 0 ? 1 / count : 0), count };
   }
 
   /** The ops' backward passes in reverse, from the logits' gradient. */
@@ -289,7 +291,7 @@ export class GraphNet {
     this.written.reset();
     this.written.acc(this.l.logits);
     for (let i = ops.length - 1; i >= 0; i--) {
-      ops[i]?.backward?.(this.mem.k, this.written);
+      ops[i]?.backward?.(this.kc, this.written);
       after(ops[i] as GraphOp);
     }
   }
@@ -298,7 +300,7 @@ export class GraphNet {
   private penalty(): number {
     let total = 0;
     for (const { node, coefficient } of this.l.penalties) {
-      total += kc.l2Penalty(this.mem.k, gradOf(node), node, coefficient);
+      total += this.kc.l2Penalty(gradOf(node), node, coefficient);
     }
     return total;
   }
@@ -307,7 +309,7 @@ export class GraphNet {
     return [...this.l.g.parameters(), ...this.l.g.stateSlots()];
   }
 
-  private view(node: kc.Mat): Float32Array {
+  private view(node: Mat): Float32Array {
     return this.mem.f32(node.at, node.rows * node.cols);
   }
 }

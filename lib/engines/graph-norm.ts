@@ -8,8 +8,7 @@
  */
 import type { BatchNormState } from "../nn/ops-interface";
 import { gradOf, type Backward, type GraphBuilder, type GraphNode } from "./graph";
-import * as kc from "./kernel-calls";
-import type { KernelExports } from "./kernels";
+import { mat, type Mat, type KernelCalls } from "./kernel-calls";
 
 /** nn.LayerNorm's eps. */
 const LN_EPS = 1e-5;
@@ -43,8 +42,8 @@ export function batchNorm(g: GraphBuilder, x: GraphNode, bn: BatchNormState): Gr
     name: "batch norm",
     forward: (k) => {
       tile(k, l);
-      if (!train) return kc.batchNormEval(k, l.asStats(l.out.at), l.asStats(x.at), evaluation);
-      kc.batchNormForward(k, l.asStats(l.out.at), l.asStats(x.at), l.affine.gamma, l.affine.beta, train);
+      if (!train) return k.batchNormEval(l.asStats(l.out.at), l.asStats(x.at), evaluation);
+      k.batchNormForward(l.asStats(l.out.at), l.asStats(x.at), l.affine.gamma, l.affine.beta, train);
       updateRunning(k, bn, l);
     },
     backward: (k, b) => batchNormBackward(k, b, l),
@@ -57,21 +56,21 @@ interface BatchNormLayout {
   x: GraphNode;
   out: GraphNode;
   /** x, the output and their gradients as the statistics' [M, N] matrices */
-  asStats: (at: number) => kc.Mat;
+  asStats: (at: number) => Mat;
   /** divisor of the batch variance: M or M - 1 */
   divisor: number;
   gamma: GraphNode;
   beta: GraphNode;
   /** per position: gamma and beta tiled [P, dim] and their gradients; null over every row */
-  wide: { gamma: kc.Mat; beta: kc.Mat; dGamma: kc.Mat; dBeta: kc.Mat } | null;
+  wide: { gamma: Mat; beta: Mat; dGamma: Mat; dBeta: Mat } | null;
   /** the gain and shift the kernels read ([N]) */
-  affine: { gamma: kc.Mat; beta: kc.Mat };
+  affine: { gamma: Mat; beta: Mat };
   /** the running statistics in kernel memory */
   running: { mean: GraphNode; value: GraphNode };
   /** the batch's mean, 1/std and unbiased variance, and scratch, each [N] */
-  stats: { mean: kc.Mat; invStd: kc.Mat; unbiasedVar: kc.Mat; tmp: kc.Mat };
+  stats: { mean: Mat; invStd: Mat; unbiasedVar: Mat; tmp: Mat };
   /** the normalized x [M, N], kept for the backward pass (training graphs) */
-  xhat: kc.Mat | null;
+  xhat: Mat | null;
 }
 
 function batchNormLayout(g: GraphBuilder, x: GraphNode, bn: BatchNormState): BatchNormLayout {
@@ -82,12 +81,12 @@ function batchNormLayout(g: GraphBuilder, x: GraphNode, bn: BatchNormState): Bat
   if (bn.runningMean.size !== N || bn.running.size !== N) {
     throw new Error(`fused graph: running statistics of ${bn.runningMean.size} for ${N} columns of statistics`);
   }
-  const tiled = (): kc.Mat => g.scratch(P, dim);
+  const tiled = (): Mat => g.scratch(P, dim);
   const wide = N === dim ? null : { gamma: tiled(), beta: tiled(), dGamma: tiled(), dBeta: tiled() };
   return {
     x,
     out: g.value(x.rows, dim),
-    asStats: (at: number) => kc.mat(at, M, N),
+    asStats: (at: number) => mat(at, M, N),
     divisor: bn.divisor === "n" ? M : M - 1,
     gamma,
     beta,
@@ -100,33 +99,33 @@ function batchNormLayout(g: GraphBuilder, x: GraphNode, bn: BatchNormState): Bat
 }
 
 /** Per position, every position's copy of the shared gain and shift. */
-function tile(k: KernelExports, l: BatchNormLayout): void {
+function tile(k: KernelCalls, l: BatchNormLayout): void {
   if (!l.wide) return;
-  kc.broadcastRow(k, l.wide.gamma, l.gamma);
-  kc.broadcastRow(k, l.wide.beta, l.beta);
+  k.broadcastRow(l.wide.gamma, l.gamma);
+  k.broadcastRow(l.wide.beta, l.beta);
 }
 
 /** dx, and dgamma and dbeta (summed over the positions when tiled); x, gamma and beta have no other reader. */
-function batchNormBackward(k: KernelExports, b: Backward, l: BatchNormLayout): void {
+function batchNormBackward(k: KernelCalls, b: Backward, l: BatchNormLayout): void {
   const { x, gamma, beta, wide } = l;
   if (b.acc(x)) throw new Error("fused graph: a batch norm's input read by another op too");
   const [accGamma, accBeta] = [b.acc(gamma), b.acc(beta)];
   if (!wide && (accGamma || accBeta)) throw new Error("fused graph: a batch norm's gain or shift used twice");
   const grads = { dx: l.asStats(x.grad), dgamma: wide?.dGamma ?? gradOf(gamma), dbeta: wide?.dBeta ?? gradOf(beta) };
-  const s = { xhat: l.xhat as kc.Mat, gamma: l.affine.gamma, invStd: l.stats.invStd, divisor: l.divisor };
-  kc.batchNormBackward(k, grads, l.asStats(l.out.grad), s);
+  const s = { xhat: l.xhat as Mat, gamma: l.affine.gamma, invStd: l.stats.invStd, divisor: l.divisor };
+  k.batchNormBackward(grads, l.asStats(l.out.grad), s);
   if (!wide) return;
-  kc.colSum(k, gradOf(gamma), wide.dGamma, accGamma); // Σ over the positions
-  kc.colSum(k, gradOf(beta), wide.dBeta, accBeta);
+  k.colSum(gradOf(gamma), wide.dGamma, accGamma); // Σ over the positions
+  k.colSum(gradOf(beta), wide.dBeta, accBeta);
 }
 
 /** Moves the running statistics towards the batch's: the mean, and the unbiased variance or sqrt(it + eps). */
-function updateRunning(k: KernelExports, bn: BatchNormState, { running, stats: s }: BatchNormLayout): void {
+function updateRunning(k: KernelCalls, bn: BatchNormState, { running, stats: s }: BatchNormLayout): void {
   if (bn.momentum <= 0) return;
-  kc.blend(k, running.mean, s.mean, bn.momentum);
-  if (bn.runningKind === "var") return kc.blend(k, running.value, s.unbiasedVar, bn.momentum);
-  kc.sqrtEps(k, s.tmp, s.unbiasedVar, bn.eps);
-  kc.blend(k, running.value, s.tmp, bn.momentum);
+  k.blend(running.mean, s.mean, bn.momentum);
+  if (bn.runningKind === "var") return k.blend(running.value, s.unbiasedVar, bn.momentum);
+  k.sqrtEps(s.tmp, s.unbiasedVar, bn.eps);
+  k.blend(running.value, s.tmp, bn.momentum);
 }
 
 /** nn.LayerNorm over the rows of x [M, N] with gain `gamma` and shift `beta` (both [N]). */
@@ -140,9 +139,8 @@ export function layerNorm(g: GraphBuilder, x: GraphNode, gamma: GraphNode, beta:
   const [grads, dOut] = [{ dx: gradOf(x), dgamma: gradOf(gamma), dbeta: gradOf(beta) }, gradOf(out)];
   g.push({
     name: "layer norm",
-    forward: (k) => kc.layerNormForward(k, out, x, s),
-    backward: (k, b) =>
-      kc.layerNormBackward(k, grads, { x: b.acc(x), gamma: b.acc(gamma), beta: b.acc(beta) }, dOut, s),
+    forward: (k) => k.layerNormForward(out, x, s),
+    backward: (k, b) => k.layerNormBackward(grads, { x: b.acc(x), gamma: b.acc(gamma), beta: b.acc(beta) }, dOut, s),
   });
   return out;
 }

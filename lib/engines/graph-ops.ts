@@ -8,7 +8,7 @@
  * @module
  */
 import { gradOf, type GraphBuilder, type GraphNode } from "./graph";
-import * as kc from "./kernel-calls";
+import { mat } from "./kernel-calls";
 
 /** Rows of `table` [V, D] picked by the int32 `ids` (n of them): [n, D]. */
 export function embed(g: GraphBuilder, table: GraphNode, ids: GraphNode): GraphNode {
@@ -16,11 +16,11 @@ export function embed(g: GraphBuilder, table: GraphNode, ids: GraphNode): GraphN
   const [dTable, dOut] = [gradOf(table), gradOf(out)];
   g.push({
     name: "embedding",
-    forward: (k) => kc.embedForward(k, out, table, ids),
+    forward: (k) => k.embedForward(out, table, ids),
     backward: (k, b) => {
       // the scatter-add writes the whole table's gradient (zeros first)
       if (b.acc(table)) throw new Error("fused graph: an embedding table read twice");
-      kc.embedBackward(k, dTable, dOut, ids);
+      k.embedBackward(dTable, dOut, ids);
     },
   });
   return out;
@@ -32,14 +32,14 @@ export function addPositions(g: GraphBuilder, x: GraphNode, pos: GraphNode): Gra
   if (pos.cols !== x.cols || pos.rows < T)
     throw new Error(`fused graph: positions [${pos.rows}, ${pos.cols}] for T ${T}`);
   const out = g.value(x.rows, x.cols);
-  const dPos = kc.mat(pos.grad, 1, T * x.cols); // the first T rows, as one row of T·D
-  const dLines = kc.mat(out.grad, x.rows / T, T * x.cols); // the output's gradient, a row of T·D per line
+  const dPos = mat(pos.grad, 1, T * x.cols); // the first T rows, as one row of T·D
+  const dLines = mat(out.grad, x.rows / T, T * x.cols); // the output's gradient, a row of T·D per line
   g.push({
     name: "positions",
-    forward: (k) => kc.addPositions(k, out, x, pos, T),
+    forward: (k) => k.addPositions(out, x, pos, T),
     backward: (k, b) => {
-      kc.addGrad(k, gradOf(x), gradOf(out), b.acc(x));
-      kc.colSum(k, dPos, dLines, b.acc(pos)); // Σ over lines, position by position
+      k.addGrad(gradOf(x), gradOf(out), b.acc(x));
+      k.colSum(dPos, dLines, b.acc(pos)); // Σ over lines, position by position
     },
   });
   return out;
@@ -56,13 +56,13 @@ export function linear(g: GraphBuilder, x: GraphNode, W: GraphNode, bias: GraphN
   const [dOut, dW, dx, db] = [gradOf(out), gradOf(W), gradOf(x), bias && gradOf(bias)];
   g.push({
     name: "linear",
-    forward: (k) => kc.matmul(k, out, x, W, 0, bias),
+    forward: (k) => k.matmul(out, x, W, 0, bias),
     backward: (k, b) => {
-      kc.matmulAtB(k, dW, x, dOut, b.acc(W));
-      if (bias && db) kc.colSum(k, db, dOut, b.acc(bias));
+      k.matmulAtB(dW, x, dOut, b.acc(W));
+      if (bias && db) k.colSum(db, dOut, b.acc(bias));
       if (x.grad < 0 || !wT) return;
-      kc.transpose(k, wT, W);
-      kc.matmul(k, dx, dOut, wT, b.acc(x));
+      k.transpose(wT, W);
+      k.matmul(dx, dOut, wT, b.acc(x));
     },
   });
   return out;
@@ -75,10 +75,10 @@ export function add(g: GraphBuilder, a: GraphNode, c: GraphNode): GraphNode {
   const [da, dc, dOut] = [gradOf(a), gradOf(c), gradOf(out)];
   g.push({
     name: "add",
-    forward: (k) => kc.addForward(k, out, a, c),
+    forward: (k) => k.addForward(out, a, c),
     backward: (k, b) => {
-      kc.addGrad(k, da, dOut, b.acc(a));
-      kc.addGrad(k, dc, dOut, b.acc(c));
+      k.addGrad(da, dOut, b.acc(a));
+      k.addGrad(dc, dOut, b.acc(c));
     },
   });
   return out;
@@ -90,12 +90,12 @@ export function tanh(g: GraphBuilder, x: GraphNode): GraphNode {
   const [dx, dOut] = [gradOf(x), gradOf(out)];
   g.push({
     name: "tanh",
-    forward: (k) => kc.tanhForward(k, out, x),
+    forward: (k) => k.tanhForward(out, x),
     backward: (k, b) => {
-      if (!b.acc(x)) return kc.tanhBackward(k, dx, out, dOut);
+      if (!b.acc(x)) return k.tanhBackward(dx, out, dOut);
       // x's gradient is written already: this op's share goes through out's gradient (read by no one else) first
-      kc.tanhBackward(k, dOut, out, dOut);
-      kc.addGrad(k, dx, dOut, 1);
+      k.tanhBackward(dOut, out, dOut);
+      k.addGrad(dx, dOut, 1);
     },
   });
   return out;
@@ -104,12 +104,12 @@ export function tanh(g: GraphBuilder, x: GraphNode): GraphNode {
 /** makemore.py's CausalBoW over x [B·T, D]: position t gets the mean of positions 0..t of its line. */
 export function causalMean(g: GraphBuilder, x: GraphNode): GraphNode {
   const out = g.value(x.rows, x.cols);
-  const tmp = g.training ? g.scratch(1, x.cols) : kc.mat(0, 1, x.cols);
+  const tmp = g.training ? g.scratch(1, x.cols) : mat(0, 1, x.cols);
   const [dx, dOut] = [gradOf(x), gradOf(out)];
   g.push({
     name: "causal mean",
-    forward: (k) => kc.causalMeanForward(k, out, x, g.time),
-    backward: (k, b) => kc.causalMeanBackward(k, dx, dOut, g.time, b.acc(x), tmp),
+    forward: (k) => k.causalMeanForward(out, x, g.time),
+    backward: (k, b) => k.causalMeanBackward(dx, dOut, g.time, b.acc(x), tmp),
   });
   return out;
 }

@@ -19,8 +19,7 @@
  */
 import type { Cell } from "../nn/ops-interface";
 import { gradOf, type GraphBuilder, type GraphNode } from "./graph";
-import * as kc from "./kernel-calls";
-import type { KernelExports } from "./kernels";
+import { block, mat, type Mat, type KernelCalls } from "./kernel-calls";
 
 /** One gate's Linear over [x, h]: W [E + H, H], b [1, H]. */
 export interface GateParams {
@@ -37,53 +36,53 @@ interface Loop {
   /** the token embedding [V, E] */
   table: GraphNode;
   /** the tokens time-major, int32 [T·B, 1] */
-  ids: kc.Mat;
+  ids: Mat;
   /** the table's x halves of every gate with their biases: table · [W_x…] + [b…], [V, G·H] */
-  P: kc.Mat;
+  P: Mat;
   /** gate inputs [T·B, G·H]: rows of P, then pre-activations and activations in place, step by step */
-  A: kc.Mat;
+  A: Mat;
   /** hidden states: the start state at block 0, h_t at block t + 1: [(T + 1)·B, H] */
-  hs: kc.Mat;
+  hs: Mat;
   /** the batch-major hidden states [B·T, H] (the op's output) */
   out: GraphNode;
   /** the output's gradient time-major [T·B, H] */
-  dH: kc.Mat;
+  dH: Mat;
   /** GRU: r ∘ h_{t-1} at every step [T·B, H] */
-  rh: kc.Mat;
+  rh: Mat;
   /** the hidden rows of the gates' weights packed (GRU: z | r, [H, 2H]), for the step products */
-  wh: kc.Mat;
+  wh: Mat;
   /** their transposes ([G'·H, H]) for the backward products */
-  whT: kc.Mat;
+  whT: Mat;
   /** the x rows of every gate transposed, [G·H, E] */
-  wxT: kc.Mat;
+  wxT: Mat;
   /** the gradient of the gate pre-activations [T·B, G·H] */
-  dA: kc.Mat;
+  dA: Mat;
   /** the gradient of P [V, G·H] */
-  dP: kc.Mat;
+  dP: Mat;
   /** the gradient reaching h_{t-1}, [B, H] */
-  dn: kc.Mat;
+  dn: Mat;
   /** GRU: the gradient of r ∘ h_{t-1}, [B, H] */
-  drh: kc.Mat;
+  drh: Mat;
   /** column sums of dP [1, G·H] */
-  dbias: kc.Mat;
+  dbias: Mat;
   /** step t's B rows of each time-major buffer */
   steps: StepViews[];
 }
 
 /** Step t's rows: ids [B, 1]; A, dA [B, G·H] (and the GRU's z | r and h̄ columns); h_{t-1}, h_t, r ∘ h_{t-1}, dOut_t [B, H]. */
 interface StepViews {
-  ids: kc.Mat;
-  A: kc.Mat;
-  dA: kc.Mat;
-  hp: kc.Mat;
-  hn: kc.Mat;
-  rh: kc.Mat;
-  dH: kc.Mat;
+  ids: Mat;
+  A: Mat;
+  dA: Mat;
+  hp: Mat;
+  hn: Mat;
+  rh: Mat;
+  dH: Mat;
   /** GRU: the z | r columns of A and dA [B, 2H], and the h̄ ones [B, H] */
-  Azr: kc.Mat;
-  Ah: kc.Mat;
-  dAzr: kc.Mat;
-  dAh: kc.Mat;
+  Azr: Mat;
+  Ah: Mat;
+  dAzr: Mat;
+  dAh: Mat;
 }
 
 /**
@@ -108,25 +107,21 @@ export function recurrence(
   const l = layOutLoop(g, cell, table, gates.length * H, H);
   const w = gates.map((gate, i) => gateViews(l, gate, i));
   const [fwd, bwd] = cell === "gru" ? [gruForward, gruBackward] : [rnnForward, rnnBackward];
-  const [startState, states, dStart] = [
-    kc.block(l.hs, 0, 0, l.B, H),
-    kc.block(l.hs, l.B, 0, l.T * l.B, H),
-    gradOf(start),
-  ];
-  g.push({ name: "tokens by time", forward: (k) => kc.transpose(k, l.ids, g.tokens) }); // int32 ids pass unchanged
+  const [startState, states, dStart] = [block(l.hs, 0, 0, l.B, H), block(l.hs, l.B, 0, l.T * l.B, H), gradOf(start)];
+  g.push({ name: "tokens by time", forward: (k) => k.transpose(l.ids, g.tokens) }); // int32 ids pass unchanged
   g.push({
     name: cell,
     forward: (k) => {
-      for (const v of w) kc.matmul(k, v.P, table, v.Wx, 0, v.b);
-      kc.broadcastRow(k, startState, start);
+      for (const v of w) k.matmul(v.P, table, v.Wx, 0, v.b);
+      k.broadcastRow(startState, start);
       fwd(k, l, w);
-      kc.permuteRows(k, l.out, states, l.T); // h_t of line b to row b·T + t
+      k.permuteRows(l.out, states, l.T); // h_t of line b to row b·T + t
     },
     backward: (k, b) => {
-      kc.permuteRows(k, l.dH, gradOf(l.out), l.B); // and back: the steps read their B rows together
-      kc.zero(k, l.dn);
+      k.permuteRows(l.dH, gradOf(l.out), l.B); // and back: the steps read their B rows together
+      k.zero(l.dn);
       bwd(k, l, w);
-      kc.colSum(k, dStart, l.dn, b.acc(start)); // the start state is every line's h_{-1}
+      k.colSum(dStart, l.dn, b.acc(start)); // the start state is every line's h_{-1}
       weightGrads(k, l, w, (n) => b.acc(n));
     },
   });
@@ -138,8 +133,7 @@ function layOutLoop(g: GraphBuilder, cell: Cell, table: GraphNode, GH: number, H
   const { batch: B, time: T } = g;
   const [V, E] = [table.rows, table.cols];
   const train = g.training;
-  const need = (rows: number, cols: number, yes = train): kc.Mat =>
-    yes ? g.scratch(rows, cols) : kc.mat(0, rows, cols);
+  const need = (rows: number, cols: number, yes = train): Mat => (yes ? g.scratch(rows, cols) : mat(0, rows, cols));
   const gru = cell === "gru";
   const buffers = {
     B,
@@ -171,7 +165,7 @@ function layOutLoop(g: GraphBuilder, cell: Cell, table: GraphNode, GH: number, H
 /** Step t's views of the time-major buffers. */
 function stepViews(l: Loop, t: number): StepViews {
   const { B, H } = l;
-  const rows = (m: kc.Mat, block: number): kc.Mat => kc.block(m, block * B, 0, B, m.cols);
+  const rows = (m: Mat, step: number): Mat => block(m, step * B, 0, B, m.cols);
   const [A, dA] = [rows(l.A, t), rows(l.dA, t)];
   return {
     ids: rows(l.ids, t),
@@ -181,10 +175,10 @@ function stepViews(l: Loop, t: number): StepViews {
     hn: rows(l.hs, t + 1),
     rh: rows(l.rh, t),
     dH: rows(l.dH, t),
-    Azr: kc.block(A, 0, 0, B, 2 * H),
-    Ah: kc.block(A, 0, 2 * H, B, H),
-    dAzr: kc.block(dA, 0, 0, B, 2 * H),
-    dAh: kc.block(dA, 0, 2 * H, B, H),
+    Azr: block(A, 0, 0, B, 2 * H),
+    Ah: block(A, 0, 2 * H, B, H),
+    dAzr: block(dA, 0, 0, B, 2 * H),
+    dAh: block(dA, 0, 2 * H, B, H),
   };
 }
 
@@ -192,55 +186,55 @@ function stepViews(l: Loop, t: number): StepViews {
 interface GateViews {
   W: GraphNode;
   b: GraphNode;
-  Wx: kc.Mat;
-  Wh: kc.Mat;
-  dWx: kc.Mat;
-  dWh: kc.Mat;
-  db: kc.Mat;
-  P: kc.Mat;
-  dP: kc.Mat;
-  dA: kc.Mat;
-  dbias: kc.Mat;
-  wxT: kc.Mat;
+  Wx: Mat;
+  Wh: Mat;
+  dWx: Mat;
+  dWh: Mat;
+  db: Mat;
+  P: Mat;
+  dP: Mat;
+  dA: Mat;
+  dbias: Mat;
+  wxT: Mat;
 }
 
 /** Gate i's views: W [E + H, H] is its x rows [E, H] over its hidden rows [H, H]. */
 function gateViews(l: Loop, { W, b }: GateParams, i: number): GateViews {
   const { E, H } = l;
   const dW = gradOf(W);
-  const cols = (m: kc.Mat): kc.Mat => kc.block(m, 0, i * H, m.rows, H);
+  const cols = (m: Mat): Mat => block(m, 0, i * H, m.rows, H);
   return {
     W,
     b,
     db: gradOf(b),
-    Wx: kc.block(W, 0, 0, E, H),
-    Wh: kc.block(W, E, 0, H, H),
-    dWx: kc.block(dW, 0, 0, E, H),
-    dWh: kc.block(dW, E, 0, H, H),
+    Wx: block(W, 0, 0, E, H),
+    Wh: block(W, E, 0, H, H),
+    dWx: block(dW, 0, 0, E, H),
+    dWh: block(dW, E, 0, H, H),
     P: cols(l.P),
     dP: cols(l.dP),
     dA: cols(l.dA),
     dbias: cols(l.dbias),
-    wxT: kc.block(l.wxT, i * H, 0, H, E),
+    wxT: block(l.wxT, i * H, 0, H, E),
   };
 }
 
 /** RNN forward: h_t = tanh(A_t + h_{t-1} W_h), step by step. */
-function rnnForward(k: KernelExports, l: Loop, [gate]: readonly GateViews[]): void {
+function rnnForward(k: KernelCalls, l: Loop, [gate]: readonly GateViews[]): void {
   for (const s of l.steps) {
-    kc.gatherSum(k, s.A, l.P, s.ids, null); // the step's gate inputs, just before their use
-    kc.matmul(k, s.A, s.hp, gate!.Wh, 1);
-    kc.rnnForwardStep(k, s.hn, s.A);
+    k.gatherSum(s.A, l.P, s.ids, null); // the step's gate inputs, just before their use
+    k.matmul(s.A, s.hp, gate!.Wh, 1);
+    k.rnnForwardStep(s.hn, s.A);
   }
 }
 
 /** RNN backward through time: dA_t = (dh_t + dn) (1 - h_t²), dn = dA_t W_hᵀ. */
-function rnnBackward(k: KernelExports, l: Loop, [gate]: readonly GateViews[]): void {
-  kc.transpose(k, l.whT, gate!.Wh);
+function rnnBackward(k: KernelCalls, l: Loop, [gate]: readonly GateViews[]): void {
+  k.transpose(l.whT, gate!.Wh);
   for (let t = l.T - 1; t >= 0; t--) {
     const s = l.steps[t] as StepViews;
-    kc.rnnBackwardStep(k, s.dA, s.hn, s.dH, l.dn);
-    kc.matmul(k, l.dn, s.dA, l.whT);
+    k.rnnBackwardStep(s.dA, s.hn, s.dH, l.dn);
+    k.matmul(l.dn, s.dA, l.whT);
   }
 }
 
@@ -248,31 +242,31 @@ function rnnBackward(k: KernelExports, l: Loop, [gate]: readonly GateViews[]): v
  * GRU forward, step by step: A_t's z and r columns += h_{t-1} [W_z | W_r]_h
  * (one product), σ; then h̄'s += (r ∘ h_{t-1}) W_h̄_h, tanh, and the blend.
  */
-function gruForward(k: KernelExports, l: Loop, [z, r, c]: readonly GateViews[]): void {
+function gruForward(k: KernelCalls, l: Loop, [z, r, c]: readonly GateViews[]): void {
   const H = l.H;
-  kc.copyRows(k, kc.block(l.wh, 0, 0, H, H), z!.Wh);
-  kc.copyRows(k, kc.block(l.wh, 0, H, H, H), r!.Wh);
+  k.copyRows(block(l.wh, 0, 0, H, H), z!.Wh);
+  k.copyRows(block(l.wh, 0, H, H, H), r!.Wh);
   for (const s of l.steps) {
-    kc.gatherSum(k, s.A, l.P, s.ids, null); // the step's gate inputs, just before their use
-    kc.matmul(k, s.Azr, s.hp, l.wh, 1);
-    kc.gruGatesStep(k, s.A, s.hp, s.rh);
-    kc.matmul(k, s.Ah, s.rh, c!.Wh, 1);
-    kc.gruForwardStep(k, s.hn, s.A, s.hp);
+    k.gatherSum(s.A, l.P, s.ids, null); // the step's gate inputs, just before their use
+    k.matmul(s.Azr, s.hp, l.wh, 1);
+    k.gruGatesStep(s.A, s.hp, s.rh);
+    k.matmul(s.Ah, s.rh, c!.Wh, 1);
+    k.gruForwardStep(s.hn, s.A, s.hp);
   }
 }
 
 /** GRU backward through time, the forward's steps in reverse (see wasm/recurrent.ts). */
-function gruBackward(k: KernelExports, l: Loop, [, , c]: readonly GateViews[]): void {
+function gruBackward(k: KernelCalls, l: Loop, [, , c]: readonly GateViews[]): void {
   const H = l.H;
-  const [wzrT, wcT] = [kc.block(l.whT, 0, 0, 2 * H, H), kc.block(l.whT, 2 * H, 0, H, H)];
-  kc.transpose(k, wzrT, l.wh);
-  kc.transpose(k, wcT, c!.Wh);
+  const [wzrT, wcT] = [block(l.whT, 0, 0, 2 * H, H), block(l.whT, 2 * H, 0, H, H)];
+  k.transpose(wzrT, l.wh);
+  k.transpose(wcT, c!.Wh);
   for (let t = l.T - 1; t >= 0; t--) {
     const s = l.steps[t] as StepViews;
-    kc.gruBackwardStep(k, s.dA, s.A, s.hp, s.dH, l.dn);
-    kc.matmul(k, l.drh, s.dAh, wcT); // d(r ∘ h) = dA_h̄ W_h̄ᵀ
-    kc.gruResetBackward(k, s.dA, s.A, s.hp, l.drh, l.dn);
-    kc.matmul(k, l.dn, s.dAzr, wzrT, 1); // + [dA_z, dA_r] [W_z | W_r]_hᵀ
+    k.gruBackwardStep(s.dA, s.A, s.hp, s.dH, l.dn);
+    k.matmul(l.drh, s.dAh, wcT); // d(r ∘ h) = dA_h̄ W_h̄ᵀ
+    k.gruResetBackward(s.dA, s.A, s.hp, l.drh, l.dn);
+    k.matmul(l.dn, s.dAzr, wzrT, 1); // + [dA_z, dA_r] [W_z | W_r]_hᵀ
   }
 }
 
@@ -282,17 +276,17 @@ function gruBackward(k: KernelExports, l: Loop, [, , c]: readonly GateViews[]): 
  * into the table rows the steps read (dP [V, G·H]) gives the x rows tableᵀ dP_i,
  * the biases Σ dP_i and the table's gradient dP W_xᵀ.
  */
-function weightGrads(k: KernelExports, l: Loop, gates: readonly GateViews[], acc: (n: GraphNode) => 0 | 1): void {
+function weightGrads(k: KernelCalls, l: Loop, gates: readonly GateViews[], acc: (n: GraphNode) => 0 | 1): void {
   const { H, table } = l;
-  const h = kc.block(l.hs, 0, 0, l.T * l.B, H); // h_{t-1} of every step
-  kc.scatterRows(k, l.dP, l.dA, l.ids);
-  kc.colSum(k, l.dbias, l.dP);
+  const h = block(l.hs, 0, 0, l.T * l.B, H); // h_{t-1} of every step
+  k.scatterRows(l.dP, l.dA, l.ids);
+  k.colSum(l.dbias, l.dP);
   gates.forEach((v, i) => {
     const a = acc(v.W); // both row blocks of W share one first write
-    kc.matmulAtB(k, v.dWh, gates.length === 3 && i === 2 ? l.rh : h, v.dA, a);
-    kc.matmulAtB(k, v.dWx, table, v.dP, a);
-    kc.addGrad(k, v.db, v.dbias, acc(v.b));
-    kc.transpose(k, v.wxT, v.Wx);
+    k.matmulAtB(v.dWh, gates.length === 3 && i === 2 ? l.rh : h, v.dA, a);
+    k.matmulAtB(v.dWx, table, v.dP, a);
+    k.addGrad(v.db, v.dbias, acc(v.b));
+    k.transpose(v.wxT, v.Wx);
   });
-  if (table.grad >= 0) kc.matmul(k, gradOf(table), l.dP, l.wxT, acc(table));
+  if (table.grad >= 0) k.matmul(gradOf(table), l.dP, l.wxT, acc(table));
 }

@@ -5,7 +5,6 @@
  * @module
  */
 import { gradOf, type GraphBuilder, type GraphNode } from "./graph";
-import * as kc from "./kernel-calls";
 
 /** makemore.py's NewGELU, elementwise. */
 export function gelu(g: GraphBuilder, x: GraphNode): GraphNode {
@@ -15,8 +14,8 @@ export function gelu(g: GraphBuilder, x: GraphNode): GraphNode {
   const [dx, dOut] = [gradOf(x), gradOf(out)];
   g.push({
     name: "gelu",
-    forward: (k) => kc.geluForward(k, out, x, gate),
-    backward: (k, b) => kc.geluBackward(k, dx, x, gate, dOut, b.acc(x)),
+    forward: (k) => k.geluForward(out, x, gate),
+    backward: (k, b) => k.geluBackward(dx, x, gate, dOut, b.acc(x)),
   });
   return out;
 }
@@ -59,8 +58,8 @@ export function causalSelfAttention(g: GraphBuilder, qkv: GraphNode, nHead: numb
   const [dqkv, dOut] = [gradOf(qkv), gradOf(out)];
   g.push({
     name: "attention",
-    forward: (k) => kc.attentionForward(k, out, qkv, s),
-    backward: (k, b) => kc.attentionBackward(k, dqkv, dOut, s, b.acc(qkv)),
+    forward: (k) => k.attentionForward(out, qkv, s),
+    backward: (k, b) => k.attentionBackward(dqkv, dOut, s, b.acc(qkv)),
   });
   return out;
 }

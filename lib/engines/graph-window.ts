@@ -7,7 +7,7 @@
  */
 import type { Window } from "../nn/ops-interface";
 import { gradOf, type GraphBuilder, type GraphNode } from "./graph";
-import * as kc from "./kernel-calls";
+import { block, type Mat } from "./kernel-calls";
 
 /**
  * `nn.Linear` over the w window embeddings side by side, [M, w·E] · W [w·E, E2]
@@ -32,23 +32,23 @@ export function windowLinear(
   const wT = g.training ? g.scratch(E2, E) : P; // W_kᵀ, one place at a time
   const out = g.value(M, E2);
   // the rows of W the k-th newest token meets, and its block of P
-  const Wk = (m: kc.Mat, k: number): kc.Mat => kc.block(m, (window.order === "newest first" ? k : w - 1 - k) * E, 0, E, E2); // prettier-ignore
-  const Pk = (m: kc.Mat, k: number): kc.Mat => kc.block(m, k * R, 0, R, E2);
+  const Wk = (m: Mat, k: number): Mat => block(m, (window.order === "newest first" ? k : w - 1 - k) * E, 0, E, E2); // prettier-ignore
+  const Pk = (m: Mat, k: number): Mat => block(m, k * R, 0, R, E2);
   g.push({
     name: "window linear",
     forward: (k) => {
-      kc.windowIds(k, ids, g.tokens, window.blank, R);
-      for (let i = 0; i < w; i++) kc.matmul(k, Pk(P, i), table, Wk(W, i));
-      kc.gatherSum(k, out, P, ids, bias);
+      k.windowIds(ids, g.tokens, window.blank, R);
+      for (let i = 0; i < w; i++) k.matmul(Pk(P, i), table, Wk(W, i));
+      k.gatherSum(out, P, ids, bias);
     },
     backward: (k, b) => {
-      kc.scatterRows(k, dP, gradOf(out), ids);
-      if (bias) kc.colSum(k, gradOf(bias), gradOf(out), b.acc(bias));
+      k.scatterRows(dP, gradOf(out), ids);
+      if (bias) k.colSum(gradOf(bias), gradOf(out), b.acc(bias));
       const [aW, aT] = [b.acc(W), b.acc(table)];
       for (let i = 0; i < w; i++) {
-        kc.matmulAtB(k, Wk(gradOf(W), i), table, Pk(dP, i), aW);
-        kc.transpose(k, wT, Wk(W, i));
-        kc.matmul(k, gradOf(table), Pk(dP, i), wT, i === 0 ? aT : 1);
+        k.matmulAtB(Wk(gradOf(W), i), table, Pk(dP, i), aW);
+        k.transpose(wT, Wk(W, i));
+        k.matmul(gradOf(table), Pk(dP, i), wT, i === 0 ? aT : 1);
       }
     },
   });

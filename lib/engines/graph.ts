@@ -18,8 +18,7 @@
  * @module
  */
 import type * as tfjs from "@tensorflow/tfjs";
-import { mat, Mat } from "./kernel-calls";
-import type { KernelExports } from "./kernels";
+import { mat, Mat, type KernelCalls } from "./kernel-calls";
 
 /** A value of the graph: a [rows, cols] matrix in kernel memory, and where its gradient goes. */
 export class GraphNode extends Mat {
@@ -54,9 +53,9 @@ export interface Backward {
 export interface GraphOp {
   /** for profiles: "linear", "attention", ... */
   readonly name: string;
-  forward(k: KernelExports): void;
+  forward(k: KernelCalls): void;
   /** absent for ops with nothing to send back (evaluation graphs have no backward) */
-  backward?(k: KernelExports, b: Backward): void;
+  backward?(k: KernelCalls, b: Backward): void;
 }
 
 /** A tfjs variable's place in kernel memory. */
