@@ -34,7 +34,7 @@ import {
   BACKENDS,
   buildSplitContexts,
   DeepMLP,
-  FusedNet,
+  GraphNet,
   Generator,
   HierarchicalMLP,
   initBackend,
@@ -48,7 +48,7 @@ import {
   sampleBatchInto,
   type BackendName,
   type Contexts,
-  type Fusable,
+  type OpsModel,
   type LanguageModel,
   type TrainEngine,
 } from "../lib/index";
@@ -133,7 +133,7 @@ function parseArgs(argv: string[]): Options {
   return opts;
 }
 
-const MODELS: Record<string, (vocabSize: number) => LanguageModel & Fusable> = {
+const MODELS: Record<string, (vocabSize: number) => LanguageModel & OpsModel> = {
   mlp: (v) => lectureMlp(v),
   "deep-bn": (v) => new DeepMLP({ vocabSize: v }),
   hierarchical: (v) => new HierarchicalMLP({ vocabSize: v }),
@@ -402,9 +402,7 @@ function sequenceTable(rows: SequenceRow[]): string {
 function printProfiles(data: ContextsOf, vocabSize: number): void {
   for (const [name, make] of Object.entries(MODELS)) {
     const model = make(vocabSize);
-    const spec = model.fusedSpec();
-    if (!spec) continue;
-    const net = new FusedNet(spec, 32);
+    const net = new GraphNet(model, 32);
     net.load();
     sampleBatchInto(data(model.blockSize), new Generator(1), net.batchViews());
     net.profile(200);

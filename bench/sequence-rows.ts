@@ -18,15 +18,16 @@ import { isSequences, type Examples } from "../lib/data/examples";
 import { loadDataset } from "../lib/data/datasets";
 import { buildSequences, longestLine, type Sequences } from "../lib/data/sequences";
 import { Vocab } from "../lib/data/vocab";
-import { createEngine, type EngineName } from "../lib/engines/engine";
-import { evalLines } from "../lib/engines/graph-engine";
-import { GraphNet, isGraphModel } from "../lib/engines/graph";
+import { evalLines } from "../lib/engines/chunks";
+import type { EngineName } from "../lib/engines/engine";
+import { createEngine } from "../lib/engines/factory";
+import { GraphNet } from "../lib/engines/graph-net";
 import { resolveConfig } from "../lib/experiments/hyperparams";
 import { buildModel } from "../lib/experiments/run-model";
 import { experimentSplit } from "../lib/experiments/run-data";
-import { countParameters } from "../lib/models/model";
+import { countParameters, isOpsModel } from "../lib/models/model";
 import { Generator } from "../lib/random/generator";
-import { makeOptimizer } from "../lib/training/optimizers";
+import { makeOptimizer } from "../lib/optim/optimizers";
 import { tf } from "../lib/runtime/tf";
 
 /** One sequence row: a model kind on a dataset, and how many steps make a repeat. */
@@ -274,7 +275,7 @@ export function runSequenceCases(
 export function profileCase(c: SequenceCase, w: SequenceWork, steps: number): { stage: string; us: number }[] {
   const model = buildModel(resolveConfig({ model: c.kind, blockSize: w.train.blockSize }), w.vocabSize);
   try {
-    if (!isGraphModel(model)) return [];
+    if (!isOpsModel(model)) return [];
     const net = new GraphNet(model, SEQUENCE_BATCH);
     net.load();
     fillBatch(w.train, w.rows, 0, net.batchViews());

@@ -6,7 +6,7 @@
  */
 import { KernelMemory } from "../lib/engines/kernels";
 import { Generator } from "../lib/random/generator";
-import { AdamW } from "../lib/training/optimizers";
+import { AdamW } from "../lib/optim/optimizers";
 
 function randn(g: Generator, n: number, scale = 1): Float32Array {
   const a = g.randnArray(n);

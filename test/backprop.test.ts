@@ -18,7 +18,7 @@ import {
   exerciseStep,
   formatComparison,
 } from "../lib/nn/backprop";
-import { byHandSplitLoss, calibrateByHand, trainByHand } from "../lib/training/by-hand";
+import { byHandSplitLoss, calibrateByHand, trainByHand } from "../lib/notebook/by-hand";
 import { TorchGenerator } from "../lib/random/torch";
 import { tf } from "../lib/runtime/tf";
 import { smallSplit } from "./support/training";

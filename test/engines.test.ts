@@ -4,12 +4,13 @@
  */
 import { initBackend } from "../lib/runtime/backend";
 import { tf } from "../lib/runtime/tf";
-import { createEngine, evaluateLoss, planEngine } from "../lib/engines/engine";
+import { createEngine, evaluateLoss, planEngine } from "../lib/engines/factory";
 import { sampleBatchInto } from "../lib/data/examples";
 import { INIT_PRESETS, MLP } from "../lib/models/mlp";
+import type { SequenceModel } from "../lib/models/model";
 import { NeuralTrigram } from "../lib/models/trigram";
 import { Generator } from "../lib/random/generator";
-import { AdamW, SGD, type Optimizer } from "../lib/training/optimizers";
+import { AdamW, SGD, type Optimizer } from "../lib/optim/optimizers";
 import { train } from "../lib/training/train";
 import { paramValues, smallSplit } from "./support/training";
 
@@ -22,7 +23,14 @@ const mlp = (): MLP => new MLP({ vocabSize: 27, nEmbd: 4, nHidden: 16, seed: 5, 
 
 test("planEngine: fused for the lectures' MLP, tfjs for a model without a fused form, refusals name the reason", () => {
   const m = mlp();
-  const t = new NeuralTrigram({ vocabSize: 27, blockSize: 8, nEmbd: 2, nHidden: 4, seed: 1 });
+  // a learner's model: a tfjs forward pass and nothing else
+  const trigram = new NeuralTrigram({ vocabSize: 27, blockSize: 8, nEmbd: 2, nHidden: 4, seed: 1 });
+  const t: SequenceModel = {
+    ...{ examples: "sequence", blockSize: 8, vocabSize: 27 },
+    parameters: () => trigram.parameters(),
+    forward: (X, training) => trigram.forward(X, training),
+    dispose: () => trigram.dispose(),
+  };
   expect(planEngine(m, "auto", 32).name).toBe("fused");
   expect(planEngine(m, "tfjs", 32)).toEqual({ name: "tfjs", reason: "engine tfjs was asked for" });
   expect(planEngine(t, "auto", 32)).toEqual({ name: "tfjs", reason: "the model has no fused form" });
@@ -75,7 +83,6 @@ test("an engine's evaluation and evaluateLoss agree across engines; tensors stay
       const loss = e.step(0.001);
       if (typeof loss !== "number") loss.dispose();
     }
-    e.sync();
     expect(e.name).toBe(engine);
     expect(Number.isFinite(e.evaluate(split.val))).toBe(true);
     e.dispose();

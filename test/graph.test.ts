@@ -1,5 +1,5 @@
 /**
- * The fused graph engine (lib/engines/graph*.ts) against PyTorch and against
+ * The fused engine (lib/engines/graph*.ts) against PyTorch and against
  * the tfjs engine: every makemore model with a fused graph gives PyTorch's
  * logits, loss and gradients on the fixture batch (written by
  * scripts/fixtures/makemore_models.py), trains like tfjs with AdamW, and
@@ -7,12 +7,12 @@
  */
 import { buildSequences } from "../lib/data/sequences";
 import { Vocab } from "../lib/data/vocab";
-import { createEngine, evaluateLoss, planEngine } from "../lib/engines/engine";
-import { GraphNet, isGraphModel } from "../lib/engines/graph";
+import { createEngine, evaluateLoss, planEngine } from "../lib/engines/factory";
+import { GraphNet } from "../lib/engines/graph-net";
 import { resolveConfig } from "../lib/experiments/hyperparams";
 import { buildModel } from "../lib/experiments/run-model";
-import type { Model } from "../lib/models/model";
-import { AdamW } from "../lib/training/optimizers";
+import { isOpsModel, type Model } from "../lib/models/model";
+import { AdamW } from "../lib/optim/optimizers";
 import { train } from "../lib/training/train";
 import { Generator } from "../lib/random/generator";
 import { sampleBatchInto } from "../lib/data/examples";
@@ -31,7 +31,7 @@ const fusedKinds = RECORDED.filter((r) => FUSED_KINDS.includes(r.kind));
 test("every kind listed as fused has a fused graph, and the others do not", () => {
   for (const r of RECORDED) {
     const m = buildModel(resolveConfig({ model: r.kind, ...r.shape }), r.vocabSize);
-    expect([r.kind, isGraphModel(m)]).toEqual([r.kind, FUSED_KINDS.includes(r.kind)]);
+    expect([r.kind, isOpsModel(m)]).toEqual([r.kind, FUSED_KINDS.includes(r.kind)]);
     m.dispose();
   }
 });
@@ -40,7 +40,7 @@ test.each(fusedKinds.map((r) => [r.kind, r] as const))(
   "%s: fused logits, loss and gradients match PyTorch",
   (kind, r) => {
     const model = loadRecorded(r);
-    if (!isGraphModel(model)) throw new Error("not a graph model");
+    if (!isOpsModel(model)) throw new Error("not a graph model");
     expect(r.T).toBe(model.blockSize);
     const net = new GraphNet(model, r.B);
     net.load();
@@ -61,7 +61,7 @@ test.each(fusedKinds.map((r) => [r.kind, r] as const))(
 test("profile times each kind of op, forward and backward, and the loss", () => {
   const r = RECORDED.find((m) => m.kind === "transformer") as Recorded;
   const model = loadRecorded(r);
-  if (!isGraphModel(model)) throw new Error("not a graph model");
+  if (!isOpsModel(model)) throw new Error("not a graph model");
   const net = new GraphNet(model, r.B);
   net.load();
   net.batchViews().X.set(ints(r.X));
@@ -101,9 +101,8 @@ describe.each(fusedKinds.map((r) => [r.kind, r] as const))("%s on the fused engi
         out.push(typeof l === "number" ? l : (l.dataSync()[0] as number));
         if (typeof l !== "number") l.dispose();
       }
-      e.sync();
+      e.dispose(); // writes the state back into the variables
       expect(tf.memory().numTensors).toBe(before);
-      e.dispose();
       model.dispose();
       return out;
     });
@@ -128,12 +127,11 @@ describe.each(fusedKinds.map((r) => [r.kind, r] as const))("%s on the fused engi
         sampleBatchInto(data, g, e.batch);
         losses.push(e.step(1e-2) as number);
       }
-      e.sync();
+      e.dispose();
       const bytes = Buffer.concat([
         Buffer.from(Float64Array.from(losses).buffer),
         ...model.parameters().map((v) => Buffer.from((v.dataSync() as Float32Array).slice().buffer)),
       ]);
-      e.dispose();
       model.dispose();
       return bytes;
     };
@@ -243,7 +241,7 @@ describe("one AdamW across fused engines", () => {
     const g = new Generator(9);
     const first = createEngine(two, { engine: "fused", batchSize: 4, targetWidth: data.blockSize, optimizer: shared });
     const a = steps(first, g, 5);
-    first.sync();
+    first.dispose();
     const second = createEngine(two, { engine: "fused", batchSize: 4, targetWidth: data.blockSize, optimizer: shared });
     expect([...a, ...steps(second, g, 5)]).toEqual(straight);
     [one, two].forEach((m) => m.dispose());
@@ -269,7 +267,7 @@ describe("one AdamW across fused engines", () => {
   });
 });
 
-test("a gradient hook on the last step still leaves the updated parameters for sync() to write back", () => {
+test("a gradient hook on the last step still leaves the updated parameters for the engine to write back", () => {
   const data = buildSequences(words, vocab);
   const [hooked, plain] = [0, 1].map(() =>
     buildModel(resolveConfig({ model: "bow", blockSize: data.blockSize, nEmbd: 8, nEmbd2: 8 }), vocab.size),
@@ -289,7 +287,7 @@ test("a gradient hook on the last step still leaves the updated parameters for s
       sampleBatchInto(data, g, e.batch);
       e.step(1e-2, hook ? () => undefined : undefined);
     }
-    e.sync();
+    e.dispose();
   }
   hooked.parameters().forEach((p, i) => expect(p.dataSync()).toEqual(plain.parameters()[i]!.dataSync()));
   [hooked, plain].forEach((m) => m.dispose());

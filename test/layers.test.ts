@@ -2,18 +2,17 @@ import type * as tfjs from "@tensorflow/tfjs";
 import { initBackend } from "../lib/runtime/backend";
 import {
   BatchNorm1d,
-  batchNormTrain,
   calculateGain,
   Embedding,
   Flatten,
   initKaiming,
   kaimingStd,
   Linear,
-  linear,
   scaleVariable,
   Sequential,
   Tanh,
 } from "../lib/nn/layers";
+import { batchNormTrain, linear } from "../lib/nn/ops";
 import { Generator } from "../lib/random/generator";
 import { tf } from "../lib/runtime/tf";
 import { describeEachBackend } from "./support/backends";

@@ -9,7 +9,9 @@ import type * as tfjs from "@tensorflow/tfjs";
 import { initBackend } from "../lib/runtime/backend";
 import { BatchNorm1d, Embedding, FlattenConsecutive, Sequential } from "../lib/nn/layers";
 import { HierarchicalMLP, hierarchicalParameterCount } from "../lib/models/hierarchical";
-import { checkFusedGradients, FusedNet, fusedBytes, type FusedSpec } from "../lib/engines/fused";
+import { checkFusedGradients } from "../lib/engines/gradient-check";
+import { graphBytes, GraphNet, type GraphModel } from "../lib/engines/graph-net";
+import { applyAll, type Applies } from "../lib/nn/ops-interface";
 import { countParameters } from "../lib/models/model";
 import { modelState } from "../lib/models/model";
 import { crossEntropy } from "../lib/nn/ops";
@@ -153,11 +155,12 @@ describe("the hierarchical network", () => {
     const model = new HierarchicalMLP({ vocabSize: 27, nEmbd: 6, nHidden: 12, batchNormBug });
     // one training step first, so that gamma and beta are no longer ones and zeros
     const warm = new TorchGenerator(2);
-    const net = new FusedNet(model.fusedSpec() as FusedSpec, 16);
+    const net = new GraphNet(model, 16);
     net.load();
     net.batchViews().X.set(warm.randintArray(16 * 8, 0, 27));
     net.batchViews().Y.set(warm.randintArray(16, 0, 27));
-    net.step(0.5);
+    net.forwardBackward();
+    net.sgdStep(0.5);
     net.store();
     const g = new TorchGenerator(3);
     const X = g.randintArray(16 * 8, 0, 27);
@@ -176,10 +179,10 @@ describe("the hierarchical network", () => {
       const g = new TorchGenerator(5);
       const X = g.randintArray(8 * 8, 0, 27);
       const Y = g.randintArray(8, 0, 27);
-      const spec = model.fusedSpec() as FusedSpec;
-      expect(spec.layers.map((l) => l.kind).slice(0, 3)).toEqual(["embedding", "flatten", "linear"]);
-      expect(fusedBytes(spec, 8)).toBeGreaterThan(0);
-      const net = new FusedNet(spec, 8);
+      expect(model.layers.map((l) => l.kind).slice(0, 3)).toEqual(["Embedding", "FlattenConsecutive", "Linear"]);
+      const net = new GraphNet(model, 8);
+      // the layout counted without memory is the net's, after the module's static data
+      expect(net.bytes - graphBytes(model, 8)).toBe(new GraphNet(model, 2).bytes - graphBytes(model, 2));
       net.load();
       net.batchViews().X.set(X);
       net.batchViews().Y.set(Y);
@@ -199,7 +202,11 @@ describe("the hierarchical network", () => {
       );
       fusedRunning.forEach((r, j) => r.forEach((v, i) => expect(v).toBeCloseTo(tfjsRunning[j]?.[i] as number, 5)));
       // evaluation on the running statistics agrees too
-      const evalFused = net.evalLoss(8);
+      const evalNet = new GraphNet(model, 8, false); // evaluation mode is laid out
+      evalNet.load();
+      evalNet.batchViews().X.set(X);
+      evalNet.batchViews().Y.set(Y);
+      const evalFused = evalNet.evalTotals(8).total / 8;
       const evalTfjs = tf.tidy(() => {
         const logits = model.forward(tf.tensor2d(X, [8, 8], "int32"), false);
         return crossEntropy(logits, tf.tensor1d(Y, "int32")).dataSync()[0] as number;
@@ -211,16 +218,19 @@ describe("the hierarchical network", () => {
 
   test("the buggy batch norm's fused form: statistics over the examples while positions remain", () => {
     const model = new HierarchicalMLP({ vocabSize: 27, nEmbd: 6, nHidden: 12, batchNormBug: true });
-    const spec = model.fusedSpec() as FusedSpec;
-    const over = spec.layers.flatMap((l) => (l.kind === "batchnorm" ? [l.statsOver ?? "rows"] : []));
+    const over = model.layers.flatMap((l) => (l instanceof BatchNorm1d ? [l.state().statsOver] : []));
     expect(over).toEqual(["examples", "examples", "rows"]);
     model.dispose();
     // running statistics that do not fit the positions are refused when the layout is made
     const fixed = new HierarchicalMLP({ vocabSize: 27, nEmbd: 6, nHidden: 12 });
-    const fixedSpec = fixed.fusedSpec() as FusedSpec;
-    const layers = fixedSpec.layers.map((l) => (l.kind === "batchnorm" ? { ...l, statsOver: "examples" as const } : l));
-    expect(() => new FusedNet({ ...fixedSpec, layers }, 8)).toThrow(
-      "layer 3: running statistics of 12 for 48 columns of statistics",
+    const perPosition = (l: Applies): Applies =>
+      l instanceof BatchNorm1d ? { apply: (o, x) => o.batchNorm(x, { ...l.state(), statsOver: "examples" }) } : l;
+    const patched: GraphModel = {
+      ...{ blockSize: 8, vocabSize: 27, parameters: () => fixed.parameters() },
+      logits: (o) => applyAll(o, fixed.layers.map(perPosition), o.tokens),
+    };
+    expect(() => new GraphNet(patched, 8)).toThrow(
+      "fused graph: running statistics of 12 for 48 columns of statistics",
     );
     fixed.dispose();
   });

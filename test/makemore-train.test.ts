@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { Vocab } from "../lib/data/vocab";
 import { longestLine } from "../lib/data/sequences";
-import { isGraphModel } from "../lib/engines/graph";
+import { isOpsModel } from "../lib/models/model";
 import { resolveConfig } from "../lib/experiments/hyperparams";
 import { prepareExperimentData } from "../lib/experiments/run-data";
 import { buildModel } from "../lib/experiments/run-model";
@@ -45,7 +45,7 @@ describe("train() with AdamW", () => {
       syncEvery: 10,
     });
     expect(tf.memory().numTensors).toBe(tensors);
-    expect(r.engine).toBe(isGraphModel(model) ? "fused" : "tfjs"); // sequence models with a fused graph train fused
+    expect(r.engine).toBe(isOpsModel(model) ? "fused" : "tfjs"); // sequence models with a fused graph train fused
     expect(splitLoss(model, data.evalSplits.val)).toBeLessThan(before - 0.5);
     model.dispose();
   });

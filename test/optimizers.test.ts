@@ -9,7 +9,7 @@ import {
   type Optimizer,
   type OptimizerKind,
   type OptimizerOptions,
-} from "../lib/training/optimizers";
+} from "../lib/optim/optimizers";
 
 /** test/fixtures/adamw.json as scripts/fixtures/adamw.py writes it (arrays as base64 float32). */
 interface Fixture {

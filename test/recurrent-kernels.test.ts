@@ -5,7 +5,8 @@
  * one by one; every output sits between sentinel values that must stay.
  */
 import type * as tfjs from "@tensorflow/tfjs";
-import { GraphNet, isGraphModel } from "../lib/engines/graph";
+import { GraphNet } from "../lib/engines/graph-net";
+import { isOpsModel } from "../lib/models/model";
 import { KernelMemory } from "../lib/engines/kernels";
 import { Recurrent } from "../lib/models/rnn";
 import { sequenceCrossEntropy } from "../lib/nn/ops";
@@ -206,7 +207,7 @@ describe.each(["rnn", "gru"] as const)("the %s recurrence ops at odd sizes", (ce
   test("logits and gradients match tfjs autodiff with E = 5, H = 6, B = 3, T = 7 (a padded line included)", () => {
     const [B, T, V] = [3, 7, 5];
     const model = new Recurrent({ cell, vocabSize: V, blockSize: T, nEmbd: 5, nEmbd2: 6, seed: 3 });
-    if (!isGraphModel(model)) throw new Error("not a graph model");
+    if (!isOpsModel(model)) throw new Error("not a graph model");
     const params = model.parameters();
     tf.tidy(() => params.forEach((p) => p.assign(tf.randomNormal(p.shape, 0, 0.7, "float32", 11))));
     const g = new Generator(9);

@@ -1,98 +1,156 @@
 /**
- * The fused engine: whole training steps of a {@link FusedSpec} in the SIMD
- * kernels (lib/engines/fused.ts). The model's tfjs variables are copied in
- * once, trained in kernel memory, and written back by {@link Engine.sync}.
+ * The fused engine: whole training steps of a model's graph (graph-net.ts)
+ * in the SIMD kernels. The model's variables are copied in at the start; the
+ * engine then owns the state, in kernel memory, and hands it to the
+ * variables only where someone reads them (hooks, callbacks) and at the end.
  *
  * @module
  */
-import type { Examples } from "../data/examples";
-import { isSequences } from "../data/examples";
-import type { Model } from "../models/model";
-import type { Optimizer } from "../training/optimizers";
-import { FusedNet, fusedBytes, fusedSpecOf, type FusedSpec } from "./fused";
-import { KernelEngine } from "./kernel-engine";
+import { isSequences, type Batch, type Examples } from "../data/examples";
+import { IGNORE_INDEX } from "../data/sequences";
+import { isOpsModel, type Model } from "../models/model";
+import { AdamW, type Optimizer } from "../optim/optimizers";
+import { evalChunk } from "./chunks";
+import type { Engine, EngineState, GradMap } from "./engine";
+import { graphBytes, GraphNet, type GraphModel } from "./graph-net";
+import { kernelsAvailable, kernelsUnavailableReason } from "./kernels";
 
-/** The most kernel memory a fused network may take (1 GiB); larger batches run on tfjs. */
-export const FUSED_MAX_BYTES = 2 ** 30;
+/** The most kernel memory a graph may take: 3.5 GiB of WebAssembly's 4 GiB address space. */
+export const FUSED_MAX_BYTES = 3.5 * 2 ** 30;
 
 /**
- * The fused spec of a model when it can run fused with this batch (a number,
- * or "full": all `examples`), or the
- * reason it cannot: no fused form (or not right now), a regularization term
- * its spec does not describe (training only), a batch under 2, more than
- * {@link FUSED_MAX_BYTES} of kernel memory, or kernels not built.
+ * The model as a graph model when it can train (or evaluate) fused with
+ * `batch` examples, else why not: no forward pass over ops, kernels not
+ * built, the model's own reason (it keeps activations), a regularization
+ * term without L2 terms (training), a batch under 2 context windows or 1
+ * line, or more than {@link FUSED_MAX_BYTES} of kernel memory.
  */
-export function fusedPlan(model: Model, batchSize: number | "full", examples = 0, training = true): FusedSpec | string {
-  const spec = fusedSpecOf(model);
-  if (typeof spec === "string") return spec;
-  if (training && model.regularization && !(spec.l2 && spec.l2.length > 0)) {
+export function fusedPlan(model: Model, batch: number, training = true): GraphModel | string {
+  if (!isOpsModel(model)) return "the model has no fused form";
+  if (!kernelsAvailable()) return kernelsUnavailableReason() ?? "the fused kernels are not available";
+  const why = model.fusedUnavailable?.() ?? null;
+  if (why !== null) return why;
+  if (training && model.regularization && !model.l2Terms) {
     return "the model adds a regularization term that its fused form does not describe";
   }
-  const batch = batchSize === "full" ? examples : batchSize;
-  if (batch < 2) return "fused steps need a batch of at least 2";
-  const bytes = fusedBytes(spec, batch);
-  if (bytes > FUSED_MAX_BYTES) {
-    return `a batch of ${batch} examples needs ${Math.ceil(bytes / 2 ** 20)} MB of kernel memory (limit ${FUSED_MAX_BYTES / 2 ** 20} MB)`;
+  const lines = model.examples === "sequence";
+  if (!Number.isInteger(batch) || batch < (lines ? 1 : 2)) {
+    return lines
+      ? `fused steps need a batch of at least 1 line, got ${batch}`
+      : "fused steps need a batch of at least 2";
   }
-  return spec;
+  const bytes = graphBytes(model, batch, training);
+  if (bytes > FUSED_MAX_BYTES) {
+    return `a batch of ${batch} ${lines ? "lines" : "examples"} needs ${Math.ceil(bytes / 2 ** 20)} MB of kernel memory (limit ${FUSED_MAX_BYTES / 2 ** 20} MB)`; // prettier-ignore
+  }
+  return model;
 }
 
-/** An {@link Engine} over a {@link FusedNet}. */
-export class FusedEngine extends KernelEngine<FusedNet> {
+/** An {@link Engine} over a {@link GraphNet}. */
+export class FusedEngine implements Engine {
+  readonly name = "fused";
+  readonly batch: Batch;
+  private readonly net: GraphNet;
+  /** networks for evaluation, by chunk size (the chunking decides the rounding, so it stays fixed) */
+  private readonly evalNets = new Map<number, GraphNet>();
+
   constructor(
-    private readonly spec: FusedSpec,
+    private readonly model: GraphModel,
     batchSize: number,
-    optimizer: Optimizer,
+    private readonly optimizer: Optimizer,
   ) {
-    const net = new FusedNet(spec, batchSize);
-    net.load();
-    super(net, optimizer);
+    this.net = new GraphNet(model, batchSize);
+    this.net.load();
+    // AdamW runs as one kernel call over moments kept beside the parameters
+    if (optimizer instanceof AdamW) this.net.keepAdamW(optimizer);
+    this.batch = this.net.batchViews();
   }
 
-  protected update(lr: number): void {
-    // plain SGD is one kernel call; other optimizers update the same memory from JS
-    if (this.optimizer.kind === "sgd" && this.optimizer.weightDecay === 0) this.net.update(lr);
-    else this.optimizer.update(this.net.paramViews(), this.net.gradViews(), lr);
+  step(lr: number, onGrads?: (grads: GradMap) => void): number {
+    const loss = this.net.forwardBackward();
+    if (onGrads) this.withVariables(() => showGradients(this.net, onGrads));
+    this.update(lr);
+    return loss;
   }
 
-  protected evalChunk(data: Examples, chunkSize = 2048): number {
-    return evalChunk(chunkSize, data.n);
+  /** Applies the optimizer to the gradients of the last step: one kernel call for SGD and AdamW. */
+  private update(lr: number): void {
+    const o = this.optimizer;
+    if (o instanceof AdamW) this.net.adamwStep(o, lr);
+    else if (o.kind === "sgd" && o.weightDecay === 0) this.net.sgdStep(lr);
+    else o.update(this.net.paramViews(), this.net.gradViews(), lr);
   }
 
-  protected evalNet(size: number): FusedNet {
-    return new FusedNet(this.spec, size);
-  }
-
-  protected evaluateOn(net: FusedNet, data: Examples): number {
+  evaluate(data: Examples, chunkSize?: number): number {
+    const size = evalChunk(this.model, data.n, "fused", chunkSize);
+    const net = this.evalNets.get(size) ?? new GraphNet(this.model, size, false);
+    this.evalNets.set(size, net);
+    net.copyStateFrom(this.net);
     return evaluateOn(net, data);
   }
-}
 
-/** Mean loss over the examples with a fused network built for chunks of `chunkSize`. */
-export function fusedEvaluate(spec: FusedSpec, data: Examples, chunkSize: number): number {
-  if (!Number.isInteger(chunkSize) || chunkSize < 1) {
-    throw new RangeError(`chunkSize must be a positive integer, got ${chunkSize}`);
+  withVariables<T>(fn: () => T): T {
+    this.net.store();
+    try {
+      return fn();
+    } finally {
+      this.net.load();
+    }
   }
-  return evaluateOn(new FusedNet(spec, evalChunk(chunkSize, data.n)), data);
+
+  snapshot(): EngineState {
+    return this.net.stateViews().map((v) => v.slice());
+  }
+
+  restore(state: EngineState): void {
+    this.net.stateViews().forEach((v, i) => v.set(state[i] as Float32Array));
+  }
+
+  dispose(): void {
+    this.net.store();
+    this.evalNets.clear();
+  }
 }
 
-/** Rows per evaluation chunk: at most `chunkSize`, at most the split, at least 2 (batch norm's minimum). */
-function evalChunk(chunkSize: number, n: number): number {
-  return Math.max(2, Math.min(chunkSize, n));
+/** The hook sees the gradients as tfjs tensors, disposed after it. */
+function showGradients(net: GraphNet, onGrads: (grads: GradMap) => void): void {
+  const grads = net.gradients();
+  try {
+    onGrads(grads);
+  } finally {
+    grads.forEach((g) => g.dispose());
+  }
 }
 
-/** Loads the variables into `net` and runs the examples through it in chunks of its batch size. */
-function evaluateOn(net: FusedNet, data: Examples): number {
-  if (isSequences(data)) throw new RangeError("the fused engine evaluates context windows, not sequences");
-  const { n, blockSize } = data;
+/** Mean loss of the model's variables over `data`, through a fused evaluation net of chunks of `chunkSize`. */
+export function fusedEvaluate(model: GraphModel, data: Examples, chunkSize?: number): number {
+  const net = new GraphNet(model, evalChunk(model, data.n, "fused", chunkSize), false);
   net.load();
+  return evaluateOn(net, data);
+}
+
+/**
+ * Runs every example of `data` through `net` in chunks of its batch. A last,
+ * shorter chunk fills the rest of the batch with token 0 (and, for lines,
+ * ignored targets): examples do not interact in evaluation, so they count for nothing.
+ */
+function evaluateOn(net: GraphNet, data: Examples): number {
+  const kind = isSequences(data) ? "sequence" : "context";
+  if (kind !== net.kind) throw new RangeError(`the model reads ${net.kind} examples, not ${kind} examples`);
+  const { n, blockSize: T } = data;
+  if (T !== net.time) throw new RangeError(`examples of ${T} tokens for a model of ${net.time}`);
+  const w = kind === "sequence" ? T : 1; // targets per example
   const { X, Y } = net.batchViews();
-  let total = 0;
-  for (let start = 0; start < n; start += net.batchSize) {
-    const rows = Math.min(net.batchSize, n - start);
-    X.set(data.X.subarray(start * blockSize, (start + rows) * blockSize));
-    Y.set(data.Y.subarray(start, start + rows));
-    total += net.evalLoss(rows) * rows;
+  let [total, count] = [0, 0];
+  for (let start = 0; start < n; start += net.batch) {
+    const rows = Math.min(net.batch, n - start);
+    X.set(data.X.subarray(start * T, (start + rows) * T));
+    Y.set(data.Y.subarray(start * w, (start + rows) * w));
+    X.fill(0, rows * T);
+    Y.fill(IGNORE_INDEX, rows * w);
+    const t = net.evalTotals(rows);
+    [total, count] = [total + t.total, count + t.count];
   }
-  return total / n;
+  if (count === 0) throw new RangeError("the lines hold no target to evaluate");
+  return total / count;
 }

@@ -1,24 +1,26 @@
 /**
- * The ops every fused graph uses: embeddings, position embeddings, `nn.Linear`
- * over rows, the residual addition, tanh and the causal bag of words. Each
- * records its forward and backward kernel calls on the builder and returns
- * its output node (see lib/engines/graph.ts).
+ * The graph ops most models use: embeddings, position embeddings, `nn.Linear`
+ * over rows, the residual addition, tanh, the causal bag of words and
+ * flattening. Each lays out its output and scratch with the builder, records
+ * its forward and backward kernel calls, and returns its output node (see
+ * lib/engines/graph.ts). Their eager twins are in lib/nn/eager.ts.
  *
  * @module
  */
-import type { GraphBuilder, GraphNode } from "./graph";
+import { gradOf, type GraphBuilder, type GraphNode } from "./graph";
+import { mat } from "./kernel-calls";
 
-/** Rows of `table` [V, D] picked by the int32 ids at `ids` (`count` of them; default the graph's tokens): [count, D]. */
-export function embed(g: GraphBuilder, table: GraphNode, ids = g.tokens, count = g.batch * g.time): GraphNode {
-  const [V, D] = [table.rows, table.cols];
-  const out = g.value(count, D);
+/** Rows of `table` [V, D] picked by the int32 `ids` (n of them): [n, D]. */
+export function embed(g: GraphBuilder, table: GraphNode, ids: GraphNode): GraphNode {
+  const out = g.value(ids.rows * ids.cols, table.cols);
+  const [dTable, dOut] = [gradOf(table), gradOf(out)];
   g.push({
     name: "embedding",
-    forward: (k) => k.embedForward(count, 1, D, ids, table.at, out.at),
+    forward: (k) => k.embedForward(out, table, ids),
     backward: (k, b) => {
       // the scatter-add writes the whole table's gradient (zeros first)
       if (b.acc(table)) throw new Error("fused graph: an embedding table read twice");
-      k.embedBackward(count, 1, D, V, ids, out.grad, table.grad);
+      k.embedBackward(dTable, dOut, ids);
     },
   });
   return out;
@@ -26,16 +28,18 @@ export function embed(g: GraphBuilder, table: GraphNode, ids = g.tokens, count =
 
 /** x [B·T, D] plus the first T rows of the position table `pos` at every line. */
 export function addPositions(g: GraphBuilder, x: GraphNode, pos: GraphNode): GraphNode {
-  const { batch: B, time: T } = g;
-  const D = x.cols;
-  if (pos.cols !== D || pos.rows < T) throw new Error(`fused graph: positions [${pos.rows}, ${pos.cols}] for T ${T}`);
-  const out = g.value(B * T, D);
+  const T = g.time;
+  if (pos.cols !== x.cols || pos.rows < T)
+    throw new Error(`fused graph: positions [${pos.rows}, ${pos.cols}] for T ${T}`);
+  const out = g.value(x.rows, x.cols);
+  const dPos = mat(pos.grad, 1, T * x.cols); // the first T rows, as one row of T·D
+  const dLines = mat(out.grad, x.rows / T, T * x.cols); // the output's gradient, a row of T·D per line
   g.push({
     name: "positions",
-    forward: (k) => k.addPositions(B, T, D, x.at, pos.at, out.at),
+    forward: (k) => k.addPositions(out, x, pos, T),
     backward: (k, b) => {
-      k.addGrad(B * T * D, out.grad, x.grad, b.acc(x));
-      k.colSum(B, T * D, out.grad, pos.grad, b.acc(pos)); // Σ over lines, position by position
+      k.addGrad(gradOf(x), gradOf(out), b.acc(x));
+      k.colSum(dPos, dLines, b.acc(pos)); // Σ over lines, position by position
     },
   });
   return out;
@@ -46,19 +50,19 @@ export function addPositions(g: GraphBuilder, x: GraphNode, pos: GraphNode): Gra
  * dx = dy Wᵀ through an explicit transpose of W (a strided read of W is slower).
  */
 export function linear(g: GraphBuilder, x: GraphNode, W: GraphNode, bias: GraphNode | null): GraphNode {
-  const [M, fanIn, fanOut] = [x.rows, W.rows, W.cols];
-  if (x.cols !== fanIn) throw new Error(`fused graph: a Linear of fan-in ${fanIn} after ${x.cols} features`);
-  const out = g.value(M, fanOut);
-  const wT = g.training ? g.scratch(fanIn * fanOut) : 0;
+  if (x.cols !== W.rows) throw new Error(`fused graph: a Linear of fan-in ${W.rows} after ${x.cols} features`);
+  const out = g.value(x.rows, W.cols);
+  const wT = g.training ? g.scratch(W.cols, W.rows) : null;
+  const [dOut, dW, dx, db] = [gradOf(out), gradOf(W), gradOf(x), bias && gradOf(bias)];
   g.push({
     name: "linear",
-    forward: (k) => k.gemm(M, fanOut, fanIn, x.at, fanIn, 1, W.at, fanOut, out.at, fanOut, 0, bias ? bias.at : 0),
+    forward: (k) => k.matmul(out, x, W, 0, bias),
     backward: (k, b) => {
-      k.gemm(fanIn, fanOut, M, x.at, 1, fanIn, out.grad, fanOut, W.grad, fanOut, b.acc(W), 0);
-      if (bias) k.colSum(M, fanOut, out.grad, bias.grad, b.acc(bias));
-      if (x.grad < 0) return;
-      k.transpose(fanIn, fanOut, W.at, wT);
-      k.gemm(M, fanIn, fanOut, out.grad, fanOut, 1, wT, fanIn, x.grad, fanIn, b.acc(x), 0);
+      k.matmulAtB(dW, x, dOut, b.acc(W));
+      if (bias && db) k.colSum(db, dOut, b.acc(bias));
+      if (x.grad < 0 || !wT) return;
+      k.transpose(wT, W);
+      k.matmul(dx, dOut, wT, b.acc(x));
     },
   });
   return out;
@@ -67,14 +71,14 @@ export function linear(g: GraphBuilder, x: GraphNode, W: GraphNode, bias: GraphN
 /** a + b, the same shape (the residual stream). */
 export function add(g: GraphBuilder, a: GraphNode, c: GraphNode): GraphNode {
   if (a.rows !== c.rows || a.cols !== c.cols) throw new Error("fused graph: add of two shapes");
-  const n = a.rows * a.cols;
   const out = g.value(a.rows, a.cols);
+  const [da, dc, dOut] = [gradOf(a), gradOf(c), gradOf(out)];
   g.push({
     name: "add",
-    forward: (k) => k.addForward(n, a.at, c.at, out.at),
+    forward: (k) => k.addForward(out, a, c),
     backward: (k, b) => {
-      k.addGrad(n, out.grad, a.grad, b.acc(a));
-      k.addGrad(n, out.grad, c.grad, b.acc(c));
+      k.addGrad(da, dOut, b.acc(a));
+      k.addGrad(dc, dOut, b.acc(c));
     },
   });
   return out;
@@ -82,16 +86,16 @@ export function add(g: GraphBuilder, a: GraphNode, c: GraphNode): GraphNode {
 
 /** Elementwise tanh. */
 export function tanh(g: GraphBuilder, x: GraphNode): GraphNode {
-  const n = x.rows * x.cols;
   const out = g.value(x.rows, x.cols);
-  const tmp = g.training ? g.scratch(n) : 0;
+  const [dx, dOut] = [gradOf(x), gradOf(out)];
   g.push({
     name: "tanh",
-    forward: (k) => k.tanhForward(n, x.at, out.at),
+    forward: (k) => k.tanhForward(out, x),
     backward: (k, b) => {
-      if (!b.acc(x)) return k.tanhBackward(n, out.at, out.grad, x.grad);
-      k.tanhBackward(n, out.at, out.grad, tmp);
-      k.addGrad(n, tmp, x.grad, 1);
+      if (!b.acc(x)) return k.tanhBackward(dx, out, dOut);
+      // x's gradient is written already: this op's share goes through out's gradient (read by no one else) first
+      k.tanhBackward(dOut, out, dOut);
+      k.addGrad(dx, dOut, 1);
     },
   });
   return out;
@@ -99,14 +103,27 @@ export function tanh(g: GraphBuilder, x: GraphNode): GraphNode {
 
 /** makemore.py's CausalBoW over x [B·T, D]: position t gets the mean of positions 0..t of its line. */
 export function causalMean(g: GraphBuilder, x: GraphNode): GraphNode {
-  const { batch: B, time: T } = g;
-  const D = x.cols;
-  const out = g.value(B * T, D);
-  const tmp = g.training ? g.scratch(D) : 0;
+  const out = g.value(x.rows, x.cols);
+  const tmp = g.training ? g.scratch(1, x.cols) : mat(0, 1, x.cols);
+  const [dx, dOut] = [gradOf(x), gradOf(out)];
   g.push({
     name: "causal mean",
-    forward: (k) => k.causalMeanForward(B, T, D, x.at, out.at),
-    backward: (k, b) => k.causalMeanBackward(B, T, D, out.grad, x.grad, b.acc(x), tmp),
+    forward: (k) => k.causalMeanForward(out, x, g.time),
+    backward: (k, b) => k.causalMeanBackward(dx, dOut, g.time, b.acc(x), tmp),
   });
   return out;
+}
+
+/**
+ * Lecture 5's FlattenConsecutive(n) over x [B·P, C] (P positions per
+ * example): [B·P/n, C·n], n consecutive rows side by side. On the contiguous
+ * buffer that is a reshape, so it records nothing: the ops after it read the
+ * same values and write the same gradient. Without n, every position of an
+ * example goes into one row.
+ */
+export function flatten(g: GraphBuilder, x: GraphNode, n = x.rows / g.batch): GraphNode {
+  if (!Number.isInteger(n) || n < 1 || x.rows % n !== 0 || (x.rows / n) % g.batch !== 0) {
+    throw new Error(`fused graph: cannot merge ${x.rows / g.batch} rows per example in groups of ${n}`);
+  }
+  return g.view(x, x.rows / n, x.cols * n);
 }

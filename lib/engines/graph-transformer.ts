@@ -1,56 +1,21 @@
 /**
- * The fused ops of makemore.py's Transformer: LayerNorm over rows, NewGELU
- * and causal self-attention over c_attn's output (kernels in
- * wasm/attention.ts; the builder in lib/engines/graph.ts).
+ * The graph ops of makemore.py's Transformer besides Linear and LayerNorm:
+ * NewGELU and causal self-attention (kernels in wasm/attention.ts).
  *
  * @module
  */
-import type { GraphBuilder, GraphNode } from "./graph";
-
-/** nn.LayerNorm's eps. */
-const LN_EPS = 1e-5;
-
-/** nn.LayerNorm over the rows of x [M, N] with gain `gamma` and shift `beta` (both [N]). */
-export function layerNorm(g: GraphBuilder, x: GraphNode, gamma: GraphNode, beta: GraphNode): GraphNode {
-  const [M, N] = [x.rows, x.cols];
-  if (gamma.cols !== N || beta.cols !== N) throw new Error(`fused graph: a LayerNorm of ${gamma.cols} over ${N}`);
-  const out = g.value(M, N);
-  // each row's mean and 1/std [M], for the backward pass
-  const mean = g.scratch(M);
-  const rstd = g.scratch(M);
-  g.push({
-    name: "layer norm",
-    forward: (k) => k.layerNormForward(M, N, x.at, gamma.at, beta.at, LN_EPS, mean, rstd, out.at),
-    backward: (k, b) =>
-      k.layerNormBackward(
-        M,
-        N,
-        x.at,
-        out.grad,
-        gamma.at,
-        mean,
-        rstd,
-        x.grad,
-        b.acc(x),
-        gamma.grad,
-        b.acc(gamma),
-        beta.grad,
-        b.acc(beta),
-      ),
-  });
-  return out;
-}
+import { gradOf, type GraphBuilder, type GraphNode } from "./graph";
 
 /** makemore.py's NewGELU, elementwise. */
 export function gelu(g: GraphBuilder, x: GraphNode): GraphNode {
-  const n = x.rows * x.cols;
   const out = g.value(x.rows, x.cols);
   // σ(2u) of every value (NewGELU is x · σ(2u)): the backward pass needs no exponential (scratch in evaluation)
-  const gate = g.scratch(n);
+  const gate = g.scratch(x.rows, x.cols);
+  const [dx, dOut] = [gradOf(x), gradOf(out)];
   g.push({
     name: "gelu",
-    forward: (k) => k.geluForward(n, x.at, out.at, gate),
-    backward: (k, b) => k.geluBackward(n, x.at, gate, out.grad, x.grad, b.acc(x)),
+    forward: (k) => k.geluForward(out, x, gate),
+    backward: (k, b) => k.geluBackward(dx, x, gate, dOut, b.acc(x)),
   });
   return out;
 }
@@ -63,12 +28,7 @@ function paddedTime(T: number): number {
   return Math.ceil(T / ATTENTION_ROWS) * ATTENTION_ROWS;
 }
 
-/** Floats of one (line, head) block of probabilities: T rows of {@link paddedTime} columns. */
-function probBlock(T: number): number {
-  return T * paddedTime(T);
-}
-
-/** Floats of scratch the attention kernels use (attentionWork in wasm/attention.ts, computed here before any instance exists). */
+/** Values of scratch the attention kernels use (attentionWork in wasm/attention.ts, computed here before any instance exists). */
 function attentionWork(T: number, hs: number): number {
   const [Tp, hsp] = [paddedTime(T), Math.ceil(hs / 4) * 4];
   return 7 * Tp * hsp + ATTENTION_ROWS * Tp;
@@ -90,14 +50,16 @@ export function causalSelfAttention(g: GraphBuilder, qkv: GraphNode, nHead: numb
     throw new Error(`fused graph: attention of [${qkv.rows}, ${qkv.cols}] with ${nHead} heads`);
   }
   const out = g.value(B * T, C);
-  const keep = g.training ? 1 : 0;
+  const keep = g.training;
   // evaluation keeps the probabilities of one block of rows at a time
-  const P = g.scratch(g.training ? probBlock(T) * B * nHead : ATTENTION_ROWS * paddedTime(T));
+  const P = keep ? g.scratch(B * nHead * T, paddedTime(T)) : g.scratch(ATTENTION_ROWS, paddedTime(T));
   const work = g.scratch(attentionWork(T, C / nHead));
+  const s = { T, nHead, P, work, keep, qkv };
+  const [dqkv, dOut] = [gradOf(qkv), gradOf(out)];
   g.push({
     name: "attention",
-    forward: (k) => k.attentionForward(B, T, C, nHead, qkv.at, out.at, P, keep, work),
-    backward: (k, b) => k.attentionBackward(B, T, C, nHead, qkv.at, P, out.grad, qkv.grad, b.acc(qkv), work),
+    forward: (k) => k.attentionForward(out, qkv, s),
+    backward: (k, b) => k.attentionBackward(dqkv, dOut, s, b.acc(qkv)),
   });
   return out;
 }

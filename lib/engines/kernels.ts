@@ -1,8 +1,9 @@
 /**
  * The fused training kernels: a small WebAssembly module with 128-bit SIMD
  * (source: wasm/kernels.ts, AssemblyScript; `npm run setup` builds it into
- * wasm/build/kernels.wasm). lib/engines/fused.ts runs whole training steps of the
- * MLPs with it, on any tfjs backend, without a tfjs op per line of the model.
+ * wasm/build/kernels.wasm). The fused engine (lib/engines/graph-net.ts) runs whole
+ * training steps of every model with it, on any tfjs backend, through the named
+ * wrappers of lib/engines/kernel-calls.ts.
  *
  * Each {@link KernelMemory} is its own instance of the module, with its own
  * linear memory: buffers are laid out once with {@link KernelMemory.alloc}

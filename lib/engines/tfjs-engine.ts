@@ -7,11 +7,11 @@
  */
 import type * as tfjs from "@tensorflow/tfjs";
 import { forEachChunk, isSequences, type Batch, type Examples } from "../data/examples";
-import { batchLoss, modelLoss, type Model } from "../models/model";
+import { batchLoss, modelLoss, modelState, type Model } from "../models/model";
+import type { Optimizer } from "../optim/optimizers";
 import { tf } from "../runtime/tf";
-import type { Optimizer } from "../training/optimizers";
-import type { Engine, GradMap } from "./engine";
-import { evalLines } from "./graph-engine";
+import { evalChunk } from "./chunks";
+import type { Engine, EngineState, GradMap } from "./engine";
 
 /** An {@link Engine} of tfjs ops. */
 export class TfjsEngine implements Engine {
@@ -89,12 +89,21 @@ export class TfjsEngine implements Engine {
   }
 
   evaluate(data: Examples, chunkSize?: number): number {
-    return tfjsEvaluate(this.model, data, chunkSize ?? tfjsEvalChunk(this.model, data));
+    return tfjsEvaluate(this.model, data, evalChunk(this.model, data.n, "tfjs", chunkSize));
   }
 
-  sync(): void {} // the variables are the state
+  withVariables<T>(fn: () => T): T {
+    return fn(); // the variables are the state
+  }
 
-  reload(): void {}
+  snapshot(): EngineState {
+    // copies: on the cpu backend dataSync hands back the storage that clones share
+    return modelState(this.model).map((v) => (v.dataSync() as Float32Array).slice());
+  }
+
+  restore(state: EngineState): void {
+    tf.tidy(() => modelState(this.model).forEach((v, i) => v.assign(tf.tensor(state[i] as Float32Array, v.shape))));
+  }
 
   dispose(): void {
     this.lrTensor?.dispose();
@@ -139,15 +148,6 @@ export function sgdStep(
     map.forEach((g, p) => p.assign(tf.sub(p, tf.mul(g, lr))));
     return value;
   });
-}
-
-/**
- * Examples per tfjs evaluation chunk by default: 8,192 context windows, or
- * for lines the fused graph's chunk (about 16,384 tokens), since a chunk's
- * activations all live until its loss is read.
- */
-export function tfjsEvalChunk(model: Model, data: Examples): number {
-  return isSequences(data) ? evalLines(model, data) : 8192;
 }
 
 /** Mean loss over the examples in chunks of tfjs ops: per example for contexts, per target for sequences. */

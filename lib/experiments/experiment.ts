@@ -11,13 +11,14 @@
 import * as fs from "fs";
 import * as path from "path";
 import { Vocab } from "../data/vocab";
-import { planEngine, type EngineName } from "../engines/engine";
+import type { EngineName } from "../engines/engine";
+import { planEngine } from "../engines/factory";
 import type { Model } from "../models/model";
 import { findModel } from "../models/registry";
 import { Generator } from "../random/generator";
 import { writeFileAtomic } from "../runtime/files";
 import { sampleFromModel, splitLosses } from "../training/evaluate";
-import { makeOptimizer } from "../training/optimizers";
+import { makeOptimizer } from "../optim/optimizers";
 import type { LrSchedule } from "../training/schedule";
 import { train, TrainingDivergedError, type ProgressInfo } from "../training/train";
 import { loadTensorsInto, readCheckpoint, type Checkpoint } from "./checkpoint";

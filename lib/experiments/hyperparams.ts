@@ -11,7 +11,7 @@
  */
 import { findModel, MODEL_KINDS } from "../models/registry";
 import { MODEL_SHAPE_KEYS, type ModelShape, type ModelSpec } from "../models/spec";
-import { OPTIMIZER_KINDS, type OptimizerKind } from "../training/optimizers";
+import { OPTIMIZER_KINDS, type OptimizerKind } from "../optim/optimizers";
 
 /** The name of a registered model kind (see lib/models/registry.ts). */
 export type ModelKind = string;

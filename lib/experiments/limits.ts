@@ -1,165 +1,56 @@
 /**
  * Memory a run will need, worked out from its configuration and data before
- * anything is built or written, so that a size that cannot fit (a batch of a
+ * anything is trained or written, so that a size that cannot fit (a batch of a
  * hundred million, a context of a million characters) is refused at once
  * instead of failing after minutes with "memory access out of bounds".
  *
  * The estimate adds up: the process itself, the encoded data, the
- * parameters, the training step of the engine that will run it (on the fused
- * engine its kernel memory, laid out exactly as lib/engines/fused.ts lays it
- * out, or as a sequence model's fused graph lays it out; on tfjs the
- * gradients and the activations autodiff keeps), the evaluation chunks,
- * checkpoint copies, AdamW's two moments and the minibatch. It is compared with a ceiling:
+ * parameters, the training step, the evaluation chunks, checkpoint copies,
+ * AdamW's two moments and the minibatch. The model is built for it (its
+ * parameters only, after its parameter count says they are few enough), and
+ * the training step is sized from the model itself, for any kind: on the
+ * fused engine by laying out its graph for the batch and for an evaluation
+ * chunk (`graphBytes`, counted without memory: the kernel memory exactly); on
+ * tfjs from the tensors its eager forward pass keeps for one and two
+ * examples, times {@link TFJS_AUTODIFF_FACTOR}, plus {@link LOSS_COPIES}
+ * tensors the size of the logits. The sum is compared with a ceiling:
  * `--max-memory`, else MAKEMORE_MAX_MEMORY, else half of the machine's memory.
  *
  * @module
  */
+import type * as tfjs from "@tensorflow/tfjs";
 import * as os from "os";
-import { bufferEnd } from "../engines/kernels";
+import { evalChunk } from "../engines/chunks";
 import { FUSED_MAX_BYTES } from "../engines/fused-engine";
-import { graphBytes, isGraphModel } from "../engines/graph";
-import { evalLines, GRAPH_MAX_BYTES } from "../engines/graph-engine";
+import { graphBytes } from "../engines/graph-net";
+import { isOpsModel, type Model, type OpsModel } from "../models/model";
 import { findModel } from "../models/registry";
+import { EagerOps } from "../nn/eager";
 import { quietDefaultBackend } from "../runtime/backend";
+import { tf } from "../runtime/tf";
 import { ConfigError, type ExperimentConfig } from "./hyperparams";
 import { evalSubsetSize } from "./run-data";
 import { buildModel } from "./run-model";
 
-/** A layer as the fused engine lays it out (see `fusedSpec()` of the models). */
-type LayerShape =
-  | { kind: "embedding"; vocab: number; dim: number }
-  | { kind: "linear"; fanIn: number; fanOut: number; bias: boolean }
-  | { kind: "batchnorm"; dim: number }
-  | { kind: "tanh"; dim: number };
-
 /**
- * The layers of a configuration's model, in the order of its fused spec
- * (lib/models/*: fusedSpec); empty for the sequence models, whose fused
- * graphs are sized by {@link graphMemory}.
+ * What a tfjs training step keeps per example, over what the eager forward
+ * pass keeps: autodiff holds every forward value while the backward pass
+ * makes gradients and temporaries (tf.profile's peaks for every registered
+ * kind stay under it, test/limits.test.ts; the largest measured ratio was 3.2).
  */
-export function layerShapes(config: ExperimentConfig, vocabSize: number): LayerShape[] {
-  const V = vocabSize;
-  const { blockSize: T, nEmbd: E, nHidden: H } = config;
-  switch (config.model) {
-    case "bigram":
-      return [{ kind: "embedding", vocab: V, dim: V }];
-    case "mlp":
-    case "mlp-bn": {
-      const bn = config.model === "mlp-bn";
-      return [
-        { kind: "embedding", vocab: V, dim: E },
-        { kind: "linear", fanIn: T * E, fanOut: H, bias: !bn },
-        ...(bn ? [{ kind: "batchnorm" as const, dim: H }] : []),
-        { kind: "tanh", dim: H },
-        { kind: "linear", fanIn: H, fanOut: V, bias: true },
-      ];
-    }
-    case "deep": {
-      const layers: LayerShape[] = [{ kind: "embedding", vocab: V, dim: E }];
-      let fanIn = T * E;
-      for (let i = 0; i < config.nLayers; i++) {
-        layers.push(
-          { kind: "linear", fanIn, fanOut: H, bias: false },
-          { kind: "batchnorm", dim: H },
-          { kind: "tanh", dim: H },
-        );
-        fanIn = H;
-      }
-      layers.push({ kind: "linear", fanIn, fanOut: V, bias: false }, { kind: "batchnorm", dim: V });
-      return layers;
-    }
-    default:
-      return [];
-  }
-}
+export const TFJS_AUTODIFF_FACTOR = 4;
 
-/** Sizes of the trainable parameters in fused-spec order (embedding table, weight and bias, gamma and beta). */
-function paramSizes(layers: readonly LayerShape[]): number[] {
-  return layers.flatMap((l) => {
-    if (l.kind === "embedding") return [l.vocab * l.dim];
-    if (l.kind === "linear") return l.bias ? [l.fanIn * l.fanOut, l.fanOut] : [l.fanIn * l.fanOut];
-    if (l.kind === "batchnorm") return [l.dim, l.dim];
-    return [];
-  });
-}
+/** Tensors the size of the logits the cross-entropy and its gradient hold at once (one-hot, log-softmax, ...). */
+export const LOSS_COPIES = 16;
 
-/**
- * Kernel memory of a fused network of this configuration for a batch: the
- * allocations of lib/engines/fused.ts's layout, in its order, so the figure
- * equals `fusedBytes` (a test holds them equal) without building the model.
- */
-export function fusedKernelBytes(config: ExperimentConfig, vocabSize: number, batchSize: number): number {
-  const B = batchSize;
-  const layers = layerShapes(config, vocabSize);
-  let end = 0;
-  const alloc = (count: number, times = 1): void => {
-    for (let i = 0; i < times; i++) end = bufferEnd(end, count);
-  };
-  const floats = paramSizes(layers).reduce((a, s) => a + Math.ceil(s / 16) * 16, 0);
-  alloc(floats, 2); // parameters, then their gradients
-  alloc(B * config.blockSize);
-  alloc(B);
-  for (const l of layers) {
-    if (l.kind === "embedding") alloc(B * config.blockSize * l.dim, 2);
-    else if (l.kind === "linear") {
-      alloc(l.fanIn * l.fanOut); // the transposed weights
-      alloc(B * l.fanOut, 2);
-    } else if (l.kind === "batchnorm") {
-      alloc(l.dim, 6); // running mean and statistic, batch mean, 1/std, variance, scratch
-      alloc(B * l.dim, 3);
-    } else alloc(B * l.dim, 2);
-  }
-  return end;
-}
-
-/** Floats per example of the activations and their gradients (what grows with the batch). */
-function activationFloats(config: ExperimentConfig, vocabSize: number): number {
-  return layerShapes(config, vocabSize).reduce((a, l) => {
-    if (l.kind === "embedding") return a + 2 * config.blockSize * l.dim;
-    if (l.kind === "linear") return a + 2 * l.fanOut;
-    if (l.kind === "batchnorm") return a + 3 * l.dim;
-    return a + 2 * l.dim;
-  }, 0);
-}
-
-/**
- * Bytes per example that a tfjs training step keeps alive at its peak: 2.5
- * times the fused engine's activations and their gradients (autodiff keeps
- * the forward values, and the backward pass makes gradients and
- * temporaries), plus the cross-entropy's [batch, vocab] tensors (one-hot,
- * log-softmax, exp, products). Peaks measured with tf.profile on cpu were
- * 0.4 to 0.8 times this (test/limits.test.ts holds them below it).
- */
-function tfjsBytesPerExample(config: ExperimentConfig, vocabSize: number): number {
-  if (layerShapes(config, vocabSize).length === 0) return 4 * sequenceActivationFloats(config, vocabSize);
-  return 10 * activationFloats(config, vocabSize) + 64 * vocabSize;
-}
-
-/**
- * A rough count of the floats a sequence model keeps per line in a tfjs
- * step: at every position and layer a few activations of the widest
- * dimension and their gradients, the logits, and (for attention) the
- * [heads, T, T] scores, their softmax and gradients. Only the shape keys the
- * model uses count (a GRU has no layers to multiply by).
- */
-function sequenceActivationFloats(config: ExperimentConfig, vocabSize: number): number {
-  const uses = findModel(config.model)?.uses ?? [];
-  const T = config.blockSize;
-  const layers = uses.includes("nLayers") ? Math.max(1, config.nLayers) : 1;
-  const widths = (["nEmbd", "nEmbd2", "nHidden"] as const).filter((k) => uses.includes(k)).map((k) => config[k]);
-  const width = Math.max(1, ...widths) * (config.model === "transformer" ? 4 : 1); // the transformer's MLP is 4·nEmbd wide
-  const attention = config.model === "transformer" ? 4 * layers * config.nHead * T * T : 0;
-  return 12 * T * layers * width + 4 * T * vocabSize + attention;
-}
+/** Parameters above which a model is not built to size its step (it could not fit anyway). */
+const SIZING_MAX_PARAMS = 100_000_000;
 
 /** Most memory the wasm backend of TensorFlow.js can address (32-bit WebAssembly memory). */
 export const WASM_BACKEND_MAX_BYTES = 2 ** 32;
 
 /** Memory of a Node process with TensorFlow.js and the lib loaded, before any data (measured about 120 MB; rounded up). */
 export const PROCESS_BASE_BYTES = 200 * 2 ** 20;
-
-/** Examples per evaluation chunk: the fused engine's, and the tfjs path's (see lib/training/evaluate.ts). */
-const EVAL_CHUNK = { fused: 2048, tfjs: 8192 } as const;
 
 /** What the data of a run amounts to. */
 export interface DataSize {
@@ -209,25 +100,35 @@ export function estimateRunMemory(
   vocabSize: number,
   options: EstimateOptions,
 ): MemoryEstimate {
-  const V = vocabSize;
-  const B = config.batchSize;
-  const T = config.blockSize;
-  const shapes = layerShapes(config, V);
-  const sequence = findModel(config.model)?.examples === "sequence";
-  const P =
-    shapes.length > 0
-      ? paramSizes(shapes).reduce((a, s) => a + s, 0)
-      : (findModel(config.model)?.parameterCount(config, V) ?? 0);
+  const spec = findModel(config.model);
+  if (!spec) throw new ConfigError(`unknown model ${config.model}`);
+  const P = spec.parameterCount(config, vocabSize);
+  const sequence = spec.examples === "sequence";
   // an example is a line for sequence models, a character (or line end) for context windows
   const examples = sequence ? size.lines : size.chars + size.lines;
-  const evalExamples = Math.max(2, Math.min(examples, evalSubsetSize(sequence ? "sequence" : "context", T)));
-  const graph = sequence && options.fusedAvailable ? graphMemory(config, V, evalExamples) : null;
-  const kernel = graph ? graph.train : B >= 2 && shapes.length > 0 ? fusedKernelBytes(config, V, B) : Infinity;
-  const engine = options.fusedAvailable && kernel <= (sequence ? GRAPH_MAX_BYTES : FUSED_MAX_BYTES) ? "fused" : "tfjs";
-  const perExample = tfjsBytesPerExample(config, V);
-  // what one tfjs evaluation chunk holds: 8,192 windows, or lines of about 16,384 tokens
-  const tfjsChunk = Math.min(sequence ? evalLines(config, { n: evalExamples }) : EVAL_CHUNK.tfjs, evalExamples);
-  const parts: MemoryPart[] = [
+  const evalExamples = Math.max(2, Math.min(examples, evalSubsetSize(spec.examples, config.blockSize)));
+  const model = P <= SIZING_MAX_PARAMS ? buildForSizing(config, vocabSize) : null;
+  try {
+    const fused = model && options.fusedAvailable ? fusedStep(model, config.batchSize, P, evalExamples) : null;
+    const step = fused ?? tfjsStep(model, config.batchSize, P, evalExamples);
+    const parts = [...runParts(config, size, P, examples, sequence), ...step.parts].sort((a, b) => b.bytes - a.bytes);
+    const total = parts.reduce((a, p) => a + p.bytes, 0);
+    return { engine: fused ? "fused" : "tfjs", parts, total, tfjsBytes: step.tfjsBytes };
+  } finally {
+    model?.dispose();
+  }
+}
+
+/** The parts of a run that do not depend on the engine. */
+function runParts(
+  config: ExperimentConfig,
+  size: DataSize,
+  P: number,
+  examples: number,
+  sequence: boolean,
+): MemoryPart[] {
+  const [B, T] = [config.batchSize, config.blockSize];
+  return [
     { name: "process", bytes: PROCESS_BASE_BYTES },
     // the examples of every split (the training split is built twice while the evaluation subsets are drawn)
     { name: "data", bytes: 2 * examples * (T + 1) * 4 * (sequence ? 2 : 1) + size.chars * 2 + size.lines * 32 },
@@ -237,47 +138,73 @@ export function estimateRunMemory(
     { name: "optimizer state", bytes: config.optimizer === "adamw" ? 2 * P * 4 : 0 },
     { name: `minibatch of ${B.toLocaleString("en-US")}`, bytes: 2 * B * (T + 1) * 4 },
   ];
-  if (engine === "fused") {
-    parts.push({ name: "fused kernel memory (parameters, gradients, activations)", bytes: kernel });
-    // one network per split evaluation; the previous one may not be collected yet
-    const evaluation = graph ? graph.evaluation : fusedKernelBytes(config, V, Math.min(EVAL_CHUNK.fused, evalExamples));
-    parts.push({ name: "evaluation", bytes: 2 * evaluation });
-  } else {
-    parts.push({ name: "gradients", bytes: 2 * P * 4 });
-    parts.push({ name: `activations of a batch of ${B.toLocaleString("en-US")}`, bytes: B * perExample });
-    parts.push({ name: "evaluation", bytes: tfjsChunk * perExample });
-  }
-  parts.sort((a, b) => b.bytes - a.bytes);
-  const total = parts.reduce((a, p) => a + p.bytes, 0);
-  const tfjsBytes = engine === "fused" ? P * 4 : P * 4 * 3 + Math.max(B, tfjsChunk) * perExample;
-  return { engine, parts, total, tfjsBytes };
 }
 
-/** Parameters above which a model is not built just to size its graph (it would not fit anyway). */
-const GRAPH_SIZING_MAX_PARAMS = 100_000_000;
+/** The configuration's model with fresh parameters, to size; the backend may not be chosen yet. */
+function buildForSizing(config: ExperimentConfig, V: number): Model & OpsModel {
+  quietDefaultBackend();
+  const model = buildModel(config, V);
+  if (isOpsModel(model)) return model;
+  model.dispose();
+  throw new Error(`model ${config.model} has no forward pass over ops to size`);
+}
+
+/** A step's parts, and what of it TensorFlow.js holds. */
+interface StepMemory {
+  parts: MemoryPart[];
+  tfjsBytes: number;
+}
 
 /**
- * Kernel memory of a sequence model's fused graph, training and evaluation,
- * as the graph lays it out: the model is built (its parameters only) and its
- * graph recorded with a counting allocator. Null when it has no graph, or is
- * too large to build for this.
+ * The fused engine's step: its kernel memory and an evaluation net per split
+ * (the previous one may not be collected yet), or null when the fused engine
+ * would not take the batch.
  */
-function graphMemory(
-  config: ExperimentConfig,
-  V: number,
-  evalExamples: number,
-): { train: number; evaluation: number } | null {
-  const spec = findModel(config.model);
-  if (!spec || config.batchSize < 1 || spec.parameterCount(config, V) > GRAPH_SIZING_MAX_PARAMS) return null;
-  quietDefaultBackend(); // the estimate may come before the backend is chosen
-  const model = buildModel(config, V);
-  try {
-    if (!isGraphModel(model)) return null;
-    const lines = evalLines(model, { n: evalExamples });
-    return { train: graphBytes(model, config.batchSize, true), evaluation: graphBytes(model, lines, false) };
-  } finally {
-    model.dispose();
-  }
+function fusedStep(model: Model & OpsModel, batch: number, P: number, evalExamples: number): StepMemory | null {
+  if (batch < (model.examples === "sequence" ? 1 : 2)) return null;
+  const train = graphBytes(model, batch);
+  if (train > FUSED_MAX_BYTES) return null;
+  const evaluation = graphBytes(model, evalChunk(model, evalExamples, "fused"), false);
+  return {
+    parts: [
+      { name: "fused kernel memory (parameters, gradients, activations)", bytes: train },
+      { name: "evaluation", bytes: 2 * evaluation },
+    ],
+    tfjsBytes: P * 4,
+  };
+}
+
+/** The tfjs engine's step: gradients, the activations of the batch, and those of an evaluation chunk. */
+function tfjsStep(model: (Model & OpsModel) | null, B: number, P: number, evalExamples: number): StepMemory {
+  const eager = model ? eagerBytesPerExample(model) : { forward: 0, logits: 0 };
+  const loss = LOSS_COPIES * eager.logits;
+  const [step, evaluation] = [TFJS_AUTODIFF_FACTOR * eager.forward + loss, eager.forward + loss];
+  const chunk = model ? Math.min(evalChunk(model, evalExamples, "tfjs"), evalExamples) : 0;
+  return {
+    parts: [
+      { name: "gradients", bytes: 2 * P * 4 },
+      { name: `activations of a batch of ${B.toLocaleString("en-US")}`, bytes: B * step },
+      { name: "evaluation", bytes: chunk * evaluation },
+    ],
+    tfjsBytes: P * 4 * 3 + Math.max(B * step, chunk * evaluation),
+  };
+}
+
+/**
+ * Bytes the eager forward pass keeps per example (every tensor it makes stays
+ * until its scope ends, as autodiff keeps them), and of those the logits:
+ * what one more example adds, in evaluation mode.
+ */
+function eagerBytesPerExample(model: Model & OpsModel): { forward: number; logits: number } {
+  const kept = (batch: number): [number, number] =>
+    tf.tidy(() => {
+      const before = tf.memory().numBytes;
+      const X = tf.zeros([batch, model.blockSize], "int32") as tfjs.Tensor2D;
+      const logits = model.logits(new EagerOps(X, false));
+      return [tf.memory().numBytes - before, logits.size * 4];
+    });
+  const [one, two] = [kept(1), kept(2)];
+  return { forward: two[0] - one[0], logits: two[1] - one[1] };
 }
 
 /** A memory ceiling and where it came from (for the message). */

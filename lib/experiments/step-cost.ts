@@ -21,7 +21,7 @@ import { kernelsAvailable } from "../engines/kernels";
 import { findModel } from "../models/registry";
 import { initBackend } from "../runtime/backend";
 import { splitLosses } from "../training/evaluate";
-import { makeOptimizer } from "../training/optimizers";
+import { makeOptimizer } from "../optim/optimizers";
 import { train } from "../training/train";
 import { parameterCount, resolveConfig, type ExperimentConfig } from "./hyperparams";
 import { dataSize, estimateRunMemory } from "./limits";

@@ -36,9 +36,8 @@ import {
   type Layer,
   type LayerHook,
 } from "../nn/layers";
-import type { Fusable, FusedLayer, FusedSpec } from "../engines/fused";
-import type { LanguageModel } from "./model";
-import { fusedLayer } from "./fused-layers";
+import { applyAll, type Ops } from "../nn/ops-interface";
+import type { LanguageModel, OpsModel } from "./model";
 import type { ModelSpec } from "./spec";
 import { Generator } from "../random/generator";
 
@@ -106,7 +105,7 @@ export function deepParameterCount(config: DeepConfig): number {
 }
 
 /** The lecture-3 deep network as a {@link LanguageModel} (see the module comment). */
-export class DeepMLP implements LanguageModel, Fusable {
+export class DeepMLP implements LanguageModel, OpsModel {
   /** the configuration, defaults filled in */
   readonly config: ResolvedDeepConfig;
   /** characters of context */
@@ -210,21 +209,15 @@ export class DeepMLP implements LanguageModel, Fusable {
     return runLayers(this.layers, emb, hook) as tfjs.Tensor2D;
   }
 
-  /**
-   * The network for the fused training kernels (lib/engines/fused.ts), layer for
-   * layer. Null while any layer keeps its outputs (`keepOutputs(true)`), since
-   * fused steps keep no tensors.
-   */
-  fusedSpec(): FusedSpec | null {
+  /** The same layers over any ops: the fused engine records them as a graph. */
+  logits<V>(o: Ops<V>): V {
+    return applyAll(o, [this.embedding, this.flatten, ...this.layers], o.tokens);
+  }
+
+  /** Why the fused engine cannot run the model now: it keeps no tensors, so not while layers keep their outputs. */
+  fusedUnavailable(): string | null {
     const all = [this.embedding, this.flatten, ...this.layers];
-    if (all.some((l) => l.keepOutput)) return null;
-    const layers: FusedLayer[] = [{ kind: "embedding", table: this.C }];
-    for (const l of this.layers) {
-      const fused = fusedLayer(l);
-      if (!fused) return null;
-      layers.push(fused);
-    }
-    return { blockSize: this.blockSize, vocabSize: this.vocabSize, layers };
+    return all.some((l) => l.keepOutput) ? "the model cannot be fused while it records its activations" : null;
   }
 
   /** frees every variable, buffer and kept output */

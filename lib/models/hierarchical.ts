@@ -28,9 +28,8 @@ import {
   Tanh,
   type Layer,
 } from "../nn/layers";
-import type { Fusable, FusedLayer, FusedSpec } from "../engines/fused";
-import type { LanguageModel } from "./model";
-import { fusedLayer } from "./fused-layers";
+import type { Ops } from "../nn/ops-interface";
+import type { LanguageModel, OpsModel } from "./model";
 import { TorchGenerator } from "../random/torch";
 
 /** Configuration of a {@link HierarchicalMLP}. */
@@ -108,7 +107,7 @@ function buildLayers(c: ResolvedHierarchicalConfig, generator: TorchGenerator): 
 }
 
 /** Lecture 5's network as a {@link LanguageModel} (see the module comment). */
-export class HierarchicalMLP implements LanguageModel, Fusable {
+export class HierarchicalMLP implements LanguageModel, OpsModel {
   /** the configuration, defaults filled in */
   readonly config: ResolvedHierarchicalConfig;
   /** characters of context: the product of the groups */
@@ -159,21 +158,15 @@ export class HierarchicalMLP implements LanguageModel, Fusable {
     return this.net.forward(X) as tfjs.Tensor2D;
   }
 
-  /**
-   * The network for the fused kernels: the embedding reads one row per
-   * position and each FlattenConsecutive merges rows; the buggy batch norm
-   * takes its statistics over the examples only (`statsOver: "examples"`).
-   * Null while a layer keeps its outputs.
-   */
-  fusedSpec(): FusedSpec | null {
-    if (this.net.keepOutput || this.layers.some((l) => l.keepOutput)) return null;
-    const layers: FusedLayer[] = [];
-    for (const l of this.layers) {
-      const fused = fusedLayer(l);
-      if (!fused) return null;
-      layers.push(fused);
-    }
-    return { blockSize: this.blockSize, vocabSize: this.vocabSize, layers };
+  /** The same layers over any ops: the fused engine records them as a graph (FlattenConsecutive merges rows). */
+  logits<V>(o: Ops<V>): V {
+    return this.net.apply(o, o.tokens);
+  }
+
+  /** Why the fused engine cannot run the model now: it keeps no tensors, so not while layers keep their outputs. */
+  fusedUnavailable(): string | null {
+    const keeps = this.net.keepOutput || this.layers.some((l) => l.keepOutput);
+    return keeps ? "the model cannot be fused while it records its activations" : null;
   }
 
   /** frees every variable, buffer and kept output */

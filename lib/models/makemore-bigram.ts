@@ -5,47 +5,44 @@
  * @module
  */
 import type * as tfjs from "@tensorflow/tfjs";
-import type { GraphBuilder, GraphNode } from "../engines/graph";
-import { embed } from "../engines/graph-ops";
-import { embedding } from "../nn/ops";
+import type { Ops } from "../nn/ops-interface";
 import { tf } from "../runtime/tf";
-import type { SequenceModel } from "./model";
+import { eagerLogits, type OpsModel, type SequenceModel } from "./model";
 import type { NamedParameters } from "./parts";
 import type { ModelSpec } from "./spec";
 
 /** See the module comment. */
-export class MakemoreBigram implements SequenceModel, NamedParameters {
+export class MakemoreBigram implements SequenceModel, NamedParameters, OpsModel {
   readonly examples = "sequence";
   readonly blockSize: number;
   readonly vocabSize: number;
-  private readonly logits: tfjs.Variable; // [vocab, vocab]
+  private readonly table: tfjs.Variable; // [vocab, vocab]
 
   constructor(vocabSize: number, blockSize: number) {
     this.vocabSize = vocabSize;
     this.blockSize = blockSize;
-    this.logits = tf.variable(tf.zeros([vocabSize, vocabSize]));
+    this.table = tf.variable(tf.zeros([vocabSize, vocabSize]));
   }
 
   parameters(): tfjs.Variable[] {
-    return [this.logits];
+    return [this.table];
   }
 
   namedParameters(): [string, tfjs.Variable][] {
-    return [["logits", this.logits]];
+    return [["logits", this.table]];
   }
 
-  forward(X: tfjs.Tensor2D): tfjs.Tensor3D {
-    // a row lookup per position: embedding's gradient adds into the rows read
-    return tf.tidy(() => embedding(this.logits as tfjs.Tensor2D, X) as tfjs.Tensor3D); // [B, T, vocab]
+  /** a row lookup per position: the table's rows are the logits, [B, T, vocab] */
+  logits<V>(o: Ops<V>): V {
+    return o.embed(this.table);
   }
 
-  /** The same lookup as a fused graph: the table's rows are the logits. */
-  fusedGraph(g: GraphBuilder): GraphNode {
-    return embed(g, g.param(this.logits)); // [B·T, vocab]
+  forward(X: tfjs.Tensor2D, training = false): tfjs.Tensor3D {
+    return eagerLogits(this, X, training);
   }
 
   dispose(): void {
-    this.logits.dispose();
+    this.table.dispose();
   }
 }
 

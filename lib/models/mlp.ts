@@ -17,11 +17,11 @@
 import type * as tfjs from "@tensorflow/tfjs";
 import type { Contexts } from "../data/contexts";
 import { checkBlockSize, forEachChunk } from "../data/examples";
-import type { Fusable, FusedLayer, FusedSpec } from "../engines/fused";
-import type { LanguageModel } from "./model";
+import type { LanguageModel, OpsModel } from "./model";
 import type { ModelSpec } from "./spec";
 import { LECTURE_SEED } from "../random/seeds";
-import { embedding, oneHotFloat } from "../nn/ops";
+import { EagerOps } from "../nn/eager";
+import type { BatchNormState, Ops } from "../nn/ops-interface";
 import { Generator } from "../random/generator";
 import type { NormalDraws } from "../random/torch";
 import { tf } from "../runtime/tf";
@@ -93,22 +93,8 @@ export type MlpActivations = {
   h: tfjs.Tensor2D;
 };
 
-/** Tensors of one forward pass kept for the backward pass. */
-interface ForwardPass {
-  /** concatenated embeddings [B, blockSize * nEmbd] */
-  emb: tfjs.Tensor2D;
-  /** input of tanh [B, nHidden] */
-  hPreact: tfjs.Tensor2D;
-  /** tanh output [B, nHidden] */
-  h: tfjs.Tensor2D;
-  /** output [B, vocab] */
-  logits: tfjs.Tensor2D;
-  /** batch norm: the normalized pre-activations and 1 / std; null without batch norm */
-  bn: { xhat: tfjs.Tensor2D; invStd: tfjs.Tensor } | null;
-}
-
 /** The lecture's MLP language model (see the module comment). */
-export class MLP implements LanguageModel, Fusable {
+export class MLP implements LanguageModel, OpsModel {
   /** characters of context */
   readonly blockSize: number;
   /** size of the vocabulary */
@@ -143,6 +129,8 @@ export class MLP implements LanguageModel, Fusable {
   readonly bnStdRunning: tfjs.Variable<tfjs.Rank.R1> | null;
   /** when true, each forward keeps its hidden tensors in {@link MLP.lastActivations} */
   recordActivations = false;
+  /** the batch norm as the ops see it (the lecture's: unbiased std, running mean and std), or null */
+  private readonly bn: BatchNormState | null;
   private recorded: MlpActivations | null = null;
 
   /**
@@ -194,8 +182,13 @@ export class MLP implements LanguageModel, Fusable {
       this.bnBias = v(() => tf.zeros([nHidden]));
       this.bnMeanRunning = v(() => tf.zeros([nHidden]), false);
       this.bnStdRunning = v(() => tf.ones([nHidden]), false);
+      this.bn = {
+        ...{ gamma: this.bnGain, beta: this.bnBias, runningMean: this.bnMeanRunning, running: this.bnStdRunning },
+        ...{ runningKind: "std", eps: bnEps, momentum: bnMomentum, divisor: "n-1", statsOver: "rows" },
+      };
     } else {
       this.bnGain = this.bnBias = this.bnMeanRunning = this.bnStdRunning = null;
+      this.bn = null;
     }
   }
 
@@ -214,28 +207,21 @@ export class MLP implements LanguageModel, Fusable {
    * Logits [batch, vocab] for contexts X [batch, blockSize]. With batch norm,
    * `training` normalizes with the batch's own mean and std and moves the running
    * statistics towards them; otherwise the running statistics are used.
-   *
-   * The pass is one custom-gradient op with a hand-derived backward pass (as in
-   * lecture 4), so a training step runs a few dozen small kernels instead of the
-   * many more the autodiff tape would record.
+   * {@link MLP.logits} on the eager ops, keeping the hidden layer while
+   * {@link MLP.recordActivations} is on.
    */
   forward(X: tfjs.Tensor2D, training: boolean): tfjs.Tensor2D {
     return tf.tidy(() => {
-      const op = tf.customGrad((...args: (tfjs.Tensor | tfjs.GradSaveFunc)[]) => {
-        const save = args[args.length - 1] as tfjs.GradSaveFunc;
-        const pass = this.pass(X, training);
-        if (this.recordActivations) this.record(pass.hPreact, pass.h);
-        const W1 = this.W1 as tfjs.Tensor;
-        const W2 = this.W2 as tfjs.Tensor;
-        const bn = pass.bn ? [pass.bn.xhat, pass.bn.invStd, this.bnGain as tfjs.Tensor] : [];
-        save([pass.emb, pass.h, W1, W2, ...bn]);
-        return {
-          value: pass.logits,
-          gradFunc: (dy: tfjs.Tensor, saved: tfjs.Tensor[]) => this.backward(X, training, dy, saved),
-        };
-      });
-      return op(...this.parameters()) as tfjs.Tensor2D;
+      const o = new EagerOps(X, training);
+      const { hPreact, h } = this.hidden(o);
+      if (this.recordActivations) this.record(hPreact as tfjs.Tensor2D, h as tfjs.Tensor2D);
+      return this.output(o, h) as tfjs.Tensor2D;
     });
+  }
+
+  /** The forward pass over any ops: embeddings, Linear(W1, b1), batch norm when on, tanh, Linear(W2, b2). */
+  logits<V>(o: Ops<V>): V {
+    return this.output(o, this.hidden(o).h);
   }
 
   /**
@@ -244,38 +230,12 @@ export class MLP implements LanguageModel, Fusable {
    * with batch norm updates the running statistics.
    */
   activations(X: tfjs.Tensor2D, training = false): MlpActivations {
-    return tf.tidy(() => {
-      const { hPreact, h } = this.pass(X, training);
-      return { hPreact, h };
-    });
+    return tf.tidy(() => this.hidden(new EagerOps(X, training)) as MlpActivations);
   }
 
-  /**
-   * The model for the fused training kernels (lib/engines/fused.ts): C, then
-   * Linear(W1, b1), the batch norm when on, tanh, Linear(W2, b2). Null while
-   * {@link MLP.recordActivations} is on, since fused steps keep no tensors.
-   */
-  fusedSpec(): FusedSpec | null {
-    if (this.recordActivations) return null;
-    const layers: FusedLayer[] = [
-      { kind: "embedding", table: this.C },
-      { kind: "linear", weight: this.W1, bias: this.b1 },
-    ];
-    if (this.bnGain && this.bnBias && this.bnMeanRunning && this.bnStdRunning) {
-      layers.push({
-        kind: "batchnorm",
-        gamma: this.bnGain,
-        beta: this.bnBias,
-        runningMean: this.bnMeanRunning,
-        running: this.bnStdRunning,
-        runningKind: "std",
-        eps: this.bnEps,
-        momentum: this.bnMomentum,
-        divisor: "n-1",
-      });
-    }
-    layers.push({ kind: "tanh" }, { kind: "linear", weight: this.W2, bias: this.b2 });
-    return { blockSize: this.blockSize, vocabSize: this.vocabSize, layers };
+  /** Why the fused engine cannot run the model now: it keeps no tensors, so not while recording activations. */
+  fusedUnavailable(): string | null {
+    return this.recordActivations ? "the model cannot be fused while it records its activations" : null;
   }
 
   /** Hidden tensors of the last forward pass while {@link MLP.recordActivations} is on, else null. */
@@ -294,14 +254,16 @@ export class MLP implements LanguageModel, Fusable {
     if (data.n < 2) throw new RangeError("calibrating batch norm needs at least 2 examples");
     const sums = new Float64Array(this.nHidden);
     forEachChunk(data, chunkSize, (X) => {
-      const s = tf.tidy(() => tf.sum(this.preactivations(this.embed(X)), 0).dataSync());
+      const s = tf.tidy(() => tf.sum(this.preactivations(new EagerOps(X, false)), 0).dataSync());
       for (let j = 0; j < s.length; j++) sums[j] = (sums[j] as number) + (s[j] as number);
     });
     const mean = Float32Array.from(sums, (s) => s / data.n);
     const meanT = tf.tensor1d(mean);
     const squares = new Float64Array(this.nHidden);
     forEachChunk(data, chunkSize, (X) => {
-      const s = tf.tidy(() => tf.sum(tf.squaredDifference(this.preactivations(this.embed(X)), meanT), 0).dataSync());
+      const s = tf.tidy(() =>
+        tf.sum(tf.squaredDifference(this.preactivations(new EagerOps(X, false)), meanT), 0).dataSync(),
+      );
       for (let j = 0; j < s.length; j++) squares[j] = (squares[j] as number) + (s[j] as number);
     });
     meanT.dispose();
@@ -318,95 +280,21 @@ export class MLP implements LanguageModel, Fusable {
     for (const v of [...this.parameters(), ...this.buffers()]) v.dispose();
   }
 
-  /** C[X] with the contexts' embeddings concatenated: [B, blockSize * nEmbd]. */
-  private embed(X: tfjs.Tensor2D): tfjs.Tensor2D {
-    return embedding(this.C, X).reshape([X.shape[0], this.blockSize * this.nEmbd]) as tfjs.Tensor2D;
+  /** emb @ W1 (+ b1 without batch norm), for the contexts' embeddings side by side: [B, nHidden]. */
+  private preactivations<V>(o: Ops<V>): V {
+    return o.linear(o.flatten(o.embed(this.C)), this.W1, this.b1); // [B, T, E] -> [B, T·E] -> [B, H]
   }
 
-  /** emb @ W1 (+ b1 without batch norm), for concatenated embeddings emb [B, blockSize * nEmbd]. */
-  private preactivations(emb: tfjs.Tensor2D): tfjs.Tensor2D {
-    const pre = tf.matMul(emb, this.W1) as tfjs.Tensor2D;
-    return this.b1 ? tf.add(pre, this.b1) : pre;
+  /** The input of tanh (batch-normalized when on) and its output, [B, nHidden] each. */
+  private hidden<V>(o: Ops<V>): { hPreact: V; h: V } {
+    const pre = this.preactivations(o);
+    const hPreact = this.bn ? o.batchNorm(pre, this.bn) : pre;
+    return { hPreact, h: o.tanh(hPreact) };
   }
 
-  /** The forward pass with the intermediate tensors the backward pass needs. */
-  private pass(X: tfjs.Tensor2D, training: boolean): ForwardPass {
-    const batch = X.shape[0];
-    const emb = this.embed(X);
-    let hPreact = this.preactivations(emb);
-    let bn: ForwardPass["bn"] = null;
-    if (this.bnGain && this.bnBias && this.bnMeanRunning && this.bnStdRunning) {
-      let mean: tfjs.Tensor;
-      let std: tfjs.Tensor;
-      if (training) {
-        if (batch < 2) throw new RangeError("batch norm in training mode needs a batch of at least 2");
-        mean = tf.mean(hPreact, 0);
-        // unbiased variance, like torch's hpreact.std(0) in the lecture
-        const variance = tf.div(tf.sum(tf.square(tf.sub(hPreact, mean)), 0), batch - 1);
-        std = tf.sqrt(tf.add(variance, this.bnEps));
-        const m = this.bnMomentum;
-        this.bnMeanRunning.assign(tf.add(tf.mul(this.bnMeanRunning, 1 - m), tf.mul(mean, m)) as tfjs.Tensor1D);
-        this.bnStdRunning.assign(tf.add(tf.mul(this.bnStdRunning, 1 - m), tf.mul(std, m)) as tfjs.Tensor1D);
-      } else {
-        mean = this.bnMeanRunning;
-        std = this.bnStdRunning;
-      }
-      const invStd = tf.reciprocal(std);
-      const xhat = tf.mul(tf.sub(hPreact, mean), invStd) as tfjs.Tensor2D;
-      bn = { xhat, invStd };
-      hPreact = tf.add(tf.mul(xhat, this.bnGain), this.bnBias);
-    }
-    const h = tf.tanh(hPreact);
-    const logits = tf.add(tf.matMul(h, this.W2), this.b2) as tfjs.Tensor2D;
-    return { emb, hPreact, h, logits, bn };
-  }
-
-  /**
-   * Gradients of every parameter (in {@link MLP.parameters} order) from the
-   * gradient of the logits, by the chain rule through each line of the pass.
-   */
-  private backward(X: tfjs.Tensor2D, training: boolean, dLogits: tfjs.Tensor, saved: tfjs.Tensor[]): tfjs.Tensor[] {
-    const [emb, h, W1, W2, xhat, invStd, gain] = saved as [
-      tfjs.Tensor2D,
-      tfjs.Tensor2D,
-      tfjs.Tensor2D,
-      tfjs.Tensor2D,
-      tfjs.Tensor2D?,
-      tfjs.Tensor1D?,
-      tfjs.Tensor1D?,
-    ];
-    // Products take explicit transposes: on the wasm backend a product with a transpose
-    // flag costs several times more than a transpose followed by a plain product.
-    const dy = dLogits as tfjs.Tensor2D;
-    const dW2 = tf.matMul(tf.transpose(h), dy);
-    const db2 = tf.sum(dy, 0);
-    const dh = tf.matMul(dy, tf.transpose(W2));
-    // tanh' = 1 - tanh^2
-    const dHPreact = tf.mul(dh, tf.sub(1, tf.square(h))) as tfjs.Tensor2D;
-    let dPre = dHPreact;
-    let middle: tfjs.Tensor[];
-    if (xhat && invStd && gain) {
-      // hPreact = gain * xhat + bias, xhat = (pre - mean) / std with the unbiased batch std
-      const n = xhat.shape[0];
-      const dGain = tf.sum(tf.mul(dHPreact, xhat), 0);
-      const dBias = tf.sum(dHPreact, 0);
-      const dXhat = tf.mul(dHPreact, gain);
-      if (training) {
-        // the batch mean and std depend on every row: subtract their share of the gradient
-        const proj = tf.div(tf.sum(tf.mul(dXhat, xhat), 0), n - 1);
-        dPre = tf.mul(tf.sub(tf.sub(dXhat, tf.mean(dXhat, 0)), tf.mul(xhat, proj)), invStd) as tfjs.Tensor2D;
-      } else {
-        dPre = tf.mul(dXhat, invStd) as tfjs.Tensor2D;
-      }
-      middle = [dGain, dBias];
-    } else {
-      middle = [tf.sum(dPre, 0)];
-    }
-    const dW1 = tf.matMul(tf.transpose(emb), dPre);
-    const dEmb = tf.matMul(dPre, tf.transpose(W1)).reshape([-1, this.nEmbd]) as tfjs.Tensor2D;
-    // the embedding lookup adds each row's gradient back to the row it read: onehot(X)^T . dEmb
-    const dC = tf.matMul(tf.transpose(oneHotFloat(X.reshape([-1]) as tfjs.Tensor1D, this.vocabSize)), dEmb);
-    return xhat ? [dC, dW1, dW2, db2, ...middle] : [dC, dW1, ...middle, dW2, db2];
+  /** h @ W2 + b2: the logits [B, vocab]. */
+  private output<V>(o: Ops<V>, h: V): V {
+    return o.linear(h, this.W2, this.b2);
   }
 
   private record(hPreact: tfjs.Tensor2D, h: tfjs.Tensor2D): void {

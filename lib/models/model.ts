@@ -14,7 +14,9 @@
  */
 import type * as tfjs from "@tensorflow/tfjs";
 import type { ExampleKind } from "../data/examples";
+import { EagerOps, type EagerListener } from "../nn/eager";
 import { crossEntropy, sequenceCrossEntropy } from "../nn/ops";
+import type { L2Term, Ops } from "../nn/ops-interface";
 import { tf } from "../runtime/tf";
 
 /** What both kinds of model have. */
@@ -56,6 +58,35 @@ export interface SequenceModel extends ModelBase {
 
 /** A model of either kind. */
 export type Model = LanguageModel | SequenceModel;
+
+/**
+ * A model whose forward pass is written once, over {@link Ops}: its public
+ * `forward` runs it on the eager ops, and the fused engine records the same
+ * pass as a graph of kernel calls.
+ */
+export interface OpsModel {
+  /** the logits of the tokens `o.tokens`: [B, vocab] for contexts, [B, T, vocab] for lines (eager shapes) */
+  logits<V>(o: Ops<V>): V;
+  /** why the model cannot run on the fused engine as it is now (it keeps activations, say), or null */
+  fusedUnavailable?(): string | null;
+  /** the L2 terms of its training loss, when it has a regularization term */
+  l2Terms?(): L2Term[];
+}
+
+/** Whether a model writes its forward pass over {@link Ops}. */
+export function isOpsModel(model: object): model is OpsModel {
+  return typeof (model as Partial<OpsModel>).logits === "function";
+}
+
+/** {@link OpsModel.logits} on the eager ops for int32 inputs X [B, T], inside tf.tidy. */
+export function eagerLogits<T extends tfjs.Tensor>(
+  model: OpsModel,
+  X: tfjs.Tensor2D,
+  training: boolean,
+  listener?: EagerListener,
+): T {
+  return tf.tidy(() => model.logits(new EagerOps(X, training, listener)) as T);
+}
 
 /** The examples a model reads. */
 export function exampleKind(model: Model): ExampleKind {

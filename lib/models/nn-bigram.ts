@@ -4,21 +4,18 @@
  * of the next character; softmax turns them into probabilities. Trained by
  * gradient descent it learns the same table as the counting model.
  *
- * Multiplying a one-hot row by W just picks a row of W. The forward pass still
- * uses the product, as in the lecture: on the wasm backend one matrix product
- * over 228k one-hot rows is about 14 times faster than gathering the rows, and
- * the full-batch training of the lecture runs on every bigram at each step.
- * Its gradient, onehotᵀ · dlogits, is written by hand (one transpose and one
- * product), so no scatter kernel is needed.
+ * Multiplying a one-hot row by W just picks a row of W, so the model's
+ * forward pass is an embedding with W as the table (the lecture's product is
+ * {@link oneHotLogits}); its L2 term is the same `lambda · mean(W²)`.
  *
  * @module
  */
 import type * as tfjs from "@tensorflow/tfjs";
 import type { Matrix } from "./counts";
-import type { Fusable, FusedSpec } from "../engines/fused";
-import type { LanguageModel } from "./model";
+import { eagerLogits, type LanguageModel, type OpsModel } from "./model";
 import type { ModelSpec } from "./spec";
-import { oneHotFloat } from "../nn/ops";
+import { l2Loss, oneHotFloat } from "../nn/ops";
+import type { L2Term, Ops } from "../nn/ops-interface";
 import { Generator } from "../random/generator";
 import type { NormalDraws } from "../random/torch";
 import { tf } from "../runtime/tf";
@@ -39,7 +36,7 @@ export interface NeuralBigramConfig {
 }
 
 /** One weight matrix W [vocab, vocab]: logits = onehot(x) · W. */
-export class NeuralBigram implements LanguageModel, Fusable {
+export class NeuralBigram implements LanguageModel, OpsModel {
   /** a bigram model reads one token of context */
   readonly blockSize = 1;
   /** size of the vocabulary */
@@ -69,41 +66,23 @@ export class NeuralBigram implements LanguageModel, Fusable {
     return [this.W];
   }
 
-  /** Logits [batch, vocab] = onehot(X) · W for input tokens X [batch, 1]: the rows of W the tokens pick. */
-  forward(X: tfjs.Tensor2D, _training: boolean): tfjs.Tensor2D {
-    return tf.tidy(() => {
-      const product = tf.customGrad((...args: (tfjs.Tensor | tfjs.GradSaveFunc)[]) => {
-        const [W, save] = args as [tfjs.Tensor2D, tfjs.GradSaveFunc];
-        const oneHot = oneHotFloat(X.reshape([-1]) as tfjs.Tensor1D, this.vocabSize);
-        save([oneHot]);
-        return {
-          value: tf.matMul(oneHot, W),
-          // d(onehot · W)/dW: onehotᵀ · dy (transposing first is much faster than a transposed product on wasm)
-          gradFunc: (dy: tfjs.Tensor, saved: tfjs.Tensor[]) =>
-            tf.matMul(tf.transpose(saved[0] as tfjs.Tensor2D), dy as tfjs.Tensor2D),
-        };
-      });
-      return product(this.W) as tfjs.Tensor2D;
-    });
+  /** Logits [batch, vocab] for input tokens X [batch, 1]: the rows of W the tokens pick (what onehot(X) · W computes). */
+  logits<V>(o: Ops<V>): V {
+    return o.flatten(o.embed(this.W)); // [B, 1, vocab] -> [B, vocab]
   }
 
-  /**
-   * The model for the fused kernels (lib/engines/fused.ts): `W[x]` is the embedding of
-   * x with W as the table, which is what the one-hot product computes, and the
-   * L2 term is the same `lambda · mean(W²)`.
-   */
-  fusedSpec(): FusedSpec {
-    return {
-      blockSize: 1,
-      vocabSize: this.vocabSize,
-      layers: [{ kind: "embedding", table: this.W }],
-      l2: [{ param: this.W, coefficient: this.lambda }],
-    };
+  forward(X: tfjs.Tensor2D, training: boolean): tfjs.Tensor2D {
+    return eagerLogits(this, X, training);
   }
 
-  /** `lambda * mean(W^2)`: pulls W towards zero, i.e. the model towards uniform (like count smoothing). */
+  /** The L2 term `lambda · mean(W²)`: pulls W towards zero, i.e. the model towards uniform (like count smoothing). */
+  l2Terms(): L2Term[] {
+    return [{ param: this.W, coefficient: this.lambda }];
+  }
+
+  /** `lambda * mean(W^2)`, the training loss's regularization term. */
   regularization(): tfjs.Scalar {
-    return tf.tidy(() => tf.mul(tf.mean(tf.square(this.W)), this.lambda) as tfjs.Scalar);
+    return l2Loss(this.l2Terms());
   }
 
   /** Frees W. */

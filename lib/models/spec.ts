@@ -7,7 +7,7 @@
  * @module
  */
 import type { ExampleKind } from "../data/examples";
-import type { OptimizerKind } from "../training/optimizers";
+import type { OptimizerKind } from "../optim/optimizers";
 import type { Model } from "./model";
 
 /** The hyperparameters that can shape a model. */

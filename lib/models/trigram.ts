@@ -1,18 +1,19 @@
 /**
  * A neural trigram over whole lines: at every position it reads the last two
  * characters (the one before the first is the start token), embeds them, and
- * predicts the next one through one tanh layer. The smallest model that
- * reads {@link Sequences}: it shows what a per-position model is, and a new
- * model kind added as one file plus one line in lib/models/registry.ts.
+ * predicts the next one through one tanh layer (makemore.py's MLP with a
+ * window of 2, oldest first). The smallest model that reads {@link Sequences}:
+ * it shows what a per-position model is, and a new model kind added as one
+ * file plus one line in lib/models/registry.ts.
  *
  * @module
  */
 import type * as tfjs from "@tensorflow/tfjs";
 import { initKaiming, initRandn, variableOf } from "../nn/layers";
-import { embedding } from "../nn/ops";
+import type { Ops } from "../nn/ops-interface";
 import { Generator } from "../random/generator";
 import { tf } from "../runtime/tf";
-import type { SequenceModel } from "./model";
+import { eagerLogits, type OpsModel, type SequenceModel } from "./model";
 import type { ModelSpec } from "./spec";
 
 /** Configuration of a {@link NeuralTrigram}. */
@@ -30,7 +31,7 @@ export interface NeuralTrigramConfig {
 }
 
 /** See the module comment. */
-export class NeuralTrigram implements SequenceModel {
+export class NeuralTrigram implements SequenceModel, OpsModel {
   readonly examples = "sequence";
   readonly blockSize: number;
   readonly vocabSize: number;
@@ -55,17 +56,14 @@ export class NeuralTrigram implements SequenceModel {
     return [this.C, this.W1, this.b1, this.W2, this.b2];
   }
 
-  forward(X: tfjs.Tensor2D): tfjs.Tensor3D {
-    return tf.tidy(() => {
-      const [B, T] = X.shape;
-      const start = tf.zeros([B, 1], "int32");
-      const previous = T > 1 ? tf.concat([start, X.slice([0, 0], [B, T - 1])], 1) : start; // [B, T]
-      const pair = tf.concat([embedding(this.C as tfjs.Tensor2D, previous), embedding(this.C as tfjs.Tensor2D, X)], 2);
-      const h = tf.tanh(
-        tf.add(tf.matMul(pair.reshape([B * T, -1]) as tfjs.Tensor2D, this.W1 as tfjs.Tensor2D), this.b1),
-      );
-      return tf.add(tf.matMul(h, this.W2 as tfjs.Tensor2D), this.b2).reshape([B, T, this.vocabSize]) as tfjs.Tensor3D;
-    });
+  /** the embeddings of the previous and the current character side by side, one tanh layer: [B, T, vocab] */
+  logits<V>(o: Ops<V>): V {
+    const pair = o.windowLinear(this.C, this.W1, this.b1, { blank: 0, order: "oldest first" }); // [B, T, nHidden]
+    return o.linear(o.tanh(pair), this.W2, this.b2);
+  }
+
+  forward(X: tfjs.Tensor2D, training = false): tfjs.Tensor3D {
+    return eagerLogits(this, X, training);
   }
 
   dispose(): void {

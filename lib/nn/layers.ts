@@ -18,7 +18,8 @@
  * @module
  */
 import type * as tfjs from "@tensorflow/tfjs";
-import { embedding } from "./ops";
+import { EagerOps } from "./eager";
+import { applyAll, type BatchNormState, type Ops } from "./ops-interface";
 import { Generator } from "../random/generator";
 import type { NormalDraws } from "../random/torch";
 import { tf } from "../runtime/tf";
@@ -111,8 +112,10 @@ export interface Layer {
   keepOutput: boolean;
   /** the last output, while {@link Layer.keepOutput} is on; owned by the layer, valid until the next forward */
   readonly out: tfjs.Tensor | null;
-  /** applies the layer (the lecture's `layer(x)`) */
+  /** applies the layer (the lecture's `layer(x)`): {@link Layer.apply} on the eager ops, keeping the output when asked */
   forward(x: tfjs.Tensor): tfjs.Tensor;
+  /** the layer's computation on any ops (eager tensors, or the fused engine's graph) */
+  apply<V>(o: Ops<V>, x: V): V;
   /** the trainable variables, in a stable order */
   parameters(): tfjs.Variable[];
   /** disposes the kept output, if any */
@@ -136,8 +139,13 @@ export abstract class BaseLayer implements Layer {
     return this.kept;
   }
 
-  /** applies the layer */
-  abstract forward(x: tfjs.Tensor): tfjs.Tensor;
+  /** applies the layer: {@link BaseLayer.apply} on the eager ops in this layer's mode */
+  forward(x: tfjs.Tensor): tfjs.Tensor {
+    return this.record(this.apply(new EagerOps(null, this.training), x));
+  }
+
+  /** the layer's computation */
+  abstract apply<V>(o: Ops<V>, x: V): V;
 
   /** the trainable variables (none by default) */
   parameters(): tfjs.Variable[] {
@@ -211,51 +219,15 @@ export class Linear extends BaseLayer {
     this.bias = options.bias === false ? null : variableOf(() => tf.zeros([fanOut]) as tfjs.Tensor1D);
   }
 
-  /** `x @ W (+ b)`, one op ({@link linear}); inputs of rank above 2 are multiplied along their last axis. */
-  forward(x: tfjs.Tensor): tfjs.Tensor {
-    if (x.rank === 2) return this.record(this.apply(x as tfjs.Tensor2D));
-    const lead = x.shape.slice(0, -1);
-    const y = tf.tidy(() => this.apply(x.reshape([-1, this.fanIn]) as tfjs.Tensor2D).reshape([...lead, this.fanOut]));
-    return this.record(y);
+  /** `x @ W (+ b)`, one op with a hand-written gradient; inputs of rank above 2 are multiplied along their last axis */
+  apply<V>(o: Ops<V>, x: V): V {
+    return o.linear(x, this.weight, this.bias);
   }
 
   /** `[weight]` or `[weight, bias]` */
   override parameters(): tfjs.Variable[] {
     return this.bias ? [this.weight, this.bias] : [this.weight];
   }
-
-  private apply(x: tfjs.Tensor2D): tfjs.Tensor2D {
-    return linear(x, this.weight, this.bias);
-  }
-}
-
-/**
- * `x @ W + b` as one op with a hand-written backward pass
- * (dx = dy Wᵀ, dW = xᵀ dy, db = sum(dy)). On the wasm backend the
- * transposes are made explicitly: its matrix product with a transposed
- * operand is two to three times slower than a transpose followed by a plain
- * product. `b` may be null (no bias).
- */
-export function linear(x: tfjs.Tensor2D, W: tfjs.Tensor2D, b: tfjs.Tensor1D | null = null): tfjs.Tensor2D {
-  const explicitTranspose = tf.getBackend() === "wasm";
-  const op = tf.customGrad((...args: (tfjs.Tensor | tfjs.GradSaveFunc)[]) => {
-    const input = args[0] as tfjs.Tensor2D;
-    const w = args[1] as tfjs.Tensor2D;
-    const bias = b ? (args[2] as tfjs.Tensor1D) : null;
-    const save = args[args.length - 1] as tfjs.GradSaveFunc;
-    save([input, w]);
-    const value = bias ? (tf.fused.matMul({ a: input, b: w, bias }) as tfjs.Tensor2D) : tf.matMul(input, w);
-    const gradFunc = (dy: tfjs.Tensor, saved: tfjs.Tensor[]): tfjs.Tensor[] =>
-      tf.tidy(() => {
-        const [xs, ws] = saved as [tfjs.Tensor2D, tfjs.Tensor2D];
-        const g = dy as tfjs.Tensor2D;
-        const dx = explicitTranspose ? tf.matMul(g, tf.transpose(ws)) : tf.matMul(g, ws, false, true);
-        const dw = explicitTranspose ? tf.matMul(tf.transpose(xs), g) : tf.matMul(xs, g, true, false);
-        return bias ? [dx, dw, tf.sum(g, 0)] : [dx, dw];
-      });
-    return { value, gradFunc };
-  });
-  return (b ? op(x, W, b) : op(x, W)) as tfjs.Tensor2D;
 }
 
 /** Options of {@link BatchNorm1d}. */
@@ -290,8 +262,8 @@ export interface BatchNorm1dOptions {
  * running statistics: `running = (1 - momentum) * running + momentum * batch`.
  * Evaluation mode normalizes with the running statistics.
  *
- * The training forward is one fused op ({@link batchNormTrain}) with a
- * hand-derived backward pass. Inputs of rank 3 ([B, T, C]) are normalized
+ * The training forward is one op with a hand-derived backward pass
+ * (`batchNormTrain` of lib/nn/ops.ts). Inputs of rank 3 ([B, T, C]) are normalized
  * over B and T, like lecture 5's version.
  */
 export class BatchNorm1d extends BaseLayer {
@@ -333,67 +305,24 @@ export class BatchNorm1d extends BaseLayer {
     this.runningVar = variableOf(() => tf.ones([stats]) as tfjs.Tensor1D, false);
   }
 
-  /** Normalizes `x` [B, dim] (or [B, T, dim]) with batch or running statistics, by `training`. */
-  forward(x: tfjs.Tensor): tfjs.Tensor {
-    if (this.positionwise > 0) return this.record(this.normalizePositionwise(x as tfjs.Tensor3D));
-    if (x.rank !== 2) {
-      return this.record(tf.tidy(() => this.normalize(x.reshape([-1, this.dim]) as tfjs.Tensor2D).reshape(x.shape)));
-    }
-    return this.record(this.normalize(x as tfjs.Tensor2D));
+  /** Normalizes `x` [B, dim] (or [B, T, dim]) with batch or running statistics, by the ops' mode. */
+  apply<V>(o: Ops<V>, x: V): V {
+    return o.batchNorm(x, this.state());
   }
 
-  private normalize(x2: tfjs.Tensor2D): tfjs.Tensor2D {
-    if (this.training) {
-      const update = this.updateRunningStats ? this.momentum : 0;
-      return batchNormTrain(x2, this.gamma, this.beta, {
-        eps: this.eps,
-        unbiasedNormalization: this.unbiasedNormalization,
-        onBatchStats:
-          update > 0
-            ? (mean, unbiasedVar) => {
-                this.runningMean.assign(tf.add(tf.mul(this.runningMean, 1 - update), tf.mul(mean, update)));
-                this.runningVar.assign(tf.add(tf.mul(this.runningVar, 1 - update), tf.mul(unbiasedVar, update)));
-              }
-            : undefined,
-      });
-    }
-    return tf.tidy(() => {
-      const scale = tf.mul(this.gamma, tf.rsqrt(tf.add(this.runningVar, this.eps)));
-      const shift = tf.sub(this.beta, tf.mul(this.runningMean, scale));
-      return tf.add(tf.mul(x2, scale), shift) as tfjs.Tensor2D;
-    });
-  }
-
-  /**
-   * The buggy form: statistics over dimension 0 of x [B, T, dim], one mean and
-   * variance per (position, feature), in plain ops that tfjs differentiates.
-   */
-  private normalizePositionwise(x: tfjs.Tensor3D): tfjs.Tensor3D {
-    const [B, T, C] = x.shape;
-    if (x.rank !== 3 || T !== this.positionwise || C !== this.dim) {
-      throw new RangeError(`expected [B, ${this.positionwise}, ${this.dim}], got [${x.shape.join(", ")}]`);
-    }
-    return tf.tidy(() => {
-      if (!this.training) {
-        const mean = this.runningMean.reshape([T, C]);
-        const inv = tf.rsqrt(tf.add(this.runningVar.reshape([T, C]), this.eps));
-        return tf.add(tf.mul(tf.mul(tf.sub(x, mean), inv), this.gamma), this.beta) as tfjs.Tensor3D;
-      }
-      const mean = tf.mean(x, 0); // [T, C]: from B values each
-      const sumSq = tf.sum(tf.square(tf.sub(x, mean)), 0);
-      const variance = tf.div(sumSq, this.unbiasedNormalization ? B - 1 : B);
-      if (this.updateRunningStats && this.momentum > 0) this.blendRunning(mean, tf.div(sumSq, B - 1));
-      const xhat = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, this.eps)));
-      return tf.add(tf.mul(xhat, this.gamma), this.beta) as tfjs.Tensor3D;
-    });
-  }
-
-  /** running = (1 - momentum) · running + momentum · batch, for statistics of any shape (stored flat) */
-  private blendRunning(mean: tfjs.Tensor, unbiasedVar: tfjs.Tensor): void {
-    const m = this.momentum;
-    const flat = (t: tfjs.Tensor): tfjs.Tensor => t.reshape([-1]); // assign is not on the loss's path
-    this.runningMean.assign(tf.add(tf.mul(this.runningMean, 1 - m), tf.mul(flat(mean), m)));
-    this.runningVar.assign(tf.add(tf.mul(this.runningVar, 1 - m), tf.mul(flat(unbiasedVar), m)));
+  /** The layer as the ops see it (the running statistics stay put while {@link BatchNorm1d.updateRunningStats} is off). */
+  state(): BatchNormState {
+    return {
+      gamma: this.gamma,
+      beta: this.beta,
+      runningMean: this.runningMean,
+      running: this.runningVar,
+      runningKind: "var",
+      eps: this.eps,
+      momentum: this.updateRunningStats ? this.momentum : 0,
+      divisor: this.unbiasedNormalization ? "n-1" : "n",
+      statsOver: this.positionwise > 0 ? "examples" : "rows",
+    };
   }
 
   /** `[gamma, beta]` */
@@ -413,79 +342,14 @@ export class BatchNorm1d extends BaseLayer {
   }
 }
 
-/** Options of {@link batchNormTrain}. */
-export interface BatchNormTrainOptions {
-  /** added to the variance before the square root (default 1e-5) */
-  eps?: number;
-  /** divide by n - 1 instead of n when normalizing (default false) */
-  unbiasedNormalization?: boolean;
-  /**
-   * called inside the op with the batch mean and the unbiased batch variance
-   * (both [dim]; no gradient flows through them, and they are freed after
-   * the call): the place to update running statistics
-   */
-  onBatchStats?: (mean: tfjs.Tensor1D, unbiasedVar: tfjs.Tensor1D) => void;
-}
-
-/**
- * Training-mode batch normalization of x [n, dim] as one op:
- * `y = gamma * (x - mean) / sqrt(var + eps) + beta` with the batch mean and
- * variance (over axis 0). Its backward pass is derived by hand rather than
- * recorded op by op. With `xhat = (x - mean) / sqrt(var + eps)`,
- * `s = gamma / sqrt(var + eps)` and d the variance divisor (n, or n - 1
- * when unbiased):
- *
- *     dbeta  = sum(dy)
- *     dgamma = sum(dy * xhat)
- *     dx     = s * (dy - dbeta / n - xhat * dgamma / d)
- *
- * (the variance's own gradient gives the xhat term, the mean's gives dbeta / n).
- *
- * @throws RangeError when the batch has fewer than 2 rows (the variance is undefined).
- */
-export function batchNormTrain(
-  x: tfjs.Tensor2D,
-  gamma: tfjs.Tensor1D,
-  beta: tfjs.Tensor1D,
-  options: BatchNormTrainOptions = {},
-): tfjs.Tensor2D {
-  const n = x.shape[0];
-  if (n < 2) throw new RangeError(`batch norm in training mode needs at least 2 rows, got ${n}`);
-  const eps = options.eps ?? 1e-5;
-  const divisor = options.unbiasedNormalization ? n - 1 : n;
-  const op = tf.customGrad((...args: (tfjs.Tensor | tfjs.GradSaveFunc)[]) => {
-    const [input, g, b, save] = args as [tfjs.Tensor2D, tfjs.Tensor1D, tfjs.Tensor1D, tfjs.GradSaveFunc];
-    // customGrad runs this in a tidy scope, and records no tape inside it.
-    const mean = tf.mean(input, 0);
-    const c = tf.sub(input, mean);
-    const sumSq = tf.sum(tf.square(c), 0);
-    const invStd = tf.rsqrt(tf.add(tf.div(sumSq, divisor), eps));
-    const xhat = tf.mul(c, invStd);
-    const value = tf.add(tf.mul(xhat, g), b) as tfjs.Tensor2D;
-    save([xhat, g, invStd]);
-    if (options.onBatchStats) options.onBatchStats(mean as tfjs.Tensor1D, tf.div(sumSq, n - 1) as tfjs.Tensor1D);
-    const gradFunc = (dy: tfjs.Tensor, saved: tfjs.Tensor[]): tfjs.Tensor[] =>
-      tf.tidy(() => {
-        const [xh, gm, inv] = saved as [tfjs.Tensor2D, tfjs.Tensor1D, tfjs.Tensor1D];
-        const dbeta = tf.sum(dy, 0);
-        const dgamma = tf.sum(tf.mul(dy, xh), 0);
-        const centered = tf.sub(tf.sub(dy, tf.div(dbeta, n)), tf.mul(xh, tf.div(dgamma, divisor)));
-        const dx = tf.mul(centered, tf.mul(gm, inv));
-        return [dx, dgamma, dbeta];
-      });
-    return { value, gradFunc };
-  });
-  return op(x, gamma, beta) as tfjs.Tensor2D;
-}
-
 /** Elementwise tanh, keeping its output like the lecture's `Tanh` class. */
 export class Tanh extends BaseLayer {
   /** "Tanh" */
   readonly kind = "Tanh" as const;
 
   /** `tanh(x)` */
-  forward(x: tfjs.Tensor): tfjs.Tensor {
-    return this.record(tf.tanh(x));
+  apply<V>(o: Ops<V>, x: V): V {
+    return o.tanh(x);
   }
 }
 
@@ -518,8 +382,8 @@ export class Embedding extends BaseLayer {
   }
 
   /** rows of the table for int32 indices of any shape: the result has shape [...X.shape, dim] */
-  forward(X: tfjs.Tensor): tfjs.Tensor {
-    return this.record(embedding(this.weight, X));
+  apply<V>(o: Ops<V>, X: V): V {
+    return o.embed(this.weight, X);
   }
 
   /** `[weight]` */
@@ -534,9 +398,8 @@ export class Flatten extends BaseLayer {
   readonly kind = "Flatten" as const;
 
   /** `x.view(B, -1)` */
-  forward(x: tfjs.Tensor): tfjs.Tensor {
-    const batch = x.shape[0] ?? 1;
-    return this.record(x.reshape([batch, -1]));
+  apply<V>(o: Ops<V>, x: V): V {
+    return o.flatten(x);
   }
 }
 
@@ -557,12 +420,8 @@ export class FlattenConsecutive extends BaseLayer {
   }
 
   /** `x.view(B, T // n, C * n)`, squeezed when T // n is 1 */
-  forward(x: tfjs.Tensor): tfjs.Tensor {
-    if (x.rank !== 3) throw new RangeError(`FlattenConsecutive expects [B, T, C], got [${x.shape.join(", ")}]`);
-    const [B, T, C] = x.shape as [number, number, number];
-    if (T % this.n !== 0) throw new RangeError(`${T} positions do not split into groups of ${this.n}`);
-    const groups = T / this.n;
-    return this.record(groups === 1 ? x.reshape([B, C * this.n]) : x.reshape([B, groups, C * this.n]));
+  apply<V>(o: Ops<V>, x: V): V {
+    return o.flatten(x, this.n);
   }
 }
 
@@ -594,9 +453,14 @@ export class Sequential extends BaseLayer {
     super();
   }
 
-  /** applies every layer in turn; `hook` sees each layer's output */
-  forward(x: tfjs.Tensor, hook?: LayerHook): tfjs.Tensor {
+  /** applies every layer in turn (each keeping its output when asked); `hook` sees each layer's output */
+  override forward(x: tfjs.Tensor, hook?: LayerHook): tfjs.Tensor {
     return this.record(runLayers(this.layers, x, hook));
+  }
+
+  /** every layer's computation in turn */
+  apply<V>(o: Ops<V>, x: V): V {
+    return applyAll(o, this.layers, x);
   }
 
   /** the parameters of every layer, in order */

@@ -1,20 +1,24 @@
 /**
  * Live progress of a training run: one line on a terminal, or an HTML
- * display updated in place in a notebook with a sparkline of the loss.
+ * display updated in place in a notebook with a sparkline of the loss; and
+ * {@link train}, the training loop with this display for `progress: true`
+ * (what the notebooks call; lib/training/train.ts leaves the display to its caller).
  *
  * @module
  */
-import type { ProgressInfo, TrainOptions } from "../training/train";
+import type { Examples } from "../data/examples";
+import type { Model } from "../models/model";
+import {
+  train as trainLoop,
+  type ProgressInfo,
+  type Reporter,
+  type TrainOptions,
+  type TrainResult,
+} from "../training/train";
 import { inNotebook, liveDisplay, type LiveDisplay } from "./display";
 
-/** A progress sink and how often it wants updates. */
-export type Reporter = ((info: ProgressInfo) => void) & { intervalMs: number };
-
-/** The sink `progress` asks for: none, a callback, a live notebook display, or console lines every 2 s. */
-export function makeReporter(progress: TrainOptions["progress"]): Reporter | null {
-  if (progress === false) return null;
-  if (typeof progress === "function")
-    return Object.assign((info: ProgressInfo) => progress(info), { intervalMs: 1000 });
+/** The live display: in a notebook one HTML display updated in place, else a console line every 2 s. */
+export function progressDisplay(): Reporter {
   if (inNotebook()) {
     const live: LiveDisplay = liveDisplay();
     return Object.assign((info: ProgressInfo) => live.html(progressHtml(info), progressText(info)), {
@@ -22,6 +26,22 @@ export function makeReporter(progress: TrainOptions["progress"]): Reporter | nul
     });
   }
   return Object.assign((info: ProgressInfo) => console.log(progressText(info)), { intervalMs: 2000 });
+}
+
+/** The sink `progress` asks for: none, a callback, or the live display. */
+export function makeReporter(progress: TrainOptions["progress"]): Reporter | null {
+  if (progress === false) return null;
+  if (typeof progress === "function")
+    return Object.assign((info: ProgressInfo) => progress(info), { intervalMs: 1000 });
+  return progressDisplay();
+}
+
+/**
+ * Trains a model: `train` of lib/training/train.ts with the live display of
+ * {@link progressDisplay} for `progress: true` (the default).
+ */
+export function train(model: Model, data: Examples, options: TrainOptions): Promise<TrainResult> {
+  return trainLoop(model, data, options, progressDisplay);
 }
 
 /** Seconds as "1h02m", "3m05s" or "12s". */

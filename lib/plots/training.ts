@@ -274,9 +274,9 @@ export function bigramWeightsVsLogCounts(W: Matrix, counts: Matrix, vocab: Vocab
   };
 }
 
-/** One stage of a fused step and its mean time (what {@link FusedNet.profile} returns). */
+/** One stage of a fused step and its mean time (what {@link GraphNet.profile} returns). */
 export interface StageTime {
-  /** e.g. "forward 1 linear", "loss", "backward 3 linear", "update" */
+  /** e.g. "forward linear", "loss", "backward attention" */
   stage: string;
   /** mean microseconds */
   us: number;

@@ -9,7 +9,8 @@
 import type * as tfjs from "@tensorflow/tfjs";
 import { checkBlockSize, exampleKindOf, type Examples } from "../data/examples";
 import type { Vocab } from "../data/vocab";
-import { evaluateLoss, type EngineChoice } from "../engines/engine";
+import type { EngineChoice } from "../engines/engine";
+import { evaluateLoss } from "../engines/factory";
 import { exampleKind, isSequenceModel, type Model } from "../models/model";
 import { sampleWords, type NextTokenModel } from "../models/sample";
 import { Generator } from "../random/generator";

@@ -8,12 +8,12 @@
  */
 import type * as tfjs from "@tensorflow/tfjs";
 import { checkBlockSize, sampleBatchInto, targetWidth, type Examples } from "../data/examples";
-import { createEngine } from "../engines/engine";
+import { createEngine } from "../engines/factory";
 import type { Model } from "../models/model";
 import { LECTURE_SEED } from "../random/seeds";
 import { Generator } from "../random/generator";
 import { tf } from "../runtime/tf";
-import { SGD } from "./optimizers";
+import { SGD } from "../optim/optimizers";
 import type { TrainEngine } from "./train";
 
 /** Options of {@link lrFinder}. */
@@ -74,7 +74,7 @@ export function lrFinder(model: Model | (() => Model), data: Examples, options: 
   }
 }
 
-/** One SGD step per exponent on the engine that serves the model; the model keeps what the sweep did to it. */
+/** One SGD step per exponent on the engine that serves the model; the model keeps what the sweep did to it (the engine writes it back). */
 function sweep(
   m: Model,
   data: Examples,
@@ -110,7 +110,6 @@ function sweep(
       if (pending.length >= 250) read();
     }
     read();
-    engine.sync();
     return values;
   } finally {
     pending.forEach((t) => t.dispose());

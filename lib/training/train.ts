@@ -5,10 +5,14 @@
  * non-finite loss.
  *
  * The steps run on an {@link Engine} (lib/engines/engine.ts): whole fused
- * steps in WebAssembly for the models that describe a fused form, tfjs ops
- * otherwise. Losses are read in batches every `syncEvery` steps, which is
- * also when they are checked, the model's variables are brought up to date,
- * and callbacks run; evaluation follows the training engine.
+ * steps in WebAssembly for the models that write their forward pass over
+ * ops, tfjs ops otherwise. The engine owns the model's state during the run:
+ * losses are read in batches every `syncEvery` steps, which is also when they
+ * are checked, the state is snapshotted (to restore after a divergence) and
+ * callbacks run, with the variables current (`Engine.withVariables`); the
+ * engine writes them back when the run ends, however it ends. Evaluation
+ * follows the training engine. The progress display is the caller's: the
+ * notebook layer supplies the live one (lib/notebook/progress.ts).
  *
  * @module
  */
@@ -21,13 +25,13 @@ import {
   type Examples,
   type IntDraws,
 } from "../data/examples";
-import { createEngine, type Engine, type EngineChoice, type EngineName, type GradMap } from "../engines/engine";
-import { exampleKind, modelState, type Model } from "../models/model";
-import { makeReporter, type Reporter } from "../notebook/progress";
+import type { Engine, EngineChoice, EngineName, EngineState, GradMap } from "../engines/engine";
+import { createEngine } from "../engines/factory";
+import { exampleKind, type Model } from "../models/model";
 import { Generator } from "../random/generator";
 import { LECTURE_SEED } from "../random/seeds";
 import { tf } from "../runtime/tf";
-import { makeOptimizer, type Optimizer, type OptimizerKind } from "./optimizers";
+import { makeOptimizer, type Optimizer, type OptimizerKind } from "../optim/optimizers";
 import { learningRate, type LrSchedule } from "./schedule";
 
 /** What a callback returns to end training early ("stop"), or nothing to go on. */
@@ -63,7 +67,13 @@ export interface ProgressInfo {
   finished: boolean;
 }
 
-/** What runs the training steps: "auto" (default), "fused" or "tfjs" (see lib/engines/engine.ts). */
+/** A progress sink and how often it wants updates. */
+export type Reporter = ((info: ProgressInfo) => void) & { intervalMs: number };
+
+/** What `progress: true` shows: made once per run (the notebook layer's live display or terminal line). */
+export type Display = () => Reporter;
+
+/** What runs the training steps: "auto" (default), "fused" or "tfjs" (see lib/engines/factory.ts). */
 export type TrainEngine = EngineChoice;
 
 /** Options of {@link train}. */
@@ -106,8 +116,9 @@ export interface TrainOptions {
   /** call `onGrads` on steps that are multiples of this (default 1: every step) */
   gradsEvery?: number;
   /**
-   * Live progress (default true): in a notebook one display updated in place,
-   * on a terminal one line at most every 2 s. A function receives the updates instead.
+   * Live progress (default true): the display the caller of {@link train} gives (lib/index's
+   * `train`: in a notebook one display updated in place, on a terminal one line at most every
+   * 2 s). A function receives the updates instead; false shows nothing.
    */
   progress?: boolean | ((info: ProgressInfo) => void);
   /** name of the run shown in the progress display */
@@ -167,11 +178,17 @@ export class TrainingDivergedError extends Error {
  *   evalSplits: { train: split.train, val: split.val },
  * });
  * ```
+ * @param display - what `progress: true` shows (default none; lib/index's `train` passes the live display)
  * @throws TrainingDivergedError at the first non-finite loss (parameters restored).
  * @throws RangeError for bad options or examples that do not fit the model.
  */
-export async function train(model: Model, data: Examples, options: TrainOptions): Promise<TrainResult> {
-  const run = new TrainingRun(model, data, checkOptions(model, data, options));
+export async function train(
+  model: Model,
+  data: Examples,
+  options: TrainOptions,
+  display: Display | null = null,
+): Promise<TrainResult> {
+  const run = new TrainingRun(model, data, checkOptions(model, data, options), display);
   try {
     for (let i = 0; i < run.options.steps && !run.stoppedEarly; i++) {
       run.step(i);
@@ -238,11 +255,18 @@ function checkOptions(model: Model, data: Examples, options: TrainOptions): Chec
   };
 }
 
-/** Copies of the model's state, taken when the losses up to `at` are known. */
+/** A copy of the engine's state, taken when the losses up to `at` are known. */
 interface Snapshot {
   /** index of the step whose loss these parameters give */
   at: number;
-  values: tfjs.Tensor[];
+  state: EngineState;
+}
+
+/** The sink of `progress`: none, a function's, or the caller's display. */
+function reporterFor(progress: Checked["progress"], display: Display | null): Reporter | null {
+  if (typeof progress === "function")
+    return Object.assign((info: ProgressInfo) => progress(info), { intervalMs: 1000 });
+  return progress && display ? display() : null;
 }
 
 /** The state of one call of {@link train}: the engine, the losses, the snapshots, the reporter. */
@@ -255,9 +279,8 @@ class TrainingRun {
   private readonly evals: EvalRecord[] = [];
   /** step losses not yet read: tensors on the tfjs engine, numbers on the fused one */
   private readonly pending: (tfjs.Scalar | number)[] = [];
-  private readonly state: tfjs.Variable[];
   private readonly reporter: Reporter | null;
-  /** code of the caller's that runs at pauses and may change the variables */
+  /** code of the caller's that runs at pauses and may read or change the variables */
   private readonly userCallbacks: boolean;
   private verified: Snapshot | null = null;
   private candidate: Snapshot | null;
@@ -265,9 +288,10 @@ class TrainingRun {
   private lastReport = this.t0;
 
   constructor(
-    private readonly model: Model,
+    model: Model,
     private readonly data: Examples,
     readonly options: Checked,
+    display: Display | null,
   ) {
     const o = options;
     this.engine = createEngine(model, {
@@ -282,9 +306,8 @@ class TrainingRun {
       this.engine.batch.X.set(data.X);
       this.engine.batch.Y.set(data.Y);
     }
-    this.state = modelState(model);
-    this.candidate = takeSnapshot(this.state, 0);
-    this.reporter = makeReporter(o.progress);
+    this.candidate = { at: 0, state: this.engine.snapshot() };
+    this.reporter = reporterFor(o.progress, display);
     this.userCallbacks = Boolean(o.onStep || o.onEval || typeof o.progress === "function");
   }
 
@@ -302,8 +325,7 @@ class TrainingRun {
   /** Whether the losses must be read now: enough pending, an evaluation or a report due, or the last step. */
   pauseDue(done: number): boolean {
     const o = this.options;
-    const reportDue = this.reporter !== null && Date.now() - this.lastReport >= this.reporter.intervalMs;
-    return this.pending.length >= o.syncEvery || this.evalDue(done) || reportDue || done === o.steps;
+    return this.pending.length >= o.syncEvery || this.evalDue(done) || this.reportDue() || done === o.steps;
   }
 
   private evalDue(done: number): boolean {
@@ -311,19 +333,25 @@ class TrainingRun {
     return evalEvery > 0 && (done % evalEvery === 0 || done === steps);
   }
 
-  /** Reads the losses, evaluates when due, reports, and lets the engine take back any change callers made. */
+  private reportDue(): boolean {
+    return this.reporter !== null && Date.now() - this.lastReport >= this.reporter.intervalMs;
+  }
+
+  /** Reads the losses and runs onStep, evaluates when due (then onEval), and reports. */
   async pause(done: number): Promise<void> {
     const o = this.options;
+    const evaluating = this.evalDue(done);
     if (this.flush() === "stop") this.stoppedEarly = true;
-    if (this.evalDue(done)) this.evaluate(o.startStep + done);
-    const reportDue = this.reporter !== null && Date.now() - this.lastReport >= this.reporter.intervalMs;
-    if (this.reporter && (reportDue || this.evalDue(done))) {
-      this.reporter(this.progressInfo(false));
-      this.lastReport = Date.now();
+    if (evaluating) this.evaluate(o.startStep + done);
+    if (this.reporter && (this.reportDue() || evaluating)) {
+      this.report(false);
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
-    // callbacks may have changed the variables (calibrated batch norm, say): the engine follows
-    if (!this.stoppedEarly && this.userCallbacks) this.engine.reload();
+  }
+
+  /** Runs callers' code with the model's variables current; the engine takes back what it changes. */
+  private callBack<T>(fn: () => T): T {
+    return this.userCallbacks ? this.engine.withVariables(fn) : fn();
   }
 
   private evaluate(step: number): void {
@@ -333,15 +361,19 @@ class TrainingRun {
     }
     const record = { step, losses };
     this.evals.push(record);
-    if (this.options.onEval?.(record) === "stop") this.stoppedEarly = true;
+    if (this.callBack(() => this.options.onEval?.(record)) === "stop") this.stoppedEarly = true;
+  }
+
+  private report(finished: boolean): void {
+    const info = this.progressInfo(finished);
+    this.callBack(() => this.reporter?.(info));
+    this.lastReport = Date.now();
   }
 
   /** Reads the pending losses, checks them, snapshots the state, runs onStep. */
   private flush(): StopSignal {
     if (this.pending.length === 0) return;
     const first = this.losses.length;
-    // the variables catch up with the engine before anything reads or snapshots them
-    this.engine.sync();
     const values = readLosses(this.pending);
     for (const v of values) {
       this.losses.push(v);
@@ -349,10 +381,9 @@ class TrainingRun {
     }
     const bad = values.findIndex((v) => !Number.isFinite(v));
     if (bad >= 0) this.diverge(first + bad);
-    disposeSnapshot(this.verified);
     this.verified = this.candidate;
-    this.candidate = takeSnapshot(this.state, this.losses.length);
-    return this.callOnStep(first);
+    this.candidate = { at: this.losses.length, state: this.engine.snapshot() };
+    return this.callBack(() => this.callOnStep(first));
   }
 
   private callOnStep(first: number): StopSignal {
@@ -372,13 +403,13 @@ class TrainingRun {
     // good if that step's loss is known to be finite, else fall back to the older one.
     const c = this.candidate;
     const good = c && c.at < bad ? c : (this.verified ?? c);
-    if (good) restoreSnapshot(this.state, good);
+    if (good) this.engine.restore(good.state);
     const restored = good ? good.at : -1;
     const where =
       restored >= 0 && restored < bad
         ? `the parameters were restored to those of step ${startStep + restored} (loss ${(this.losses[restored] as number).toFixed(4)})`
         : "the initial parameters were restored";
-    this.reporter?.(this.progressInfo(true));
+    if (this.reporter) this.report(true);
     throw new TrainingDivergedError(
       `training diverged: the loss at step ${startStep + bad} is ${this.losses[bad]} (not finite); ${where}. ` +
         `Try a lower learning rate (it was ${this.lrs[bad]}).`,
@@ -391,7 +422,7 @@ class TrainingRun {
   /** Reads what is left, reports the end, and returns the history. */
   finish(): TrainResult {
     this.flush();
-    this.reporter?.(this.progressInfo(true));
+    if (this.reporter) this.report(true);
     return this.result();
   }
 
@@ -423,11 +454,10 @@ class TrainingRun {
     };
   }
 
+  /** Frees the pending losses; the engine writes the state back into the model's variables. */
   dispose(): void {
     for (const t of this.pending) if (typeof t !== "number") t.dispose();
     this.pending.length = 0;
-    disposeSnapshot(this.verified);
-    disposeSnapshot(this.candidate);
     this.verified = this.candidate = null;
     this.engine.dispose();
   }
@@ -446,17 +476,4 @@ function readLosses(pending: (tfjs.Scalar | number)[]): number[] {
   }
   pending.length = 0;
   return values;
-}
-
-/** Copies of a set of variables (cheap: tfjs shares the buffers until a variable is reassigned). */
-function takeSnapshot(state: readonly tfjs.Variable[], at: number): Snapshot {
-  return { at, values: state.map((v) => v.clone()) };
-}
-
-function restoreSnapshot(state: readonly tfjs.Variable[], snap: Snapshot): void {
-  state.forEach((v, i) => v.assign(snap.values[i] as tfjs.Tensor));
-}
-
-function disposeSnapshot(snap: Snapshot | null): void {
-  snap?.values.forEach((t) => t.dispose());
 }

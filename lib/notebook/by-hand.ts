@@ -11,9 +11,9 @@ import type { Contexts } from "../data/contexts";
 import { sampleBatch, type IntDraws } from "../data/examples";
 import { exerciseStep, type ExerciseParams } from "../nn/backprop";
 import { crossEntropy } from "../nn/ops";
-import { makeReporter } from "../notebook/progress";
+import { makeReporter } from "./progress";
 import { tf } from "../runtime/tf";
-import { learningRate, type LrSchedule } from "./schedule";
+import { learningRate, type LrSchedule } from "../training/schedule";
 
 /** Options of {@link trainByHand}. */
 export interface ByHandOptions {

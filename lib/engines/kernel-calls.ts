@@ -1,0 +1,391 @@
+/**
+ * The kernels of wasm/ called by name with named shapes, in the style of
+ * llm.c's `matmul_forward(out, inp, weight, bias, B, T, C, OC)`: each wrapper
+ * takes the matrices it reads and writes ({@link Mat}: a byte offset with its
+ * rows and columns) and passes the module its positional arguments. The graph
+ * ops (lib/engines/graph-*.ts) call only these.
+ *
+ * A gradient is written, or added to what is there when its `acc` flag is 1
+ * (see `Backward.acc` in lib/engines/graph.ts).
+ *
+ * @module
+ */
+import type { AdamWStep } from "../optim/optimizers";
+import type { KernelExports } from "./kernels";
+
+/**
+ * A matrix in kernel memory: `rows` × `cols` 4-byte values from byte offset
+ * `at`, rows `ld` values apart (a block of a wider matrix), `cols` by default.
+ * (One class, so that the wrappers' reads of its fields stay monomorphic: a
+ * step makes hundreds of kernel calls.)
+ */
+export class Mat {
+  constructor(
+    readonly at: number,
+    readonly rows: number,
+    readonly cols: number,
+    readonly ld: number = cols,
+  ) {}
+}
+
+/** 1: add to what the output holds; 0: overwrite it. */
+export type Acc = 0 | 1;
+
+/** A matrix at `at` of rows × cols. */
+export function mat(at: number, rows: number, cols: number): Mat {
+  return new Mat(at, rows, cols);
+}
+
+/** The rows × cols block of `m` from row `row`, column `col` (a view: same memory, m's row stride). */
+export function block(m: Mat, row: number, col: number, rows: number, cols: number): Mat {
+  return new Mat(m.at + (row * m.ld + col) * 4, rows, cols, m.ld);
+}
+
+/** Values of a matrix (its rows × cols). */
+const size = (m: Mat): number => m.rows * m.cols;
+
+/**
+ * The kernels of one module instance, called by name: each method takes the
+ * matrices it reads and writes and passes the kernel its positional
+ * arguments. (Methods of one object rather than module functions: a step makes
+ * hundreds of these calls, and a bundler's module bindings cost a getter each.)
+ */
+export class KernelCalls {
+  constructor(private readonly k: KernelExports) {}
+
+  // -------------------------------------------------------------------------
+  // products, sums, copies
+
+  /** C [M, N] = (acc ? C : 0) + bias [N] + A [M, K] · B [K, N] (bias null: none). */
+  matmul(C: Mat, A: Mat, B: Mat, acc: Acc = 0, bias: Mat | null = null): void {
+    if (A.rows !== C.rows || A.cols !== B.rows || B.cols !== C.cols) badProduct(C, A.rows, A.cols, B);
+    this.k.gemm(C.rows, C.cols, B.rows, A.at, A.ld, 1, B.at, B.ld, C.at, C.ld, acc, bias ? bias.at : 0);
+  }
+
+  /** C [M, N] = (acc ? C : 0) + Aᵀ · B for A stored [K, M] and B [K, N]: a weight's gradient xᵀ dy, without a transpose. */
+  matmulAtB(C: Mat, A: Mat, B: Mat, acc: Acc = 0): void {
+    if (A.cols !== C.rows || A.rows !== B.rows || B.cols !== C.cols) badProduct(C, A.cols, A.rows, B);
+    this.k.gemm(C.rows, C.cols, B.rows, A.at, 1, A.ld, B.at, B.ld, C.at, C.ld, acc, 0);
+  }
+
+  /** dst [cols, rows] = src [rows, cols]ᵀ (contiguous; int32 values pass through unchanged). */
+  transpose(dst: Mat, src: Mat): void {
+    this.k.transpose(src.rows, src.cols, src.at, dst.at);
+  }
+
+  /** out [1, N] = (acc ? out : 0) + the column sums of x [M, N]. */
+  colSum(out: Mat, x: Mat, acc: Acc = 0): void {
+    this.k.colSum(x.rows, x.cols, x.at, out.at, acc);
+  }
+
+  /** out = a + b, elementwise. */
+  addForward(out: Mat, a: Mat, b: Mat): void {
+    this.k.addForward(size(out), a.at, b.at, out.at);
+  }
+
+  /** dx = (acc ? dx : 0) + dy, elementwise (a gradient passed on). */
+  addGrad(dx: Mat, dy: Mat, acc: Acc): void {
+    this.k.addGrad(size(dx), dy.at, dx.at, acc);
+  }
+
+  /** Zeros. */
+  zero(m: Mat): void {
+    this.k.zero(size(m), m.at);
+  }
+
+  /** Every row of dst [R, N] = src [1, N]. */
+  broadcastRow(dst: Mat, src: Mat): void {
+    this.k.broadcastRow(dst.rows, dst.cols, src.at, dst.at);
+  }
+
+  /** dst = src, rows and columns of dst (either may be a block of a wider matrix). */
+  copyRows(dst: Mat, src: Mat): void {
+    this.k.copyRows(dst.rows, dst.cols, src.at, src.ld, dst.at, dst.ld);
+  }
+
+  /** src rows [P, Q] (row p·Q + q) regrouped as [Q, P] (row q·P + p) into dst, rows of dst.cols values. */
+  permuteRows(dst: Mat, src: Mat, P: number): void {
+    this.k.permuteRows(P, src.rows / P, dst.cols, src.at, dst.at);
+  }
+
+  // ---------------------------------------------------------------------------
+  // embeddings
+
+  /** out [n, D] = rows of table [V, D] picked by the int32 ids (n of them). */
+  embedForward(out: Mat, table: Mat, ids: Mat): void {
+    this.k.embedForward(size(ids), 1, table.cols, ids.at, table.at, out.at);
+  }
+
+  /** dTable [V, D] = 0, then each row of dOut [n, D] added into the row it was read from. */
+  embedBackward(dTable: Mat, dOut: Mat, ids: Mat): void {
+    this.k.embedBackward(size(ids), 1, dTable.cols, dTable.rows, ids.at, dOut.at, dTable.at);
+  }
+
+  /** out [B·T, D] = x + row t of pos [≥T, D] at position t of each of the lines of T. */
+  addPositions(out: Mat, x: Mat, pos: Mat, T: number): void {
+    this.k.addPositions(x.rows / T, T, x.cols, x.at, pos.at, out.at);
+  }
+
+  /** ids [B·T, w]: k·stride + the k-th newest token of each position of tokens [B, T], `blank` before a line. */
+  windowIds(ids: Mat, tokens: Mat, blank: number, stride: number): void {
+    this.k.windowIds(tokens.rows, tokens.cols, ids.cols, blank, stride, tokens.at, ids.at);
+  }
+
+  /** out [M, N] = (bias [N]) + Σ of the w rows of table [·, N] each row of ids [M, w] names. */
+  gatherSum(out: Mat, table: Mat, ids: Mat, bias: Mat | null): void {
+    this.k.gatherSum(out.rows, ids.cols, out.cols, ids.at, table.at, bias ? bias.at : 0, out.at);
+  }
+
+  /** dTable [R, N] = 0, then each row of dy [M, N] added into the w rows its ids [M, w] named. */
+  scatterRows(dTable: Mat, dy: Mat, ids: Mat): void {
+    this.k.scatterRows(dy.rows, ids.cols, dy.cols, dTable.rows, ids.at, dy.at, dTable.at);
+  }
+
+  // ---------------------------------------------------------------------------
+  // nonlinearities
+
+  /** out = tanh(x) */
+  tanhForward(out: Mat, x: Mat): void {
+    this.k.tanhForward(size(x), x.at, out.at);
+  }
+
+  /** dx = dOut (1 - out²), from tanh's output */
+  tanhBackward(dx: Mat, out: Mat, dOut: Mat): void {
+    this.k.tanhBackward(size(out), out.at, dOut.at, dx.at);
+  }
+
+  /** out = NewGELU(x); gate = σ(2u) of every value, for the backward pass */
+  geluForward(out: Mat, x: Mat, gate: Mat): void {
+    this.k.geluForward(size(x), x.at, out.at, gate.at);
+  }
+
+  /** dx (+)= dOut · NewGELU'(x), from the forward pass's gate */
+  geluBackward(dx: Mat, x: Mat, gate: Mat, dOut: Mat, acc: Acc): void {
+    this.k.geluBackward(size(x), x.at, gate.at, dOut.at, dx.at, acc);
+  }
+
+  // ---------------------------------------------------------------------------
+  // normalizations
+
+  /** Training-mode batch norm of x [M, N] column by column, keeping mean, 1/std, the unbiased variance [N] and xhat. */
+  batchNormForward(
+    out: Mat,
+    x: Mat,
+    gamma: Mat,
+    beta: Mat,
+    s: { eps: number; divisor: number; mean: Mat; invStd: Mat; unbiasedVar: Mat; xhat: Mat },
+  ): void {
+    this.k.bnForward(
+      x.rows,
+      x.cols,
+      x.at,
+      gamma.at,
+      beta.at,
+      s.eps,
+      s.divisor,
+      s.mean.at,
+      s.invStd.at,
+      s.unbiasedVar.at,
+      s.xhat.at,
+      out.at,
+    );
+  }
+
+  /** dx, dgamma, dbeta of {@link batchNormForward} from dOut [M, N] (all written). */
+  batchNormBackward(
+    g: { dx: Mat; dgamma: Mat; dbeta: Mat },
+    dOut: Mat,
+    s: { xhat: Mat; gamma: Mat; invStd: Mat; divisor: number },
+  ): void {
+    this.k.bnBackward(
+      dOut.rows,
+      dOut.cols,
+      dOut.at,
+      s.xhat.at,
+      s.gamma.at,
+      s.invStd.at,
+      s.divisor,
+      g.dgamma.at,
+      g.dbeta.at,
+      g.dx.at,
+    );
+  }
+
+  /** Evaluation-mode batch norm of x [M, N] with running statistics (a std when isStd, else a variance); scale and shift are scratch [N]. */
+  batchNormEval(
+    out: Mat,
+    x: Mat,
+    p: { gamma: Mat; beta: Mat; mean: Mat; running: Mat; eps: number; isStd: boolean; scale: Mat; shift: Mat },
+  ): void {
+    this.k.bnEval(
+      x.rows,
+      x.cols,
+      x.at,
+      p.gamma.at,
+      p.beta.at,
+      p.mean.at,
+      p.running.at,
+      p.eps,
+      p.isStd ? 1 : 0,
+      p.scale.at,
+      p.shift.at,
+      out.at,
+    );
+  }
+
+  /** running = (1 - m) running + m value */
+  blend(running: Mat, value: Mat, m: number): void {
+    this.k.blend(size(running), m, value.at, running.at);
+  }
+
+  /** out = sqrt(v + eps) */
+  sqrtEps(out: Mat, v: Mat, eps: number): void {
+    this.k.sqrtEps(size(v), v.at, eps, out.at);
+  }
+
+  /** LayerNorm of each row of x [M, N]; keeps each row's mean and 1/std in mean [M], rstd [M]. */
+  layerNormForward(out: Mat, x: Mat, p: { gamma: Mat; beta: Mat; eps: number; mean: Mat; rstd: Mat }): void {
+    this.k.layerNormForward(x.rows, x.cols, x.at, p.gamma.at, p.beta.at, p.eps, p.mean.at, p.rstd.at, out.at);
+  }
+
+  /** dx, dgamma and dbeta of {@link layerNormForward}, each written or added by its flag. */
+  layerNormBackward(
+    g: { dx: Mat; dgamma: Mat; dbeta: Mat },
+    acc: { x: Acc; gamma: Acc; beta: Acc },
+    dOut: Mat,
+    s: { x: Mat; gamma: Mat; mean: Mat; rstd: Mat },
+  ): void {
+    this.k.layerNormBackward(
+      s.x.rows,
+      s.x.cols,
+      s.x.at,
+      dOut.at,
+      s.gamma.at,
+      s.mean.at,
+      s.rstd.at,
+      g.dx.at,
+      acc.x,
+      g.dgamma.at,
+      acc.gamma,
+      g.dbeta.at,
+      acc.beta,
+    );
+  }
+
+  // ---------------------------------------------------------------------------
+  // sequences: causal mean and attention over lines of T positions
+
+  /** out [B·T, D]: position t gets the mean of positions 0..t of its line of x. */
+  causalMeanForward(out: Mat, x: Mat, T: number): void {
+    this.k.causalMeanForward(x.rows / T, T, x.cols, x.at, out.at);
+  }
+
+  /** dx (+)= the gradient of {@link causalMeanForward} from dOut; tmp holds D values. */
+  causalMeanBackward(dx: Mat, dOut: Mat, T: number, acc: Acc, tmp: Mat): void {
+    this.k.causalMeanBackward(dOut.rows / T, T, dOut.cols, dOut.at, dx.at, acc, tmp.at);
+  }
+
+  /** Scratch values the attention kernels use for lines of T positions and heads of hs channels. */
+  attentionWork(T: number, hs: number): number {
+    return this.k.attentionWork(T, hs);
+  }
+
+  /**
+   * out [B·T, C] = causal self-attention of qkv [B·T, 3C] with nHead heads;
+   * the probabilities go to P (all of them when `keep`, else one reused block).
+   */
+  attentionForward(out: Mat, qkv: Mat, s: { T: number; nHead: number; P: Mat; keep: boolean; work: Mat }): void {
+    this.k.attentionForward(qkv.rows / s.T, s.T, out.cols, s.nHead, qkv.at, out.at, s.P.at, s.keep ? 1 : 0, s.work.at);
+  }
+
+  /** dqkv (+)= the gradient of {@link attentionForward} from dOut and the kept probabilities P. */
+  attentionBackward(
+    dqkv: Mat,
+    dOut: Mat,
+    s: { qkv: Mat; T: number; nHead: number; P: Mat; work: Mat },
+    acc: Acc,
+  ): void {
+    const B = s.qkv.rows / s.T;
+    this.k.attentionBackward(B, s.T, dOut.cols, s.nHead, s.qkv.at, s.P.at, dOut.at, dqkv.at, acc, s.work.at);
+  }
+
+  // ---------------------------------------------------------------------------
+  // the steps of makemore.py's recurrent cells (B lines at once; rows of a step side by side)
+
+  /** RNN step: hn [B, H] = tanh(G [B, H]). */
+  rnnForwardStep(hn: Mat, G: Mat): void {
+    this.k.rnnForwardStep(hn.rows, hn.cols, G.at, hn.at);
+  }
+
+  /** RNN step backward: dG = (dOut + dn) (1 - h²). */
+  rnnBackwardStep(dG: Mat, h: Mat, dOut: Mat, dn: Mat): void {
+    this.k.rnnBackwardStep(h.rows, h.cols, h.at, dOut.at, dOut.ld, dn.at, dG.at);
+  }
+
+  /** GRU step: z, r = σ in place in G [B, 3H]; rh = r ∘ hp. */
+  gruGatesStep(G: Mat, hp: Mat, rh: Mat): void {
+    this.k.gruGatesStep(hp.rows, hp.cols, G.at, hp.at, rh.at);
+  }
+
+  /** GRU step: h̄ = tanh in place in G; hn = hp + z (h̄ - hp). */
+  gruForwardStep(hn: Mat, G: Mat, hp: Mat): void {
+    this.k.gruForwardStep(hp.rows, hp.cols, G.at, hp.at, hn.at);
+  }
+
+  /** GRU step backward: dA_z, dA_h̄ into dG; dn = dh (1 - z) with dh = dOut + dn. */
+  gruBackwardStep(dG: Mat, G: Mat, hp: Mat, dOut: Mat, dn: Mat): void {
+    this.k.gruBackwardStep(hp.rows, hp.cols, G.at, hp.at, dOut.at, dOut.ld, dn.at, dG.at);
+  }
+
+  /** GRU step backward: dA_r from drh (the gradient of r ∘ hp) into dG; dn += drh r. */
+  gruResetBackward(dG: Mat, G: Mat, hp: Mat, drh: Mat, dn: Mat): void {
+    this.k.gruResetBackward(hp.rows, hp.cols, G.at, hp.at, drh.at, dn.at, dG.at);
+  }
+
+  // ---------------------------------------------------------------------------
+  // losses and updates
+
+  /** Mean cross-entropy of logits [M, V] against int32 targets [M]; writes its gradient to dLogits. */
+  crossEntropy(dLogits: Mat, logits: Mat, targets: Mat): number {
+    return this.k.crossEntropy(logits.rows, logits.cols, logits.at, targets.at, dLogits.at);
+  }
+
+  /** Summed cross-entropy of logits [M, V] against targets [M], -1 counting for nothing; dLogits = scale · its gradient. */
+  seqCrossEntropy(dLogits: Mat, logits: Mat, targets: Mat, scale: number): number {
+    return this.k.seqCrossEntropy(logits.rows, logits.cols, logits.at, targets.at, dLogits.at, scale);
+  }
+
+  /** coef · mean(p²); adds its gradient 2 coef p / n to dp. */
+  l2Penalty(dp: Mat, p: Mat, coef: number): number {
+    return this.k.l2Penalty(size(p), coef, p.at, dp.at);
+  }
+
+  /** p -= lr · dp */
+  sgdUpdate(p: Mat, dp: Mat, lr: number): void {
+    this.k.sgdUpdate(size(p), lr, dp.at, p.at);
+  }
+
+  /** One AdamW step of p from dp with the moments m, v (all the same layout). */
+  adamwUpdate(p: Mat, dp: Mat, m: Mat, v: Mat, c: AdamWStep): void {
+    this.k.adamwUpdate(
+      size(p),
+      p.at,
+      dp.at,
+      m.at,
+      v.at,
+      c.decay,
+      c.beta1,
+      c.keep1,
+      c.beta2,
+      c.keep2,
+      c.stepSize,
+      c.bc2Sqrt,
+      c.eps,
+    );
+  }
+}
+
+/** Refuses a product C [M, N] = [rows, cols] · B whose shapes do not chain (kept out of the wrappers, which stay small). */
+function badProduct(C: Mat, rows: number, cols: number, B: Mat): never {
+  throw new Error(`matmul: [${C.rows}, ${C.cols}] from [${rows}, ${cols}] · [${B.rows}, ${B.cols}]`);
+}
