@@ -92,9 +92,15 @@ function asNumber(raw: unknown): number {
   return NaN;
 }
 
-function intParser(min: number, what: string): (raw: unknown) => number {
+/** Seeds are taken modulo 2^32 by the generators: a larger one would repeat a smaller one's run. */
+export const MAX_SEED = 2 ** 32 - 1;
+
+function intParser(min: number, what: string, max = Number.MAX_SAFE_INTEGER): (raw: unknown) => number {
   return (raw) => {
     const v = asNumber(raw);
+    if (Number.isInteger(v) && v > max) {
+      throw new ConfigError(`must be at most ${max.toLocaleString("en-US")}, got ${JSON.stringify(raw)}`);
+    }
     if (!Number.isSafeInteger(v) || v < min) throw new ConfigError(`must be ${what}, got ${JSON.stringify(raw)}`);
     return v;
   };
@@ -236,8 +242,8 @@ export const HYPERPARAMETERS: readonly HyperSpec[] = [
     key: "seed",
     flag: "--seed",
     placeholder: "n",
-    help: "seed of the initialization and of the minibatches (default 2147483647)",
-    parse: intParser(0, "a non-negative integer"),
+    help: "seed of the initialization and of the minibatches, 0 to 4294967295 (default 2147483647)",
+    parse: intParser(0, "a non-negative integer", MAX_SEED),
   },
 ];
 
@@ -330,6 +336,11 @@ export function resolveConfig(
   for (const key of HYPER_KEYS) out[key] = parseHyperValue(key, merged[key], source);
   const config = out as unknown as ExperimentConfig;
   applyFixed(spec, config, partial, where);
+  if (config.lr * config.weightDecay >= 1) {
+    throw new ConfigError(
+      `${where}weightDecay ${config.weightDecay} times lr ${config.lr} must be below 1: each step scales the weights by 1 - lr·weightDecay`,
+    );
+  }
   const invalid = spec.validate?.(config) ?? null;
   if (invalid !== null) throw new ConfigError(`${where}the ${spec.kind} model: ${invalid}`);
   if (spec.minBatch !== undefined && config.batchSize < spec.minBatch) {
