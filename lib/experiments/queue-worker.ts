@@ -47,7 +47,9 @@ import {
   type QueueJobData,
   type QueueJobPayload,
 } from "./queue";
+import { MemoryLimitError } from "./limits";
 import { RUN_FILES } from "./run-files";
+import { removeIfEmpty } from "./run-lock";
 
 /** What a job returns to BullMQ: the payload as {@link toWire} text (it keeps NaN losses). */
 export interface QueueJobReturn {
@@ -90,6 +92,7 @@ function isDeterministic(e: unknown): boolean {
     e instanceof DataError ||
     e instanceof CheckpointError ||
     e instanceof ParameterLimitError ||
+    e instanceof MemoryLimitError ||
     e instanceof UnrecoverableError
   );
 }
@@ -131,6 +134,7 @@ interface JobContext {
 async function processJob(job: Job<unknown, QueueJobReturn>, ctx: JobContext): Promise<QueueJobReturn> {
   const jobId = String(job.id);
   let cancelled: CancelWatch | null = null;
+  let dir: string | null = null;
   try {
     // everything is checked before the worker's disk is touched
     const data = readJobData(job.data);
@@ -141,15 +145,17 @@ async function processJob(job: Job<unknown, QueueJobReturn>, ctx: JobContext): P
     const resumedFrom = snapshot?.step ?? null;
     ctx.log(`start ${data.tag} (job ${jobId})${resumedFrom === null ? "" : ` from step ${resumedFrom}`}`);
     const words = await datasetWords(ctx, data.dataset, data.maxLineLength);
-    const dir = jobFolder(ctx, data);
+    dir = jobFolder(ctx, data);
     prepareFolder(dir, snapshot);
     const result = await trainJob(ctx, { job, data, words, dir, resumed: snapshot !== null, cancelled });
     if (cancelled.value) throw new UnrecoverableError("search cancelled");
     const payload = collectFiles(result, dir, ctx.name, resumedFrom);
     ctx.log(`done ${data.tag} ${result.status}: best val ${result.bestValLoss.toFixed(4)} (${result.steps} steps)`);
-    fs.rmSync(dir, { recursive: true, force: true });
+    removeJobFolder(dir);
     return { wire: toWire(payload) };
   } catch (e) {
+    // the work folder holds runs in progress only: a failed job leaves nothing there (a retry starts from its snapshot)
+    if (dir) removeJobFolder(dir);
     const message = ctx.conn.scrub((e as Error).message.split("\n")[0] ?? String(e));
     const tag = (job.data as { tag?: unknown } | null)?.tag;
     ctx.log(`failed ${typeof tag === "string" && /^[0-9a-f]{6}$/.test(tag) ? tag : `job ${jobId}`}: ${message}`);
@@ -206,6 +212,12 @@ function jobFolder(ctx: JobContext, data: QueueJobData): string {
     throw new UnrecoverableError(`the job's folder ${dir} is not inside the work folder ${root}`);
   }
   return dir;
+}
+
+/** Removes a job's folder, and its search's folder when that is left empty. */
+function removeJobFolder(dir: string): void {
+  fs.rmSync(dir, { recursive: true, force: true });
+  removeIfEmpty(path.dirname(dir));
 }
 
 /** The snapshot an earlier attempt left, checked (only run files by their bare names), or null. */
