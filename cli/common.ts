@@ -24,7 +24,7 @@ import { writeErr, writeOut } from "./pipe";
 export const EXIT = Object.freeze({
   /** everything went as asked */
   ok: 0,
-  /** bad data, a bad checkpoint, or any other failure */
+  /** bad data, a bad checkpoint, a write that failed (a full disk), or any other failure */
   error: 1,
   /** bad command line: unknown flag, bad value or path, bad grid file, occupied or locked output folder, other data on --resume */
   usage: 2,

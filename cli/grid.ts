@@ -315,7 +315,7 @@ async function queued(io: Io, flags: ManyFlags & { queue: string }, many: ManyPl
   const conn = await openQueue(checkQueueUrl(flags.queue), { failFast: true });
   try {
     return await withRunLock(flags.out, `makemore ${kind} --queue`, async () => {
-      io.out(`${kind}: ${announce(flags, plan)} on ${data.name} -> ${flags.out}\n`);
+      if (!flags.cancel) io.out(`${kind}: ${announce(flags, plan)} on ${data.name} -> ${flags.out}\n`);
       const grid = {
         conn,
         cancel: Boolean(flags.cancel),

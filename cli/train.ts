@@ -70,9 +70,11 @@ export function trainCommand(ctx: CliContext): Command {
       "after",
       `
 Stops at --max-steps, after --early-stop evaluations without a better val loss,
-when the val loss reaches --target-loss, or at Ctrl-C (after saving; exit 130).
-Exit codes: 0 done, 1 error, 2 bad usage or DIR in use, 3 over --max-params or --max-memory,
-4 NaN loss, 130 Ctrl-C.
+when the val loss reaches --target-loss, or at Ctrl-C, SIGTERM or SIGHUP (after
+saving; a second one quits at once). last.ckpt holds the latest evaluation.
+Exit codes: 0 done, 1 error (data, checkpoint, a failed write), 2 bad usage or
+DIR in use, 3 over --max-params or --max-memory, 4 NaN loss, 130 Ctrl-C,
+143 SIGTERM, 129 SIGHUP.
 
 Example:
   makemore train -i names -o runs/mlp --n-embd 10 --n-hidden 200 --max-steps 20000 --early-stop 5`,

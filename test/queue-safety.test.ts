@@ -120,6 +120,17 @@ run("jobs that are not data fail once with one line, and nothing is written outs
   for (const p of ["pwned.txt", "../pwned.txt"]) expect(fs.existsSync(path.join(root, p))).toBe(false);
   w.child.kill("SIGINT");
   expect(await w.exited).toBe(0);
+  // a wrong password reads as one, and --cancel of a folder without a search says so
+  const wrong = makemore(["worker", "--queue", redis.url.replace(redis.password, "not-it")]);
+  expect(await wrong.exited).toBe(1);
+  expect(wrong.output()).toMatch(
+    /^makemore: error: cannot reach the queue at .*: it refused the password \(WRONGPASS\)$/m,
+  );
+  const none = path.join(root, "no-search");
+  const cancel = makemore(["lottery", "-i", "names", "-o", none, "--seeds", "2", "--queue", redis.url, "--cancel"]);
+  expect(await cancel.exited).toBe(2);
+  expect(cancel.output()).toContain(`makemore: error: there is no search of this grid in ${none} to cancel`);
+  expect(fs.existsSync(none)).toBe(false);
 });
 
 run("two queued grids into one folder: the second is refused; failed runs train again on a rerun", async () => {

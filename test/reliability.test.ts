@@ -219,6 +219,17 @@ describe("the command line's smaller cases: one line, the right code", () => {
     ];
     for (const [args, code, message] of cases) expectError(await inProcess(args), code, `makemore: error: ${message}`);
     expect(fs.existsSync(out)).toBe(false);
+    // a queue that cannot be reached leaves no folder behind
+    const grid = path.join(root, "grid.json");
+    fs.writeFileSync(grid, '{ "nEmbd": [2, 3] }');
+    const queued = await inProcess(["grid", "-i", input, "-o", out, "--grid", grid, "--queue", "redis://127.0.0.1:1"]);
+    expect(queued.stdout).toBe("");
+    expectError(
+      queued,
+      1,
+      "makemore: error: cannot reach the queue at redis://127.0.0.1:1: nothing answers at that host and port (connection refused)",
+    );
+    expect(fs.existsSync(out)).toBe(false);
     expect(fs.readFileSync(path.join(foreign, "config.json"), "utf8")).toBe('{"name":"my-app"}');
     expect(fs.readFileSync(path.join(foreignLog, "log.csv"), "utf8")).toBe("date,temp\n2024,3\n");
   });

@@ -320,13 +320,14 @@ async function runPlanned(plan: RunPlan, hooks: RunHooks): Promise<ExperimentRes
 
 /** The evaluation at step 0 (fresh runs) and the training steps; returns where the run got to. */
 async function trainRun(model: Model, run: RunState, recorder: RunRecorder, hooks: RunHooks): Promise<RunProgress> {
-  const { config, examples, engine } = run;
+  const { config, examples, engine, evalChunk } = run;
+  const chunk = evalChunk === undefined ? {} : { chunkSize: evalChunk };
   const startStep = run.resume?.fromStep ?? 0;
   const shouldStop = hooks.shouldStop ?? (() => false);
   const progress = new RunProgress(run, recorder, startStep, hooks.onProgress);
   progress.report(false);
   // every row of log.csv comes from one engine: the one that trains
-  const evaluate = (): Record<string, number> => splitLosses(model, examples.evalSplits, { engine });
+  const evaluate = (): Record<string, number> => splitLosses(model, examples.evalSplits, { engine, ...chunk });
   const stop = run.resume ? undefined : recorder.record(0, evaluate());
   if (!stop && startStep < config.maxSteps && !shouldStop()) {
     try {
@@ -339,6 +340,7 @@ async function trainRun(model: Model, run: RunState, recorder: RunRecorder, hook
         generator: new Generator(batchSeed(config.seed, startStep)),
         evalEvery: config.evalEvery,
         evalSplits: examples.evalSplits,
+        ...(evalChunk === undefined ? {} : { evalChunkSize: evalChunk }),
         engine,
         onStep: (step, loss) => progress.onStep(step, loss, shouldStop),
         onEval: (ev) => progress.onEval(ev.step, ev.losses),

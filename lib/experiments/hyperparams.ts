@@ -38,8 +38,14 @@ export interface ExperimentConfig extends ModelShape {
   earlyStop: number;
   /** stop as soon as the val loss is at or below this; null never */
   targetLoss: number | null;
-  /** seed of the parameter initialization and (derived from it) of the minibatches */
+  /** seed of the parameter initialization and (derived from it) of the minibatches and the evaluation sample */
   seed: number;
+  /**
+   * lines of the training split whose loss each evaluation estimates, drawn
+   * once from the seed; "all" for every line (up to the evaluation cap, as
+   * before this setting existed). The val split is always evaluated whole.
+   */
+  evalLines: number | "all";
 }
 
 /** Names of the hyperparameters, in column order. */
@@ -245,6 +251,15 @@ export const HYPERPARAMETERS: readonly HyperSpec[] = [
     help: "seed of the initialization and of the minibatches, 0 to 4294967295 (default 2147483647)",
     parse: intParser(0, "a non-negative integer", MAX_SEED),
   },
+  {
+    key: "evalLines",
+    flag: "--eval-lines",
+    placeholder: "n|all",
+    help:
+      "lines of the training split whose loss each evaluation estimates, a sample fixed by --seed (default 1000, " +
+      "about makemore.py's; all: every line up to 25,000 examples, the figures of earlier versions)",
+    parse: (raw) => (raw === "all" ? "all" : intParser(1, 'a positive integer or "all"')(raw)),
+  },
 ];
 
 /** The hyperparameter names, in column order. */
@@ -269,6 +284,7 @@ export const DEFAULT_EXPERIMENT_CONFIG: Readonly<ExperimentConfig> = Object.free
   earlyStop: 0,
   targetLoss: null,
   seed: 2147483647,
+  evalLines: 1000,
 });
 
 /** Defaults of AdamW runs (makemore.py's learning rate and weight decay). */

@@ -50,7 +50,7 @@ import {
   type MemoryCeiling,
   type MemoryEstimate,
 } from "./limits";
-import { dataBlockSize, prepareExperimentData, SPLIT_SEED, type ExperimentData } from "./run-data";
+import { dataBlockSize, evalChunkLines, prepareExperimentData, SPLIT_SEED, type ExperimentData } from "./run-data";
 import { checkRunDir, readSavedRun, RUN_FILES, type CheckpointMeta, type SavedRun } from "./run-files";
 import { newRunTag } from "./runlog";
 
@@ -100,6 +100,8 @@ export interface ModelPlan {
   memory: MemoryEstimate;
   /** what runs the training steps and every evaluation */
   engine: EngineName;
+  /** examples per evaluation chunk (sequence models on the fused engine), or undefined for the engine's default */
+  evalChunk?: number;
 }
 
 /** The best val loss a run has to beat. */
@@ -184,7 +186,14 @@ export function planModel(
   }
   const memory = estimateRunMemory(config, size, vocabSize, { fusedAvailable: kernelsAvailable() });
   checkRunMemory(memory, limits.ceiling ?? memoryCeiling(limits.maxMemory), plannedBackend(limits.backend), what);
-  return { config, params, memory, engine: memory.engine };
+  const chunked = memory.engine === "fused" && kindOf(config) === "sequence";
+  return {
+    config,
+    params,
+    memory,
+    engine: memory.engine,
+    ...(chunked ? { evalChunk: evalChunkLines(config.blockSize) } : {}),
+  };
 }
 
 /**
@@ -204,7 +213,9 @@ export function planRun(options: PlanOptions): RunPlan {
   const start = saved ? resumedStart(options, saved, data, tag) : freshStart(options, data, tag);
   // sized before the examples are encoded: a block size of ten million is refused, not allocated
   const sized = planModel(start.config, start.vocab.size, dataSize(data.words), options);
-  const examples = prepareExperimentData(data.words, start.config.blockSize, start.vocab, kindOf(start.config));
+  const { config } = start;
+  const sample = { lines: config.evalLines, seed: config.seed };
+  const examples = prepareExperimentData(data.words, config.blockSize, start.vocab, kindOf(config), sample);
   checkSplits(examples, data);
   const dir = path.resolve(outDir);
   return { ...start, ...sized, options, dir, tag, data, examples, existing, stamp: folderStamp(dir) };
