@@ -43,6 +43,11 @@ async function longRun(out: string, every: number): Promise<ChildProcess> {
   return child;
 }
 
+/** Each step after the first is larger: a log without overlapping rows. */
+function expectIncreasing(steps: readonly number[]): void {
+  expect(steps.every((s, i) => i === 0 || s > (steps[i - 1] as number))).toBe(true);
+}
+
 /** Steps of the log in file order (one lineage of runs: they must only grow). */
 function loggedSteps(out: string): number[] {
   return readRunLog(path.join(out, "log.csv")).map((r) => r.step);
@@ -88,7 +93,7 @@ test("after SIGKILL a resume loses at most one evaluation interval and log.csv h
   expect(resumed.stdout).toMatch(new RegExp(`started from step ${last}:`));
   const steps = loggedSteps(out);
   expect(steps.slice(-2)).toEqual([last + 100, last + 200]);
-  for (let i = 1; i < steps.length; i++) expect(steps[i]).toBeGreaterThan(steps[i - 1] as number);
+  expectIncreasing(steps);
 });
 
 test("a second Ctrl-C during the save leaves last.ckpt no older than model.ckpt, and the resume starts there", async () => {
@@ -115,7 +120,7 @@ test("a second Ctrl-C during the save leaves last.ckpt no older than model.ckpt,
   expect(resumed.code).toBe(0);
   expect(resumed.stdout).toMatch(new RegExp(`started from step ${last}:`));
   const steps = loggedSteps(out);
-  for (let i = 1; i < steps.length; i++) expect(steps[i]).toBeGreaterThan(steps[i - 1] as number);
+  expectIncreasing(steps);
 });
 
 test("a grid stopped by SIGTERM writes results.csv; grid --resume trains only what did not finish", async () => {
@@ -143,7 +148,7 @@ test("a grid stopped by SIGTERM writes results.csv; grid --resume trains only wh
   expect(after.map((r) => r.tag)).toContain(interrupted.tag);
   expect(after.find((r) => r.tag === before[0]!.tag)).toEqual(before[0]);
   const log = readRunLog(path.join(out, interrupted.tag!, "log.csv")).map((r) => r.step);
-  for (let i = 1; i < log.length; i++) expect(log[i]).toBeGreaterThan(log[i - 1] as number);
+  expectIncreasing(log);
   // again: every run has a finished row, nothing is trained
   const again = await runCli([...args, "--resume"]);
   expect(again.code).toBe(0);
