@@ -17,14 +17,14 @@ import {
   type HyperKey,
 } from "../lib/experiments/hyperparams";
 import { formatDuration } from "../lib/notebook/progress";
-import { MemoryLimitError } from "../lib/experiments/limits";
+import { MAX_MEMORY_ENV, MemoryLimitError, parseByteSize } from "../lib/experiments/limits";
 import { writeErr, writeOut } from "./pipe";
 
 /** Exit codes of the makemore command. */
 export const EXIT = Object.freeze({
   /** everything went as asked */
   ok: 0,
-  /** bad data, a bad checkpoint, or any other failure */
+  /** bad data, a bad checkpoint, a write that failed (a full disk), or any other failure */
   error: 1,
   /** bad command line: unknown flag, bad value or path, bad grid file, occupied or locked output folder, other data on --resume */
   usage: 2,
@@ -32,9 +32,27 @@ export const EXIT = Object.freeze({
   tooManyParams: 3,
   /** the loss became NaN or infinite (the best checkpoint is kept) */
   diverged: 4,
-  /** stopped by Ctrl-C (after saving) */
+  /** stopped by Ctrl-C, SIGINT (after saving) */
   interrupted: 130,
+  /** stopped by SIGTERM (after saving) */
+  terminated: 143,
+  /** stopped by SIGHUP, a closed terminal (after saving) */
+  hangup: 129,
 });
+
+/** The signals that stop a command cleanly: the first saves and stops, the second quits at once. */
+export type StopSignalName = "SIGINT" | "SIGTERM" | "SIGHUP";
+
+const STOP_SIGNALS: Readonly<Record<StopSignalName, { exit: number; word: string }>> = {
+  SIGINT: { exit: EXIT.interrupted, word: "interrupted" },
+  SIGTERM: { exit: EXIT.terminated, word: "terminated (SIGTERM)" },
+  SIGHUP: { exit: EXIT.hangup, word: "hangup (SIGHUP)" },
+};
+
+/** The exit code of a command stopped by `signal` (128 + its number, as a shell reports it). */
+export function signalExit(signal: StopSignalName | null): number {
+  return STOP_SIGNALS[signal ?? "SIGINT"].exit;
+}
 
 /** Where a command writes, and whether those places are terminals. */
 export interface Io {
@@ -83,16 +101,21 @@ export function errorLine(e: unknown): string {
   return `makemore: error: ${known || limit ? first : first || "unexpected failure"}`;
 }
 
-/** A commander parser for an integer flag of at least `min`. */
-export function intOption(min: number): (value: string) => number {
+/** A commander parser for an integer flag from `min` to `max`. */
+export function intOption(min: number, max = Number.MAX_SAFE_INTEGER): (value: string) => number {
   return (value) => {
     const v = Number(value);
+    if (Number.isInteger(v) && v > max)
+      throw new InvalidArgumentError(`it must be at most ${max.toLocaleString("en-US")}.`);
     if (value.trim() === "" || !Number.isSafeInteger(v) || v < min) {
       throw new InvalidArgumentError(`it must be an integer of at least ${min}.`);
     }
     return v;
   };
 }
+
+/** Most words `sample -n` and `train --samples` draw (a million would run for hours without a word). */
+export const MAX_SAMPLES = 100_000;
 
 /** Adds one flag per hyperparameter (no defaults: unset flags stay undefined, so defaults can come from elsewhere). */
 export function addHyperOptions(cmd: Command, skip: readonly HyperKey[] = []): Command {
@@ -129,25 +152,31 @@ export function backendOption(): Option {
 }
 
 /**
- * Handles Ctrl-C while `body` runs: the first calls `onFirst` (stop after the
- * current step), the second ends the process at once with exit code 130.
+ * Handles Ctrl-C, SIGTERM and SIGHUP while `body` runs: the first calls
+ * `onFirst` with the signal (stop after the current step and save), a second
+ * ends the process at once with that signal's exit code.
  */
-export async function withInterrupt<T>(io: Io, onFirst: () => void, body: () => Promise<T>): Promise<T> {
+export async function withInterrupt<T>(
+  io: Io,
+  onFirst: (signal: StopSignalName) => void,
+  body: () => Promise<T>,
+): Promise<T> {
   let count = 0;
-  const handler = (): void => {
-    count++;
-    if (count === 1) {
-      io.err("\nmakemore: interrupted: finishing the current step and saving (Ctrl-C again to quit at once)\n");
-      onFirst();
-    } else {
-      process.exit(EXIT.interrupted);
-    }
-  };
-  process.on("SIGINT", handler);
+  const handlers = (Object.keys(STOP_SIGNALS) as StopSignalName[]).map((signal) => {
+    const handler = (): void => {
+      if (++count > 1) process.exit(signalExit(signal));
+      io.err(
+        `\nmakemore: ${STOP_SIGNALS[signal].word}: finishing the current step and saving (Ctrl-C again to quit at once)\n`,
+      );
+      onFirst(signal);
+    };
+    process.on(signal, handler);
+    return { signal, handler };
+  });
   try {
     return await body();
   } finally {
-    process.removeListener("SIGINT", handler);
+    for (const { signal, handler } of handlers) process.removeListener(signal, handler);
   }
 }
 
@@ -224,6 +253,20 @@ export function plainProgress(p: ExperimentProgress): string {
     `${p.tag} step ${p.step}/${p.maxSteps} (${pct}%)  loss ${fmtLoss(p.loss)}  best val ${fmtLoss(p.bestValLoss)}  ` +
     `${p.stepsPerSecond.toFixed(0)} steps/s  eta ${eta}`
   );
+}
+
+/** The --max-memory flag (train, grid, lottery). */
+export function maxMemoryOption(): Option {
+  return new Option(
+    "--max-memory <size>",
+    `refuse runs whose memory estimate is larger, e.g. 4g (default: ${MAX_MEMORY_ENV}, else half of this machine's memory)`,
+  ).argParser((value: string) => {
+    try {
+      return parseByteSize(value, "it");
+    } catch (e) {
+      throw new InvalidArgumentError(`${(e as Error).message}.`);
+    }
+  });
 }
 
 /** `--max-line-length N`: leave out longer lines (the fork's quotes reach 505 characters). */

@@ -23,13 +23,18 @@ import {
   sortResults,
   writeResults,
   defaultWorkers,
+  resumeGrid,
+  MAX_GRID_RUNS,
   type GridAxes,
   type GridJob,
+  type GridMemory,
   type GridRow,
 } from "../lib/experiments/grid";
+import { dataSize } from "../lib/experiments/limits";
 import { checkNotLocked, withRunLock } from "../lib/experiments/run-lock";
 import { ConfigError, ParameterLimitError, type ExperimentConfig } from "../lib/experiments/hyperparams";
-import { checkQueueUrl } from "../lib/experiments/queue";
+import { fingerprintLines } from "../lib/experiments/data-record";
+import { checkQueueUrl, openQueue } from "../lib/experiments/queue";
 import { planSearch } from "../lib/experiments/queue-search";
 import { queuedExitCode, runQueuedGrid } from "./queue-grid";
 import { Vocab } from "../lib/data/vocab";
@@ -40,15 +45,17 @@ import {
   fmtLoss,
   hyperOverrides,
   intOption,
+  signalExit,
   withInterrupt,
+  type StopSignalName,
   type CliContext,
   type Io,
   maxLineLengthOption,
+  maxMemoryOption,
   reportDropped,
 } from "./common";
 import { checkDatasetArg, checkInputPath, checkOutDir } from "./paths";
 import { setClosedPipePolicy } from "./pipe";
-import { maxMemoryOption, plannedBackend, skipOverMemory } from "./run-guard";
 
 /** Name of the results table in the output folder. */
 export const RESULTS_FILE = "results.csv";
@@ -62,6 +69,7 @@ interface ManyFlags extends Record<string, unknown> {
   workers?: number;
   backend?: BackendName;
   force?: boolean;
+  resume?: boolean;
   maxLineLength?: number;
   maxMemory?: number;
   // --- queue (cli/queue-grid.ts) ---
@@ -77,11 +85,15 @@ function addCommonOptions(cmd: Command): Command {
     )
     .requiredOption("-o, --out <dir>", "output folder: results.csv, and one run folder per run (DIR/<tag>)")
     .addOption(new Option("--max-params <n>", "skip combinations with more parameters").argParser(intOption(1)))
-    .addOption(new Option("--workers <k>", "worker processes (default: one per core)").argParser(intOption(1)))
+    .addOption(new Option("--workers <k>", "worker processes (default: one per core)").argParser(intOption(1, 1024)))
     .addOption(backendOption())
     .addOption(maxLineLengthOption())
     .addOption(maxMemoryOption())
     .option("--force", "replace results.csv already in DIR")
+    .option(
+      "--resume",
+      "continue the grid in DIR: train only the runs without a finished row (interrupted ones from their last checkpoint)",
+    )
     // --- queue (cli/queue-grid.ts) ---
     .addOption(
       new Option("--queue <url>", "run on workers anywhere: enqueue on Redis (redis://[:PASSWORD@]HOST:PORT)").env(
@@ -124,7 +136,9 @@ export function lotteryCommand(ctx: CliContext): Command {
     "train one configuration with several seeds and report the spread of the best val loss",
   );
   addCommonOptions(cmd).addOption(
-    new Option("--seeds <n>", "how many seeds (the seeds are --seed, --seed + 1, ...)").argParser(intOption(1)),
+    new Option("--seeds <n>", "how many seeds (the seeds are --seed, --seed + 1, ...)").argParser(
+      intOption(1, MAX_GRID_RUNS),
+    ),
   );
   addHyperOptions(cmd);
   cmd
@@ -145,10 +159,23 @@ Example:
   return cmd;
 }
 
-function checkResultsFree(out: string, force?: boolean): void {
-  if (fs.existsSync(path.join(out, RESULTS_FILE)) && !force) {
-    throw new ConfigError(`${out} already holds results (${RESULTS_FILE}); use --force to replace them`);
+/** A local grid's folder holding results is continued with --resume or replaced with --force, never silently. */
+function checkResultsFree(out: string, flags: ManyFlags): void {
+  if (flags.resume && flags.force) throw new ConfigError("--resume and --force cannot be used together");
+  if (fs.existsSync(path.join(out, RESULTS_FILE)) && !flags.force && !flags.resume) {
+    throw new ConfigError(
+      `${out} already holds results (${RESULTS_FILE}); use --resume to train only its unfinished runs or --force to replace them`,
+    );
   }
+}
+
+/** The dataset and the configurations of a grid or lottery, each sized against the ceilings. */
+interface ManyPlan {
+  data: Dataset;
+  kind: "grid" | "lottery";
+  configs: ExperimentConfig[];
+  vocabSize: number;
+  memory: GridMemory;
 }
 
 async function many(io: Io, flags: ManyFlags, axes: GridAxes, kind: "grid" | "lottery"): Promise<number> {
@@ -158,7 +185,7 @@ async function many(io: Io, flags: ManyFlags, axes: GridAxes, kind: "grid" | "lo
   checkOutDir(flags.out);
   checkNotLocked(flags.out);
   // a queued search attaches to the results already in its folder
-  if (flags.queue === undefined) checkResultsFree(flags.out, flags.force);
+  if (flags.queue === undefined) checkResultsFree(flags.out, flags);
   const base: Partial<ExperimentConfig> = hyperOverrides(flags);
   const data = loadDataset(
     checkDatasetArg(flags.input),
@@ -170,53 +197,67 @@ async function many(io: Io, flags: ManyFlags, axes: GridAxes, kind: "grid" | "lo
     ...c,
     blockSize: dataBlockSize(data.words, findModel(c.model)?.examples ?? "context", c.blockSize),
   }));
-  const vocabSize = Vocab.fromWords(data.words).size;
-  if (flags.queue !== undefined)
-    return queued(io, { ...flags, queue: flags.queue }, { configs, vocabSize, data, kind });
-  const planned = planGrid(configs, vocabSize, flags.out, flags.maxParams);
-  const skipped = planned.skipped;
-  const overParams = skipped.length;
-  const jobs = skipOverMemory(planned.jobs, skipped, data, vocabSize, {
+  const memory: GridMemory = {
+    size: dataSize(data.words),
     workers: flags.workers ?? defaultWorkers(),
-    backend: plannedBackend(flags.backend),
+    ...(flags.backend ? { backend: flags.backend } : {}),
     ...(flags.maxMemory !== undefined ? { maxMemory: flags.maxMemory } : {}),
-  });
+  };
+  const plan: ManyPlan = { data, kind, configs, vocabSize: Vocab.fromWords(data.words).size, memory };
+  if (flags.queue !== undefined) return queued(io, { ...flags, queue: flags.queue }, plan);
+  const { jobs, skipped } = planGrid(configs, plan.vocabSize, flags.out, flags.maxParams, memory);
   for (const s of skipped) io.out(`skipped ${s.tag}: ${s.message}\n`);
-  if (jobs.length === 0) {
-    const first = skipped[0];
-    if (first && flags.maxParams !== undefined) {
-      const least = Math.min(...skipped.map((s) => s.params));
-      throw new ParameterLimitError(least, flags.maxParams, `every combination is over the ceiling: the smallest`);
-    }
-    throw new ConfigError("the grid has no combination to run");
-  }
+  if (jobs.length === 0) refuseEmpty(skipped, flags.maxParams);
   // one writer per grid folder, from the first write to the last (each worker locks its run folder)
   return withRunLock(flags.out, `makemore ${kind}`, async () => {
-    checkResultsFree(flags.out, flags.force);
-    const why = skipReasons(overParams, skipped.length - overParams, flags.maxParams);
-    return runMany(io, flags, { jobs, skipped, why, data, kind });
+    checkResultsFree(flags.out, flags);
+    const record = { source: data.name, ...fingerprintLines(data.words) };
+    const resumed = flags.resume ? resumeGrid(flags.out, { jobs, skipped }, record) : { jobs, kept: [] };
+    return runMany(io, flags, { ...resumed, skipped, data, kind });
   });
+}
+
+/** Every combination was skipped: over --max-params (exit 3), or none at all. */
+function refuseEmpty(skipped: readonly GridRow[], maxParams?: number): never {
+  if (skipped.length > 0 && maxParams !== undefined) {
+    const least = Math.min(...skipped.map((s) => s.params));
+    throw new ParameterLimitError(least, maxParams, `every combination is over the ceiling: the smallest`);
+  }
+  throw new ConfigError("the grid has no combination to run");
+}
+
+/** "grid: 4 runs, 2 skipped (over --max-params 1000), 3 kept from before on names -> runs/grid" */
+function announce(flags: ManyFlags, plan: { jobs: readonly unknown[]; skipped: GridRow[]; kept?: GridRow[] }): string {
+  const { jobs, skipped, kept = [] } = plan;
+  const overParams = skipped.filter((s) => s.message?.includes("--max-params")).length;
+  const why = skipReasons(overParams, skipped.length - overParams, flags.maxParams);
+  return (
+    `${jobs.length} run${jobs.length === 1 ? "" : "s"}` +
+    (skipped.length > 0 ? `, ${skipped.length} skipped (${why})` : "") +
+    (kept.length > 0 ? `, ${kept.length} kept from before` : "")
+  );
 }
 
 async function runMany(
   io: Io,
   flags: ManyFlags,
-  plan: { jobs: GridJob[]; skipped: GridRow[]; why: string; data: Dataset; kind: "grid" | "lottery" },
+  plan: { jobs: GridJob[]; kept: GridRow[]; skipped: GridRow[]; data: Dataset; kind: "grid" | "lottery" },
 ): Promise<number> {
-  const { jobs, skipped, why, data, kind } = plan;
+  const { jobs, kept, skipped, data, kind } = plan;
   const resultsFile = path.join(flags.out, RESULTS_FILE);
-  io.out(
-    `${kind}: ${jobs.length} run${jobs.length === 1 ? "" : "s"}` +
-      (skipped.length > 0 ? `, ${skipped.length} skipped (${why})` : "") +
-      ` on ${data.name} -> ${flags.out}\n`,
-  );
+  io.out(`${kind}: ${announce(flags, plan)} on ${data.name} -> ${flags.out}\n`);
   const controller = new AbortController();
+  let stoppedBy: StopSignalName | null = null;
   const display = gridDisplay(io, jobs.length);
+  const done: GridRow[] = [];
   let rows: GridRow[];
   try {
     rows = await withInterrupt(
       io,
-      () => controller.abort(),
+      (signal) => {
+        stoppedBy = signal;
+        controller.abort();
+      },
       () =>
         runGrid({
           input: flags.input,
@@ -226,62 +267,70 @@ async function runMany(
           ...(flags.workers !== undefined ? { workers: flags.workers } : {}),
           ...(flags.backend ? { backend: flags.backend } : {}),
           onEvent: (e) => {
-            if (e.type === "done") {
-              const r = e.row;
-              display.done(
-                `[${e.done}/${e.total}] ${r.tag} ${r.status}: best val ${fmtLoss(r.bestValLoss)} ` +
-                  `(${r.steps} steps, ${r.seconds.toFixed(1)} s)${r.message ? ` ${r.message}` : ""}`,
-              );
-            }
+            if (e.type !== "done") return;
+            // results.csv follows every finished run, so a grid killed at any point keeps what it did
+            done.push(e.row);
+            writeResults(resultsFile, sortResults([...kept, ...done, ...skipped]));
+            display.done(doneLine(e.row, e.done, e.total));
           },
         }),
     );
   } finally {
     display.stop();
   }
-  const table = sortResults([...rows, ...skipped]);
+  const table = sortResults([...kept, ...rows, ...skipped]);
   writeResults(resultsFile, table);
   summarize(io, table, resultsFile, kind);
-  if (controller.signal.aborted) return EXIT.interrupted;
+  if (controller.signal.aborted) return signalExit(stoppedBy);
+  return failedExit(io, rows);
+}
+
+/** "[2/4] 3fa2c1 finished: best val 2.1234 (40 steps, 1.2 s)" */
+function doneLine(r: GridRow, n: number, total: number): string {
+  return (
+    `[${n}/${total}] ${r.tag} ${r.status}: best val ${fmtLoss(r.bestValLoss)} ` +
+    `(${r.steps} steps, ${r.seconds.toFixed(1)} s)${r.message ? ` ${r.message}` : ""}`
+  );
+}
+
+/** Exit 1 with a line when runs failed, else 0. */
+function failedExit(io: Io, rows: readonly GridRow[]): number {
   const failed = rows.filter((r) => r.status === "failed");
-  if (failed.length > 0) {
-    io.err(`makemore: error: ${failed.length} run${failed.length === 1 ? "" : "s"} failed: ${failed[0]?.message}\n`);
-    return EXIT.error;
-  }
-  return EXIT.ok;
+  if (failed.length === 0) return EXIT.ok;
+  io.err(`makemore: error: ${failed.length} run${failed.length === 1 ? "" : "s"} failed: ${failed[0]?.message}\n`);
+  return EXIT.error;
 }
 
 /**
  * --- queue (cli/queue-grid.ts): the same plan with deterministic ids and tags,
- * enqueued on Redis and followed until every configuration has a row.
+ * enqueued on Redis and followed until every configuration has a row. The
+ * queue is reached before the folder is touched, and the folder is locked
+ * as a local grid's is.
  */
-async function queued(
-  io: Io,
-  flags: ManyFlags & { queue: string },
-  search: { configs: ExperimentConfig[]; vocabSize: number; data: Dataset; kind: "grid" | "lottery" },
-): Promise<number> {
-  const { configs, vocabSize, data, kind } = search;
-  const plan = planSearch(configs, vocabSize, flags.out, flags.input, flags.maxParams);
-  const { jobs, skipped } = plan;
-  for (const s of skipped) io.out(`skipped ${s.tag}: ${s.message}\n`);
-  if (jobs.length === 0) throw new ConfigError("the grid has no combination to run under --max-params");
-  fs.mkdirSync(flags.out, { recursive: true });
-  io.out(
-    `${kind}: ${jobs.length} run${jobs.length === 1 ? "" : "s"}` +
-      (skipped.length > 0 ? `, ${skipped.length} skipped (over --max-params ${flags.maxParams})` : "") +
-      ` on ${data.name} -> ${flags.out}\n`,
-  );
-  const grid = {
-    url: checkQueueUrl(flags.queue),
-    cancel: Boolean(flags.cancel),
-    input: flags.input,
-    data,
-    ...(flags.backend ? { backend: flags.backend } : {}),
-    ...(flags.maxLineLength === undefined ? {} : { maxLineLength: flags.maxLineLength }),
-  };
-  const result = await runQueuedGrid(io, { ...grid, out: flags.out, plan, force: Boolean(flags.force) });
-  summarize(io, result.rows, path.join(flags.out, RESULTS_FILE), kind);
-  return flags.cancel ? EXIT.ok : queuedExitCode(result.rows, result.complete, io);
+async function queued(io: Io, flags: ManyFlags & { queue: string }, many: ManyPlan): Promise<number> {
+  const { configs, vocabSize, data, kind, memory } = many;
+  const plan = planSearch(configs, vocabSize, flags.out, flags.input, { maxParams: flags.maxParams, memory });
+  for (const s of plan.skipped) io.out(`skipped ${s.tag}: ${s.message}\n`);
+  if (plan.jobs.length === 0) refuseEmpty(plan.skipped, flags.maxParams);
+  const conn = await openQueue(checkQueueUrl(flags.queue), { failFast: true });
+  try {
+    return await withRunLock(flags.out, `makemore ${kind} --queue`, async () => {
+      if (!flags.cancel) io.out(`${kind}: ${announce(flags, plan)} on ${data.name} -> ${flags.out}\n`);
+      const grid = {
+        conn,
+        cancel: Boolean(flags.cancel),
+        input: flags.input,
+        data,
+        ...(flags.backend ? { backend: flags.backend } : {}),
+        ...(flags.maxLineLength === undefined ? {} : { maxLineLength: flags.maxLineLength }),
+      };
+      const result = await runQueuedGrid(io, { ...grid, out: flags.out, plan, force: Boolean(flags.force) });
+      summarize(io, result.rows, path.join(flags.out, RESULTS_FILE), kind);
+      return flags.cancel ? EXIT.ok : queuedExitCode(result, io);
+    });
+  } finally {
+    await conn.close();
+  }
 }
 
 /** Prints the results table (and a lottery's spread); results.csv is already written. */
@@ -290,6 +339,7 @@ function summarize(io: Io, table: readonly GridRow[], resultsFile: string, kind:
   io.out(`results: ${resultsFile}\n`);
   if (kind === "lottery") {
     const s = lossSpread(table);
+    if (s.n === 0) return void io.out("seed lottery: no run has a val loss yet\n");
     io.out(
       `seed lottery over ${s.n} seed${s.n === 1 ? "" : "s"}: best val loss min ${fmtLoss(s.min)}, ` +
         `median ${fmtLoss(s.median)}, max ${fmtLoss(s.max)} (spread ${fmtLoss(s.max - s.min)})\n`,

@@ -64,6 +64,11 @@ function writable(dir: string): boolean {
 export function checkOutDir(value: string, flag = "-o/--out"): string {
   checkText(value, flag, "a folder path");
   const full = path.resolve(value);
+  if (path.parse(full).root === full) {
+    throw new ConfigError(
+      `${flag} ${value} is the root folder: give a folder of its own for the run files, e.g. runs/mlp`,
+    );
+  }
   const stat = statOf(full);
   if (stat) {
     if (!stat.isDirectory()) throw new ConfigError(`${flag} ${value} is a file, not a folder`);

@@ -15,7 +15,7 @@ import type { BackendName } from "../lib/runtime/backend";
 import type { Dataset } from "../lib/data/datasets";
 import type { GridRow } from "../lib/experiments/grid";
 import { ConfigError } from "../lib/experiments/hyperparams";
-import { openQueue, searchIdOf, type QueueConnection } from "../lib/experiments/queue";
+import { searchIdOf, type QueueConnection } from "../lib/experiments/queue";
 import {
   cancelSearch,
   enqueueSearch,
@@ -28,18 +28,18 @@ import {
   type SearchStatus,
 } from "../lib/experiments/queue-search";
 import { formatDuration } from "../lib/notebook/progress";
-import { EXIT, fmtLoss, withInterrupt, type Io } from "./common";
+import { EXIT, fmtLoss, signalExit, withInterrupt, type Io, type StopSignalName } from "./common";
 
 /** What the queued grid needs from the grid command. */
 export interface QueuedGrid {
-  /** the queue URL */
-  url: string;
+  /** the queue, connected */
+  conn: QueueConnection;
   /** --cancel */
   cancel: boolean;
   /** the dataset as given (-i) and as loaded */
   input: string;
   data: Dataset;
-  /** the output folder */
+  /** the output folder (the caller holds its lock) */
   out: string;
   /** the planned search (deterministic ids and tags) */
   plan: SearchPlan;
@@ -51,14 +51,25 @@ export interface QueuedGrid {
   maxLineLength?: number;
 }
 
+/** How a queued search ended: its rows, whether every job has one, and the signal that detached it. */
+export interface QueuedResult {
+  rows: GridRow[];
+  complete: boolean;
+  stoppedBy: StopSignalName | null;
+}
+
 /**
  * Refuses an output folder that holds the results of another search or of a
  * local grid (unless --force); the same search's folder is attached to.
+ * --cancel needs the search's own folder.
  */
-function checkOutDir(grid: QueuedGrid): void {
+function checkSearchFolder(grid: QueuedGrid): void {
   const results = path.join(grid.out, "results.csv");
   const state = readSearchState(grid.out);
   const same = state?.searchId === searchIdOf(grid.out, grid.input);
+  if (grid.cancel && !same) {
+    throw new ConfigError(`there is no search of this grid in ${grid.out} to cancel (no ${SEARCH_FILE} of it)`);
+  }
   if (fs.existsSync(results) && !same && !grid.force) {
     throw new ConfigError(`${grid.out} already holds results (results.csv); use --force to replace them`);
   }
@@ -66,19 +77,25 @@ function checkOutDir(grid: QueuedGrid): void {
 }
 
 /**
- * Runs a grid or lottery on the queue and returns the rows of results.csv
- * and whether the search is complete (false after Ctrl-C or --cancel).
+ * Runs a grid or lottery on the queue and returns the rows of results.csv,
+ * whether the search is complete (false after Ctrl-C or --cancel) and the
+ * signal that detached it.
  */
-export async function runQueuedGrid(io: Io, grid: QueuedGrid): Promise<{ rows: GridRow[]; complete: boolean }> {
-  checkOutDir(grid);
-  const conn = await openQueue(grid.url, { failFast: true });
+export async function runQueuedGrid(io: Io, grid: QueuedGrid): Promise<QueuedResult> {
+  checkSearchFolder(grid);
+  const { conn } = grid;
   const search = new Search(conn, grid.plan, grid.input);
-  // a Ctrl-C before the follow loop starts still detaches cleanly
+  // a signal before the follow loop starts still detaches cleanly
   const early = new AbortController();
-  const onEarly = (): void => early.abort();
-  process.on("SIGINT", onEarly);
+  let stoppedBy: StopSignalName | null = null;
+  const onEarly = (signal: StopSignalName): void => {
+    stoppedBy = signal;
+    early.abort();
+  };
+  const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+  for (const s of signals) process.on(s, onEarly);
   try {
-    if (grid.cancel) return { rows: await cancelled(io, search), complete: false };
+    if (grid.cancel) return { rows: await cancelled(io, search), complete: false, stoppedBy };
     const pending = await enqueueSearch(search, {
       input: grid.input,
       words: grid.data.words,
@@ -91,14 +108,13 @@ export async function runQueuedGrid(io: Io, grid: QueuedGrid): Promise<{ rows: G
         (pending < total ? ` (${total - pending} already collected)` : "") +
         `; start workers with: makemore worker --queue ${conn.shown}\n`,
     );
-    const complete = await follow(io, search, conn, early.signal);
-    return { rows: search.writeResults(), complete };
+    const followed = await follow(io, search, conn, early.signal);
+    return { rows: search.writeResults(), complete: followed.complete, stoppedBy: followed.stoppedBy ?? stoppedBy };
   } catch (e) {
     throw new Error(conn.scrub((e as Error).message));
   } finally {
-    process.removeListener("SIGINT", onEarly);
+    for (const s of signals) process.removeListener(s, onEarly);
     await search.close();
-    await conn.close();
   }
 }
 
@@ -109,16 +125,25 @@ async function cancelled(io: Io, search: Search): Promise<GridRow[]> {
   return rows;
 }
 
-async function follow(io: Io, search: Search, conn: QueueConnection, early: AbortSignal): Promise<boolean> {
+async function follow(
+  io: Io,
+  search: Search,
+  conn: QueueConnection,
+  early: AbortSignal,
+): Promise<{ complete: boolean; stoppedBy: StopSignalName | null }> {
   const controller = new AbortController();
   if (early.aborted) controller.abort();
   else early.addEventListener("abort", () => controller.abort(), { once: true });
   const display = queueDisplay(io, search.plan.jobs.length);
   let complete = false;
+  let stoppedBy: StopSignalName | null = null;
   try {
     complete = await withInterrupt(
       io,
-      () => controller.abort(),
+      (signal) => {
+        stoppedBy = signal;
+        controller.abort();
+      },
       () => followSearch(search, { signal: controller.signal, onEvent: (e) => display.event(e) }),
     );
   } finally {
@@ -130,7 +155,7 @@ async function follow(io: Io, search: Search, conn: QueueConnection, early: Abor
         `or cancel with --cancel (queue ${conn.shown})\n`,
     );
   }
-  return complete;
+  return { complete, stoppedBy };
 }
 
 /** One line of counts, the best run so far and the time left. */
@@ -184,9 +209,10 @@ function queueDisplay(io: Io, total: number): QueueDisplay {
   };
 }
 
-/** The exit code of a queued search (as a local grid: failed runs are an error; detached or cancelled is 130). */
-export function queuedExitCode(rows: readonly GridRow[], complete: boolean, io: Io): number {
-  if (!complete) return EXIT.interrupted;
+/** The exit code of a queued search (as a local grid: failed runs are an error; detached is the signal's code). */
+export function queuedExitCode(result: QueuedResult, io: Io): number {
+  const { rows, complete } = result;
+  if (!complete) return signalExit(result.stoppedBy);
   const failed = rows.filter((r) => r.status === "failed");
   if (failed.length > 0) {
     io.err(`makemore: error: ${failed.length} run${failed.length === 1 ? "" : "s"} failed: ${failed[0]?.message}\n`);

@@ -12,7 +12,8 @@ import type { ExampleKind } from "../lib/data/examples";
 import { groupSamples } from "../lib/experiments/run-data";
 import { exampleKind } from "../lib/models/model";
 import { loadDataset } from "../lib/data/datasets";
-import { backendOption, EXIT, intOption, type CliContext } from "./common";
+import { MAX_SEED } from "../lib/experiments/hyperparams";
+import { backendOption, EXIT, intOption, MAX_SAMPLES, type CliContext } from "./common";
 import { checkInputPath } from "./paths";
 
 interface SampleFlags {
@@ -28,8 +29,10 @@ export function sampleCommand(ctx: CliContext): Command {
   return new Command("sample")
     .description("print words sampled from the best checkpoint of a run (DIR/model.ckpt)")
     .requiredOption("-o, --out <dir>", "the run folder (or a checkpoint file)")
-    .addOption(new Option("-n, --num <n>", "how many words").argParser(intOption(1)).default(20))
-    .addOption(new Option("--seed <n>", "seed of the sampling generator").argParser(intOption(0)).default(SAMPLE_SEED))
+    .addOption(new Option("-n, --num <n>", "how many words").argParser(intOption(1, MAX_SAMPLES)).default(20))
+    .addOption(
+      new Option("--seed <n>", "seed of the sampling generator").argParser(intOption(0, MAX_SEED)).default(SAMPLE_SEED),
+    )
     .option("--groups", "print the samples in three groups, as makemore.py does: in the training split, held out, new")
     .addOption(backendOption())
     .addHelpText(

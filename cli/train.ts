@@ -3,15 +3,16 @@
  *
  * @module
  */
+import * as fs from "fs";
 import * as path from "path";
 import { Command, Option } from "commander";
 import { initBackend, type BackendName } from "../lib/runtime/backend";
-import type { Dataset } from "../lib/data/datasets";
+import { loadDataset, type Dataset } from "../lib/data/datasets";
 import { runExperiment, type ExperimentResult } from "../lib/experiments/experiment";
-import { RUN_FILES } from "../lib/experiments/run-files";
-import { describeModel } from "../lib/experiments/hyperparams";
-import { newRunTag } from "../lib/experiments/runlog";
-import type { RunLock } from "../lib/experiments/run-lock";
+import { RUN_FILES, type SavedRun } from "../lib/experiments/run-files";
+import { ConfigError, describeModel } from "../lib/experiments/hyperparams";
+import { checkNotLocked, withRunLock, type LockHolder, type RunLock } from "../lib/experiments/run-lock";
+import { planRun, type PlanOptions, type RunData, type RunPlan } from "../lib/experiments/run-plan";
 import {
   addHyperOptions,
   backendOption,
@@ -20,25 +21,18 @@ import {
   hyperOverrides,
   intOption,
   maxLineLengthOption,
+  maxMemoryOption,
+  MAX_SAMPLES,
   reportDropped,
   runDisplay,
+  signalExit,
   withInterrupt,
+  type StopSignalName,
   type CliContext,
   type Io,
 } from "./common";
-import { checkOutDir } from "./paths";
+import { checkDatasetArg, checkOutDir } from "./paths";
 import { setClosedPipePolicy } from "./pipe";
-import {
-  checkGuardFlags,
-  checkTrainMemory,
-  dataFields,
-  inspectRun,
-  loadTrainData,
-  maxMemoryOption,
-  plannedBackend,
-  withRunFolder,
-  type RunPlan,
-} from "./run-guard";
 
 /** Options of `makemore train` as commander parses them. */
 interface TrainFlags extends Record<string, unknown> {
@@ -68,15 +62,19 @@ export function trainCommand(ctx: CliContext): Command {
     .option("--force", "replace a run already in DIR (log.csv is kept and appended to)")
     .option("--new-data", "with --resume: go on training on a dataset other than the run's (recorded in config.json)")
     .addOption(maxMemoryOption())
-    .addOption(new Option("--samples <n>", "words to sample at the end").argParser(intOption(0)).default(10))
+    .addOption(
+      new Option("--samples <n>", "words to sample at the end").argParser(intOption(0, MAX_SAMPLES)).default(10),
+    )
     .addOption(maxLineLengthOption())
     .addHelpText(
       "after",
       `
 Stops at --max-steps, after --early-stop evaluations without a better val loss,
-when the val loss reaches --target-loss, or at Ctrl-C (after saving; exit 130).
-Exit codes: 0 done, 1 error, 2 bad usage or DIR in use, 3 over --max-params or --max-memory,
-4 NaN loss, 130 Ctrl-C.
+when the val loss reaches --target-loss, or at Ctrl-C, SIGTERM or SIGHUP (after
+saving; a second one quits at once). last.ckpt holds the latest evaluation.
+Exit codes: 0 done, 1 error (data, checkpoint, a failed write), 2 bad usage or
+DIR in use, 3 over --max-params or --max-memory, 4 NaN loss, 130 Ctrl-C,
+143 SIGTERM, 129 SIGHUP.
 
 Example:
   makemore train -i names -o runs/mlp --n-embd 10 --n-hidden 200 --max-steps 20000 --early-stop 5`,
@@ -91,56 +89,83 @@ async function train(io: Io, flags: TrainFlags): Promise<number> {
   // the run folder is the product: a closed stdout drops the report, not the run (see cli/pipe.ts)
   setClosedPipePolicy("continue");
   const out = checkOutDir(flags.out);
-  checkGuardFlags(flags);
-  const overrides = hyperOverrides(flags);
+  // a folder in use is refused before anything else is read
+  checkNotLocked(out);
   // everything that can refuse the run, before anything is written
-  const data = loadTrainData(out, flags);
-  reportDropped(io, data, flags.maxLineLength);
-  const early = inspectRun(out, flags, data, overrides);
-  checkTrainMemory(early, data, flags.maxMemory, plannedBackend(flags.backend));
+  const plan = planRun(planOptions(io, flags));
+  if (plan.resume?.note) io.err(`makemore: note: ${plan.resume.note}\n`);
   const backend = await initBackend(flags.backend, { quiet: true });
-  const result = await withRunFolder(out, io, "makemore train", (guard, lock) => {
-    const plan = inspectRun(out, flags, data, overrides);
-    if (plan.resume?.note) io.err(`makemore: note: ${plan.resume.note}\n`);
-    return trainLocked(io, flags, { plan, data, backend, lock }, (step) => guard.reached(step));
+  const result = await withRunLock(out, "makemore train", (lock) => {
+    if (lock.tookOver) io.err(`makemore: note: took over ${out} from ${who(lock.tookOver)}, which has ended\n`);
+    return trainLocked(io, flags, { plan, backend, lock });
   });
   return report(io, result, out);
+}
+
+/** The run's plan options from the flags; the data is loaded once, after the folder is checked. */
+function planOptions(io: Io, flags: TrainFlags): PlanOptions {
+  let data: RunData | null = null;
+  return {
+    config: hyperOverrides(flags),
+    data: (saved) => (data ??= loadTrainData(io, flags, saved)),
+    outDir: flags.out,
+    resume: Boolean(flags.resume),
+    force: Boolean(flags.force),
+    newData: Boolean(flags.newData),
+    ...(flags.maxParams !== undefined ? { maxParams: flags.maxParams } : {}),
+    ...(flags.maxMemory !== undefined ? { maxMemory: flags.maxMemory } : {}),
+    ...(flags.backend ? { backend: flags.backend } : {}),
+  };
+}
+
+/**
+ * The dataset to train on: -i, or for --resume without -i the one the run
+ * recorded (its absolute file path when it still exists there).
+ */
+function loadTrainData(io: Io, flags: TrainFlags, saved: SavedRun | null): Dataset {
+  const lines = flags.maxLineLength === undefined ? {} : { maxLineLength: flags.maxLineLength };
+  let data: Dataset;
+  if (flags.input !== undefined) data = loadDataset(checkDatasetArg(flags.input), lines);
+  else if (!saved) {
+    throw new ConfigError("missing -i/--input: a dataset name (names, words, brown, addition, sqrt) or a file");
+  } else {
+    const file = saved.data?.file && fs.existsSync(saved.data.file) ? saved.data.file : null;
+    data = loadDataset(file ?? saved.file.dataset, lines);
+    if (file) data = { ...data, name: saved.data?.source ?? data.name };
+  }
+  reportDropped(io, data, flags.maxLineLength);
+  return data;
+}
+
+/** "makemore train (pid 41 on vm, since ...)" */
+function who(h: LockHolder): string {
+  return `${h.command} (pid ${h.pid} on ${h.host}, since ${h.since})`;
 }
 
 /** The run itself, under the folder's lock. */
 async function trainLocked(
   io: Io,
   flags: TrainFlags,
-  held: { plan: RunPlan; data: Dataset; backend: BackendName; lock: RunLock },
-  reached: (step: number) => void,
-): Promise<ExperimentResult> {
-  const { plan, data, backend, lock } = held;
-  const tag = newRunTag();
-  const { runInfo, resetBest } = dataFields(flags.out, plan, tag);
-  let stop = false;
+  held: { plan: RunPlan; backend: BackendName; lock: RunLock },
+): Promise<ExperimentResult & { exit: number }> {
+  const { plan, backend, lock } = held;
+  const { data } = plan;
+  let stop: StopSignalName | null = null;
   const display = runDisplay(io);
   try {
-    return await withInterrupt(
+    const result = await withInterrupt(
       io,
-      () => (stop = true),
+      (signal) => (stop = signal),
       () =>
         runExperiment({
-          config: hyperOverrides(flags),
-          words: data.words,
-          dataset: data.name,
-          outDir: flags.out,
-          tag,
-          resume: Boolean(flags.resume),
-          force: Boolean(flags.force),
-          samples: flags.samples,
-          runInfo: { ...runInfo },
+          plan,
           lock,
-          resetBest,
-          ...(flags.maxParams !== undefined ? { maxParams: flags.maxParams } : {}),
-          shouldStop: () => stop,
+          samples: flags.samples,
+          shouldStop: () => stop !== null,
           onStart: (s) => {
+            for (const note of s.notes) io.err(`makemore: note: ${note}\n`);
             const from = s.startStep > 0 ? ` from step ${s.startStep}` : "";
-            const newData = resetBest ? ` on new data` : "";
+            const newData = s.newData ? ` on new data` : "";
             display.say(
               `run ${s.tag} started${from}${newData}: ${describeModel(s.config)}, ${s.params.toLocaleString("en-US")} parameters, ` +
                 `${data.name} (${data.words.length.toLocaleString("en-US")} lines, vocabulary ${s.vocabSize}), ` +
@@ -148,7 +173,6 @@ async function trainLocked(
             );
           },
           onEval: (row, best) => {
-            reached(row.step);
             display.say(
               `step ${String(row.step).padStart(6)}  train ${fmtLoss(row.trainLoss)}  val ${fmtLoss(row.valLoss)}` +
                 `  ${row.seconds.toFixed(1)} s${best ? "  (best, saved)" : ""}`,
@@ -157,12 +181,13 @@ async function trainLocked(
           onProgress: (p) => display.update(p),
         }),
     );
+    return { ...result, exit: result.status === "interrupted" ? signalExit(stop) : EXIT.ok };
   } finally {
     display.stop();
   }
 }
 
-function report(io: Io, r: ExperimentResult, out: string): number {
+function report(io: Io, r: ExperimentResult & { exit: number }, out: string): number {
   const best = `best val loss ${fmtLoss(r.bestValLoss)} at step ${r.bestStep}`;
   const took = `${r.steps} steps, ${r.seconds.toFixed(1)} s`;
   const ckpt = path.join(out, RUN_FILES.best);
@@ -194,5 +219,5 @@ function report(io: Io, r: ExperimentResult, out: string): number {
       return EXIT.diverged;
   }
   if (r.samples.length > 0) io.out(`samples from ${ckpt}:\n${r.samples.map((s) => `  ${s}\n`).join("")}`);
-  return r.status === "interrupted" ? EXIT.interrupted : EXIT.ok;
+  return r.exit;
 }

@@ -11,13 +11,12 @@ import * as os from "os";
 import * as path from "path";
 import { Command, Option } from "commander";
 import type { BackendName } from "../lib/runtime/backend";
-import { projectRoot } from "../lib/runtime/paths";
 import { openQueue } from "../lib/experiments/queue";
 import type { QueueWorkerOptions } from "../lib/experiments/queue-worker";
-import { backendOption, EXIT, intOption, type CliContext, type Io } from "./common";
+import { backendOption, EXIT, intOption, maxMemoryOption, type CliContext, type Io } from "./common";
 
-/** The script each worker process runs. */
-export const QUEUE_WORKER = path.join(projectRoot, "lib", "experiments", "queue-worker.ts");
+/** The script each worker process runs (in the tree this code runs from, not where node_modules resolves). */
+export const QUEUE_WORKER = path.join(__dirname, "..", "lib", "experiments", "queue-worker.ts");
 
 interface WorkerFlags {
   queue: string;
@@ -26,6 +25,7 @@ interface WorkerFlags {
   backend?: BackendName;
   lockDuration?: number;
   stalledInterval?: number;
+  maxMemory?: number;
 }
 
 /** The `worker` command. */
@@ -39,9 +39,12 @@ export function workerCommand(ctx: CliContext): Command {
         .env("MAKEMORE_QUEUE")
         .makeOptionMandatory(),
     )
-    .addOption(new Option("--concurrency <k>", "jobs at a time, one process each (default 1)").argParser(intOption(1)))
+    .addOption(
+      new Option("--concurrency <k>", "jobs at a time, one process each (default 1)").argParser(intOption(1, 1024)),
+    )
     .option("--work-dir <dir>", "folder for runs in progress (default: the system's temporary folder)")
     .addOption(backendOption())
+    .addOption(maxMemoryOption())
     .addOption(
       new Option("--lock-duration <ms>", "how long a dead worker's job waits before another takes it (default 60000)")
         .argParser(intOption(1000))
@@ -55,8 +58,15 @@ export function workerCommand(ctx: CliContext): Command {
     .addHelpText(
       "after",
       `
-Ctrl-C once: finish the current jobs, then stop. Twice: stop at once (another
-worker restarts the jobs from their last checkpoint).
+Ctrl-C (or SIGTERM) once: finish the current jobs, then stop. Twice: stop at
+once, the job processes too (another worker restarts the jobs from their last
+checkpoint).
+
+A worker takes only jobs that are data: checked ids and tags, a configuration
+valid as for 'makemore train' and under the memory ceiling, and a dataset that
+is a registry name whose lines hash as the grid's did, or lines sent with the
+search (checked against their hash). Anything else fails the job, unrecoverably,
+before the worker's disk is touched.
 
 Example:
   makemore worker --queue redis://:PASSWORD@gridhost:6379 --concurrency 4`,
@@ -78,11 +88,14 @@ async function runWorkers(io: Io, flags: WorkerFlags): Promise<number> {
   let signals = 0;
   const forward = (): void => {
     signals++;
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGINT");
+    // the second signal ends the job processes too: a child left behind would go on training and allocating
+    const how = signals > 1 ? "SIGKILL" : "SIGINT";
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill(how);
     if (signals > 1) process.exit(EXIT.interrupted);
   };
   process.on("SIGINT", forward);
   process.on("SIGTERM", forward);
+  process.on("SIGHUP", forward);
   try {
     const codes = await Promise.all(children.map((c) => exited(c)));
     if (signals > 0) return EXIT.ok;
@@ -90,6 +103,7 @@ async function runWorkers(io: Io, flags: WorkerFlags): Promise<number> {
   } finally {
     process.removeListener("SIGINT", forward);
     process.removeListener("SIGTERM", forward);
+    process.removeListener("SIGHUP", forward);
   }
 }
 
@@ -100,6 +114,7 @@ function forkWorker(flags: WorkerFlags, workDir: string, index: number): ChildPr
     ...(flags.backend ? { backend: flags.backend } : {}),
     ...(flags.lockDuration !== undefined ? { lockDurationMs: flags.lockDuration } : {}),
     ...(flags.stalledInterval !== undefined ? { stalledIntervalMs: flags.stalledInterval } : {}),
+    ...(flags.maxMemory !== undefined ? { maxMemory: flags.maxMemory } : {}),
   };
   // the URL travels in the environment: a command line would show its password to `ps`
   const env: NodeJS.ProcessEnv = {

@@ -70,6 +70,7 @@ export * from "./experiments/runlog";
 export * from "./experiments/checkpoint";
 export * from "./experiments/run-files";
 export * from "./experiments/run-model";
+export * from "./experiments/run-plan";
 export * from "./experiments/hyperparams";
 export * from "./experiments/experiment";
 export * from "./experiments/grid";

@@ -54,7 +54,7 @@ test("grid: every combination in worker processes, the ceiling skips, results.cs
   expectError(
     await runCli(["grid", "-i", input, "-o", out, "--grid", grid]),
     2,
-    `makemore: error: ${out} already holds results (results.csv); use --force to replace them`,
+    `makemore: error: ${out} already holds results (results.csv); use --resume to train only its unfinished runs or --force to replace them`,
   );
 });
 

@@ -20,6 +20,7 @@ import {
   splitLoss,
   prepareExperimentData,
   subsetContexts,
+  splitWords,
   buildContexts,
   Vocab,
   type ExperimentConfig,
@@ -84,9 +85,48 @@ describe("hyperparameters", () => {
     expect(subsetContexts(all, 100)).toEqual(a);
     expect(prepareExperimentData(words, 2).evalSplits.val.blockSize).toBe(2);
   });
+
+  test("the train split's evaluation set is a sample of its lines fixed by the seed; the val split is whole", () => {
+    const vocab = Vocab.fromWords(words);
+    const all = prepareExperimentData(words, 3, vocab);
+    const sampled = (lines: number | "all", seed: number): ReturnType<typeof prepareExperimentData> =>
+      prepareExperimentData(words, 3, vocab, "context", { lines, seed });
+    const a = sampled(50, 7);
+    // 50 of the 240 training lines, as whole context windows: each line gives its characters + 1 windows
+    const trainLines = splitWords(words, 42).train;
+    const windows = (lines: readonly string[]): number => lines.reduce((n, w) => n + w.length + 1, 0);
+    expect(a.evalSplits.train.n).toBeLessThan(all.evalSplits.train.n);
+    const byLength = [...trainLines].sort((x, y) => x.length - y.length);
+    expect(a.evalSplits.train.n).toBeGreaterThanOrEqual(windows(byLength.slice(0, 50)));
+    expect(a.evalSplits.train.n).toBeLessThanOrEqual(windows(byLength.slice(-50)));
+    expect(sampled(50, 7).evalSplits.train).toEqual(a.evalSplits.train);
+    expect(sampled(50, 8).evalSplits.train).not.toEqual(a.evalSplits.train);
+    expect(sampled("all", 7)).toEqual(all);
+    expect(sampled(100_000, 7)).toEqual(all);
+    for (const s of [a, sampled(50, 8)]) expect(s.evalSplits.val).toEqual(all.evalSplits.val);
+    expect(resolveConfig({}).evalLines).toBe(1000);
+    expect(resolveConfig({ evalLines: "all" }).evalLines).toBe("all");
+    expect(() => resolveConfig({ evalLines: 0 })).toThrow('evalLines must be a positive integer or "all", got 0');
+  });
 });
 
 describe("runExperiment", () => {
+  test("--eval-lines changes the train loss a run reports, never its val loss or its training", async () => {
+    const root = tempDir("mm-exp-lines-");
+    const config = { ...tiny, maxSteps: 40 };
+    const logOf = async (evalLines: number | "all"): Promise<{ train: number[]; val: number[]; loss: number }> => {
+      const dir = path.join(root, String(evalLines));
+      const r = await runExperiment({ config: { ...config, evalLines }, words, outDir: dir, samples: 0 });
+      const log = readRunLog(path.join(dir, "log.csv"));
+      return { train: log.map((l) => l.trainLoss), val: log.map((l) => l.valLoss), loss: r.bestValLoss };
+    };
+    const all = await logOf("all");
+    const few = await logOf(20);
+    expect(few.val).toEqual(all.val);
+    expect(few.train).not.toEqual(all.train);
+    expect(few.train).toHaveLength(3);
+  });
+
   test("trains, logs every evaluation, keeps the best checkpoint and frees every tensor", async () => {
     const dir = path.join(tempDir("mm-exp-"), "run");
     const before = tf.memory().numTensors;

@@ -104,6 +104,7 @@ describe("grid files", () => {
       "earlyStop",
       "targetLoss",
       "seed",
+      "evalLines",
       "params",
       "bestValLoss",
       "bestStep",

@@ -11,7 +11,10 @@ import { Generator } from "../random/generator";
 import { projectRoot } from "../runtime/paths";
 
 /** Names of the built-in datasets. */
-export type DatasetName = "names" | "words" | "brown" | "addition" | "sqrt";
+export const DATASET_NAMES = ["names", "words", "brown", "addition", "sqrt"] as const;
+
+/** The name of a built-in dataset. */
+export type DatasetName = (typeof DATASET_NAMES)[number];
 
 /** A loaded dataset: its name or path and its examples. */
 export interface Dataset {

@@ -135,3 +135,40 @@ export function checkBlockSize(model: { blockSize: number }, data: Pick<Examples
     throw new RangeError(`the model reads ${model.blockSize} tokens of context but the data has ${data.blockSize}`);
   }
 }
+
+/** The range of the token ids of a set of examples (targets of padding, -1, left out), computed once per set. */
+const idRanges = new WeakMap<Examples, { min: number; max: number }>();
+
+function idRange(data: Examples): { min: number; max: number } {
+  let range = idRanges.get(data);
+  if (!range) {
+    let min = 0;
+    let max = 0;
+    const see = (v: number): void => {
+      if (v < min) min = v;
+      if (v > max) max = v;
+    };
+    data.X.forEach(see);
+    // a sequence's padded positions have target -1 (IGNORE_INDEX), which the loss skips
+    const padded = isSequences(data);
+    data.Y.forEach((v) => (padded && v === -1 ? undefined : see(v)));
+    range = { min, max };
+    idRanges.set(data, range);
+  }
+  return range;
+}
+
+/**
+ * Throws a clear error when a token id of the examples lies outside
+ * [0, vocabSize): data encoded with another vocabulary. (The fused kernels
+ * would read past the embedding table; tfjs would throw deep inside an op.)
+ */
+export function checkTokenIds(model: { vocabSize: number }, data: Examples): void {
+  const { min, max } = idRange(data);
+  if (min < 0 || max >= model.vocabSize) {
+    const bad = min < 0 ? min : max;
+    throw new RangeError(
+      `the data holds token id ${bad}, outside the model's vocabulary of ${model.vocabSize} (ids 0 to ${model.vocabSize - 1})`,
+    );
+  }
+}

@@ -4,6 +4,7 @@
  * @module
  */
 import * as fs from "fs";
+import { READ_LIMITS, readFileBounded } from "../runtime/files";
 
 /** An error in the input data, with a message meant to be shown as is. */
 export class DataError extends Error {
@@ -27,8 +28,9 @@ export function splitLines(text: string): string[] {
  *
  * @param path - the file to read.
  * @returns the non-blank lines, in file order.
- * @throws DataError for a missing file, a directory, a binary or non-UTF-8
- *   file, or a file with no non-blank line.
+ * @throws DataError for a missing file, a directory, a file over 256 MB (or
+ *   an endless one such as /dev/zero), a binary or non-UTF-8 file, or a file
+ *   with no non-blank line.
  */
 export function readLines(path: string): string[] {
   let stat: fs.Stats;
@@ -38,7 +40,7 @@ export function readLines(path: string): string[] {
     throw new DataError(`cannot read ${path}: no such file`);
   }
   if (stat.isDirectory()) throw new DataError(`cannot read ${path}: it is a directory, not a text file`);
-  const bytes = fs.readFileSync(path);
+  const bytes = readFileBounded(path, READ_LIMITS.data, "a dataset", (m) => new DataError(m));
   if (bytes.includes(0)) throw new DataError(`cannot read ${path}: it looks binary (it holds NUL bytes)`);
   let text: string;
   try {

@@ -155,18 +155,26 @@ export function writeCheckpoint<C, M>(file: string, ckpt: Checkpoint<C, M>): voi
   writeFileAtomic(file, encodeCheckpoint(ckpt));
 }
 
+/** The largest checkpoint file read (half a billion parameters; a larger model is refused before it is built). */
+export const CHECKPOINT_MAX_BYTES = 2 ** 31;
+
 /**
  * Reads and verifies a checkpoint file.
- * @throws CheckpointError for a missing, truncated or corrupted file.
+ * @throws CheckpointError for a missing, truncated or corrupted file, or one that is not a regular file.
  */
 export function readCheckpoint<C = unknown, M = unknown>(file: string): Checkpoint<C, M> {
   let bytes: Buffer;
   try {
+    const stat = fs.statSync(file);
+    if (stat.isDirectory()) throw new CheckpointError(`${file} is a directory, not a checkpoint`);
+    // a device or a pipe (/dev/zero) is never a checkpoint, and may never end
+    if (!stat.isFile()) throw new CheckpointError(`${file} is not a regular file, so not a checkpoint`);
+    if (stat.size > CHECKPOINT_MAX_BYTES) throw new CheckpointError(`${file} is larger than any checkpoint (2 GB)`);
     bytes = fs.readFileSync(file);
   } catch (e) {
+    if (e instanceof CheckpointError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT") throw new CheckpointError(`no checkpoint at ${file}`);
-    if (code === "EISDIR") throw new CheckpointError(`${file} is a directory, not a checkpoint`);
     throw new CheckpointError(`cannot read ${file}: ${(e as Error).message}`);
   }
   return decodeCheckpoint<C, M>(bytes, file);

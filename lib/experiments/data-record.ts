@@ -17,53 +17,44 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { DataError } from "../data/lines";
+import { z } from "zod";
 import type { Vocab } from "../data/vocab";
 import { ConfigError } from "./hyperparams";
 
-/** A dataset as a run records it. */
-export interface DatasetRecord {
+/** A dataset as a run records it (config.json's `data`). */
+export const recordSchema = z.object({
   /** the registry name or the path as given to -i */
-  source: string;
+  source: z.string(),
   /** the absolute path when the data came from a file, else null */
-  file: string | null;
+  file: z.string().nullable().default(null),
   /** examples (non-blank lines) */
-  lines: number;
+  lines: z.number().int().nonnegative(),
   /** bytes of the lines as loaded, UTF-8, each ending in "\n" */
-  bytes: number;
+  bytes: z.number().int().nonnegative(),
   /** SHA-256 of those bytes, hex */
-  sha256: string;
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
   /** the run's vocabulary as one string, boundary token first (what the model reads) */
-  vocab: string;
+  vocab: z.string(),
   /** seed of the 80/10/10 split by word */
-  splitSeed: number;
-}
+  splitSeed: z.number().int(),
+});
+
+/** One dataset of a run's history (config.json's `dataHistory`, oldest first). */
+export const historyEntrySchema = z.object({
+  ...recordSchema.pick({ source: true, lines: true, bytes: true, sha256: true }).shape,
+  /** the step at which training on it started */
+  fromStep: z.number().int().nonnegative(),
+  /** the tag of the run that started it */
+  tag: z.string(),
+  /** the best checkpoint on the data before it, kept under this name (null for the first dataset) */
+  previousBest: z.string().nullable(),
+});
+
+/** A dataset as a run records it. */
+export type DatasetRecord = z.infer<typeof recordSchema>;
 
 /** One dataset of a run's history. */
-export interface DataHistoryEntry {
-  /** the registry name or path as given */
-  source: string;
-  /** examples */
-  lines: number;
-  /** bytes of the lines as loaded */
-  bytes: number;
-  /** SHA-256 of the lines as loaded */
-  sha256: string;
-  /** the step at which training on it started */
-  fromStep: number;
-  /** the tag of the run that started it */
-  tag: string;
-  /** the best checkpoint on the data before it, kept under this name (null for the first dataset) */
-  previousBest: string | null;
-}
-
-/** The fields a run's config.json gets from this module. */
-export interface RunDataFields {
-  /** the dataset in use */
-  data: DatasetRecord;
-  /** every dataset the run has trained on, oldest first */
-  dataHistory: DataHistoryEntry[];
-}
+export type DataHistoryEntry = z.infer<typeof historyEntrySchema>;
 
 /** `--resume` was given other data than the run's, without --new-data (or data the run cannot read). */
 export class DataChangedError extends ConfigError {
@@ -108,37 +99,6 @@ export function datasetRecord(
 export function describeData(r: Pick<DatasetRecord, "source" | "lines" | "bytes" | "sha256">): string {
   const n = (v: number): string => v.toLocaleString("en-US");
   return `${r.source} (${n(r.lines)} lines, ${n(r.bytes)} bytes, sha256 ${r.sha256.slice(0, 8)})`;
-}
-
-function isRecord(v: unknown): v is DatasetRecord {
-  const r = v as Partial<DatasetRecord> | null;
-  return (
-    typeof r === "object" &&
-    r !== null &&
-    typeof r.source === "string" &&
-    typeof r.sha256 === "string" &&
-    typeof r.lines === "number" &&
-    typeof r.bytes === "number" &&
-    typeof r.vocab === "string" &&
-    typeof r.splitSeed === "number"
-  );
-}
-
-/**
- * The data fields of a run folder's config.json: its record (null when the
- * run was written before runs recorded their data) and its history.
- * @throws DataError when config.json cannot be read.
- */
-export function readRunData(configFile: string): { data: DatasetRecord | null; history: DataHistoryEntry[] } {
-  let json: { data?: unknown; dataHistory?: unknown };
-  try {
-    json = JSON.parse(fs.readFileSync(configFile, "utf8")) as typeof json;
-  } catch (e) {
-    throw new DataError(`cannot read ${configFile}: ${(e as Error).message.split("\n")[0]}`);
-  }
-  const data = isRecord(json.data) ? json.data : null;
-  const history = Array.isArray(json.dataHistory) ? (json.dataHistory as DataHistoryEntry[]) : [];
-  return { data, history };
 }
 
 /** Characters of `words` that `vocab` lacks, in order of first appearance. */

@@ -10,23 +10,20 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { Vocab } from "../data/vocab";
 import type { EngineName } from "../engines/engine";
-import { planEngine } from "../engines/factory";
 import type { Model } from "../models/model";
-import { findModel } from "../models/registry";
 import { Generator } from "../random/generator";
 import { writeFileAtomic } from "../runtime/files";
 import { sampleFromModel, splitLosses } from "../training/evaluate";
 import { makeOptimizer } from "../optim/optimizers";
 import type { LrSchedule } from "../training/schedule";
 import { train, TrainingDivergedError, type ProgressInfo } from "../training/train";
-import { loadTensorsInto, readCheckpoint, type Checkpoint } from "./checkpoint";
-import { ParameterLimitError, parameterCount, resolveConfig, type ExperimentConfig } from "./hyperparams";
-import { dataBlockSize, prepareExperimentData, type ExperimentData } from "./run-data";
-import { checkRunDir, readRunConfig, RUN_FILES, type CheckpointMeta, type RunConfigFile } from "./run-files";
-import { buildModel, resumeConfig, saveRunCheckpoint } from "./run-model";
-import { appendRunLog, newRunTag, type RunLogRow } from "./runlog";
+import { loadTensorsInto, readCheckpoint } from "./checkpoint";
+import type { ExperimentConfig } from "./hyperparams";
+import { RUN_FILES, type CheckpointMeta, type RunConfigFile } from "./run-files";
+import { buildModel, saveRunCheckpoint } from "./run-model";
+import { currentPlan, NO_BEST, planRun, type BestSoFar, type PlanOptions, type RunPlan } from "./run-plan";
+import { appendRunLog, repairRunLog, type RunLogRow } from "./runlog";
 import { withRunLock, type RunLock } from "./run-lock";
 
 /** How an experiment ended. */
@@ -50,24 +47,8 @@ export interface ExperimentProgress {
   finished: boolean;
 }
 
-/** Options of {@link runExperiment}. */
-export interface ExperimentOptions {
-  /** hyperparameters; missing ones take the defaults (with `resume`: the saved run's) */
-  config: Readonly<Partial<ExperimentConfig>>;
-  /** the examples, one per entry */
-  words: readonly string[];
-  /** the dataset's name or path, recorded in config.json (default "unnamed") */
-  dataset?: string;
-  /** the run folder (created when missing) */
-  outDir: string;
-  /** the run tag (default: a new random one) */
-  tag?: string;
-  /** continue the run saved in outDir (from last.ckpt, else model.ckpt) up to maxSteps */
-  resume?: boolean;
-  /** replace a run already in outDir (its log.csv is kept and appended to) */
-  force?: boolean;
-  /** refuse (ParameterLimitError, before any training) a model with more parameters */
-  maxParams?: number;
+/** What a run reports to its caller while it trains, and what it does at the end. */
+export interface RunHooks {
   /** polled at every step batch (about once a second): returning true stops after the current step */
   shouldStop?: () => boolean;
   /** called at the start, about once a second, and at the end */
@@ -78,12 +59,26 @@ export interface ExperimentOptions {
   onStart?: (info: ExperimentStart) => void;
   /** words to sample from the best checkpoint at the end (default 10) */
   samples?: number;
-  /** more fields for config.json: the CLI's dataset record and history (lib/experiments/run-data.ts) */
-  runInfo?: Readonly<Record<string, unknown>>;
-  /** with `resume`: measure the best val loss afresh, as after a change of data earlier val losses do not compare */
-  resetBest?: boolean;
-  /** the lock of outDir when the caller holds it (lib/experiments/run-lock.ts); otherwise the run takes it */
+  /** the lock of the run folder when the caller holds it (lib/experiments/run-lock.ts); otherwise the run takes it */
   lock?: RunLock;
+}
+
+/**
+ * Options of {@link runExperiment} when it plans the run itself (notebooks):
+ * the options of {@link planRun} (lib/experiments/run-plan.ts) with the
+ * data given as lines.
+ */
+export interface ExperimentOptions extends RunHooks, Omit<PlanOptions, "data"> {
+  /** the examples, one per entry */
+  words: readonly string[];
+  /** the dataset's name or path, recorded in config.json (default "unnamed", or a resumed run's) */
+  dataset?: string;
+}
+
+/** Options of {@link runExperiment} for a run already planned by {@link planRun}. */
+export interface PlannedExperiment extends RunHooks {
+  /** the plan */
+  plan: RunPlan;
 }
 
 /** What is known when an experiment starts. */
@@ -98,8 +93,12 @@ export interface ExperimentStart {
   vocabSize: number;
   /** step the run starts at (0, or where a resumed run left off) */
   startStep: number;
-  /** what runs the training steps (see {@link fusedPlan}) */
-  engine: "fused" | "tfjs";
+  /** what runs the training steps and evaluations */
+  engine: EngineName;
+  /** true when a resumed run goes on on other data (--new-data) */
+  newData: boolean;
+  /** what was repaired in the folder before the run (a torn last row of log.csv, say), for the user */
+  notes: string[];
 }
 
 /** What {@link runExperiment} returns. */
@@ -140,80 +139,42 @@ export function batchSeed(seed: number, startStep = 0): number {
   return (Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) + startStep) | 0;
 }
 
-/** Everything a run is set up with before its first step. */
-interface RunSetup {
-  tag: string;
-  dir: string;
-  config: ExperimentConfig;
-  vocab: Vocab;
-  dataset: string;
-  params: number;
-  data: ExperimentData;
-  /** the checkpoint a resumed run continues from, and its file */
-  resumeFrom: { ckpt: Checkpoint<unknown, CheckpointMeta>; file: string } | null;
-  /** the best val loss so far (of the resumed run, or none) */
-  best: { valLoss: number; trainLoss: number; step: number };
-}
-
-/** The configuration, vocabulary and starting point of a run; writes config.json. */
-function setUpRun(options: ExperimentOptions): RunSetup {
-  const { outDir, words, resume = false, force = false } = options;
-  const dir = path.resolve(outDir);
-  const existing = checkRunDir(outDir, { resume, force });
-  const start = resume ? resumedStart(dir, existing, options) : freshStart(options);
-  const spec = findModel(start.config.model);
-  const kind = spec?.examples ?? "context";
-  if (!resume) start.config.blockSize = dataBlockSize(words, kind, start.config.blockSize);
-  const params = parameterCount(start.config, start.vocab.size);
-  if (options.maxParams !== undefined && params > options.maxParams) {
-    throw new ParameterLimitError(params, options.maxParams, `the ${start.config.model} model`);
+/**
+ * The first writes of a run: the folder, --force's removal of the old
+ * checkpoints and samples, the best checkpoint on old data kept under its
+ * own name (--new-data), and config.json.
+ */
+function writeRunStart(plan: RunPlan): string[] {
+  const file = (name: string): string => path.join(plan.dir, name);
+  fs.mkdirSync(plan.dir, { recursive: true });
+  const notes = repairRunLog(file(RUN_FILES.log), plan.resume?.fromStep ?? null);
+  if (!plan.resume && plan.existing.length > 0) {
+    for (const name of [RUN_FILES.best, RUN_FILES.last, RUN_FILES.samples]) fs.rmSync(file(name), { force: true });
   }
-  const data = prepareExperimentData(words, start.config.blockSize, start.vocab, kind);
-  fs.mkdirSync(dir, { recursive: true });
-  if (!resume && force) {
-    for (const name of [RUN_FILES.best, RUN_FILES.last, RUN_FILES.samples])
-      fs.rmSync(path.join(dir, name), { force: true });
-  }
+  if (plan.resume?.keepBestAs) writeFileAtomic(file(plan.resume.keepBestAs), fs.readFileSync(file(RUN_FILES.best)));
   const runConfig: RunConfigFile = {
-    dataset: start.dataset,
-    config: start.config,
-    vocabSize: start.vocab.size,
-    params,
-    ...options.runInfo,
+    dataset: plan.data.name,
+    config: plan.config,
+    vocabSize: plan.vocab.size,
+    params: plan.params,
+    data: plan.record,
+    dataHistory: plan.history,
   };
-  writeFileAtomic(path.join(dir, RUN_FILES.config), JSON.stringify(runConfig, null, 2) + "\n");
-  return { ...start, tag: options.tag ?? newRunTag(), dir, params, data };
+  writeFileAtomic(file(RUN_FILES.config), JSON.stringify(runConfig, null, 2) + "\n");
+  return notes;
 }
 
-type RunStart = Pick<RunSetup, "config" | "vocab" | "dataset" | "resumeFrom" | "best">;
-
-function freshStart(options: ExperimentOptions): RunStart {
-  return {
-    config: resolveConfig(options.config),
-    vocab: Vocab.fromWords(options.words),
-    dataset: options.dataset ?? "unnamed",
-    resumeFrom: null,
-    best: { valLoss: Infinity, trainLoss: NaN, step: -1 },
-  };
+/** Removes what a new run wrote into a folder that held no run (a failure before training: the next try needs no --force). */
+function takeBack(plan: RunPlan): void {
+  const names: string[] = Object.values(RUN_FILES);
+  for (const name of fs.readdirSync(plan.dir)) {
+    const ours = names.includes(name) || names.some((n) => name.startsWith(`.${n}.`) && name.endsWith(".tmp"));
+    if (ours) fs.rmSync(path.join(plan.dir, name), { force: true });
+  }
 }
 
-/** A resumed run continues from last.ckpt (else model.ckpt), with the saved configuration and vocabulary. */
-function resumedStart(dir: string, existing: string[], options: ExperimentOptions): RunStart {
-  const saved = readRunConfig(dir);
-  const bestFile = path.join(dir, RUN_FILES.best);
-  const bestCkpt = readCheckpoint<unknown, CheckpointMeta>(bestFile);
-  const file = existing.includes(RUN_FILES.last) ? path.join(dir, RUN_FILES.last) : bestFile;
-  const ckpt = file === bestFile ? bestCkpt : readCheckpoint<unknown, CheckpointMeta>(file);
-  return {
-    config: resumeConfig(saved.config, options.config),
-    vocab: Vocab.fromJSON(ckpt.vocab),
-    dataset: options.dataset ?? saved.dataset,
-    resumeFrom: { ckpt, file },
-    best: options.resetBest
-      ? { valLoss: Infinity, trainLoss: NaN, step: -1 }
-      : { valLoss: bestCkpt.meta.valLoss, trainLoss: bestCkpt.meta.trainLoss, step: bestCkpt.meta.step },
-  };
-}
+/** A run under way: its plan and the best val loss so far. */
+type RunState = RunPlan & { best: BestSoFar };
 
 /** Logs the evaluations of a run, saves each new best, and decides when to stop. */
 class RunRecorder {
@@ -221,11 +182,13 @@ class RunRecorder {
   target: ExperimentResult["target"] = null;
   message: string | undefined;
   lastRow: RunLogRow | null = null;
+  /** whether an evaluation after step 0 was recorded (a failure after it keeps the run's files) */
+  trained = false;
   private sinceBest = 0;
   private readonly t0 = Date.now();
 
   constructor(
-    private readonly run: RunSetup,
+    private readonly run: RunState,
     private readonly model: Model,
     private readonly onEval?: (row: RunLogRow, best: boolean) => void,
   ) {}
@@ -245,6 +208,7 @@ class RunRecorder {
       seconds: this.seconds(),
     };
     this.lastRow = row;
+    this.trained ||= step > 0;
     appendRunLog(path.join(run.dir, RUN_FILES.log), [row]);
     if (!Number.isFinite(row.valLoss)) {
       this.status = "diverged";
@@ -252,6 +216,8 @@ class RunRecorder {
       this.onEval?.(row, false);
       return "stop";
     }
+    // last.ckpt first: whatever stops the process after this, it is never older than model.ckpt
+    saveRunCheckpoint(path.join(run.dir, RUN_FILES.last), this.model, run.config, run.vocab, this.meta(row));
     const improved = row.valLoss < run.best.valLoss;
     if (improved) this.saveBest(row);
     else this.sinceBest++;
@@ -285,7 +251,7 @@ class RunRecorder {
       step: row.step,
       trainLoss: row.trainLoss,
       valLoss: row.valLoss,
-      dataset: this.run.dataset,
+      dataset: this.run.data.name,
     };
   }
 }
@@ -300,55 +266,72 @@ class RunRecorder {
  * improvement, when the val loss reaches `targetLoss`, when `shouldStop`
  * says so, or at a NaN loss (status "diverged"; the best checkpoint stays).
  *
- * @throws ConfigError for a bad configuration or an output folder holding another run.
- * @throws ParameterLimitError when the model has more than `maxParams` parameters (nothing is written).
- * @throws RunLockedError when another process (or another run in this one) writes into outDir.
- * @throws DataError / CheckpointError for bad data or a bad checkpoint to resume from.
- * @throws RunLockedError when another process (or another run in this one) writes into outDir.
+ * A run that fails before any evaluation after step 0, in a folder that
+ * held no run, takes back the files it wrote.
+ *
+ * @param options - what to plan (notebooks), or a plan made by {@link planRun} (the CLI).
+ * @throws everything {@link planRun} throws, before anything is written.
+ * @throws RunLockedError when another process (or another run in this one) writes into the folder.
  */
-export async function runExperiment(options: ExperimentOptions): Promise<ExperimentResult> {
+export async function runExperiment(options: ExperimentOptions | PlannedExperiment): Promise<ExperimentResult> {
+  const given = "plan" in options ? options.plan : null;
+  const dir = "plan" in options ? options.plan.dir : path.resolve(options.outDir);
+  // planned again under the lock when the folder changed since (or planned here for the first time)
+  const plan = (): RunPlan => (given ? currentPlan(given) : planRun(planOptions(options as ExperimentOptions)));
   // one writer per run folder: the run holds the folder's lock unless its caller already does
-  const dir = path.resolve(options.outDir);
-  if (options.lock && path.resolve(options.lock.dir) === dir) return runInFolder(options);
-  return withRunLock(dir, "runExperiment", () => runInFolder(options));
+  if (options.lock && path.resolve(options.lock.dir) === dir) return runPlanned(plan(), options);
+  return withRunLock(dir, "runExperiment", () => runPlanned(plan(), options));
 }
 
-async function runInFolder(options: ExperimentOptions): Promise<ExperimentResult> {
-  const run = setUpRun(options);
-  const model = buildModel(run.config, run.vocab.size);
+/** The plan options of a run planned from a notebook's options (the data given as lines). */
+function planOptions(options: ExperimentOptions): PlanOptions {
+  const { words, dataset } = options;
+  return { ...options, data: (saved) => ({ name: dataset ?? saved?.file.dataset ?? "unnamed", words }) };
+}
+
+async function runPlanned(plan: RunPlan, hooks: RunHooks): Promise<ExperimentResult> {
+  const run = { ...plan, best: { ...(plan.resume?.best ?? NO_BEST) } };
+  const model = buildModel(plan.config, plan.vocab.size);
+  const recorder = new RunRecorder(run, model, hooks.onEval);
   try {
-    if (run.resumeFrom) loadTensorsInto(model, run.resumeFrom.ckpt.tensors, run.resumeFrom.file);
-    const startStep = run.resumeFrom?.ckpt.meta.step ?? 0;
-    const engine: EngineName = planEngine(model, "auto", run.config.batchSize).name;
-    const { config, params, vocab, tag } = run;
-    options.onStart?.({ tag, config, params, vocabSize: vocab.size, startStep, engine });
-    const recorder = new RunRecorder(run, model, options.onEval);
-    const progress = await trainRun(model, run, recorder, { startStep, engine }, options);
-    return finishRun(model, run, recorder, progress, options);
+    const notes = writeRunStart(plan);
+    if (plan.resume) loadTensorsInto(model, plan.resume.ckpt.tensors, plan.resume.file);
+    const { tag, config, params, vocab, engine } = plan;
+    const startStep = plan.resume?.fromStep ?? 0;
+    hooks.onStart?.({
+      tag,
+      config,
+      params,
+      vocabSize: vocab.size,
+      startStep,
+      engine,
+      newData: Boolean(plan.resume?.keepBestAs),
+      notes,
+    });
+    const progress = await trainRun(model, run, recorder, hooks);
+    return finishRun(model, run, recorder, progress, hooks);
+  } catch (e) {
+    if (plan.existing.length === 0 && !recorder.trained) takeBack(plan);
+    throw e;
   } finally {
     model.dispose();
   }
 }
 
 /** The evaluation at step 0 (fresh runs) and the training steps; returns where the run got to. */
-async function trainRun(
-  model: Model,
-  run: RunSetup,
-  recorder: RunRecorder,
-  at: { startStep: number; engine: EngineName },
-  options: ExperimentOptions,
-): Promise<RunProgress> {
-  const { startStep } = at;
-  const { config, data } = run;
-  const shouldStop = options.shouldStop ?? (() => false);
-  const progress = new RunProgress(run, recorder, startStep, options.onProgress);
+async function trainRun(model: Model, run: RunState, recorder: RunRecorder, hooks: RunHooks): Promise<RunProgress> {
+  const { config, examples, engine, evalChunk } = run;
+  const chunk = evalChunk === undefined ? {} : { chunkSize: evalChunk };
+  const startStep = run.resume?.fromStep ?? 0;
+  const shouldStop = hooks.shouldStop ?? (() => false);
+  const progress = new RunProgress(run, recorder, startStep, hooks.onProgress);
   progress.report(false);
   // every row of log.csv comes from one engine: the one that trains
-  const evaluate = (): Record<string, number> => splitLosses(model, data.evalSplits, { engine: at.engine });
-  const stop = run.resumeFrom ? undefined : recorder.record(0, evaluate());
+  const evaluate = (): Record<string, number> => splitLosses(model, examples.evalSplits, { engine, ...chunk });
+  const stop = run.resume ? undefined : recorder.record(0, evaluate());
   if (!stop && startStep < config.maxSteps && !shouldStop()) {
     try {
-      await train(model, data.train, {
+      await train(model, examples.train, {
         steps: config.maxSteps - startStep,
         startStep,
         batchSize: config.batchSize,
@@ -356,7 +339,9 @@ async function trainRun(
         optimizer: makeOptimizer(config.optimizer, { weightDecay: config.weightDecay, betas: [0.9, 0.99] }),
         generator: new Generator(batchSeed(config.seed, startStep)),
         evalEvery: config.evalEvery,
-        evalSplits: data.evalSplits,
+        evalSplits: examples.evalSplits,
+        ...(evalChunk === undefined ? {} : { evalChunkSize: evalChunk }),
+        engine,
         onStep: (step, loss) => progress.onStep(step, loss, shouldStop),
         onEval: (ev) => progress.onEval(ev.step, ev.losses),
         progress: (info) => progress.onTrainProgress(info),
@@ -383,7 +368,7 @@ class RunProgress {
   private stepsPerSecond = 0;
 
   constructor(
-    private readonly run: RunSetup,
+    private readonly run: RunState,
     private readonly recorder: RunRecorder,
     private readonly startStep: number,
     private readonly sink?: (p: ExperimentProgress) => void,
@@ -426,17 +411,13 @@ class RunProgress {
 /** Saves last.ckpt, samples from the best checkpoint (read back from disk, which also verifies it), and sums up. */
 function finishRun(
   model: Model,
-  run: RunSetup,
+  run: RunState,
   recorder: RunRecorder,
   progress: RunProgress,
-  options: ExperimentOptions,
+  hooks: RunHooks,
 ): ExperimentResult {
   const file = (name: string): string => path.join(run.dir, name);
-  const end = recorder.lastRow;
-  if (recorder.status !== "diverged" && end) {
-    saveRunCheckpoint(file(RUN_FILES.last), model, run.config, run.vocab, recorder.meta(end));
-  }
-  const nSamples = options.samples ?? 10;
+  const nSamples = hooks.samples ?? 10;
   let samples: string[] = [];
   if (nSamples > 0 && fs.existsSync(file(RUN_FILES.best))) {
     loadTensorsInto(model, readCheckpoint(file(RUN_FILES.best)).tensors, file(RUN_FILES.best));

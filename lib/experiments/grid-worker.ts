@@ -12,28 +12,23 @@
  */
 import { initBackend } from "../runtime/backend";
 import { loadDataset, type Dataset } from "../data/datasets";
-import { Vocab } from "../data/vocab";
 import { runExperiment } from "./experiment";
-import { SPLIT_SEED } from "./run-data";
 import type { WorkerJob, WorkerMessage } from "./grid";
-import { datasetRecord, historyEntry, type DatasetRecord } from "./data-record";
 import { withRunLock } from "./run-lock";
 
 let interrupted = false;
-const datasets = new Map<string, Dataset & { record: DatasetRecord }>();
+const datasets = new Map<string, Dataset>();
 
 function send(message: WorkerMessage): void {
   if (process.connected) process.send?.(message);
 }
 
-/** Loads a dataset once per worker, with its record for config.json (lib/experiments/data-record.ts). */
-function dataset(input: string, maxLineLength?: number): Dataset & { record: DatasetRecord } {
+/** Loads a dataset once per worker. */
+function dataset(input: string, maxLineLength?: number): Dataset {
   const key = `${input}\u0000${maxLineLength ?? ""}`;
   let d = datasets.get(key);
   if (!d) {
-    const loaded = loadDataset(input, maxLineLength === undefined ? {} : { maxLineLength });
-    const record = datasetRecord(loaded.name, loaded.words, Vocab.fromWords(loaded.words), SPLIT_SEED);
-    d = { ...loaded, record };
+    d = loadDataset(input, maxLineLength === undefined ? {} : { maxLineLength });
     datasets.set(key, d);
   }
   return d;
@@ -52,7 +47,9 @@ async function runJob({ job, input, maxLineLength, backend }: WorkerJob): Promis
         dataset: data.name,
         outDir: job.dir,
         tag: job.tag,
-        runInfo: { data: data.record, dataHistory: [historyEntry(data.record, 0, job.tag, null)] },
+        resume: Boolean(job.resume),
+        force: Boolean(job.force),
+        ...(backend ? { backend } : {}),
         lock,
         shouldStop: () => interrupted,
         onProgress: (p) => {

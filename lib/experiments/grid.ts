@@ -35,9 +35,12 @@ import {
   type ExperimentConfig,
   type HyperKey,
 } from "./hyperparams";
-import { newRunTag } from "./runlog";
-import { writeFileAtomic } from "../runtime/files";
-import { projectRoot } from "../runtime/paths";
+import { memoryCeiling, MemoryLimitError, type DataSize } from "./limits";
+import { planModel, type RunLimits } from "./run-plan";
+import { describeData, type DatasetRecord } from "./data-record";
+import { readSavedRun, RUN_FILES } from "./run-files";
+import { isRunTag, newRunTag } from "./runlog";
+import { READ_LIMITS, readFileBounded, writeFileAtomic } from "../runtime/files";
 
 /** The values to try for each hyperparameter named in a grid file (each list checked and non-empty). */
 export type GridAxes = Partial<Record<HyperKey, ExperimentConfig[HyperKey][]>>;
@@ -73,14 +76,15 @@ export function parseGrid(text: string, source = "grid"): GridAxes {
 }
 
 /**
- * Reads and checks a grid file.
- * @throws ConfigError for a missing or unreadable file, or anything {@link parseGrid} rejects.
+ * Reads and checks a grid file (of at most 1 MB).
+ * @throws ConfigError for a missing, unreadable or too large file, or anything {@link parseGrid} rejects.
  */
 export function readGridFile(file: string): GridAxes {
   let text: string;
   try {
-    text = fs.readFileSync(file, "utf8");
+    text = readFileBounded(file, READ_LIMITS.json, "a grid file", (m) => new ConfigError(m)).toString("utf8");
   } catch (e) {
+    if (e instanceof ConfigError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     throw new ConfigError(
       code === "ENOENT"
@@ -93,14 +97,24 @@ export function readGridFile(file: string): GridAxes {
   return parseGrid(text, file);
 }
 
+/** Most runs a grid or a lottery may have: more is refused before anything runs. */
+export const MAX_GRID_RUNS = 10_000;
+
 /**
  * Every combination of the grid's values on top of `base` (later keys vary
  * fastest), each resolved to a full configuration. Repeats are dropped,
  * including combinations that differ only in values their model does not
  * use (the bigram's nEmbd, say).
- * @throws ConfigError when a combination is not a valid configuration.
+ * @throws ConfigError when a combination is not a valid configuration, or
+ *   there are more than {@link MAX_GRID_RUNS} combinations.
  */
 export function expandGrid(axes: GridAxes, base: Readonly<Partial<ExperimentConfig>> = {}): ExperimentConfig[] {
+  const count = Object.values(axes).reduce((n, values) => n * (values?.length ?? 1), 1);
+  if (count > MAX_GRID_RUNS) {
+    throw new ConfigError(
+      `the grid has ${count.toLocaleString("en-US")} combinations, more than the limit of ${MAX_GRID_RUNS.toLocaleString("en-US")} runs`,
+    );
+  }
   let combos: Partial<ExperimentConfig>[] = [{ ...base }];
   for (const key of Object.keys(axes) as HyperKey[]) {
     const values = axes[key] ?? [];
@@ -154,17 +168,32 @@ export interface GridJob {
   params: number;
   /** its run folder */
   dir: string;
+  /** continue the run in its folder (an interrupted run of a grid continued with --resume) */
+  resume?: boolean;
+  /** replace what a run that never trained left in its folder */
+  force?: boolean;
+}
+
+/** What the memory check of a grid needs: the data's size, and how many runs share the ceiling. */
+export interface GridMemory extends Omit<RunLimits, "maxParams"> {
+  /** the dataset's size */
+  size: DataSize;
+  /** runs at the same time (each gets an equal share of the ceiling) */
+  workers: number;
 }
 
 /**
  * Splits configurations into jobs (each with a new tag and the folder
- * `outDir/<tag>`) and skipped rows (more parameters than `maxParams`).
+ * `outDir/<tag>`) and skipped rows: more parameters than `maxParams`, or
+ * with `memory`, a memory estimate over the run's share of the ceiling (the
+ * checks of every run, lib/experiments/run-plan.ts).
  */
 export function planGrid(
   configs: readonly ExperimentConfig[],
   vocabSize: number,
   outDir: string,
   maxParams?: number,
+  memory?: GridMemory,
 ): { jobs: GridJob[]; skipped: GridRow[] } {
   const jobs: GridJob[] = [];
   const skipped: GridRow[] = [];
@@ -183,7 +212,32 @@ export function planGrid(
       jobs.push({ tag, config, params, dir: path.join(outDir, tag) });
     }
   }
-  return { jobs, skipped };
+  return { jobs: memory ? fitMemory(jobs, skipped, vocabSize, memory) : jobs, skipped };
+}
+
+/**
+ * The jobs whose memory estimate fits their share of the ceiling; the others become skipped rows.
+ * @throws MemoryLimitError (the first) when no job fits.
+ */
+function fitMemory(jobs: readonly GridJob[], skipped: GridRow[], vocabSize: number, memory: GridMemory): GridJob[] {
+  const ceiling = memoryCeiling(memory.maxMemory);
+  const parallel = Math.max(1, Math.min(memory.workers, jobs.length));
+  const share = { bytes: Math.floor(ceiling.bytes / parallel), source: `${ceiling.source}, over ${parallel} workers` };
+  const limits = { ...memory, ceiling: parallel > 1 ? share : ceiling };
+  let first: MemoryLimitError | null = null;
+  const fits = jobs.filter((job) => {
+    try {
+      planModel(job.config, vocabSize, memory.size, limits, `run ${job.tag}`);
+      return true;
+    } catch (e) {
+      if (!(e instanceof MemoryLimitError)) throw e;
+      first ??= e;
+      skipped.push({ ...emptyRow(job.tag, job.config, job.params, "skipped"), message: e.message });
+      return false;
+    }
+  });
+  if (fits.length === 0 && first) throw first;
+  return fits;
 }
 
 function emptyRow(tag: string, config: ExperimentConfig, params: number, status: GridStatus): GridRow {
@@ -249,9 +303,102 @@ export function writeResults(file: string, rows: readonly GridRow[]): void {
   writeFileAtomic(file, resultsCsv(rows));
 }
 
+/** Statuses of runs that are done: a rerun of the grid with --resume keeps their rows. */
+export const FINAL_STATUSES: readonly GridStatus[] = ["finished", "early-stopped", "target-reached", "diverged"];
+
+/** A results.csv record as a row (the hyperparameters checked as a config file's are). */
+function rowOf(record: Record<string, string>, source: string): GridRow {
+  const given = HYPER_KEYS.map((k) => [k, record[k] === "" ? (k === "targetLoss" ? null : undefined) : record[k]]);
+  const num = (v: string | undefined, empty: number): number => (v === undefined || v === "" ? empty : Number(v));
+  return {
+    tag: record.tag ?? "",
+    config: resolveConfig(Object.fromEntries(given) as Record<string, unknown>, source),
+    params: num(record.params, 0),
+    bestValLoss: num(record.bestValLoss, NaN),
+    bestStep: num(record.bestStep, -1),
+    steps: num(record.steps, 0),
+    seconds: num(record.seconds, 0),
+    status: (record.status ?? "failed") as GridStatus,
+    ...(record.message ? { message: record.message } : {}),
+  };
+}
+
+/** A run folder of a grid: its tag, whether it has a checkpoint, and the data it trained on. */
+interface GridFolder {
+  tag: string;
+  trained: boolean;
+  data: DatasetRecord | null;
+}
+
+/** The run folders of a grid folder by configuration identity. */
+function runFoldersOf(outDir: string): Map<string, GridFolder> {
+  const out = new Map<string, GridFolder>();
+  for (const tag of fs.existsSync(outDir) ? fs.readdirSync(outDir) : []) {
+    const dir = path.join(outDir, tag);
+    if (!isRunTag(tag) || !fs.existsSync(path.join(dir, RUN_FILES.config))) continue;
+    try {
+      const saved = readSavedRun(dir);
+      const trained = fs.existsSync(path.join(dir, RUN_FILES.best));
+      out.set(configIdentity(saved.file.config), { tag, trained, data: saved.data });
+    } catch {
+      // not a run this grid can continue: its configuration is trained afresh
+    }
+  }
+  return out;
+}
+
+/** Refuses to continue a grid whose runs trained on other data. */
+function checkGridData(outDir: string, folders: Iterable<GridFolder>, current: DataFingerprint): void {
+  for (const { data } of folders) {
+    if (data && data.sha256 !== current.sha256) {
+      throw new ConfigError(
+        `cannot resume ${outDir} on other data: its runs were trained on ${describeData(data)}, ` +
+          `not on ${describeData(current)}; train the grid into another folder`,
+      );
+    }
+  }
+}
+
+/** A dataset as {@link resumeGrid} compares it. */
+type DataFingerprint = Pick<DatasetRecord, "source" | "lines" | "bytes" | "sha256">;
+
+/**
+ * What a grid continued with --resume does: rows with a final status (see
+ * {@link FINAL_STATUSES}) are kept, a run interrupted in its folder goes on
+ * from its last checkpoint, a run that never trained starts again in its
+ * folder, the others are new. Rows of configurations the plan no longer
+ * has are kept as they are.
+ * @throws ConfigError when results.csv cannot be read back, or the runs trained on other data.
+ */
+export function resumeGrid(
+  outDir: string,
+  plan: { jobs: readonly GridJob[]; skipped: readonly GridRow[] },
+  data: DataFingerprint,
+): { jobs: GridJob[]; kept: GridRow[] } {
+  const file = path.join(outDir, "results.csv");
+  const records = fs.existsSync(file) ? readResults(file) : [];
+  const rows = records.map((r, i) => rowOf(r, `${file} row ${i + 1}`));
+  const id = (c: ExperimentConfig): string => configIdentity(c);
+  const done = new Map(rows.filter((r) => FINAL_STATUSES.includes(r.status)).map((r) => [id(r.config), r]));
+  const folders = runFoldersOf(outDir);
+  checkGridData(outDir, folders.values(), data);
+  const planned = new Set([...plan.jobs, ...plan.skipped].map((j) => id(j.config)));
+  const kept = rows.filter((r) => done.get(id(r.config)) === r || !planned.has(id(r.config)));
+  const jobs = plan.jobs
+    .filter((j) => !done.has(id(j.config)))
+    .map((j) => {
+      const folder = folders.get(id(j.config));
+      if (!folder) return j;
+      const dir = path.join(outDir, folder.tag);
+      return { ...j, tag: folder.tag, dir, ...(folder.trained ? { resume: true } : { force: true }) };
+    });
+  return { jobs, kept };
+}
+
 /** Reads a results.csv back as records of strings keyed by column (for notebooks and tests). */
 export function readResults(file: string): Record<string, string>[] {
-  return parse(fs.readFileSync(file, "utf8"), { columns: true, skip_empty_lines: true }) as Record<string, string>[];
+  const text = readFileBounded(file, READ_LIMITS.table, "a results table").toString("utf8");
+  return parse(text, { columns: true, skip_empty_lines: true }) as Record<string, string>[];
 }
 
 /**
@@ -360,8 +507,8 @@ export interface GridOptions {
   onEvent?: (event: GridEvent) => void;
 }
 
-/** Path of the worker script that {@link runGrid} forks. */
-export const GRID_WORKER = path.join(projectRoot, "lib", "experiments", "grid-worker.ts");
+/** Path of the worker script that {@link runGrid} forks (beside this file: the tree this code runs from). */
+export const GRID_WORKER = path.join(__dirname, "grid-worker.ts");
 
 /** One worker process per core by default. */
 export function defaultWorkers(): number {

@@ -38,8 +38,14 @@ export interface ExperimentConfig extends ModelShape {
   earlyStop: number;
   /** stop as soon as the val loss is at or below this; null never */
   targetLoss: number | null;
-  /** seed of the parameter initialization and (derived from it) of the minibatches */
+  /** seed of the parameter initialization and (derived from it) of the minibatches and the evaluation sample */
   seed: number;
+  /**
+   * lines of the training split whose loss each evaluation estimates, drawn
+   * once from the seed; "all" for every line (up to the evaluation cap, as
+   * before this setting existed). The val split is always evaluated whole.
+   */
+  evalLines: number | "all";
 }
 
 /** Names of the hyperparameters, in column order. */
@@ -92,9 +98,15 @@ function asNumber(raw: unknown): number {
   return NaN;
 }
 
-function intParser(min: number, what: string): (raw: unknown) => number {
+/** Seeds are taken modulo 2^32 by the generators: a larger one would repeat a smaller one's run. */
+export const MAX_SEED = 2 ** 32 - 1;
+
+function intParser(min: number, what: string, max = Number.MAX_SAFE_INTEGER): (raw: unknown) => number {
   return (raw) => {
     const v = asNumber(raw);
+    if (Number.isInteger(v) && v > max) {
+      throw new ConfigError(`must be at most ${max.toLocaleString("en-US")}, got ${JSON.stringify(raw)}`);
+    }
     if (!Number.isSafeInteger(v) || v < min) throw new ConfigError(`must be ${what}, got ${JSON.stringify(raw)}`);
     return v;
   };
@@ -236,8 +248,17 @@ export const HYPERPARAMETERS: readonly HyperSpec[] = [
     key: "seed",
     flag: "--seed",
     placeholder: "n",
-    help: "seed of the initialization and of the minibatches (default 2147483647)",
-    parse: intParser(0, "a non-negative integer"),
+    help: "seed of the initialization and of the minibatches, 0 to 4294967295 (default 2147483647)",
+    parse: intParser(0, "a non-negative integer", MAX_SEED),
+  },
+  {
+    key: "evalLines",
+    flag: "--eval-lines",
+    placeholder: "n|all",
+    help:
+      "lines of the training split whose loss each evaluation estimates, a sample fixed by --seed (default 1000, " +
+      "about makemore.py's; all: every line up to 25,000 examples, the figures of earlier versions)",
+    parse: (raw) => (raw === "all" ? "all" : intParser(1, 'a positive integer or "all"')(raw)),
   },
 ];
 
@@ -263,6 +284,7 @@ export const DEFAULT_EXPERIMENT_CONFIG: Readonly<ExperimentConfig> = Object.free
   earlyStop: 0,
   targetLoss: null,
   seed: 2147483647,
+  evalLines: 1000,
 });
 
 /** Defaults of AdamW runs (makemore.py's learning rate and weight decay). */
@@ -330,6 +352,11 @@ export function resolveConfig(
   for (const key of HYPER_KEYS) out[key] = parseHyperValue(key, merged[key], source);
   const config = out as unknown as ExperimentConfig;
   applyFixed(spec, config, partial, where);
+  if (config.lr * config.weightDecay >= 1) {
+    throw new ConfigError(
+      `${where}weightDecay ${config.weightDecay} times lr ${config.lr} must be below 1: each step scales the weights by 1 - lr·weightDecay`,
+    );
+  }
   const invalid = spec.validate?.(config) ?? null;
   if (invalid !== null) throw new ConfigError(`${where}the ${spec.kind} model: ${invalid}`);
   if (spec.minBatch !== undefined && config.batchSize < spec.minBatch) {

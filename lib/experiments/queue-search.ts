@@ -15,20 +15,23 @@
 import * as fs from "fs";
 import * as path from "path";
 import { Queue, type Job } from "bullmq";
-import { DATASET_DESCRIPTIONS } from "../data/datasets";
+import { z } from "zod";
+import { DATASET_NAMES } from "../data/datasets";
 import type { BackendName } from "../runtime/backend";
-import { writeFileAtomic } from "../runtime/files";
-import { planGrid, resultRow, sortResults, writeResults, type GridRow } from "./grid";
-import type { ExperimentConfig } from "./hyperparams";
+import { READ_LIMITS, readFileBounded, writeFileAtomic } from "../runtime/files";
+import { fingerprintLines } from "./data-record";
+import { FINAL_STATUSES, planGrid, resultRow, sortResults, writeResults, type GridMemory, type GridRow } from "./grid";
+import { ConfigError, resolveConfig, type ExperimentConfig } from "./hyperparams";
 import {
   cancelKey,
   datasetKey,
   fromWire,
   jobIdOf,
+  jobPayloadSchema,
+  parseWire,
   QUEUE_NAME,
   searchIdOf,
   searchTags,
-  sha256,
   SIDE_KEY_SECONDS,
   snapshotKey,
   toWire,
@@ -38,6 +41,7 @@ import {
   type QueueJobData,
   type QueueJobPayload,
 } from "./queue";
+import { firstIssue, RUN_FILES } from "./run-files";
 import type { QueueJobReturn } from "./queue-worker";
 
 /** Name of the search's state file in the output folder. */
@@ -77,19 +81,19 @@ export interface SearchState {
   rows: Record<string, GridRow>;
 }
 
-/** Plans a search: {@link planGrid}'s split at --max-params, with deterministic ids and tags. */
+/** Plans a search: {@link planGrid}'s split at --max-params and the memory ceiling, with deterministic ids and tags. */
 export function planSearch(
   configs: readonly ExperimentConfig[],
   vocabSize: number,
   outDir: string,
   input: string,
-  maxParams?: number,
+  limits: { maxParams?: number; memory?: GridMemory } = {},
 ): SearchPlan {
   const searchId = searchIdOf(outDir, input);
   const ids = configs.map((c) => jobIdOf(searchId, c));
   const tags = searchTags(ids);
   const byConfig = new Map(configs.map((c, i) => [c, i]));
-  const { jobs, skipped } = planGrid(configs, vocabSize, outDir, maxParams);
+  const { jobs, skipped } = planGrid(configs, vocabSize, outDir, limits.maxParams, limits.memory);
   const index = (c: ExperimentConfig): number => byConfig.get(c) as number;
   return {
     searchId,
@@ -104,11 +108,33 @@ export function planSearch(
   };
 }
 
-/** Reads OUT/search.json, or null when the folder holds none. */
+/** OUT/search.json: written by the grid command, read back with the rows it collected. */
+const searchStateSchema = z.object({
+  searchId: z.string().regex(/^[0-9a-f]{16}$/),
+  input: z.string(),
+  rows: z.record(
+    z.string(),
+    z.custom<GridRow>((r) => typeof r === "object" && r !== null && "config" in r),
+  ),
+});
+
+/**
+ * Reads OUT/search.json, or null when the folder holds none.
+ * @throws ConfigError when it is not a search's state (or larger than 16 MB).
+ */
 export function readSearchState(outDir: string): SearchState | null {
   const file = path.join(outDir, SEARCH_FILE);
   if (!fs.existsSync(file)) return null;
-  return fromWire<SearchState>(fs.readFileSync(file, "utf8"));
+  const fail = (why: string): ConfigError => new ConfigError(`${file} is not a makemore search's state: ${why}`);
+  let json: unknown;
+  try {
+    json = fromWire(readFileBounded(file, READ_LIMITS.table, "a search's state").toString("utf8"));
+  } catch (e) {
+    throw fail((e as Error).message.split("\n")[0] ?? "");
+  }
+  const parsed = searchStateSchema.safeParse(json);
+  if (!parsed.success) throw fail(firstIssue(parsed.error));
+  return parsed.data;
 }
 
 function saveSearchState(outDir: string, state: SearchState): void {
@@ -157,6 +183,14 @@ export class Search {
     });
   }
 
+  /** Forgets the rows of runs that did not finish (failed, interrupted, cancelled), so they are trained again. */
+  forgetUnfinished(): void {
+    for (const [id, row] of Object.entries(this.state.rows)) {
+      if (!FINAL_STATUSES.includes(row.status)) delete this.state.rows[id];
+    }
+    saveSearchState(this.plan.outDir, this.state);
+  }
+
   /** Writes results.csv from the rows collected so far. */
   writeResults(missing: "omit" | "cancelled" = "omit"): GridRow[] {
     const rows = tableRows(this.plan, this.state, missing);
@@ -182,8 +216,10 @@ export async function enqueueSearch(
   const { conn, plan } = search;
   await conn.redis.del(cancelKey(plan.searchId));
   const dataset = await uploadDataset(conn, data.input, data.words);
+  // attaching again trains what did not finish: failed and cancelled runs too
+  search.forgetUnfinished();
   const pending = search.pending();
-  await dropCancelledJobs(search, pending);
+  await dropFailedJobs(search, pending);
   const jobs = pending.map((j) => ({
     name: j.tag,
     data: {
@@ -207,21 +243,24 @@ export async function enqueueSearch(
   return pending.length;
 }
 
-/** Registry datasets are on every machine; a file's lines go to Redis once, keyed by content. */
+/**
+ * Registry datasets are on every machine: the job names one with the hash of
+ * its lines here, which a worker checks its own copy against. A file's lines
+ * go to Redis once, keyed by that hash.
+ */
 async function uploadDataset(conn: QueueConnection, input: string, words: readonly string[]): Promise<DatasetRef> {
-  if (Object.hasOwn(DATASET_DESCRIPTIONS, input)) return { kind: "name", name: input };
-  const text = words.join("\n") + "\n";
-  const sha = sha256(text);
-  const key = datasetKey(sha);
-  await conn.redis.set(key, text, "EX", SIDE_KEY_SECONDS);
-  return { kind: "text", key, sha256: sha, name: input };
+  const sha = fingerprintLines(words).sha256;
+  const registry = DATASET_NAMES.find((n) => n === input);
+  if (registry) return { kind: "name", name: registry, sha256: sha };
+  await conn.redis.set(datasetKey(sha), words.join("\n") + "\n", "EX", SIDE_KEY_SECONDS);
+  return { kind: "text", name: input, sha256: sha };
 }
 
-/** Jobs that failed because an earlier --cancel stopped them would block their ids: remove them. */
-async function dropCancelledJobs(search: Search, pending: readonly SearchJob[]): Promise<void> {
+/** Failed jobs still on the queue (a --cancel stopped them, say) would block their ids: remove them. */
+async function dropFailedJobs(search: Search, pending: readonly SearchJob[]): Promise<void> {
   for (const j of pending) {
     const job = await search.queue.getJob(j.jobId);
-    if (job && job.failedReason === "search cancelled" && (await job.isFailed())) await job.remove();
+    if (job && (await job.isFailed())) await job.remove();
   }
 }
 
@@ -288,10 +327,13 @@ async function collectJob(search: Search, jobId: string, onEvent?: (e: SearchEve
   let row: GridRow;
   let worker = job.processedBy ?? "?";
   if (await job.isCompleted()) {
-    const payload = fromWire<QueueJobPayload>(job.returnvalue.wire);
-    writeRunFolder(path.join(search.plan.outDir, planned.tag), payload.files);
-    row = resultRow(payload.result);
-    worker = payload.worker;
+    const payload = readPayload(job.returnvalue?.wire, planned);
+    if (typeof payload === "string") row = { ...cancelledRow(planned), status: "failed", message: payload };
+    else {
+      writeRunFolder(path.join(search.plan.outDir, planned.tag), payload.files);
+      row = resultRow(payload.result);
+      worker = payload.worker;
+    }
   } else {
     const message = search.conn.scrub(job.failedReason || "failed");
     row = { ...cancelledRow(planned), status: message === "search cancelled" ? "cancelled" : "failed", message };
@@ -304,11 +346,24 @@ async function collectJob(search: Search, jobId: string, onEvent?: (e: SearchEve
   await search.conn.redis.del(snapshotKey(jobId));
 }
 
+/** A worker's result checked (files by run-file name only, a valid configuration), or why it is not valid. */
+function readPayload(wire: unknown, planned: SearchJob): QueueJobPayload | string {
+  try {
+    const payload = parseWire(jobPayloadSchema, fromWire(String(wire)), `the result of run ${planned.tag}`);
+    const config = resolveConfig(payload.result.config, `the result of run ${planned.tag}`);
+    return { ...payload, result: { ...payload.result, tag: planned.tag, config } };
+  } catch (e) {
+    return (e as Error).message.split("\n")[0] ?? "invalid result";
+  }
+}
+
 /** Writes the files a job sent back into the run folder (each atomically; a second collection writes the same). */
-export function writeRunFolder(dir: string, files: Readonly<Record<string, string>>): void {
+export function writeRunFolder(dir: string, files: Readonly<Partial<Record<string, string>>>): void {
+  const names: readonly string[] = Object.values(RUN_FILES);
   fs.mkdirSync(dir, { recursive: true });
   for (const [name, b64] of Object.entries(files)) {
-    if (path.basename(name) !== name) continue; // only plain file names: a job cannot write elsewhere
+    // only the run files by their bare names: a job cannot write elsewhere
+    if (b64 === undefined || !names.includes(name)) continue;
     writeFileAtomic(path.join(dir, name), Buffer.from(b64, "base64"));
   }
 }

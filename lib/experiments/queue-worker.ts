@@ -22,18 +22,23 @@ import { UnrecoverableError, Worker, type Job } from "bullmq";
 import { CheckpointError } from "./checkpoint";
 import { DataError } from "../data/lines";
 import { loadDataset } from "../data/datasets";
+import { fingerprintLines } from "./data-record";
 import { initBackend, type BackendName } from "../runtime/backend";
 import { writeFileAtomic } from "../runtime/files";
 import { runExperiment, type ExperimentResult } from "./experiment";
 import { ConfigError, ParameterLimitError } from "./hyperparams";
 import {
   cancelKey,
+  datasetKey,
   fromWire,
   openQueue,
+  parseWire,
   QUEUE_NAME,
+  readJobData,
   scrub,
   SIDE_KEY_SECONDS,
   snapshotKey,
+  snapshotSchema,
   toWire,
   type DatasetRef,
   type JobProgress,
@@ -42,7 +47,9 @@ import {
   type QueueJobData,
   type QueueJobPayload,
 } from "./queue";
+import { MemoryLimitError } from "./limits";
 import { RUN_FILES } from "./run-files";
+import { removeIfEmpty } from "./run-lock";
 
 /** What a job returns to BullMQ: the payload as {@link toWire} text (it keeps NaN losses). */
 export interface QueueJobReturn {
@@ -66,6 +73,8 @@ export interface QueueWorkerOptions {
   maxStalledCount?: number;
   /** the backend when the job names none */
   backend?: BackendName;
+  /** the memory ceiling of each job in bytes (default MAKEMORE_MAX_MEMORY, else half of this machine's memory) */
+  maxMemory?: number;
   /** one line per event: a job starts, reports a checkpoint, ends */
   log?: (line: string) => void;
 }
@@ -83,6 +92,7 @@ function isDeterministic(e: unknown): boolean {
     e instanceof DataError ||
     e instanceof CheckpointError ||
     e instanceof ParameterLimitError ||
+    e instanceof MemoryLimitError ||
     e instanceof UnrecoverableError
   );
 }
@@ -93,7 +103,7 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
   const name = options.name ?? `${os.hostname()}:${process.pid}`;
   const log = options.log ?? (() => undefined);
   const context: JobContext = { conn, name, log, options, datasets: new Map() };
-  const worker = new Worker<QueueJobData, QueueJobReturn>(QUEUE_NAME, (job) => processJob(job, context), {
+  const worker = new Worker<unknown, QueueJobReturn>(QUEUE_NAME, (job) => processJob(job, context), {
     connection: conn.redis,
     name,
     concurrency: 1,
@@ -121,77 +131,136 @@ interface JobContext {
   datasets: Map<string, string[]>;
 }
 
-async function processJob(job: Job<QueueJobData, QueueJobReturn>, ctx: JobContext): Promise<QueueJobReturn> {
-  const { data } = job;
-  const jobId = job.id as string;
-  const cancelled = new CancelWatch(ctx.conn, data.searchId);
+async function processJob(job: Job<unknown, QueueJobReturn>, ctx: JobContext): Promise<QueueJobReturn> {
+  const jobId = String(job.id);
+  let cancelled: CancelWatch | null = null;
+  let dir: string | null = null;
   try {
+    // everything is checked before the worker's disk is touched
+    const data = readJobData(job.data);
+    cancelled = new CancelWatch(ctx.conn, data.searchId);
     await cancelled.refresh();
     if (cancelled.value) throw new UnrecoverableError("search cancelled");
-    const dir = path.join(ctx.options.workDir ?? path.join(os.tmpdir(), "makemore-worker"), data.searchId, data.tag);
-    const resumedFrom = await prepareFolder(ctx, jobId, dir);
+    const snapshot = await readSnapshot(ctx, jobId);
+    const resumedFrom = snapshot?.step ?? null;
     ctx.log(`start ${data.tag} (job ${jobId})${resumedFrom === null ? "" : ` from step ${resumedFrom}`}`);
     const words = await datasetWords(ctx, data.dataset, data.maxLineLength);
-    await initBackend(data.backend ?? ctx.options.backend, { quiet: true });
-    const reporter = new SnapshotReporter(ctx, job, dir);
-    cancelled.start();
-    const result = await runExperiment({
-      config: data.config,
-      words,
-      dataset: data.dataset.name,
-      outDir: dir,
-      tag: data.tag,
-      resume: resumedFrom !== null,
-      shouldStop: () => cancelled.value,
-      onEval: (row, best) => reporter.onEval(row.step, row.valLoss, best),
-      onProgress: (p) => reporter.onProgress(p.step, p.maxSteps, p.bestValLoss),
-    });
-    await reporter.flush();
+    dir = jobFolder(ctx, data);
+    prepareFolder(dir, snapshot);
+    const result = await trainJob(ctx, { job, data, words, dir, resumed: snapshot !== null, cancelled });
     if (cancelled.value) throw new UnrecoverableError("search cancelled");
     const payload = collectFiles(result, dir, ctx.name, resumedFrom);
     ctx.log(`done ${data.tag} ${result.status}: best val ${result.bestValLoss.toFixed(4)} (${result.steps} steps)`);
-    fs.rmSync(dir, { recursive: true, force: true });
+    removeJobFolder(dir);
     return { wire: toWire(payload) };
   } catch (e) {
+    // the work folder holds runs in progress only: a failed job leaves nothing there (a retry starts from its snapshot)
+    if (dir) removeJobFolder(dir);
     const message = ctx.conn.scrub((e as Error).message.split("\n")[0] ?? String(e));
-    ctx.log(`failed ${data.tag}: ${message}`);
+    const tag = (job.data as { tag?: unknown } | null)?.tag;
+    ctx.log(`failed ${typeof tag === "string" && /^[0-9a-f]{6}$/.test(tag) ? tag : `job ${jobId}`}: ${message}`);
     throw isDeterministic(e) ? new UnrecoverableError(message) : new Error(message);
   } finally {
-    cancelled.stop();
+    cancelled?.stop();
   }
 }
 
+/** What {@link trainJob} trains. */
+interface JobRun {
+  job: Job<unknown, QueueJobReturn>;
+  data: QueueJobData;
+  words: readonly string[];
+  dir: string;
+  resumed: boolean;
+  cancelled: CancelWatch;
+}
+
+/** Trains the job in its folder with the checks of any run (the configuration, the memory ceiling). */
+async function trainJob(ctx: JobContext, run: JobRun): Promise<ExperimentResult> {
+  const { data, cancelled } = run;
+  const backend = data.backend ?? ctx.options.backend;
+  await initBackend(backend, { quiet: true });
+  const reporter = new SnapshotReporter(ctx, run.job, data.tag, run.dir);
+  cancelled.start();
+  const result = await runExperiment({
+    config: data.config,
+    words: run.words,
+    dataset: data.dataset.name,
+    outDir: run.dir,
+    tag: data.tag,
+    resume: run.resumed,
+    ...(backend ? { backend } : {}),
+    ...(ctx.options.maxMemory !== undefined ? { maxMemory: ctx.options.maxMemory } : {}),
+    shouldStop: () => cancelled.value,
+    onEval: (row, best) => reporter.onEval(row.step, row.valLoss, best),
+    onProgress: (p) => reporter.onProgress(p.step, p.maxSteps, p.bestValLoss),
+  });
+  await reporter.flush();
+  return result;
+}
+
 /**
- * Empties the job's work folder and, when an earlier attempt left a
- * snapshot, writes its files there. Returns the snapshot's step, or null.
+ * The job's work folder, WORKDIR/<search id>/<tag>: the id and tag are
+ * checked hex strings, and the resolved path is checked to lie inside the
+ * work folder all the same.
  */
-async function prepareFolder(ctx: JobContext, jobId: string, dir: string): Promise<number | null> {
+function jobFolder(ctx: JobContext, data: QueueJobData): string {
+  const root = path.resolve(ctx.options.workDir ?? path.join(os.tmpdir(), "makemore-worker"));
+  const dir = path.resolve(root, data.searchId, data.tag);
+  const rel = path.relative(root, dir);
+  if (rel === "" || rel.startsWith("..") || path.isAbsolute(rel)) {
+    throw new UnrecoverableError(`the job's folder ${dir} is not inside the work folder ${root}`);
+  }
+  return dir;
+}
+
+/** Removes a job's folder, and its search's folder when that is left empty. */
+function removeJobFolder(dir: string): void {
   fs.rmSync(dir, { recursive: true, force: true });
-  fs.mkdirSync(dir, { recursive: true });
+  removeIfEmpty(path.dirname(dir));
+}
+
+/** The snapshot an earlier attempt left, checked (only run files by their bare names), or null. */
+async function readSnapshot(ctx: JobContext, jobId: string): Promise<JobSnapshot | null> {
   const text = await ctx.conn.redis.get(snapshotKey(jobId));
   if (text === null) return null;
-  const snap = fromWire<JobSnapshot>(text);
-  for (const [name, b64] of Object.entries(snap.files)) {
-    writeFileAtomic(path.join(dir, name), Buffer.from(b64, "base64"));
+  return parseWire(snapshotSchema, fromWire(text), `the snapshot of job ${jobId}`);
+}
+
+/** Empties the job's work folder and writes the snapshot's files there. */
+function prepareFolder(dir: string, snapshot: JobSnapshot | null): void {
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  for (const [name, b64] of Object.entries(snapshot?.files ?? {})) {
+    if (b64 !== undefined) writeFileAtomic(path.join(dir, name), Buffer.from(b64, "base64"));
   }
-  return snap.step;
 }
 
 /**
  * The dataset's lines, once per worker: a registry name loads here (without
- * the lines over `maxLineLength`), uploaded text comes from Redis (the grid
- * command uploads only the lines it kept).
+ * the lines over `maxLineLength`) and must hash as the grid's did; uploaded
+ * lines come from Redis by their hash (the grid command uploads only the
+ * lines it kept) and are checked against it.
+ * @throws DataError naming both hashes when this worker's data is not the grid's.
  */
 async function datasetWords(ctx: JobContext, ref: DatasetRef, maxLineLength?: number): Promise<string[]> {
-  const id = ref.kind === "name" ? `name:${ref.name}:${maxLineLength ?? ""}` : ref.sha256;
+  const id = `${ref.kind}:${ref.sha256}`;
   const cached = ctx.datasets.get(id);
   if (cached) return cached;
   let words: string[];
   if (ref.kind === "name") words = loadDataset(ref.name, maxLineLength === undefined ? {} : { maxLineLength }).words;
   else {
-    const text = await ctx.conn.redis.get(ref.key);
+    const text = await ctx.conn.redis.get(datasetKey(ref.sha256));
     if (text === null) throw new DataError(`the dataset of this search is no longer on the queue (${ref.name})`);
     words = text.split("\n").filter((w) => w.length > 0);
+  }
+  const mine = fingerprintLines(words).sha256;
+  if (mine !== ref.sha256) {
+    const what = ref.kind === "name" ? `this worker's ${ref.name}` : `the lines on the queue for ${ref.name}`;
+    throw new DataError(
+      `${what} (sha256 ${mine.slice(0, 8)}) is not the grid's (sha256 ${ref.sha256.slice(0, 8)}): ` +
+        `give every machine the same data (npm run setup), or run the grid with -i FILE to send the lines`,
+    );
   }
   ctx.datasets.set(id, words);
   return words;
@@ -248,7 +317,8 @@ class SnapshotReporter {
 
   constructor(
     private readonly ctx: JobContext,
-    private readonly job: Job<QueueJobData, QueueJobReturn>,
+    private readonly job: Job<unknown, QueueJobReturn>,
+    private readonly tag: string,
     private readonly dir: string,
   ) {}
 
@@ -262,7 +332,7 @@ class SnapshotReporter {
     this.busy = true;
     this.pending = this.ctx.conn.redis
       .set(snapshotKey(this.job.id as string), toWire(snap), "EX", SIDE_KEY_SECONDS)
-      .then(() => this.ctx.log(`checkpoint ${this.job.data.tag} step ${step} val ${valLoss.toFixed(4)}`))
+      .then(() => this.ctx.log(`checkpoint ${this.tag} step ${step} val ${valLoss.toFixed(4)}`))
       .catch((e: Error) => this.ctx.log(`cannot send a snapshot: ${this.ctx.conn.scrub(e.message)}`))
       .finally(() => {
         this.busy = false;
@@ -298,6 +368,7 @@ async function mainProcess(): Promise<void> {
   };
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
+  process.on("SIGHUP", stop);
   // the parent is gone (killed, or its machine lost): stop at once, as it did; the job's lock expires
   process.on("disconnect", () => process.exit(1));
 }

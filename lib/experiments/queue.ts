@@ -15,9 +15,12 @@
 import * as crypto from "crypto";
 import * as path from "path";
 import IORedis, { type RedisOptions } from "ioredis";
-import type { BackendName } from "../runtime/backend";
+import { z } from "zod";
+import { DATASET_NAMES } from "../data/datasets";
+import { BACKENDS } from "../runtime/backend";
 import type { ExperimentResult } from "./experiment";
-import { ConfigError, configIdentity, type ExperimentConfig } from "./hyperparams";
+import { ConfigError, configIdentity, resolveConfig, type ExperimentConfig } from "./hyperparams";
+import { firstIssue, RUN_FILES } from "./run-files";
 
 /** Name of the one BullMQ queue every search and every worker uses. */
 export const QUEUE_NAME = "makemore";
@@ -28,45 +31,114 @@ const KEY_PREFIX = "makemore";
 /** Side keys (snapshots, datasets, cancel flags) expire after a week without a search touching them. */
 export const SIDE_KEY_SECONDS = 7 * 24 * 3600;
 
-/** Where a job's dataset comes from: a registry name every machine has, or text the grid command uploaded. */
-export type DatasetRef = { kind: "name"; name: string } | { kind: "text"; key: string; sha256: string; name: string };
+/** A lowercase hex string of `n` digits. */
+const hex = (n: number): z.ZodString => z.string().regex(new RegExp(`^[0-9a-f]{${n}}$`), `expected ${n} hex digits`);
 
-/** The data of one job: everything a worker needs to train one configuration. */
-export interface QueueJobData {
+/** A number, NaN and ±Infinity included (losses of runs that diverged or never evaluated). */
+const anyNumber = z.custom<number>((v) => typeof v === "number", "expected a number");
+
+/** File contents as base64. */
+const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, "expected base64");
+
+/** The files a job may carry: the run files by their bare names, nothing else. */
+const runFiles = z.partialRecord(z.enum(Object.values(RUN_FILES) as [string, ...string[]]), base64);
+
+/**
+ * Where a job's dataset comes from: a registry name every machine has, with
+ * the content hash of the lines the grid command loaded (a worker whose copy
+ * differs refuses the job), or lines the grid command uploaded, found on
+ * Redis by that hash. `name` is a label for config.json, never opened.
+ */
+export const datasetRefSchema = z.discriminatedUnion("kind", [
+  z.strictObject({ kind: z.literal("name"), name: z.enum(DATASET_NAMES), sha256: hex(64) }),
+  z.strictObject({ kind: z.literal("text"), name: z.string().max(4096), sha256: hex(64) }),
+]);
+
+/** Where a job's dataset comes from. */
+export type DatasetRef = z.infer<typeof datasetRefSchema>;
+
+/**
+ * The data of one job: everything a worker needs to train one
+ * configuration, as data only (ids and tags of a safe shape, no paths). The
+ * configuration is checked by resolveConfig as any run's is.
+ */
+export const jobDataSchema = z.strictObject({
   /** the search the job belongs to */
-  searchId: string;
+  searchId: hex(16),
   /** the run's tag (its folder is OUT/<tag> on the grid command's machine) */
-  tag: string;
-  /** the full configuration */
-  config: ExperimentConfig;
+  tag: hex(6),
+  /** the configuration */
+  config: z.record(z.string(), z.unknown()),
   /** parameters of its model (already checked against --max-params) */
-  params: number;
+  params: z.number().int().nonnegative(),
   /** the dataset */
-  dataset: DatasetRef;
+  dataset: datasetRefSchema,
   /** the backend the grid command asked for, if any */
-  backend?: BackendName;
+  backend: z.enum(BACKENDS).optional(),
   /** --max-line-length: a worker loading a registry dataset leaves out longer lines, as the grid command did */
-  maxLineLength?: number;
+  maxLineLength: z.number().int().positive().optional(),
+});
+
+/** The data of one job, its configuration resolved. */
+export type QueueJobData = Omit<z.infer<typeof jobDataSchema>, "config"> & { config: ExperimentConfig };
+
+/**
+ * A job's data checked: the schema, then the configuration as any run's.
+ * @throws ConfigError with one line naming the first problem.
+ */
+export function readJobData(raw: unknown): QueueJobData {
+  const data = parseWire(jobDataSchema, raw, "the job");
+  return { ...data, config: resolveConfig(data.config, "the job's configuration") };
 }
 
 /** What a finished job returns: the experiment's result and the files of its run folder. */
-export interface QueueJobPayload {
+export const jobPayloadSchema = z.strictObject({
   /** the result of runExperiment */
-  result: ExperimentResult;
+  result: z.object({
+    tag: hex(6),
+    status: z.enum(["finished", "early-stopped", "target-reached", "interrupted", "diverged"]),
+    config: z.record(z.string(), z.unknown()),
+    params: z.number().int().nonnegative(),
+    steps: z.number().int().nonnegative(),
+    bestValLoss: anyNumber,
+    bestTrainLoss: anyNumber,
+    bestStep: z.number().int(),
+    seconds: anyNumber,
+    target: z.object({ step: z.number().int(), seconds: anyNumber }).nullable(),
+    samples: z.array(z.string()),
+    message: z.string().optional(),
+  }),
   /** the run folder's files by name, base64 (config.json, log.csv, model.ckpt, last.ckpt, samples.txt) */
-  files: Record<string, string>;
+  files: runFiles,
   /** the worker that trained it */
-  worker: string;
+  worker: z.string().max(512),
   /** the step the run was restarted from after a stall, or null when it ran from the start */
-  resumedFrom: number | null;
-}
+  resumedFrom: z.number().int().nonnegative().nullable(),
+});
+
+/** What a finished job returns. */
+export type QueueJobPayload = Omit<z.infer<typeof jobPayloadSchema>, "result"> & { result: ExperimentResult };
 
 /** A snapshot of a running job: its files at its latest best checkpoint (what a restart continues from). */
-export interface JobSnapshot {
+export const snapshotSchema = z.strictObject({
   /** step of the checkpoint */
-  step: number;
-  /** config.json, model.ckpt and log.csv, base64 */
-  files: Record<string, string>;
+  step: z.number().int().nonnegative(),
+  /** config.json, model.ckpt, last.ckpt and log.csv, base64 */
+  files: runFiles,
+});
+
+/** A snapshot of a running job. */
+export type JobSnapshot = z.infer<typeof snapshotSchema>;
+
+/**
+ * Checks a value against a schema.
+ * @param what - what it is, for the message ("the job", "the snapshot of job X").
+ * @throws ConfigError with one line: what, and its first problem.
+ */
+export function parseWire<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new ConfigError(`${what} is not valid: ${firstIssue(parsed.error)}`);
+  return parsed.data;
 }
 
 /** The light progress a worker reports with job.updateProgress (for displays and time estimates). */
@@ -174,6 +246,10 @@ export function checkQueueUrl(url: string): string {
   if (u.protocol !== "redis:" && u.protocol !== "rediss:") {
     throw new ConfigError(`--queue must be a redis:// or rediss:// URL, got ${redactUrl(url)}`);
   }
+  // ioredis reads the path as a database number and throws an uncaught error for anything else
+  if (!/^\/?\d*$/.test(u.pathname) || u.search !== "") {
+    throw new ConfigError(`--queue ${redactUrl(url)}: after HOST:PORT only a database number may follow, such as /0`);
+  }
   return url;
 }
 
@@ -229,9 +305,20 @@ export async function openQueue(
     await withTimeout(redis.ping(), timeoutMs, "no answer to PING");
   } catch (e) {
     redis.disconnect();
-    throw new Error(`cannot reach the queue at ${conn.shown}: ${conn.scrub((e as Error).message)}`);
+    throw new Error(
+      `cannot reach the queue at ${conn.shown}: ${whyUnreachable(last ?? conn.scrub((e as Error).message))}`,
+    );
   }
   return conn;
+}
+
+/** What a connection error means, in words: a refused password reads otherwise than a wrong port. */
+function whyUnreachable(error: string): string {
+  if (/WRONGPASS|invalid password/i.test(error)) return `it refused the password (${error.split(" ")[0]})`;
+  if (/NOAUTH/i.test(error)) return "it needs a password (redis://:PASSWORD@HOST:PORT)";
+  if (/ECONNREFUSED/.test(error)) return "nothing answers at that host and port (connection refused)";
+  if (/ENOTFOUND|EAI_AGAIN/.test(error)) return "no such host";
+  return error;
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

@@ -4,16 +4,19 @@
  *     DIR/config.json   the dataset, the configuration, vocabulary size and parameter count
  *     DIR/log.csv       one row per evaluation: tag, step, train_loss, val_loss, seconds
  *     DIR/model.ckpt    the checkpoint with the best val loss (see lib/experiments/checkpoint.ts)
- *     DIR/last.ckpt     the state at the end of the run, where --resume continues
+ *     DIR/last.ckpt     the state at the latest evaluation, where --resume continues
  *     DIR/samples.txt   a few words sampled from the best checkpoint
  *
  * @module
  */
 import * as fs from "fs";
 import * as path from "path";
+import { z } from "zod";
 import { DataError } from "../data/lines";
+import { READ_LIMITS, readFileBounded } from "../runtime/files";
+import { historyEntrySchema, recordSchema, type DataHistoryEntry, type DatasetRecord } from "./data-record";
 import { ConfigError, resolveConfig, type ExperimentConfig } from "./hyperparams";
-import { resumeRefusal } from "./run-folder";
+import { RUN_LOG_COLUMNS } from "./runlog";
 
 /** File names inside a run folder. */
 export const RUN_FILES = Object.freeze({
@@ -34,6 +37,10 @@ export interface RunConfigFile {
   vocabSize: number;
   /** parameters of the model */
   params: number;
+  /** the dataset in use (runs written before data records lack it) */
+  data?: DatasetRecord;
+  /** every dataset the run has trained on, oldest first */
+  dataHistory?: DataHistoryEntry[];
 }
 
 /** What a checkpoint written by an experiment keeps besides the weights. */
@@ -50,20 +57,64 @@ export interface CheckpointMeta {
   dataset: string;
 }
 
-function readJson<T>(file: string): T {
+/** config.json as a run writes it; unknown fields pass (a later version may add some). */
+const runConfigSchema = z
+  .object({
+    dataset: z.string(),
+    config: z.record(z.string(), z.unknown()),
+    vocabSize: z.number().int().positive(),
+    params: z.number().int().nonnegative(),
+    data: z.unknown().optional(),
+    dataHistory: z.unknown().optional(),
+  })
+  .loose();
+
+/** A saved run's config.json, read once: the file, its data record (null for older runs) and its history. */
+export interface SavedRun {
+  file: RunConfigFile;
+  data: DatasetRecord | null;
+  history: DataHistoryEntry[];
+}
+
+/** "config.vocabSize: expected number, received string": the first problem a schema found. */
+export function firstIssue(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return "invalid";
+  return `${issue.path.length > 0 ? issue.path.join(".") + ": " : ""}${issue.message.replace(/^Invalid input: /, "")}`;
+}
+
+/** Reads JSON of at most {@link READ_LIMITS}.json bytes. */
+export function readJsonFile(file: string, what: string): unknown {
   try {
-    return JSON.parse(fs.readFileSync(file, "utf8")) as T;
+    return JSON.parse(readFileBounded(file, READ_LIMITS.json, what, (m) => new DataError(m)).toString("utf8"));
   } catch (e) {
+    if (e instanceof DataError) throw e;
     throw new DataError(`cannot read ${file}: ${(e as Error).message.split("\n")[0]}`);
   }
 }
 
-/** Reads a run folder's config.json. */
-export function readRunConfig(dir: string): RunConfigFile {
+/**
+ * Reads and checks a run folder's config.json.
+ * @throws DataError naming the file and its first problem.
+ */
+export function readSavedRun(dir: string): SavedRun {
   const file = path.join(dir, RUN_FILES.config);
   if (!fs.existsSync(file)) throw new DataError(`${dir} holds no run (no ${RUN_FILES.config})`);
-  const json = readJson<RunConfigFile>(file);
-  return { ...json, config: resolveConfig(json.config ?? {}, file) };
+  const parsed = runConfigSchema.safeParse(readJsonFile(file, "a run's config.json"));
+  if (!parsed.success) throw new DataError(`${file} is not a makemore run's config.json (${firstIssue(parsed.error)})`);
+  const json = parsed.data;
+  const data = recordSchema.safeParse(json.data);
+  const history = z.array(historyEntrySchema).safeParse(json.dataHistory);
+  return {
+    file: { ...json, config: resolveConfig(json.config, file) } as RunConfigFile,
+    data: data.success ? data.data : null,
+    history: history.success ? history.data : [],
+  };
+}
+
+/** Reads a run folder's config.json. */
+export function readRunConfig(dir: string): RunConfigFile {
+  return readSavedRun(dir).file;
 }
 
 /** The files of a run found in a folder (empty when there is none). */
@@ -74,7 +125,8 @@ export function runFilesIn(dir: string): string[] {
 
 /**
  * Checks that a run can go into `outDir`: with `resume` it must hold a run,
- * otherwise it must not (unless `force`). Returns the run files found there.
+ * otherwise it must not (unless `force`, and then only a makemore run is
+ * replaced). Returns the run files found there.
  * @throws ConfigError with one line saying what to do instead.
  */
 export function checkRunDir(outDir: string, options: { resume?: boolean; force?: boolean } = {}): string[] {
@@ -89,6 +141,38 @@ export function checkRunDir(outDir: string, options: { resume?: boolean; force?:
     throw new ConfigError(
       `${outDir} already holds a run (${existing.join(", ")}); use --resume to continue it or --force to replace it`,
     );
-  }
+  } else if (existing.length > 0) checkForeignFiles(outDir, existing);
   return existing;
+}
+
+/** Why a folder cannot be resumed, naming what it holds and what it lacks. */
+function resumeRefusal(dir: string, exists: boolean, found: readonly string[], missing: readonly string[]): string {
+  if (!exists) return `nothing to resume in ${dir}: no such folder`;
+  if (found.length === 0) return `nothing to resume in ${dir}: it holds no run (no ${missing.join(", no ")})`;
+  const verb = missing.length === 1 ? "is" : "are";
+  return `cannot resume ${dir}: ${missing.join(" and ")} ${verb} missing (it holds ${found.join(", ")})`;
+}
+
+/** --force replaces a makemore run, never another program's config.json or log.csv. */
+function checkForeignFiles(dir: string, existing: readonly string[]): void {
+  const refuse = (why: string): never => {
+    throw new ConfigError(`${why}; --force replaces only a makemore run: move it away or use another folder`);
+  };
+  if (existing.includes(RUN_FILES.config)) {
+    try {
+      readSavedRun(dir);
+    } catch (e) {
+      refuse((e as Error).message);
+    }
+  }
+  if (existing.includes(RUN_FILES.log)) {
+    const file = path.join(dir, RUN_FILES.log);
+    const head = Buffer.alloc(256);
+    const fd = fs.openSync(file, "r");
+    const n = fs.readSync(fd, head, 0, head.length, 0);
+    fs.closeSync(fd);
+    const first = head.subarray(0, n).toString("utf8").split("\n")[0] ?? "";
+    if (n > 0 && first !== RUN_LOG_COLUMNS.join(","))
+      refuse(`${file} is not a run log (its header is '${first.slice(0, 40)}')`);
+  }
 }

@@ -28,6 +28,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { READ_LIMITS, readFileBounded } from "../runtime/files";
 import { ConfigError } from "./hyperparams";
 
 /** Name of the lock file inside a locked folder. */
@@ -145,9 +146,11 @@ function isHolder(v: unknown): v is LockHolder {
 export function readLockFile(file: string): LockHolder | null | "garbage" {
   let text: string;
   try {
-    text = fs.readFileSync(file, "utf8");
+    text = readFileBounded(file, READ_LIMITS.json, "a lock file").toString("utf8");
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return null;
+    if (code === undefined) return "garbage"; // over the limit: never written by this module
     throw e;
   }
   try {

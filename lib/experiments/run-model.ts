@@ -19,7 +19,7 @@ import {
   writeCheckpoint,
   type Checkpoint,
 } from "./checkpoint";
-import { ConfigError, resolveConfig, SHAPE_KEYS, type ExperimentConfig } from "./hyperparams";
+import { ConfigError, resolveConfig, type ExperimentConfig } from "./hyperparams";
 import { RUN_FILES, type CheckpointMeta } from "./run-files";
 
 /**
@@ -96,28 +96,4 @@ export function saveRunCheckpoint(
   meta: CheckpointMeta,
 ): void {
   writeCheckpoint(file, { config, vocab: vocab.toJSON(), meta, tensors: modelTensors(model) });
-}
-
-/**
- * The configuration of a resumed run: the saved one, with training settings
- * (steps, learning rate, evaluation, stopping) taken from `overrides`.
- * @throws ConfigError when an override would change the model's shape or seed.
- */
-export function resumeConfig(
-  saved: ExperimentConfig,
-  overrides: Readonly<Partial<ExperimentConfig>>,
-): ExperimentConfig {
-  for (const key of [...SHAPE_KEYS, "seed" as const]) {
-    const v = overrides[key];
-    if (v !== undefined && v !== saved[key]) {
-      throw new ConfigError(
-        `cannot resume with ${key} ${String(v)}: the saved run has ${String(saved[key])} (start a new run in another folder)`,
-      );
-    }
-  }
-  return resolveConfig({ ...saved, ...stripUndefined(overrides) });
-}
-
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -14,6 +14,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import { parse } from "csv-parse/sync";
 import { stringify } from "csv-stringify/sync";
+import { READ_LIMITS, readFileBounded, writeFileAtomic } from "../runtime/files";
 
 /** Column names of a run log, in file order. */
 export const RUN_LOG_COLUMNS = ["tag", "step", "train_loss", "val_loss", "seconds"] as const;
@@ -111,7 +112,7 @@ export function parseRunLog(text: string, source = "run log"): RunLogRow[] {
  */
 export function readRunLog(file: string): RunLogRow[] {
   if (!fs.existsSync(file)) throw new Error(`no run log at ${file}`);
-  return parseRunLog(fs.readFileSync(file, "utf8"), file);
+  return parseRunLog(readFileBounded(file, READ_LIMITS.log, "a run log").toString("utf8"), file);
 }
 
 /** The rows of a log grouped by run tag, runs in order of first appearance. */
@@ -123,4 +124,40 @@ export function runLogByTag(rows: readonly RunLogRow[]): Map<string, RunLogRow[]
     else out.set(r.tag, [r]);
   }
   return out;
+}
+
+/**
+ * Makes a run log fit to append to, before a run writes to it: a torn last
+ * row (a write cut short) is dropped, and for a run resumed at `fromStep`,
+ * so are the rows written after that step's row by a part of the run that
+ * no checkpoint holds (a run killed between its log row and its checkpoint),
+ * so that the log continues from the step the run does, without overlaps.
+ * The file is rewritten (atomically) only when something was dropped.
+ * @returns notes for the user saying what was dropped.
+ */
+export function repairRunLog(file: string, fromStep: number | null): string[] {
+  if (!fs.existsSync(file)) return [];
+  const text = readFileBounded(file, READ_LIMITS.log, "a run log").toString("utf8");
+  const notes: string[] = [];
+  let lines = text.split("\n");
+  const torn = lines.pop() ?? "";
+  if (torn !== "") notes.push(`${file}: dropped a torn last row ('${torn.slice(0, 40)}')`);
+  if (lines.length > 0 && lines[0] !== RUN_LOG_COLUMNS.join(",")) {
+    throw new Error(`${file} is not a run log: its header is '${(lines[0] ?? "").slice(0, 40)}'`);
+  }
+  if (fromStep !== null) {
+    const body = lines.slice(1);
+    const steps = body.map((l) => Number(l.split(",")[1]));
+    const at = steps.lastIndexOf(fromStep);
+    const keep = body.filter((_, i) => at < 0 || i <= at || !((steps[i] as number) > fromStep));
+    if (keep.length < body.length) {
+      const n = body.length - keep.length;
+      notes.push(
+        `${file}: dropped ${n} row${n === 1 ? "" : "s"} after step ${fromStep}, of a part of the run no checkpoint holds`,
+      );
+      lines = [lines[0] as string, ...keep];
+    }
+  }
+  if (notes.length > 0) writeFileAtomic(file, lines.map((l) => l + "\n").join(""));
+  return notes;
 }

@@ -7,11 +7,11 @@
  * @module
  */
 import type * as tfjs from "@tensorflow/tfjs";
-import { checkBlockSize, exampleKindOf, type Examples } from "../data/examples";
+import { checkBlockSize, checkTokenIds, exampleKindOf, type Examples } from "../data/examples";
 import type { Vocab } from "../data/vocab";
 import type { EngineChoice } from "../engines/engine";
 import { evaluateLoss } from "../engines/factory";
-import { exampleKind, isSequenceModel, type Model } from "../models/model";
+import { exampleKind, isSequenceModel, modelState, type Model } from "../models/model";
 import { sampleWords, type NextTokenModel } from "../models/sample";
 import { Generator } from "../random/generator";
 import { SAMPLE_SEED } from "../random/seeds";
@@ -40,6 +40,7 @@ export function splitLoss(model: Model, data: Examples, options: SplitLossOption
     );
   }
   if (data.n === 0) throw new RangeError("cannot evaluate the loss of an empty split");
+  checkTokenIds(model, data);
   return evaluateLoss(model, data, options.engine ?? "auto", options.chunkSize);
 }
 
@@ -101,6 +102,7 @@ export function modelSampler(model: Model): NextTokenModel {
  * writes at most `blockSize - 1` characters, the longest line it was built for.
  */
 export function sampleFromModel(model: Model, vocab: Vocab, n: number, seed = SAMPLE_SEED): string[] {
+  if (modelState(model).some((v) => v.isDisposed)) throw new Error("cannot sample: the model has been disposed");
   return sampleWords(modelSampler(model), vocab, n, {
     blockSize: model.blockSize,
     generator: new Generator(seed),

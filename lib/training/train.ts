@@ -19,6 +19,7 @@
 import type * as tfjs from "@tensorflow/tfjs";
 import {
   checkBlockSize,
+  checkTokenIds,
   exampleKindOf,
   sampleBatchInto,
   targetWidth,
@@ -188,15 +189,45 @@ export async function train(
   options: TrainOptions,
   display: Display | null = null,
 ): Promise<TrainResult> {
-  const run = new TrainingRun(model, data, checkOptions(model, data, options), display);
+  if (training.has(model)) {
+    throw new Error("this model is already being trained by another train() call: await that one first");
+  }
+  const checked = checkOptions(model, data, options);
+  training.add(model);
   try {
-    for (let i = 0; i < run.options.steps && !run.stoppedEarly; i++) {
-      run.step(i);
-      if (run.pauseDue(i + 1)) await run.pause(i + 1);
+    const run = new TrainingRun(model, data, checked, display);
+    try {
+      for (let i = 0; i < run.options.steps && !run.stoppedEarly; i++) {
+        run.step(i);
+        if (run.pauseDue(i + 1)) await run.pause(i + 1);
+      }
+      return run.finish();
+    } finally {
+      run.dispose();
     }
-    return run.finish();
   } finally {
-    run.dispose();
+    training.delete(model);
+  }
+}
+
+/** Models a train() call is running on: two calls at once on one model would mix their updates. */
+const training = new WeakSet<Model>();
+
+/** Refuses a learning rate that would train uphill or break the weights: negative, NaN, infinite, not a number. */
+function checkLr(lr: LrSchedule, startStep: number): void {
+  const kind = typeof lr;
+  if (kind !== "number" && kind !== "function" && (kind !== "object" || lr === null)) {
+    throw new RangeError(
+      `lr must be a number, a { lr, decayAt, decayedLr } schedule or a function, got ${JSON.stringify(lr)}`,
+    );
+  }
+  const values =
+    typeof lr === "number" ? [lr] : typeof lr === "function" ? [lr(startStep)] : [lr.lr, lr.decayedLr, lr.decayAt];
+  for (const v of values as unknown[]) {
+    if (typeof v !== "number" || !Number.isFinite(v) || v < 0) {
+      const shown = typeof v === "number" ? String(v) : (JSON.stringify(v) ?? String(v));
+      throw new RangeError(`the learning rate must be a finite number of at least 0, got ${shown}`);
+    }
   }
 }
 
@@ -234,6 +265,8 @@ function checkOptions(model: Model, data: Examples, options: TrainOptions): Chec
     throw new RangeError(`evalChunkSize must be a positive integer, got ${evalChunkSize}`);
   }
   if (data.n === 0) throw new RangeError("cannot train on an empty split");
+  checkLr(options.lr ?? 0.1, options.startStep ?? 0);
+  for (const split of [data, ...Object.values(options.evalSplits ?? {})]) checkTokenIds(model, split);
   const optimizer = options.optimizer ?? "sgd";
   return {
     ...options,
