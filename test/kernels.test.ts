@@ -276,6 +276,133 @@ describe("gemm", () => {
   });
 });
 
+describe("gemm's summation order", () => {
+  const mem = new KernelMemory();
+  const MAX = 300 * 300;
+  const aAt = mem.alloc(MAX + 64);
+  const bAt = mem.alloc(MAX + 64);
+  const cAt = mem.alloc(MAX + 64);
+  const biasAt = mem.alloc(400);
+  const g = new Generator(21);
+
+  /**
+   * C as gemm must give it, element by element: from the bias (or 0), add
+   * fround(a·b) for k in order within blocks of 256, then add the C held
+   * before (when accumulating, and after every block but the first).
+   */
+  function sequential(
+    A: Float32Array,
+    B: Float32Array,
+    C0: Float32Array,
+    bias: Float32Array | null,
+    M: number,
+    N: number,
+    K: number,
+    acc: boolean,
+  ): Float32Array {
+    const C = new Float32Array(M * N);
+    for (let i = 0; i < M; i++) {
+      for (let j = 0; j < N; j++) {
+        let out = acc ? (C0[i * N + j] as number) : 0;
+        for (let k0 = 0; k0 === 0 || k0 < K; k0 += 256) {
+          let s = k0 === 0 && bias ? (bias[j] as number) : 0;
+          for (let k = k0; k < Math.min(K, k0 + 256); k++) {
+            s = Math.fround(s + Math.fround((A[i * K + k] as number) * (B[k * N + j] as number)));
+          }
+          out = k0 === 0 && !acc ? s : Math.fround(s + out);
+        }
+        C[i * N + j] = out;
+      }
+    }
+    return C;
+  }
+
+  /** gemm of A [M, K] (stored transposed when transA) and B [K, N] into C [M, N], on rows r0..r1 and columns c0..c1 only. */
+  function run(
+    A: Float32Array,
+    B: Float32Array,
+    C0: Float32Array,
+    bias: Float32Array | null,
+    M: number,
+    N: number,
+    K: number,
+    acc: boolean,
+    transA: boolean,
+    rows = [0, M],
+    cols = [0, N],
+  ): Float32Array {
+    const a = mem.f32(aAt, M * K);
+    for (let i = 0; i < M; i++) for (let k = 0; k < K; k++) a[transA ? k * M + i : i * K + k] = A[i * K + k] as number;
+    mem.f32(bAt, K * N).set(B);
+    mem.f32(cAt, M * N).set(C0);
+    if (bias) mem.f32(biasAt, N).set(bias);
+    const [r0, r1] = rows as [number, number];
+    const [c0, c1] = cols as [number, number];
+    const aRow = aAt + 4 * r0 * (transA ? 1 : K);
+    mem.k.gemm(
+      r1 - r0,
+      c1 - c0,
+      K,
+      aRow,
+      transA ? 1 : K,
+      transA ? M : 1,
+      bAt + 4 * c0,
+      N,
+      cAt + 4 * (r0 * N + c0),
+      N,
+      acc ? 1 : 0,
+      bias ? biasAt + 4 * c0 : 0,
+    );
+    return mem.f32(cAt, M * N).slice();
+  }
+
+  test.each([
+    [5, 7, 3, false, false, false],
+    [33, 27, 64, true, false, false],
+    [30, 200, 32, false, true, true],
+    [64, 27, 600, false, true, true],
+    [17, 40, 257, true, true, false],
+    [8, 9, 0, true, true, false],
+  ])(
+    "M %i, N %i, K %i (bias %s, acc %s, A transposed %s): the bits of the sequential float32 sum",
+    (M, N, K, withBias, acc, transA) => {
+      const A = randn(g, M * K);
+      const B = randn(g, K * N);
+      const C0 = randn(g, M * N);
+      const bias = withBias ? randn(g, N) : null;
+      const want = sequential(A, B, C0, bias, M, N, K, acc);
+      expect(
+        sameInts(new Int32Array(run(A, B, C0, bias, M, N, K, acc, transA).buffer), new Int32Array(want.buffer)),
+      ).toBe(true);
+    },
+  );
+
+  test("a product split over rows and over columns gives the bits of the whole product", () => {
+    const [M, N, K] = [37, 45, 300];
+    const A = randn(g, M * K);
+    const B = randn(g, K * N);
+    const C0 = randn(g, M * N);
+    const bias = randn(g, N);
+    const whole = run(A, B, C0, bias, M, N, K, true, false);
+    let parts = C0;
+    for (const rows of [
+      [0, 5],
+      [5, 22],
+      [22, M],
+    ])
+      parts = run(A, B, parts, bias, M, N, K, true, false, rows);
+    expect(sameInts(new Int32Array(parts.buffer), new Int32Array(whole.buffer))).toBe(true);
+    parts = C0;
+    for (const cols of [
+      [0, 13],
+      [13, 16],
+      [16, N],
+    ])
+      parts = run(A, B, parts, bias, M, N, K, true, false, [0, M], cols);
+    expect(sameInts(new Int32Array(parts.buffer), new Int32Array(whole.buffer))).toBe(true);
+  });
+});
+
 describe("tanh", () => {
   test("tanhForward matches Math.tanh within 3e-7 over [-20, 20], tiny values, ±0, ±∞ and around 0.3", () => {
     const xs: number[] = [];

@@ -5,7 +5,7 @@
 // Gradient kernels take `acc` flags like those of sequence.ts: 0 writes the
 // gradient, 1 adds to what is there.
 
-import { gemm } from "./kernels";
+import { gemm } from "./gemm";
 import { expNeg4 } from "./math";
 
 /** The four lanes of v added. */

@@ -12,10 +12,12 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { projectRoot } from "../runtime/paths";
 
-/** Where `npm run setup` writes the compiled kernels. */
-export const KERNELS_WASM: string = path.join(projectRoot, "wasm", "build", "kernels.wasm");
+/**
+ * Where `npm run setup` writes the compiled kernels: beside this file's own tree (not found through
+ * node_modules, which a git worktree may share with another checkout by a symlink).
+ */
+export const KERNELS_WASM: string = path.resolve(__dirname, "..", "..", "wasm", "build", "kernels.wasm");
 
 /** The functions the module exports (byte offsets for every buffer argument). */
 export interface KernelExports {
