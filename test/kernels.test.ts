@@ -2,7 +2,16 @@
  * The SIMD kernels of wasm/kernels.ts, called directly through KernelMemory
  * and checked against plain float64 references (no tfjs involved).
  */
-import { KernelMemory, kernelsAvailable, kernelsUnavailableReason } from "../lib/engines/kernels";
+import { spawnSync } from "child_process";
+import * as path from "path";
+import {
+  kernelBuild,
+  KernelMemory,
+  kernelsAvailable,
+  kernelsUnavailableReason,
+  runnableBuilds,
+  type KernelBuild,
+} from "../lib/engines/kernels";
 import { Generator } from "../lib/random/generator";
 
 /** Standard normal float32 values from a seeded generator. */
@@ -73,6 +82,38 @@ function expectClose(a: ArrayLike<number>, b: ArrayLike<number>, rel: number, fl
 test("the kernels are built and load", () => {
   expect(kernelsUnavailableReason()).toBeNull();
   expect(kernelsAvailable()).toBe(true);
+  expect(runnableBuilds()).toContain("plain");
+  // Node 20 runs the relaxed build once the loader sets V8's flag
+  expect(runnableBuilds()).toContain("relaxed");
+});
+
+describe("which build runs", () => {
+  /** What a fresh process reports with MAKEMORE_KERNELS set to `value` (unset for undefined). */
+  function loadIn(value: string | undefined): { build: string; reason: string } {
+    const env = { ...process.env };
+    delete env.MAKEMORE_KERNELS;
+    if (value !== undefined) env.MAKEMORE_KERNELS = value;
+    const script = `const k = require(${JSON.stringify(path.join(__dirname, "..", "lib", "engines", "kernels"))});
+      console.log(JSON.stringify({ build: String(k.kernelBuild()), reason: String(k.kernelsUnavailableReason()) }));`;
+    const r = spawnSync(process.execPath, ["--require", require.resolve("tsx/cjs"), "-e", script], {
+      env,
+      encoding: "utf8",
+    });
+    expect(r.stderr).toBe("");
+    return JSON.parse(r.stdout) as { build: string; reason: string };
+  }
+
+  test("relaxed where the runtime runs it; MAKEMORE_KERNELS=plain or =relaxed forces one; another value says why", () => {
+    expect(loadIn(undefined)).toEqual({ build: "relaxed", reason: "null" });
+    expect(loadIn("auto")).toEqual({ build: "relaxed", reason: "null" });
+    expect(loadIn("plain")).toEqual({ build: "plain", reason: "null" });
+    expect(loadIn("relaxed")).toEqual({ build: "relaxed", reason: "null" });
+    expect(loadIn("fast")).toEqual({
+      build: "null",
+      reason: "MAKEMORE_KERNELS must be plain, relaxed or auto, not 'fast'",
+    });
+    expect(kernelBuild()).toBe(process.env.MAKEMORE_KERNELS === "plain" ? "plain" : "relaxed");
+  }, 60000);
 });
 
 describe("KernelMemory", () => {
@@ -276,8 +317,36 @@ describe("gemm", () => {
   });
 });
 
-describe("gemm's summation order", () => {
-  const mem = new KernelMemory();
+/**
+ * fround(a·b + c) rounded once, for float32 a, b, c: the product is exact in float64, and the
+ * sum's two roundings (to float64, then float32) differ from one rounding only when the float64
+ * sum lies exactly halfway between two float32 values, a tie its exact error then breaks.
+ */
+function fma32(a: number, b: number, c: number): number {
+  const p = a * b;
+  const s = p + c;
+  const r = Math.fround(s);
+  const o = 2 * s - r; // the float32 on s's other side, when s is halfway
+  if (r === s || Math.fround(o) !== o) return r;
+  const bb = s - p;
+  const err = p - (s - bb) + (c - bb); // p + c - s, exactly
+  if (err === 0) return r;
+  return err > 0 === o > r ? o : r;
+}
+
+test("fma32 rounds a·b + c once, where rounding to float64 first would land on a tie", () => {
+  // 2^25 + 6 is halfway between the float32 values 2^25 + 4 and 2^25 + 8
+  const c = Math.fround(2 ** 25 + 4);
+  const below = Math.fround(2 - 2 ** -22); // (1 + 2^-23)(2 - 2^-22) = 2 - 2^-45: just under the tie
+  expect(fma32(Math.fround(1 + 2 ** -23), below, c)).toBe(2 ** 25 + 4);
+  expect(Math.fround(Math.fround(1 + 2 ** -23) * below + c)).toBe(2 ** 25 + 8); // two roundings: to even
+  expect(fma32(1, 2, c)).toBe(2 ** 25 + 8); // a true tie goes to even
+  expect(fma32(Math.fround(1 + 2 ** -23), Math.fround(2 + 2 ** -22), c)).toBe(2 ** 25 + 8); // just over
+  expect(fma32(3, 5, 7)).toBe(22);
+});
+
+describe.each(runnableBuilds())("gemm's summation order, %s build", (build: KernelBuild) => {
+  const mem = new KernelMemory(build);
   const MAX = 300 * 300;
   const aAt = mem.alloc(MAX + 64);
   const bAt = mem.alloc(MAX + 64);
@@ -287,8 +356,9 @@ describe("gemm's summation order", () => {
 
   /**
    * C as gemm must give it, element by element: from the bias (or 0), add
-   * fround(a·b) for k in order within blocks of 256, then add the C held
-   * before (when accumulating, and after every block but the first).
+   * a·b for k in order within blocks of 256 (rounding the product, then the
+   * sum; or once when fused), then add the C held before (when accumulating,
+   * and after every block but the first).
    */
   function sequential(
     A: Float32Array,
@@ -299,6 +369,7 @@ describe("gemm's summation order", () => {
     N: number,
     K: number,
     acc: boolean,
+    fused: boolean,
   ): Float32Array {
     const C = new Float32Array(M * N);
     for (let i = 0; i < M; i++) {
@@ -307,7 +378,9 @@ describe("gemm's summation order", () => {
         for (let k0 = 0; k0 === 0 || k0 < K; k0 += 256) {
           let s = k0 === 0 && bias ? (bias[j] as number) : 0;
           for (let k = k0; k < Math.min(K, k0 + 256); k++) {
-            s = Math.fround(s + Math.fround((A[i * K + k] as number) * (B[k * N + j] as number)));
+            const a = A[i * K + k] as number;
+            const b = B[k * N + j] as number;
+            s = fused ? fma32(a, b, s) : Math.fround(s + Math.fround(a * b));
           }
           out = k0 === 0 && !acc ? s : Math.fround(s + out);
         }
@@ -370,10 +443,11 @@ describe("gemm's summation order", () => {
       const B = randn(g, K * N);
       const C0 = randn(g, M * N);
       const bias = withBias ? randn(g, N) : null;
-      const want = sequential(A, B, C0, bias, M, N, K, acc);
-      expect(
-        sameInts(new Int32Array(run(A, B, C0, bias, M, N, K, acc, transA).buffer), new Int32Array(want.buffer)),
-      ).toBe(true);
+      const got = new Int32Array(run(A, B, C0, bias, M, N, K, acc, transA).buffer);
+      const bits = (fused: boolean) => new Int32Array(sequential(A, B, C0, bias, M, N, K, acc, fused).buffer);
+      // relaxed SIMD fuses each multiply-add where the CPU can (FMA), else rounds twice: one or the other throughout
+      if (build === "plain" || K === 0) expect(sameInts(got, bits(false))).toBe(true);
+      else expect(sameInts(got, bits(true)) !== sameInts(got, bits(false))).toBe(true);
     },
   );
 

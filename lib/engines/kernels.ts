@@ -1,8 +1,14 @@
 /**
  * The fused training kernels: a small WebAssembly module with 128-bit SIMD
- * (source: wasm/kernels.ts, AssemblyScript; `npm run setup` builds it into
- * wasm/build/kernels.wasm). lib/engines/fused.ts runs whole training steps of the
- * MLPs with it, on any tfjs backend, without a tfjs op per line of the model.
+ * (source: wasm/kernels.ts, AssemblyScript; `npm run setup` builds it twice:
+ * wasm/build/kernels.wasm with plain SIMD, kernels-relaxed.wasm with relaxed
+ * SIMD's fused multiply-add in the matrix products). lib/engines/fused.ts runs
+ * whole training steps of the MLPs with it, on any tfjs backend, without a
+ * tfjs op per line of the model.
+ *
+ * Which build runs is chosen once per process: the relaxed one when the
+ * runtime runs relaxed SIMD, else the plain one; MAKEMORE_KERNELS=plain or
+ * =relaxed forces one (tests run each).
  *
  * Each {@link KernelMemory} is its own instance of the module, with its own
  * linear memory: buffers are laid out once with {@link KernelMemory.alloc}
@@ -12,12 +18,19 @@
  */
 import * as fs from "fs";
 import * as path from "path";
+import * as v8 from "v8";
+
+/** The two builds of the kernels: plain 128-bit SIMD, and relaxed SIMD (fused multiply-add). */
+export type KernelBuild = "plain" | "relaxed";
 
 /**
- * Where `npm run setup` writes the compiled kernels: beside this file's own tree (not found through
+ * Where `npm run setup` writes each build: beside this file's own tree (not found through
  * node_modules, which a git worktree may share with another checkout by a symlink).
  */
-export const KERNELS_WASM: string = path.resolve(__dirname, "..", "..", "wasm", "build", "kernels.wasm");
+export const KERNEL_FILES: Readonly<Record<KernelBuild, string>> = {
+  plain: path.resolve(__dirname, "..", "..", "wasm", "build", "kernels.wasm"),
+  relaxed: path.resolve(__dirname, "..", "..", "wasm", "build", "kernels-relaxed.wasm"),
+};
 
 /** The functions the module exports (byte offsets for every buffer argument). */
 export interface KernelExports {
@@ -243,36 +256,89 @@ export interface WasmMemory {
 interface WasmApi {
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: object) => { exports: object };
+  validate(bytes: Uint8Array): boolean;
 }
 const wasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
-let compiled: object | null = null;
-let failure: string | null = null;
+/**
+ * Whether this runtime runs the relaxed build. Node 20 has relaxed SIMD behind a V8 flag, which
+ * it refuses in NODE_OPTIONS; V8 reads it when it compiles a module, so setting it here, before
+ * the first compilation, serves every process that loads the kernels (the CLI, the notebooks'
+ * kernel, jest's workers, the bench, a learner's script) without a flag on any command line.
+ * Runtimes that ship relaxed SIMD validate the build without it.
+ */
+function runsRelaxed(bytes: Uint8Array): boolean {
+  if (wasmApi.validate(bytes)) return true;
+  v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
+  return wasmApi.validate(bytes);
+}
 
-/** Compiles the module once per process; null (and {@link kernelsUnavailableReason} set) when it cannot. */
-function kernelModule(): object | null {
-  if (compiled || failure) return compiled;
+/** A compiled build, or (one line) why it cannot run here. */
+type Loaded = { build: KernelBuild; module: object } | string;
+
+/** Each build, compiled once. */
+const modules = new Map<KernelBuild, Loaded>();
+
+/** Compiles a build once per process; the reason when it cannot run here. */
+function compileBuild(build: KernelBuild): Loaded {
+  const known = modules.get(build);
+  if (known !== undefined) return known;
+  let result: Loaded;
   try {
-    compiled = new wasmApi.Module(fs.readFileSync(KERNELS_WASM));
+    const bytes = fs.readFileSync(KERNEL_FILES[build]);
+    const runs = build === "plain" || runsRelaxed(bytes);
+    result = runs ? { build, module: new wasmApi.Module(bytes) } : "this runtime cannot run relaxed SIMD";
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    failure =
+    result =
       err.code === "ENOENT"
         ? "the fused kernels are not built (npm run setup)"
         : `the fused kernels did not load: ${String(err.message).split("\n")[0]}`;
   }
-  return compiled;
+  modules.set(build, result);
+  return result;
+}
+
+let chosen: Loaded | null = null;
+
+/** The process's build, chosen once: the one MAKEMORE_KERNELS names, else relaxed where it runs, else plain. */
+function defaultModule(): Loaded {
+  if (chosen === null) chosen = chooseBuild(process.env.MAKEMORE_KERNELS ?? "");
+  return chosen;
+}
+
+function chooseBuild(want: string): Loaded {
+  if (!["", "auto", "plain", "relaxed"].includes(want)) {
+    return `MAKEMORE_KERNELS must be plain, relaxed or auto, not '${want}'`;
+  }
+  if (want !== "plain") {
+    const relaxed = compileBuild("relaxed");
+    if (typeof relaxed !== "string") return relaxed;
+    if (want === "relaxed") return `MAKEMORE_KERNELS=relaxed: ${relaxed}`;
+  }
+  return compileBuild("plain");
 }
 
 /** Whether the fused kernels can run in this process. */
 export function kernelsAvailable(): boolean {
-  return kernelModule() !== null;
+  return typeof defaultModule() !== "string";
 }
 
 /** Why the fused kernels cannot run, or null when they can. */
 export function kernelsUnavailableReason(): string | null {
-  kernelModule();
-  return failure;
+  const m = defaultModule();
+  return typeof m === "string" ? m : null;
+}
+
+/** Which build of the kernels this process runs (null when none can run). */
+export function kernelBuild(): KernelBuild | null {
+  const m = defaultModule();
+  return typeof m === "string" ? null : m.build;
+}
+
+/** The builds that run here (for tests that check each). */
+export function runnableBuilds(): KernelBuild[] {
+  return (["plain", "relaxed"] as const).filter((b) => typeof compileBuild(b) !== "string");
 }
 
 const PAGE = 65536;
@@ -285,11 +351,14 @@ export class KernelMemory {
   private f32View: Float32Array;
   private i32View: Int32Array;
 
-  /** @throws Error when the kernels are not available (the reason says why). */
-  constructor() {
-    const mod = kernelModule();
-    if (!mod) throw new Error(failure ?? "the fused kernels are not available");
-    const instance = new wasmApi.Instance(mod, {
+  /**
+   * An instance of the process's build, or of the one named (tests check each).
+   * @throws Error when that build cannot run here (the reason says why).
+   */
+  constructor(build?: KernelBuild) {
+    const m = build === undefined ? defaultModule() : compileBuild(build);
+    if (typeof m === "string") throw new Error(m);
+    const instance = new wasmApi.Instance(m.module, {
       env: {
         abort: () => {
           throw new Error("fused kernel aborted");
