@@ -134,6 +134,16 @@ export function kernelBuild(): KernelBuild | null {
   return typeof m === "string" ? null : m.build;
 }
 
+/**
+ * Makes the KernelMemory instances made from now on run `build` (the bench times both builds in
+ * one process); instances already made keep theirs. Throws when that build cannot run here.
+ */
+export function setKernelBuild(build: KernelBuild): void {
+  const m = compileBuild(build);
+  if (typeof m === "string") throw new Error(m);
+  chosen = m;
+}
+
 /** The builds that run here (for tests that check each). */
 export function runnableBuilds(): KernelBuild[] {
   return (["plain", "relaxed"] as const).filter((b) => typeof compileBuild(b) !== "string");
