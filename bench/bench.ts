@@ -82,6 +82,8 @@ interface Row {
   /** threads the step ran on (ours: 1 until the kernels run on a pool of threads) */
   threads: number;
   us_per_step: number;
+  /** the process's CPU microseconds a step (user + system): what a busy machine's other jobs hardly move */
+  cpu_us_per_step?: number;
   steps_per_s: number;
   eval_train_s: number;
   eval_train_loss: number;
@@ -184,6 +186,12 @@ function checkRows(rows: string[]): string[] {
 /** The training split's context windows for a block size (each built once). */
 type ContextsOf = (blockSize: number) => Contexts;
 
+/** CPU seconds this process has used (user + system). */
+function cpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
@@ -212,6 +220,7 @@ async function benchModel(
   await train(model, data, { ...common, steps: 10, seed: 1 });
   const tensorsAfter10 = tf.memory().numTensors;
   const perStep = builds.map((): number[] => []);
+  const cpuPerStep = builds.map((): number[] => []);
   for (const b of builds) {
     use(b);
     await train(model, data, { ...common, steps: o.warmup, seed: 2 });
@@ -219,7 +228,9 @@ async function benchModel(
   for (let r = 0; r < o.repeats; r++) {
     for (const [i, b] of builds.entries()) {
       use(b);
+      const cpu0 = cpuSeconds();
       const res = await train(model, data, { ...common, steps: o.steps, seed: 3 + r, startStep: 0 });
+      cpuPerStep[i]?.push((cpuSeconds() - cpu0) / res.steps);
       perStep[i]?.push(res.seconds / res.steps);
     }
   }
@@ -241,6 +252,7 @@ async function benchModel(
       backend,
       threads: 1,
       us_per_step: step * 1e6,
+      cpu_us_per_step: median(cpuPerStep[i] ?? []) * 1e6,
       steps_per_s: 1 / step,
       eval_train_s: median(evalTimes),
       eval_train_loss: evalLoss,
@@ -291,6 +303,7 @@ function table(rows: Row[]): string {
     "backend",
     "threads",
     "us/step",
+    "cpu us/step",
     "steps/s",
     "eval train (s)",
     "peak RSS MB",
@@ -306,6 +319,7 @@ function table(rows: Row[]): string {
     r.backend,
     String(r.threads),
     fmt(r.us_per_step),
+    fmt(r.cpu_us_per_step),
     fmt(r.steps_per_s),
     fmt(r.eval_train_s, 3),
     fmt(r.peak_rss_mb),
@@ -447,6 +461,7 @@ function sequenceTable(rows: SequenceRow[]): string {
     "threads",
     "params",
     "ms/step",
+    "cpu ms/step",
     "eval test (s)",
     "process peak RSS MB",
     "tensors @10",
@@ -461,6 +476,7 @@ function sequenceTable(rows: SequenceRow[]): string {
     String(r.threads),
     fmt(r.params),
     fmt(r.us_per_step / 1000, 2),
+    fmt(r.cpu_us_per_step === undefined ? undefined : r.cpu_us_per_step / 1000, 2),
     fmt(r.eval_test_s, 3),
     fmt(r.peak_rss_mb),
     fmt(r.tensors_after_10),

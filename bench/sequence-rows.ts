@@ -131,6 +131,8 @@ export function writeCase(dir: string, c: SequenceCase, w: SequenceWork, repeats
 /** What one side measured on one case. */
 export interface SequenceTiming {
   us_per_step: number;
+  /** the process's CPU microseconds a step (ours; PyTorch's rows leave it out) */
+  cpu_us_per_step?: number;
   eval_test_s: number;
   eval_test_loss: number;
   last_loss: number;
@@ -147,6 +149,7 @@ interface OursRun {
   step: number;
   last: number;
   perStep: number[];
+  cpuPerStep: number[];
 }
 
 /** A model and an engine of `engine`'s kind on the kernels of `build` (null: tfjs). */
@@ -155,18 +158,20 @@ function startRun(c: SequenceCase, w: SequenceWork, engine: EngineName, build: K
   const model = buildModel(resolveConfig({ model: c.kind, blockSize: w.train.blockSize }), w.vocabSize);
   const optimizer = makeOptimizer("adamw", { weightDecay: 0.01, betas: [0.9, 0.99] });
   const e = createEngine(model, { engine, batchSize: SEQUENCE_BATCH, targetWidth: w.train.blockSize, optimizer });
-  return { build, model, engine: e, step: 0, last: NaN, perStep: [] };
+  return { build, model, engine: e, step: 0, last: NaN, perStep: [], cpuPerStep: [] };
 }
 
-/** n steps of a run; their milliseconds. */
-function steps(run: OursRun, w: SequenceWork, n: number): number {
+/** n steps of a run; their wall and CPU milliseconds. */
+function steps(run: OursRun, w: SequenceWork, n: number): { wall: number; cpu: number } {
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   for (let s = 0; s < n; s++, run.step++) {
     fillBatch(w.train, w.rows, run.step, run.engine.batch);
     const loss = run.engine.step(5e-4);
     run.last = typeof loss === "number" ? loss : readAndFree(loss);
   }
-  return performance.now() - t0;
+  const c = process.cpuUsage(c0);
+  return { wall: performance.now() - t0, cpu: (c.user + c.system) / 1000 };
 }
 
 /**
@@ -185,7 +190,13 @@ export function timeOurs(
   for (const run of runs) steps(run, w, Math.min(10, c.warmup));
   const tensorsAfter10 = tf.memory().numTensors;
   for (const run of runs) steps(run, w, c.warmup - Math.min(10, c.warmup));
-  for (let r = 0; r < repeats; r++) for (const run of runs) run.perStep.push(steps(run, w, c.steps) / c.steps);
+  for (let r = 0; r < repeats; r++) {
+    for (const run of runs) {
+      const t = steps(run, w, c.steps);
+      run.perStep.push(t.wall / c.steps);
+      run.cpuPerStep.push(t.cpu / c.steps);
+    }
+  }
   const tensorsAfterRun = tf.memory().numTensors;
   return runs.map((run) => {
     // the second evaluation is timed: a run's evaluations after its first reuse what the first laid out
@@ -199,6 +210,7 @@ export function timeOurs(
     return {
       kernels: run.build ?? "-",
       us_per_step: median(run.perStep) * 1000,
+      cpu_us_per_step: median(run.cpuPerStep) * 1000,
       eval_test_s: evalSeconds,
       eval_test_loss: evalLoss,
       last_loss: run.last,
