@@ -11,9 +11,11 @@
  * over several repeats after a warm-up, steps per second, the time to
  * evaluate the loss over the whole training split, peak RSS, and numTensors
  * after 10 steps and after the whole run. When Debian's python3-torch is
- * importable it runs bench/torch_bench.py with the same shapes and prints the
- * ratio ours / PyTorch per row. Output: a table on stdout and
- * bench/results/latest.json (plus a copy named by date and commit).
+ * importable it runs bench/torch_bench.py with the same shapes, at 1 thread and
+ * at every core, and prints the ratio ours / the faster PyTorch run per row.
+ * Output: tables on stdout and bench/results/latest.json (plus a copy named by
+ * date and commit), both with the machine (CPU, SIMD flags, cores, Node,
+ * PyTorch, the kernels' build: bench/machine.ts).
  *
  * Then makemore.py's sequence models (bench/sequence-rows.ts): the
  * transformer, GRU, RNN and BoW on names, and the transformer and GRU on
@@ -21,10 +23,16 @@
  * training makemore.py's classes on the same batches in the same invocation
  * (bench/torch_sequence.py); their steps per repeat are set per model.
  *
+ * Last the wall-time row (bench/wall-rows.ts): makemore.py's default run,
+ * 3,000 steps of the transformer on names with its evaluations and samples,
+ * by a PyTorch twin (bench/torch_run.py) against `makemore train`, each timed
+ * from process start to exit.
+ *
  * Options: --steps S (per repeat of the lecture rows, default 1000), --repeats R
  * (default 5), --warmup W (default 200), --backends wasm,cpu, --engines
- * fused,tfjs, --rows mlp,deep-bn,transformer,... (default all), --no-torch,
- * --profile (also print where the microseconds of one fused step go).
+ * fused,tfjs, --rows mlp,deep-bn,transformer,...,wall (default all), --no-torch,
+ * --wall-steps N (default 3000), --profile (also print where the microseconds
+ * of one fused step go).
  */
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
@@ -60,12 +68,22 @@ import {
   type SequenceCase,
   type SequenceRow,
 } from "./sequence-rows";
+import { runnableBuilds, setKernelBuild, type KernelBuild } from "../lib/engines/kernels";
+import { describeMachine, machine, type Machine } from "./machine";
+import { setTorchRatios } from "./ratios";
+import { runWall, type WallRow } from "./wall-rows";
 
 interface Row {
   model: string;
   engine: string;
+  /** the kernels' build of a fused row: plain or relaxed SIMD ("-" for the others) */
+  kernels: string;
   backend: string;
+  /** threads the step ran on (ours: 1 until the kernels run on a pool of threads) */
+  threads: number;
   us_per_step: number;
+  /** the process's CPU microseconds a step (user + system): what a busy machine's other jobs hardly move */
+  cpu_us_per_step?: number;
   steps_per_s: number;
   eval_train_s: number;
   eval_train_loss: number;
@@ -84,8 +102,12 @@ interface Options {
   engines: Exclude<TrainEngine, "auto">[];
   torch: boolean;
   profile: boolean;
-  /** row names to run (lecture models and sequence cases) */
+  /** row names to run (lecture models, sequence cases, "wall") */
   rows: string[];
+  /** steps of the wall-time row's runs */
+  wallSteps: number;
+  /** the kernels' builds the fused rows run on */
+  builds: KernelBuild[];
 }
 
 const root = path.resolve(__dirname, "..");
@@ -99,7 +121,9 @@ function parseArgs(argv: string[]): Options {
     engines: ["fused", "tfjs"],
     torch: true,
     profile: false,
-    rows: [...Object.keys(MODELS), ...SEQUENCE_CASES.map((c) => c.name)],
+    rows: ROW_NAMES,
+    wallSteps: 3000,
+    builds: runnableBuilds(),
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
@@ -116,6 +140,8 @@ function parseArgs(argv: string[]): Options {
     if (a === "--steps") opts.steps = count("--steps");
     else if (a === "--repeats") opts.repeats = count("--repeats");
     else if (a === "--warmup") opts.warmup = count("--warmup");
+    else if (a === "--wall-steps") opts.wallSteps = count("--wall-steps");
+    else if (a === "--builds") opts.builds = checkBuilds(value().split(","));
     else if (a === "--backends") opts.backends = value().split(",") as BackendName[];
     else if (a === "--engines") {
       const engines = value().split(",");
@@ -127,7 +153,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === "--profile") opts.profile = true;
     else
       throw new Error(
-        `unknown option ${a} (options: --steps, --repeats, --warmup, --backends, --engines, --rows, --no-torch, --profile)`,
+        `unknown option ${a} (options: --steps, --repeats, --warmup, --backends, --engines, --rows, --builds, --no-torch, --wall-steps, --profile)`,
       );
   }
   return opts;
@@ -139,16 +165,32 @@ const MODELS: Record<string, (vocabSize: number) => LanguageModel & OpsModel> = 
   hierarchical: (v) => new HierarchicalMLP({ vocabSize: v }),
 };
 
+/** Every row the bench knows: the lecture models, the sequence cases, and the wall-time row. */
+const ROW_NAMES = [...Object.keys(MODELS), ...SEQUENCE_CASES.map((c) => c.name), "wall"];
+
+/** The builds, checked against those that run here. */
+function checkBuilds(builds: string[]): KernelBuild[] {
+  const runs: string[] = runnableBuilds();
+  const bad = builds.find((b) => !runs.includes(b));
+  if (bad !== undefined) throw new Error(`--builds: '${bad}' does not run here (builds: ${runs.join(", ")})`);
+  return builds as KernelBuild[];
+}
+
 /** The row names, checked against the known ones. */
 function checkRows(rows: string[]): string[] {
-  const known = [...Object.keys(MODELS), ...SEQUENCE_CASES.map((c) => c.name)];
-  const bad = rows.find((r) => !known.includes(r));
-  if (bad !== undefined) throw new Error(`--rows: unknown row '${bad}' (rows: ${known.join(", ")})`);
+  const bad = rows.find((r) => !ROW_NAMES.includes(r));
+  if (bad !== undefined) throw new Error(`--rows: unknown row '${bad}' (rows: ${ROW_NAMES.join(", ")})`);
   return rows;
 }
 
 /** The training split's context windows for a block size (each built once). */
 type ContextsOf = (blockSize: number) => Contexts;
+
+/** CPU seconds this process has used (user + system). */
+function cpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -156,6 +198,10 @@ function median(xs: number[]): number {
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
+/**
+ * One lecture model on one engine: the fused engine on each of the builds (their repeats taken in
+ * turn, so that a slower spell of a shared machine falls on both), the tfjs engine once.
+ */
 async function benchModel(
   name: string,
   engine: Exclude<TrainEngine, "auto">,
@@ -163,40 +209,60 @@ async function benchModel(
   contexts: ContextsOf,
   vocabSize: number,
   o: Options,
-): Promise<Row> {
+): Promise<Row[]> {
+  const builds: (KernelBuild | null)[] = engine === "fused" ? o.builds : [null];
+  const use = (b: KernelBuild | null): void => {
+    if (b) setKernelBuild(b);
+  };
   const model = (MODELS[name] as (v: number) => LanguageModel)(vocabSize);
   const data = contexts(model.blockSize);
   const common = { batchSize: 32, lr: 0.1, progress: false, engine } as const;
   await train(model, data, { ...common, steps: 10, seed: 1 });
   const tensorsAfter10 = tf.memory().numTensors;
-  await train(model, data, { ...common, steps: o.warmup, seed: 2 });
-  const perStep: number[] = [];
+  const perStep = builds.map((): number[] => []);
+  const cpuPerStep = builds.map((): number[] => []);
+  for (const b of builds) {
+    use(b);
+    await train(model, data, { ...common, steps: o.warmup, seed: 2 });
+  }
   for (let r = 0; r < o.repeats; r++) {
-    const res = await train(model, data, { ...common, steps: o.steps, seed: 3 + r, startStep: 0 });
-    perStep.push(res.seconds / res.steps);
+    for (const [i, b] of builds.entries()) {
+      use(b);
+      const cpu0 = cpuSeconds();
+      const res = await train(model, data, { ...common, steps: o.steps, seed: 3 + r, startStep: 0 });
+      cpuPerStep[i]?.push((cpuSeconds() - cpu0) / res.steps);
+      perStep[i]?.push(res.seconds / res.steps);
+    }
   }
   const tensorsAfterRun = tf.memory().numTensors;
-  const evalTimes: number[] = [];
-  let evalLoss = NaN;
-  for (let r = 0; r < 3; r++) {
-    const t0 = performance.now();
-    evalLoss = splitLoss(model, data, { engine });
-    evalTimes.push((performance.now() - t0) / 1000);
-  }
+  const rows = builds.map((b, i): Row => {
+    use(b);
+    const evalTimes: number[] = [];
+    let evalLoss = NaN;
+    for (let r = 0; r < 3; r++) {
+      const t0 = performance.now();
+      evalLoss = splitLoss(model, data, { engine });
+      evalTimes.push((performance.now() - t0) / 1000);
+    }
+    const step = median(perStep[i] ?? []);
+    return {
+      model: name,
+      engine,
+      kernels: b ?? "-",
+      backend,
+      threads: 1,
+      us_per_step: step * 1e6,
+      cpu_us_per_step: median(cpuPerStep[i] ?? []) * 1e6,
+      steps_per_s: 1 / step,
+      eval_train_s: median(evalTimes),
+      eval_train_loss: evalLoss,
+      peak_rss_mb: process.resourceUsage().maxRSS / 1024,
+      tensors_after_10: tensorsAfter10,
+      tensors_after_run: tensorsAfterRun,
+    };
+  });
   model.dispose();
-  const step = median(perStep);
-  return {
-    model: name,
-    engine,
-    backend,
-    us_per_step: step * 1e6,
-    steps_per_s: 1 / step,
-    eval_train_s: median(evalTimes),
-    eval_train_loss: evalLoss,
-    peak_rss_mb: process.resourceUsage().maxRSS / 1024,
-    tensors_after_10: tensorsAfter10,
-    tensors_after_run: tensorsAfterRun,
-  };
+  return rows;
 }
 
 /** Debian's python3 (PyTorch comes from its python3-torch package). */
@@ -204,31 +270,25 @@ function torchPython(): string {
   return fs.existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
 }
 
-/** Whether that python imports torch. */
-function torchAvailable(): boolean {
-  return spawnSync(torchPython(), ["-c", "import torch"], { encoding: "utf8" }).status === 0;
+/** PyTorch's rows of the lecture models at `threads` threads. */
+function runTorch(o: Options, threads: number): { version: string; rows: Row[] } {
+  const script = path.join(__dirname, "torch_bench.py");
+  const args = ["--steps", String(o.steps), "--repeats", String(o.repeats), "--warmup", String(o.warmup)];
+  const out = execFileSync(torchPython(), [script, ...args, "--threads", String(threads)], {
+    encoding: "utf8",
+    maxBuffer: 1 << 20,
+  });
+  const parsed = JSON.parse(out) as { torch: string; rows: Omit<Row, "threads" | "kernels">[] };
+  return { version: parsed.torch, rows: parsed.rows.map((r) => ({ ...r, kernels: "-", threads })) };
 }
 
-function runTorch(o: Options): { version: string; threads: number; rows: Row[] } | string {
+/** PyTorch's version (from a quick import) and the python that runs it; or why there is none. */
+function torchRuntime(o: Options): { note: string; python: string | null } {
+  if (!o.torch) return { note: "PyTorch skipped (--no-torch)", python: null };
   const python = torchPython();
-  if (!torchAvailable()) {
-    return "PyTorch is not installed (apt-get install python3-torch): our rows only";
-  }
-  const out = execFileSync(
-    python,
-    [
-      path.join(__dirname, "torch_bench.py"),
-      "--steps",
-      String(o.steps),
-      "--repeats",
-      String(o.repeats),
-      "--warmup",
-      String(o.warmup),
-    ],
-    { encoding: "utf8", maxBuffer: 1 << 20 },
-  );
-  const parsed = JSON.parse(out) as { torch: string; threads: number; rows: Row[] };
-  return { version: parsed.torch, threads: parsed.threads, rows: parsed.rows };
+  const r = spawnSync(python, ["-c", "import torch; print(torch.__version__)"], { encoding: "utf8" });
+  if (r.status !== 0) return { note: "PyTorch is not installed (apt-get install python3-torch)", python: null };
+  return { note: `PyTorch ${r.stdout.trim()}`, python };
 }
 
 function fmt(n: number | null | undefined, digits = 0): string {
@@ -239,8 +299,11 @@ function table(rows: Row[]): string {
   const head = [
     "model",
     "engine",
+    "kernels",
     "backend",
+    "threads",
     "us/step",
+    "cpu us/step",
     "steps/s",
     "eval train (s)",
     "peak RSS MB",
@@ -252,8 +315,11 @@ function table(rows: Row[]): string {
   const body = rows.map((r) => [
     r.model,
     r.engine,
+    r.kernels,
     r.backend,
+    String(r.threads),
     fmt(r.us_per_step),
+    fmt(r.cpu_us_per_step),
     fmt(r.steps_per_s),
     fmt(r.eval_train_s, 3),
     fmt(r.peak_rss_mb),
@@ -297,54 +363,70 @@ async function main(): Promise<void> {
     for (const engine of engines) {
       for (const name of Object.keys(MODELS).filter((m) => o.rows.includes(m))) {
         console.log(`bench: ${name}, engine ${engine}, tfjs backend ${backend} ...`);
-        rows.push(await benchModel(name, engine, backend, data, vocab.size, o));
+        rows.push(...(await benchModel(name, engine, backend, data, vocab.size, o)));
       }
     }
     fusedDone = true;
   }
   if (o.profile) printProfiles(data, vocab.size);
-  let torchNote = !o.torch
-    ? "PyTorch skipped (--no-torch)"
-    : torchAvailable()
-      ? "PyTorch (1 thread)"
-      : "PyTorch is not installed (apt-get install python3-torch): our rows only";
-  if (o.torch && rows.length > 0) {
-    const torch = runTorch(o);
-    if (typeof torch === "string") torchNote = torch;
-    else {
-      torchNote = `PyTorch ${torch.version} (${torch.threads} threads)`;
-      for (const r of rows) {
-        const t = torch.rows.find((tr) => tr.model === r.model);
-        r.torch_ratio = t ? r.us_per_step / t.us_per_step : null;
-        r.eval_torch_ratio = t ? r.eval_train_s / t.eval_train_s : null;
-      }
-      rows.push(
-        ...torch.rows.map((r) => ({ ...r, engine: "pytorch", tensors_after_10: null, tensors_after_run: null })),
-      );
-    }
+  const { note: torch, python } = torchRuntime(o);
+  if (python && rows.length > 0) rows.push(...lectureTorchRows(o));
+  setTorchRatios(rows, (r) => r.eval_train_s);
+  const sequenceRows = await benchSequences(o, python);
+  const wallRows = o.rows.includes("wall") ? runWall(o.wallSteps, python, (l) => console.log(l)) : [];
+  report(o, machine(torch, o.builds), rows, sequenceRows, wallRows);
+}
+
+/** PyTorch's rows of the lecture models, at 1 thread and at every core. */
+function lectureTorchRows(o: Options): Row[] {
+  const rows: Row[] = [];
+  for (const threads of [...new Set([1, os.cpus().length])]) {
+    console.log(`bench: lecture models, PyTorch (${threads} thread${threads > 1 ? "s" : ""}) ...`);
+    const t = runTorch(o, threads);
+    rows.push(...t.rows.map((r) => ({ ...r, engine: "pytorch", tensors_after_10: null, tensors_after_run: null })));
   }
-  const sequenceRows = await benchSequences(o);
+  return rows;
+}
+
+/** Prints the tables and writes bench/results/latest.json and a copy named by date and commit. */
+function report(o: Options, m: Machine, rows: Row[], sequenceRows: SequenceRow[], wallRows: WallRow[]): void {
   const commit = spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" }).stdout.trim();
-  const machine = `${os.cpus()[0]?.model ?? "cpu"} x${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`;
-  console.log(
-    `\nmakemore-ts bench (${o.steps} steps x ${o.repeats} repeats after ${o.warmup} warm-up, batch 32) on ${machine}; ${torchNote}`,
-  );
-  if (rows.length > 0) console.log(table(rows));
+  console.log(`\nmakemore-ts bench on ${describeMachine(m)}`);
+  if (/^PyTorch \d/.test(m.torch)) console.log(`(x torch: ours / the faster of PyTorch at 1 thread and at ${m.cores})`);
+  if (rows.length > 0) {
+    console.log(`\nlecture models (${o.steps} steps x ${o.repeats} repeats after ${o.warmup} warm-up, batch 32):`);
+    console.log(table(rows));
+  }
   if (sequenceRows.length > 0)
     console.log(
       `\nmakemore.py's models (AdamW, batch 32, eval of a test split of min(1000, 10%) lines):\n${sequenceTable(sequenceRows)}`,
     );
-  const result = { date: new Date().toISOString(), commit, machine, options: o, torch: torchNote, rows, sequenceRows };
+  if (wallRows.length > 0) console.log(`\nmakemore.py's default run, process start to exit:\n${wallTable(wallRows)}`);
+  const date = new Date().toISOString();
+  const result = { date, commit, machine: m, options: o, rows, sequenceRows, wallRows };
   const dir = path.join(root, "bench", "results");
   fs.mkdirSync(dir, { recursive: true });
   const json = JSON.stringify(result, null, 2) + "\n";
   fs.writeFileSync(path.join(dir, "latest.json"), json);
-  fs.writeFileSync(path.join(dir, `${result.date.slice(0, 10)}-${commit || "nocommit"}.json`), json);
+  fs.writeFileSync(path.join(dir, `${date.slice(0, 10)}-${commit || "nocommit"}.json`), json);
   console.log(`\nbench: wrote bench/results/latest.json`);
 }
 
+function wallTable(rows: WallRow[]): string {
+  const head = ["run", "threads", "steps", "wall (s)", "exit", "x torch"];
+  const body = rows.map((r) => [
+    r.run,
+    String(r.threads),
+    String(r.steps),
+    fmt(r.wall_s, 1),
+    String(r.exit_code),
+    fmt(r.torch_ratio, 2),
+  ]);
+  return markdownTable(head, body);
+}
+
 /** The sequence rows on the first backend that works (the fused ones do not depend on it). */
-async function benchSequences(o: Options): Promise<SequenceRow[]> {
+async function benchSequences(o: Options, python: string | null): Promise<SequenceRow[]> {
   const cases = SEQUENCE_CASES.filter((c) => o.rows.includes(c.name));
   if (cases.length === 0) return [];
   for (const backend of o.backends) {
@@ -354,8 +436,9 @@ async function benchSequences(o: Options): Promise<SequenceRow[]> {
     );
     if (works) break;
   }
-  const python = o.torch && torchAvailable() ? torchPython() : null;
-  const rows = runSequenceCases(cases, o.engines, o.repeats, path.join(root, "data"), python, (l) => console.log(l));
+  const rows = runSequenceCases(cases, o.engines, o.builds, o.repeats, path.join(root, "data"), python, (l) =>
+    console.log(l),
+  );
   if (o.profile) for (const c of cases.filter((x) => x.dataset === "names")) printGraphProfile(c, o.repeats);
   return rows;
 }
@@ -374,8 +457,11 @@ function sequenceTable(rows: SequenceRow[]): string {
   const head = [
     "model",
     "engine",
+    "kernels",
+    "threads",
     "params",
     "ms/step",
+    "cpu ms/step",
     "eval test (s)",
     "process peak RSS MB",
     "tensors @10",
@@ -386,8 +472,11 @@ function sequenceTable(rows: SequenceRow[]): string {
   const body = rows.map((r) => [
     r.model,
     r.engine,
+    r.kernels,
+    String(r.threads),
     fmt(r.params),
     fmt(r.us_per_step / 1000, 2),
+    fmt(r.cpu_us_per_step === undefined ? undefined : r.cpu_us_per_step / 1000, 2),
     fmt(r.eval_test_s, 3),
     fmt(r.peak_rss_mb),
     fmt(r.tensors_after_10),

@@ -29,6 +29,10 @@ import { countParameters, isOpsModel } from "../lib/models/model";
 import { Generator } from "../lib/random/generator";
 import { makeOptimizer } from "../lib/optim/optimizers";
 import { tf } from "../lib/runtime/tf";
+import { setKernelBuild, type KernelBuild } from "../lib/engines/kernels";
+import type { Engine } from "../lib/engines/engine";
+import type { Model } from "../lib/models/model";
+import { setTorchRatios } from "./ratios";
 
 /** One sequence row: a model kind on a dataset, and how many steps make a repeat. */
 export interface SequenceCase {
@@ -128,6 +132,8 @@ export function writeCase(dir: string, c: SequenceCase, w: SequenceWork, repeats
 /** What one side measured on one case. */
 export interface SequenceTiming {
   us_per_step: number;
+  /** the process's CPU microseconds a step (ours; PyTorch's rows leave it out) */
+  cpu_us_per_step?: number;
   eval_test_s: number;
   eval_test_loss: number;
   last_loss: number;
@@ -136,47 +142,85 @@ export interface SequenceTiming {
   params: number;
 }
 
-/** Trains the case's model on `engine` through the lib's engine interface, with the case's batches. */
-export function timeOurs(c: SequenceCase, w: SequenceWork, engine: EngineName, repeats: number): SequenceTiming {
+/** One model and engine of a case, trained step by step on the case's batches. */
+interface OursRun {
+  build: KernelBuild | null;
+  model: Model;
+  engine: Engine;
+  step: number;
+  last: number;
+  perStep: number[];
+  cpuPerStep: number[];
+}
+
+/** A model and an engine of `engine`'s kind on the kernels of `build` (null: tfjs). */
+function startRun(c: SequenceCase, w: SequenceWork, engine: EngineName, build: KernelBuild | null): OursRun {
+  if (build) setKernelBuild(build);
   const model = buildModel(resolveConfig({ model: c.kind, blockSize: w.train.blockSize }), w.vocabSize);
   const optimizer = makeOptimizer("adamw", { weightDecay: 0.01, betas: [0.9, 0.99] });
   const e = createEngine(model, { engine, batchSize: SEQUENCE_BATCH, targetWidth: w.train.blockSize, optimizer });
-  let step = 0;
-  let tensorsAfter10 = -1;
-  let last = NaN;
-  const run = (n: number): void => {
-    for (let s = 0; s < n; s++, step++) {
-      fillBatch(w.train, w.rows, step, e.batch);
-      const loss = e.step(5e-4);
-      last = typeof loss === "number" ? loss : readAndFree(loss);
-      if (step === 9) tensorsAfter10 = tf.memory().numTensors;
-    }
-  };
-  run(c.warmup);
-  const perStep: number[] = [];
+  return { build, model, engine: e, step: 0, last: NaN, perStep: [], cpuPerStep: [] };
+}
+
+/** n steps of a run; their wall and CPU milliseconds. */
+function steps(run: OursRun, w: SequenceWork, n: number): { wall: number; cpu: number } {
+  const t0 = performance.now();
+  const c0 = process.cpuUsage();
+  for (let s = 0; s < n; s++, run.step++) {
+    fillBatch(w.train, w.rows, run.step, run.engine.batch);
+    const loss = run.engine.step(5e-4);
+    run.last = typeof loss === "number" ? loss : readAndFree(loss);
+  }
+  const c = process.cpuUsage(c0);
+  return { wall: performance.now() - t0, cpu: (c.user + c.system) / 1000 };
+}
+
+/**
+ * Trains the case's model on `engine` through the lib's engine interface, with the case's
+ * batches, on each build (null: the tfjs engine, no kernels): one model and engine per build,
+ * their repeats taken in turn, so that a slower spell of a shared machine falls on all.
+ */
+export function timeOurs(
+  c: SequenceCase,
+  w: SequenceWork,
+  engine: EngineName,
+  repeats: number,
+  builds: readonly (KernelBuild | null)[],
+): (SequenceTiming & { kernels: string })[] {
+  const runs = builds.map((b) => startRun(c, w, engine, b));
+  for (const run of runs) steps(run, w, Math.min(10, c.warmup));
+  const tensorsAfter10 = tf.memory().numTensors;
+  for (const run of runs) steps(run, w, c.warmup - Math.min(10, c.warmup));
   for (let r = 0; r < repeats; r++) {
-    const t0 = performance.now();
-    run(c.steps);
-    perStep.push((performance.now() - t0) / c.steps);
+    for (const run of runs) {
+      const t = steps(run, w, c.steps);
+      run.perStep.push(t.wall / c.steps);
+      run.cpuPerStep.push(t.cpu / c.steps);
+    }
   }
   const tensorsAfterRun = tf.memory().numTensors;
-  // the second evaluation is timed: a run's evaluations after its first reuse what the first laid out
-  e.evaluate(w.test);
-  const t0 = performance.now();
-  const evalLoss = e.evaluate(w.test);
-  const evalSeconds = (performance.now() - t0) / 1000;
-  const params = countParameters(model);
-  e.dispose();
-  model.dispose();
-  return {
-    us_per_step: median(perStep) * 1000,
-    eval_test_s: evalSeconds,
-    eval_test_loss: evalLoss,
-    last_loss: last,
-    tensors_after_10: tensorsAfter10 < 0 ? tensorsAfterRun : tensorsAfter10,
-    tensors_after_run: tensorsAfterRun,
-    params,
-  };
+  return runs.map((run) => {
+    // the second evaluation is timed: a run's evaluations after its first reuse what the first laid out
+    run.engine.evaluate(w.test);
+    const t0 = performance.now();
+    const evalLoss = run.engine.evaluate(w.test);
+    const evalSeconds = (performance.now() - t0) / 1000;
+    const params = countParameters(run.model);
+    run.engine.dispose();
+    run.model.dispose();
+    return {
+      kernels: run.build ?? "-",
+      us_per_step: median(run.perStep) * 1000,
+      cpu_us_per_step: median(run.cpuPerStep) * 1000,
+      eval_test_s: evalSeconds,
+      eval_test_loss: evalLoss,
+      last_loss: run.last,
+      // every run's model and engine together
+      tensors_after_10: tensorsAfter10,
+      tensors_after_run: tensorsAfterRun,
+      params,
+    };
+  });
 }
 
 /** Copies step `step`'s lines into the engine's batch arrays. */
@@ -202,18 +246,23 @@ function median(xs: number[]): number {
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
-/** One row of the sequence table: ours on one engine, or PyTorch's. */
+/** One row of the sequence table: ours on one engine (and build), or PyTorch's. */
 export interface SequenceRow extends SequenceTiming {
   model: string;
   engine: string;
+  /** the kernels' build of a fused row ("-" for the others) */
+  kernels: string;
+  /** threads the step ran on (ours: 1 until the kernels run on a pool of threads) */
+  threads: number;
   peak_rss_mb: number;
   torch_ratio?: number | null;
   eval_torch_ratio?: number | null;
 }
 
-/** PyTorch's timing of a case folder, or why there is none. */
-function timeTorch(dir: string, python: string): (SequenceTiming & { peak_rss_mb: number }) | string {
-  const r = spawnSync(python, [path.join(__dirname, "torch_sequence.py"), dir], { encoding: "utf8" });
+/** PyTorch's timing of a case folder on `threads` threads, or why there is none. */
+function timeTorch(dir: string, python: string, threads: number): (SequenceTiming & { peak_rss_mb: number }) | string {
+  const script = path.join(__dirname, "torch_sequence.py");
+  const r = spawnSync(python, [script, dir, String(threads)], { encoding: "utf8" });
   if (r.status !== 0) return `torch_sequence.py failed: ${(r.stderr || "").trim().split("\n").pop() ?? ""}`;
   const t = JSON.parse(r.stdout) as SequenceTiming & { peak_rss_mb: number };
   return { ...t, tensors_after_10: NaN, tensors_after_run: NaN };
@@ -221,11 +270,13 @@ function timeTorch(dir: string, python: string): (SequenceTiming & { peak_rss_mb
 
 /**
  * Every case on each of its engines (of those asked for), then PyTorch on the
- * same batches when `python` is given; returns the rows with their ratios.
+ * same batches at 1 thread and at every core when `python` is given; returns
+ * the rows with their ratios to the faster PyTorch run.
  */
 export function runSequenceCases(
   cases: readonly SequenceCase[],
   engines: readonly EngineName[],
+  builds: readonly KernelBuild[],
   repeats: number,
   dataDir: string,
   python: string | null,
@@ -240,8 +291,9 @@ export function runSequenceCases(
       for (const engine of ours) {
         log(`bench: ${c.name} (block ${w.train.blockSize}), engine ${engine} ...`);
         try {
-          const t = timeOurs(c, w, engine, repeats);
-          rows.push({ ...t, model: c.name, engine, peak_rss_mb: process.resourceUsage().maxRSS / 1024 });
+          const timings = timeOurs(c, w, engine, repeats, engine === "fused" ? builds : [null]);
+          const rss = process.resourceUsage().maxRSS / 1024;
+          rows.push(...timings.map((t) => ({ ...t, model: c.name, engine, threads: 1, peak_rss_mb: rss })));
         } catch (e) {
           log(`bench: skipping ${c.name} on ${engine}: ${(e as Error).message}`);
         }
@@ -249,20 +301,23 @@ export function runSequenceCases(
       if (!python) continue;
       const dir = path.join(scratch, String(rows.length));
       writeCase(dir, c, w, repeats);
-      log(`bench: ${c.name} (block ${w.train.blockSize}), PyTorch ...`);
-      const t = timeTorch(dir, python);
-      if (typeof t === "string") {
-        log(`bench: ${t}`);
-        continue;
-      }
-      for (const r of rows.filter((x) => x.model === c.name)) {
-        r.torch_ratio = r.us_per_step / t.us_per_step;
-        r.eval_torch_ratio = r.eval_test_s / t.eval_test_s;
-      }
-      rows.push({ ...t, model: c.name, engine: "pytorch" });
+      rows.push(...torchRows(c, dir, python, log));
     }
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });
+  }
+  setTorchRatios(rows, (r) => r.eval_test_s);
+  return rows;
+}
+
+/** PyTorch's rows of a case: at 1 thread and at every core. */
+function torchRows(c: SequenceCase, dir: string, python: string, log: (line: string) => void): SequenceRow[] {
+  const rows: SequenceRow[] = [];
+  for (const threads of [...new Set([1, os.cpus().length])]) {
+    log(`bench: ${c.name}, PyTorch (${threads} thread${threads > 1 ? "s" : ""}) ...`);
+    const t = timeTorch(dir, python, threads);
+    if (typeof t === "string") log(`bench: ${t}`);
+    else rows.push({ ...t, model: c.name, engine: "pytorch", kernels: "-", threads });
   }
   return rows;
 }

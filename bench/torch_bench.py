@@ -1,7 +1,7 @@
 """PyTorch side of `npm run bench`: the same models, shapes, optimizer and
 step counts as bench/bench.ts, timed the same way. Prints one JSON object.
 
-Usage: /usr/bin/python3 bench/torch_bench.py --steps S --repeats R --warmup W
+Usage: /usr/bin/python3 bench/torch_bench.py --steps S --repeats R --warmup W --threads N
 """
 import argparse
 import json
@@ -174,7 +174,9 @@ def main():
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=200)
+    ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
+    torch.set_num_threads(args.threads)
     X3, Y3, vocab = build_data(args.data)
     X8, Y8, _ = build_data(args.data, block_size=8)
     rows = []

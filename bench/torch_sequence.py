@@ -6,7 +6,7 @@ model class of that kind (the classes of scripts/fixtures/makemore_models.py)
 with makemore.py's AdamW on exactly those batches, evaluates the test lines
 without gradients, and prints one JSON object.
 
-Usage: /usr/bin/python3 bench/torch_sequence.py CASE_DIR
+Usage: /usr/bin/python3 bench/torch_sequence.py CASE_DIR THREADS
 """
 import json
 import os
@@ -34,7 +34,7 @@ def ints(folder, name, shape):
 
 def main():
     folder = sys.argv[1]
-    torch.set_num_threads(1)  # the issue's anchor figures are one thread's
+    torch.set_num_threads(int(sys.argv[2]))
     meta = json.load(open(os.path.join(folder, "case.json")))
     T, V, B = meta["block_size"], meta["vocab_size"], meta["batch"]
     X = ints(folder, "train_x.i32", (meta["train_lines"], T))

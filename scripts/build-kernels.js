@@ -1,19 +1,22 @@
 #!/usr/bin/env node
 // @ts-check
 /**
- * Compiles the fused training kernels (wasm/kernels.ts, AssemblyScript) into
- * wasm/build/kernels.wasm with SIMD enabled. Setup calls it when the binary is
- * missing or was built from another source or compiler version (a stamp file
- * beside it records both); `npm run build:kernels` forces a build.
+ * Compiles the fused training kernels (wasm/kernels.ts, AssemblyScript) twice
+ * from the same sources: wasm/build/kernels.wasm with 128-bit SIMD, and
+ * wasm/build/kernels-relaxed.wasm with relaxed SIMD too (its matrix products
+ * fuse each multiply-add). Setup calls it when a binary is missing or was
+ * built from another source or compiler version (one stamp file beside them
+ * records both, for both builds); `npm run build:kernels` forces a build.
  *
  * Exits non-zero with one line starting with "build-kernels:" on failure; a
- * failed build leaves the previous binary in place.
+ * failed build leaves the previous binaries in place.
  */
 "use strict";
 const fs = require("fs");
 const path = require("path");
 const { createHash } = require("crypto");
 const { spawnSync } = require("child_process");
+const v8 = require("v8");
 
 const root = path.resolve(__dirname, "..");
 const ascDir = path.join(root, "node_modules", "assemblyscript");
@@ -24,6 +27,21 @@ const DEFAULT = {
 };
 
 /** @typedef {{source: string, out: string}} Paths */
+
+/** The builds: each one's name, file suffix and the compiler's extra flags. */
+const BUILDS = [
+  { name: "plain", suffix: "", flags: [] },
+  { name: "relaxed", suffix: "-relaxed", flags: ["--enable", "relaxed-simd"] },
+];
+
+/**
+ * The file of one build (`out` is the plain one's).
+ * @param {string} out
+ * @param {string} suffix
+ */
+function buildFile(out, suffix) {
+  return out.replace(/\.wasm$/, "") + suffix + ".wasm";
+}
 
 /** @param {string} out */
 function stampFile(out) {
@@ -46,38 +64,30 @@ function stamp(paths) {
   const h = createHash("sha256");
   for (const f of sources) h.update(`${f}\0`).update(fs.readFileSync(path.join(dir, f)));
   const hash = h.digest("hex");
-  return `${hash} assemblyscript@${version}\n`;
+  return `${hash} assemblyscript@${version} builds:${BUILDS.map((b) => b.name).join(",")}\n`;
 }
 
 /**
- * Whether the binary matches the source and the compiler.
+ * Whether both binaries are there and match the source and the compiler.
  * @param {Paths} [paths]
  */
 function upToDate(paths = DEFAULT) {
   const file = stampFile(paths.out);
-  return fs.existsSync(paths.out) && fs.existsSync(file) && fs.readFileSync(file, "utf8") === stamp(paths);
+  const built = BUILDS.every((b) => fs.existsSync(buildFile(paths.out, b.suffix)));
+  return built && fs.existsSync(file) && fs.readFileSync(file, "utf8") === stamp(paths);
 }
 
 /**
- * Builds the kernels; throws an Error with one line on failure (the old binary stays).
+ * Compiles one build into a temporary file beside its binary and returns that file;
+ * throws an Error with one line on failure.
  * @param {Paths} paths
+ * @param {{name: string, suffix: string, flags: string[]}} b
  */
-function build(paths) {
+function compile(paths, b) {
   const { source, out } = paths;
-  fs.mkdirSync(path.dirname(out), { recursive: true });
-  const tmp = `${out}.${process.pid}.tmp`;
-  const args = [
-    path.join(ascDir, "bin", "asc.js"),
-    source,
-    "-O3",
-    "--runtime",
-    "stub",
-    "--enable",
-    "simd",
-    "--noAssert",
-    "--outFile",
-    tmp,
-  ];
+  const tmp = `${buildFile(out, b.suffix)}.${process.pid}.tmp`;
+  const args = [path.join(ascDir, "bin", "asc.js"), source, "-O3", "--runtime", "stub", "--enable", "simd"];
+  args.push(...b.flags, "--noAssert", "--outFile", tmp);
   const r = spawnSync(process.execPath, args, { cwd: root, encoding: "utf8" });
   if (r.status !== 0 || !fs.existsSync(tmp)) {
     fs.rmSync(tmp, { force: true });
@@ -88,19 +98,47 @@ function build(paths) {
         .find((l) => l.trim()) ?? "no output";
     throw new Error(`compiling ${path.relative(root, source)} failed: ${first.trim()}`);
   }
-  // the binary must instantiate and export the kernels before it replaces the old one
-  // (the global WebAssembly API, typed by hand: the project's TypeScript setup has no DOM library)
+  return tmp;
+}
+
+/**
+ * Whether a binary instantiates here and exports the kernels. Node 20 runs relaxed SIMD behind
+ * a V8 flag (set as lib/engines/kernels.ts sets it before loading).
+ * @param {string} file
+ */
+function loads(file) {
+  // the global WebAssembly API, typed by hand: the project's TypeScript setup has no DOM library
   const wasm =
-    /** @type {{Module: new (b: Buffer) => object, Instance: new (m: object, i: object) => {exports: Record<string, unknown>}}} */ (
+    /** @type {{Module: new (b: Buffer) => object, Instance: new (m: object, i: object) => {exports: Record<string, unknown>}, validate(b: Buffer): boolean}} */ (
       /** @type {unknown} */ (/** @type {Record<string, unknown>} */ (globalThis).WebAssembly)
     );
-  const inst = new wasm.Instance(new wasm.Module(fs.readFileSync(tmp)), { env: { abort: () => {} } });
-  if (typeof inst.exports.gemm !== "function") {
-    fs.rmSync(tmp, { force: true });
-    throw new Error(`the kernels compiled from ${path.relative(root, source)} do not export gemm`);
+  const bytes = fs.readFileSync(file);
+  if (!wasm.validate(bytes)) v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
+  const inst = new wasm.Instance(new wasm.Module(bytes), { env: { abort: () => {} } });
+  return typeof inst.exports.gemm === "function";
+}
+
+/**
+ * Builds both binaries; throws an Error with one line on failure (the old binaries stay:
+ * they are replaced only when both compiled and load).
+ * @param {Paths} paths
+ */
+function build(paths) {
+  fs.mkdirSync(path.dirname(paths.out), { recursive: true });
+  /** @type {string[]} */
+  const tmps = [];
+  try {
+    for (const b of BUILDS) tmps.push(compile(paths, b));
+    for (const tmp of tmps) {
+      if (!loads(tmp))
+        throw new Error(`the kernels compiled from ${path.relative(root, paths.source)} do not export gemm`);
+    }
+  } catch (e) {
+    for (const tmp of tmps) fs.rmSync(tmp, { force: true });
+    throw e;
   }
-  fs.renameSync(tmp, out);
-  fs.writeFileSync(stampFile(out), stamp(paths));
+  BUILDS.forEach((b, i) => fs.renameSync(/** @type {string} */ (tmps[i]), buildFile(paths.out, b.suffix)));
+  fs.writeFileSync(stampFile(paths.out), stamp(paths));
 }
 
 /**
@@ -112,7 +150,8 @@ function ensureKernels(options = {}) {
   const paths = options.paths ?? DEFAULT;
   if (!options.force && upToDate(paths)) return false;
   build(paths);
-  options.log?.(`fused kernels built into ${path.relative(root, paths.out)}`);
+  const files = BUILDS.map((b) => path.relative(root, buildFile(paths.out, b.suffix)));
+  options.log?.(`fused kernels built into ${files.join(" and ")}`);
   return true;
 }
 

@@ -11,8 +11,8 @@
  *   3. data/names.txt: copied from ../shared/data or downloaded, then checksum-verified;
  *   4. the project-local kernel spec in .jupyter/kernels/makemore-ts (JUPYTER_PATH), and
  *      plotly.js for classic Notebook's figures in .jupyter/nbextensions/makemore-ts/;
- *   5. the fused training kernels: wasm/build/kernels.wasm compiled from wasm/kernels.ts
- *      (AssemblyScript) when missing or built from another source.
+ *   5. the fused training kernels: wasm/build/kernels.wasm and kernels-relaxed.wasm compiled
+ *      from wasm/kernels.ts (AssemblyScript) when missing or built from another source.
  * It also installs redis-server (the queue tests), never fatal.
  * With --browser it also needs Chromium (browser tests); with --bench it tries to get
  * Debian's PyTorch (the benchmark's reference), which is never fatal.

@@ -17,6 +17,7 @@ import { crossEntropy } from "../lib/nn/ops";
 import { tf } from "../lib/runtime/tf";
 import { train, TrainingDivergedError, type TrainOptions } from "../lib/training/train";
 import { fusedPlan } from "../lib/engines/fused-engine";
+import { kernelBuild } from "../lib/engines/kernels";
 import { isOpsModel, modelState, type OpsModel } from "../lib/models/model";
 import { describeEachBackend } from "./support/backends";
 import { paramValues, randomBatch, smallSplit } from "./support/training";
@@ -234,16 +235,19 @@ describe("train() fused against tfjs [wasm]", () => {
     expect(fused.engine).toBe("fused");
     expect(ref.engine).toBe("tfjs");
     expect(fused.losses).toHaveLength(100);
+    // the relaxed build's fused multiply-adds round once where tfjs rounds twice; the lecture MLP's
+    // unnormalized layers at lr 0.1 grow that to 6e-3 of the loss by step 90 (the plain build: 4e-4)
+    const tolerance = kernelBuild() === "relaxed" ? 1e-2 : 1e-3;
     fused.losses.forEach((v, i) => {
       const w = ref.losses[i] as number;
-      expect(Math.abs(v - w)).toBeLessThanOrEqual(1e-3 * w);
+      expect(Math.abs(v - w)).toBeLessThanOrEqual(tolerance * w);
     });
     // it did learn: the last losses are well below the first
     const last = fused.losses.slice(-10).reduce((a, b) => a + b, 0) / 10;
     expect(last).toBeLessThan((fused.losses[0] as number) * 0.9);
     // parameters and running statistics
     expect(fused.state).toHaveLength(ref.state.length);
-    fused.state.forEach((p, i) => expect(relError(p, ref.state[i] as Float32Array)).toBeLessThan(1e-3));
+    fused.state.forEach((p, i) => expect(relError(p, ref.state[i] as Float32Array)).toBeLessThan(tolerance));
   });
 });
 
@@ -597,7 +601,8 @@ describe("fused train() refusals and divergence", () => {
       const tensors = tf.memory().numTensors;
       let error: unknown;
       try {
-        await train(model, split.train, { steps: 300, lr: 1e30, engine: "fused", progress: false, syncEvery: 50 });
+        // 1e38: at 1e30 the relaxed build's fused multiply-adds keep the lecture MLP's loss finite (about 1e31)
+        await train(model, split.train, { steps: 300, lr: 1e38, engine: "fused", progress: false, syncEvery: 50 });
       } catch (e) {
         error = e;
       }

@@ -2,7 +2,16 @@
  * The SIMD kernels of wasm/kernels.ts, called directly through KernelMemory
  * and checked against plain float64 references (no tfjs involved).
  */
-import { KernelMemory, kernelsAvailable, kernelsUnavailableReason } from "../lib/engines/kernels";
+import { spawnSync } from "child_process";
+import * as path from "path";
+import {
+  kernelBuild,
+  KernelMemory,
+  kernelsAvailable,
+  kernelsUnavailableReason,
+  runnableBuilds,
+  type KernelBuild,
+} from "../lib/engines/kernels";
 import { Generator } from "../lib/random/generator";
 
 /** Standard normal float32 values from a seeded generator. */
@@ -73,6 +82,38 @@ function expectClose(a: ArrayLike<number>, b: ArrayLike<number>, rel: number, fl
 test("the kernels are built and load", () => {
   expect(kernelsUnavailableReason()).toBeNull();
   expect(kernelsAvailable()).toBe(true);
+  expect(runnableBuilds()).toContain("plain");
+  // Node 20 runs the relaxed build once the loader sets V8's flag
+  expect(runnableBuilds()).toContain("relaxed");
+});
+
+describe("which build runs", () => {
+  /** What a fresh process reports with MAKEMORE_KERNELS set to `value` (unset for undefined). */
+  function loadIn(value: string | undefined): { build: string; reason: string } {
+    const env = { ...process.env };
+    delete env.MAKEMORE_KERNELS;
+    if (value !== undefined) env.MAKEMORE_KERNELS = value;
+    const script = `const k = require(${JSON.stringify(path.join(__dirname, "..", "lib", "engines", "kernels"))});
+      console.log(JSON.stringify({ build: String(k.kernelBuild()), reason: String(k.kernelsUnavailableReason()) }));`;
+    const r = spawnSync(process.execPath, ["--require", require.resolve("tsx/cjs"), "-e", script], {
+      env,
+      encoding: "utf8",
+    });
+    expect(r.stderr).toBe("");
+    return JSON.parse(r.stdout) as { build: string; reason: string };
+  }
+
+  test("relaxed where the runtime runs it; MAKEMORE_KERNELS=plain or =relaxed forces one; another value says why", () => {
+    expect(loadIn(undefined)).toEqual({ build: "relaxed", reason: "null" });
+    expect(loadIn("auto")).toEqual({ build: "relaxed", reason: "null" });
+    expect(loadIn("plain")).toEqual({ build: "plain", reason: "null" });
+    expect(loadIn("relaxed")).toEqual({ build: "relaxed", reason: "null" });
+    expect(loadIn("fast")).toEqual({
+      build: "null",
+      reason: "MAKEMORE_KERNELS must be plain, relaxed or auto, not 'fast'",
+    });
+    expect(kernelBuild()).toBe(process.env.MAKEMORE_KERNELS === "plain" ? "plain" : "relaxed");
+  }, 60000);
 });
 
 describe("KernelMemory", () => {
@@ -273,6 +314,166 @@ describe("gemm", () => {
     for (let i = 0; i < M; i++) {
       for (let j = 0; j < N; j++) expect(out[i * N + j]).toBe(Math.fround((biasV[j] as number) + 2));
     }
+  });
+});
+
+/**
+ * fround(a·b + c) rounded once, for float32 a, b, c: the product is exact in float64, and the
+ * sum's two roundings (to float64, then float32) differ from one rounding only when the float64
+ * sum lies exactly halfway between two float32 values, a tie its exact error then breaks.
+ */
+function fma32(a: number, b: number, c: number): number {
+  const p = a * b;
+  const s = p + c;
+  const r = Math.fround(s);
+  const o = 2 * s - r; // the float32 on s's other side, when s is halfway
+  if (r === s || Math.fround(o) !== o) return r;
+  const bb = s - p;
+  const err = p - (s - bb) + (c - bb); // p + c - s, exactly
+  if (err === 0) return r;
+  return err > 0 === o > r ? o : r;
+}
+
+test("fma32 rounds a·b + c once, where rounding to float64 first would land on a tie", () => {
+  // 2^25 + 6 is halfway between the float32 values 2^25 + 4 and 2^25 + 8
+  const c = Math.fround(2 ** 25 + 4);
+  const below = Math.fround(2 - 2 ** -22); // (1 + 2^-23)(2 - 2^-22) = 2 - 2^-45: just under the tie
+  expect(fma32(Math.fround(1 + 2 ** -23), below, c)).toBe(2 ** 25 + 4);
+  expect(Math.fround(Math.fround(1 + 2 ** -23) * below + c)).toBe(2 ** 25 + 8); // two roundings: to even
+  expect(fma32(1, 2, c)).toBe(2 ** 25 + 8); // a true tie goes to even
+  expect(fma32(Math.fround(1 + 2 ** -23), Math.fround(2 + 2 ** -22), c)).toBe(2 ** 25 + 8); // just over
+  expect(fma32(3, 5, 7)).toBe(22);
+});
+
+describe.each(runnableBuilds())("gemm's summation order, %s build", (build: KernelBuild) => {
+  const mem = new KernelMemory(build);
+  const MAX = 300 * 300;
+  const aAt = mem.alloc(MAX + 64);
+  const bAt = mem.alloc(MAX + 64);
+  const cAt = mem.alloc(MAX + 64);
+  const biasAt = mem.alloc(400);
+  const g = new Generator(21);
+
+  /**
+   * C as gemm must give it, element by element: from the bias (or 0), add
+   * a·b for k in order within blocks of 256 (rounding the product, then the
+   * sum; or once when fused), then add the C held before (when accumulating,
+   * and after every block but the first).
+   */
+  function sequential(
+    A: Float32Array,
+    B: Float32Array,
+    C0: Float32Array,
+    bias: Float32Array | null,
+    M: number,
+    N: number,
+    K: number,
+    acc: boolean,
+    fused: boolean,
+  ): Float32Array {
+    const C = new Float32Array(M * N);
+    for (let i = 0; i < M; i++) {
+      for (let j = 0; j < N; j++) {
+        let out = acc ? (C0[i * N + j] as number) : 0;
+        for (let k0 = 0; k0 === 0 || k0 < K; k0 += 256) {
+          let s = k0 === 0 && bias ? (bias[j] as number) : 0;
+          for (let k = k0; k < Math.min(K, k0 + 256); k++) {
+            const a = A[i * K + k] as number;
+            const b = B[k * N + j] as number;
+            s = fused ? fma32(a, b, s) : Math.fround(s + Math.fround(a * b));
+          }
+          out = k0 === 0 && !acc ? s : Math.fround(s + out);
+        }
+        C[i * N + j] = out;
+      }
+    }
+    return C;
+  }
+
+  /** gemm of A [M, K] (stored transposed when transA) and B [K, N] into C [M, N], on rows r0..r1 and columns c0..c1 only. */
+  function run(
+    A: Float32Array,
+    B: Float32Array,
+    C0: Float32Array,
+    bias: Float32Array | null,
+    M: number,
+    N: number,
+    K: number,
+    acc: boolean,
+    transA: boolean,
+    rows = [0, M],
+    cols = [0, N],
+  ): Float32Array {
+    const a = mem.f32(aAt, M * K);
+    for (let i = 0; i < M; i++) for (let k = 0; k < K; k++) a[transA ? k * M + i : i * K + k] = A[i * K + k] as number;
+    mem.f32(bAt, K * N).set(B);
+    mem.f32(cAt, M * N).set(C0);
+    if (bias) mem.f32(biasAt, N).set(bias);
+    const [r0, r1] = rows as [number, number];
+    const [c0, c1] = cols as [number, number];
+    const aRow = aAt + 4 * r0 * (transA ? 1 : K);
+    mem.k.gemm(
+      r1 - r0,
+      c1 - c0,
+      K,
+      aRow,
+      transA ? 1 : K,
+      transA ? M : 1,
+      bAt + 4 * c0,
+      N,
+      cAt + 4 * (r0 * N + c0),
+      N,
+      acc ? 1 : 0,
+      bias ? biasAt + 4 * c0 : 0,
+    );
+    return mem.f32(cAt, M * N).slice();
+  }
+
+  test.each([
+    [5, 7, 3, false, false, false],
+    [33, 27, 64, true, false, false],
+    [30, 200, 32, false, true, true],
+    [64, 27, 600, false, true, true],
+    [17, 40, 257, true, true, false],
+    [8, 9, 0, true, true, false],
+  ])(
+    "M %i, N %i, K %i (bias %s, acc %s, A transposed %s): the bits of the sequential float32 sum",
+    (M, N, K, withBias, acc, transA) => {
+      const A = randn(g, M * K);
+      const B = randn(g, K * N);
+      const C0 = randn(g, M * N);
+      const bias = withBias ? randn(g, N) : null;
+      const got = new Int32Array(run(A, B, C0, bias, M, N, K, acc, transA).buffer);
+      const bits = (fused: boolean) => new Int32Array(sequential(A, B, C0, bias, M, N, K, acc, fused).buffer);
+      // relaxed SIMD fuses each multiply-add where the CPU can (FMA), else rounds twice: one or the other throughout
+      if (build === "plain" || K === 0) expect(sameInts(got, bits(false))).toBe(true);
+      else expect(sameInts(got, bits(true)) !== sameInts(got, bits(false))).toBe(true);
+    },
+  );
+
+  test("a product split over rows and over columns gives the bits of the whole product", () => {
+    const [M, N, K] = [37, 45, 300];
+    const A = randn(g, M * K);
+    const B = randn(g, K * N);
+    const C0 = randn(g, M * N);
+    const bias = randn(g, N);
+    const whole = run(A, B, C0, bias, M, N, K, true, false);
+    let parts = C0;
+    for (const rows of [
+      [0, 5],
+      [5, 22],
+      [22, M],
+    ])
+      parts = run(A, B, parts, bias, M, N, K, true, false, rows);
+    expect(sameInts(new Int32Array(parts.buffer), new Int32Array(whole.buffer))).toBe(true);
+    parts = C0;
+    for (const cols of [
+      [0, 13],
+      [13, 16],
+      [16, N],
+    ])
+      parts = run(A, B, parts, bias, M, N, K, true, false, [0, M], cols);
+    expect(sameInts(new Int32Array(parts.buffer), new Int32Array(whole.buffer))).toBe(true);
   });
 });
 

@@ -106,7 +106,17 @@ describe("fused kernels build", () => {
     expect(kernels.ensureKernels({ paths })).toBe(true);
     const first = fs.readFileSync(paths.out);
     expect(first.subarray(0, 4)).toEqual(Buffer.from([0, 0x61, 0x73, 0x6d])); // "\0asm"
+    // the relaxed build: the same kernels, with relaxed SIMD's fused multiply-add (opcode 0xfd 0x105)
+    const relaxed = fs.readFileSync(paths.out.replace(/\.wasm$/, "-relaxed.wasm"));
+    expect(relaxed.subarray(0, 4)).toEqual(first.subarray(0, 4));
+    expect(relaxed.includes(Buffer.from([0xfd, 0x85, 0x02]))).toBe(true);
+    expect(first.includes(Buffer.from([0xfd, 0x85, 0x02]))).toBe(false);
     expect(kernels.ensureKernels({ paths })).toBe(false);
+    // a missing build counts as out of date
+    fs.renameSync(paths.out.replace(/\.wasm$/, "-relaxed.wasm"), `${paths.out}.aside`);
+    expect(kernels.upToDate(paths)).toBe(false);
+    fs.renameSync(`${paths.out}.aside`, paths.out.replace(/\.wasm$/, "-relaxed.wasm"));
+    expect(kernels.upToDate(paths)).toBe(true);
     fs.appendFileSync(paths.source, "\nexport function extra(): i32 {\n  return 7;\n}\n");
     expect(kernels.upToDate(paths)).toBe(false);
     expect(kernels.ensureKernels({ paths })).toBe(true);
@@ -118,6 +128,10 @@ describe("fused kernels build", () => {
     expect(() => kernels.ensureKernels({ paths })).toThrow(/^compiling .*kernels\.ts failed: .+/);
     const kept = fs.readFileSync(paths.out);
     expect(kept.length).toBeGreaterThan(1000);
-    expect(fs.readdirSync(path.dirname(paths.out)).sort()).toEqual(["kernels.stamp", "kernels.wasm"]);
-  }, 60000);
+    expect(fs.readdirSync(path.dirname(paths.out)).sort()).toEqual([
+      "kernels-relaxed.wasm",
+      "kernels.stamp",
+      "kernels.wasm",
+    ]);
+  }, 180000);
 });

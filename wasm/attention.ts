@@ -5,8 +5,8 @@
 // Gradient kernels take `acc` flags like those of sequence.ts: 0 writes the
 // gradient, 1 adds to what is there.
 
-import { gemm } from "./kernels";
-import { expNeg4 } from "./math";
+import { gemm } from "./gemm";
+import { expNeg4, splatAt } from "./math";
 
 /** The four lanes of v added. */
 function hsum(v: v128): f32 {
@@ -205,13 +205,18 @@ function layerNormRowDx(
 
 const GELU_C: f32 = 0.7978845608028654; // √(2/π)
 const GELU_A: f32 = 0.044715;
+// read from memory, as math.ts's constants (splatAt)
+const GELU_A_AT = memory.data<f32>([GELU_A]);
+const GELU_2C_AT = memory.data<f32>([2 * GELU_C]);
+const ONE_AT = memory.data<f32>([1.0]);
 
 /** σ(2u) at x: 1 / (1 + e^-z) for z = 2u ≥ 0, e^z / (1 + e^z) below, from one exp(-|z|). */
 function geluGate(x: v128): v128 {
   const x3 = f32x4.mul(f32x4.mul(x, x), x);
-  const z = f32x4.mul(f32x4.add(x, f32x4.mul(x3, f32x4.splat(GELU_A))), f32x4.splat(2 * GELU_C));
+  const z = f32x4.mul(f32x4.add(x, f32x4.mul(x3, splatAt(GELU_A_AT))), splatAt(GELU_2C_AT));
   const e = expNeg4(f32x4.neg(f32x4.abs(z)));
-  const r = f32x4.div(f32x4.splat(1), f32x4.add(f32x4.splat(1), e));
+  const one = splatAt(ONE_AT);
+  const r = f32x4.div(one, f32x4.add(one, e));
   return v128.bitselect(f32x4.mul(e, r), r, f32x4.lt(z, f32x4.splat(0)));
 }
 

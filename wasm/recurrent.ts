@@ -10,13 +10,16 @@
 // H % 4 one at a time through lane 0 of the same vector code, so that no
 // write leaves a row (the gates of a row sit side by side).
 
-import { expNeg4, tanh4 } from "./math";
+import { expNeg4, splatAt, tanh4 } from "./math";
+
+const ONE = memory.data<f32>([1.0]); // read from memory, as math.ts's constants (splatAt)
 
 /** σ(x) = 1 / (1 + e^-x), from e = exp(-|x|) so that the exponential never overflows. */
 function sigmoid4(x: v128): v128 {
   const e = expNeg4(f32x4.neg(f32x4.abs(x)));
-  const num = v128.bitselect(f32x4.splat(1.0), e, f32x4.ge(x, f32x4.splat(0.0)));
-  return f32x4.div(num, f32x4.add(f32x4.splat(1.0), e));
+  const one = splatAt(ONE);
+  const num = v128.bitselect(one, e, f32x4.ge(x, f32x4.splat(0.0)));
+  return f32x4.div(num, f32x4.add(one, e));
 }
 
 /** Four values at p, or (not full) the one at p in every lane. */
