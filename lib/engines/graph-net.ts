@@ -17,6 +17,7 @@ import type { GradMap } from "./engine";
 import { gradOf, type Backward, type GraphNode, type GraphOp, type Slot } from "./graph";
 import { GraphRecorder } from "./graph-recorder";
 import { block, KernelCalls, mat, type Mat } from "./kernel-calls";
+import type { KernelPool } from "./kernel-pool";
 import { bufferEnd, KernelMemory } from "./kernels";
 
 /** What a fused graph is made from: a model's sizes, its parameters and its forward pass over ops. */
@@ -103,12 +104,16 @@ export class GraphNet {
   readonly kind: ExampleKind;
   private readonly mem = new KernelMemory();
   /** the kernels of this net's memory, by name */
-  private readonly kc = new KernelCalls(this.mem.k);
+  private readonly kc: KernelCalls;
   private readonly l: GraphLayout;
   private readonly written: Written;
 
-  /** @throws Error when the kernels are not available or the graph does not fit together. */
-  constructor(model: GraphModel, batch: number, training = true) {
+  /**
+   * @param pool - worker threads the kernel calls are split over (none: this thread)
+   * @throws Error when the kernels are not available or the graph does not fit together.
+   */
+  constructor(model: GraphModel, batch: number, training = true, pool: KernelPool | null = null) {
+    this.kc = new KernelCalls(this.mem.k, pool && pool.threads > 1 ? pool.attach(this.mem, this.mem.k) : null);
     this.batch = batch;
     this.time = model.blockSize;
     this.kind = model.examples === "sequence" ? "sequence" : "context";

@@ -8,9 +8,14 @@
  * A gradient is written, or added to what is there when its `acc` flag is 1
  * (see `Backward.acc` in lib/engines/graph.ts).
  *
+ * On a pool of threads (kernel-pool.ts), the big calls are split into parts
+ * by their output alone (a matrix product by rows of C), so the bits are
+ * those of one call whatever the thread count.
+ *
  * @module
  */
 import type { AdamWStep } from "../optim/optimizers";
+import type { KernelThreads } from "./kernel-pool";
 import type { KernelExports } from "./kernels";
 
 /**
@@ -44,6 +49,9 @@ export function block(m: Mat, row: number, col: number, rows: number, cols: numb
 /** Values of a matrix (its rows × cols). */
 const size = (m: Mat): number => m.rows * m.cols;
 
+/** Multiply-adds under which a product runs whole on this thread (a split costs some microseconds). */
+const SPLIT_MIN = 65536;
+
 /**
  * The kernels of one module instance, called by name: each method takes the
  * matrices it reads and writes and passes the kernel its positional
@@ -51,7 +59,16 @@ const size = (m: Mat): number => m.rows * m.cols;
  * hundreds of these calls, and a bundler's module bindings cost a getter each.)
  */
 export class KernelCalls {
-  constructor(private readonly k: KernelExports) {}
+  /** the workers' index of gemm */
+  private readonly gemmOp: number;
+
+  /** The kernels of one instance, with the pool its calls may be split over (null: this thread only). */
+  constructor(
+    private readonly k: KernelExports,
+    private readonly t: KernelThreads | null = null,
+  ) {
+    this.gemmOp = t ? t.op("gemm") : -1;
+  }
 
   // -------------------------------------------------------------------------
   // products, sums, copies
@@ -59,13 +76,29 @@ export class KernelCalls {
   /** C [M, N] = (acc ? C : 0) + bias [N] + A [M, K] · B [K, N] (bias null: none). */
   matmul(C: Mat, A: Mat, B: Mat, acc: Acc = 0, bias: Mat | null = null): void {
     if (A.rows !== C.rows || A.cols !== B.rows || B.cols !== C.cols) badProduct(C, A.rows, A.cols, B);
-    this.k.gemm(C.rows, C.cols, B.rows, A.at, A.ld, 1, B.at, B.ld, C.at, C.ld, acc, bias ? bias.at : 0);
+    this.gemm(C, B.rows, A.at, A.ld, 1, B, acc, bias ? bias.at : 0);
   }
 
   /** C [M, N] = (acc ? C : 0) + Aᵀ · B for A stored [K, M] and B [K, N]: a weight's gradient xᵀ dy, without a transpose. */
   matmulAtB(C: Mat, A: Mat, B: Mat, acc: Acc = 0): void {
     if (A.cols !== C.rows || A.rows !== B.rows || B.cols !== C.cols) badProduct(C, A.cols, A.rows, B);
-    this.k.gemm(C.rows, C.cols, B.rows, A.at, 1, A.ld, B.at, B.ld, C.at, C.ld, acc, 0);
+    this.gemm(C, B.rows, A.at, 1, A.ld, B, acc, 0);
+  }
+
+  /**
+   * C = (acc ? C : 0) + bias + A · B with A(i, k) at a + 4 (i·sar + k·sac): on a pool, C's rows in
+   * one part per thread (multiples of 4, the kernel's tile), this thread taking the first.
+   */
+  private gemm(C: Mat, K: number, a: number, sar: number, sac: number, B: Mat, acc: Acc, bias: number): void {
+    const { rows: M, cols: N, ld } = C;
+    const parts = this.t === null || M * N * K < SPLIT_MIN ? 1 : Math.min(this.t.threads, M >> 2);
+    const rows = parts > 1 ? Math.ceil(M / parts / 4) * 4 : M;
+    for (let i = rows, part = 1; i < M; i += rows, part++) {
+      const args = [Math.min(rows, M - i), N, K, a + 4 * i * sar, sar, sac, B.at, B.ld, C.at + 4 * i * ld, ld, acc, bias];
+      this.t?.start(part, this.gemmOp, args);
+    }
+    this.k.gemm(rows, N, K, a, sar, sac, B.at, B.ld, C.at, ld, acc, bias);
+    if (parts > 1) this.t?.join();
   }
 
   /** dst [cols, rows] = src [rows, cols]ᵀ (contiguous; int32 values pass through unchanged). */
