@@ -57,12 +57,16 @@ export interface EngineOptions {
   fixedBatch?: boolean;
   /** what a refusal of "fused" names (default "train") */
   doing?: string;
+  /** threads the fused engine's kernel calls are split over (default 1; the tfjs engine ignores it) */
+  threads?: number;
 }
 
 /** An engine for training `model` (see {@link planEngine} for which). */
 export function createEngine(model: Model, options: EngineOptions): Engine {
   const plan = planEngine(model, options.engine ?? "auto", options.batchSize, true, options.doing);
-  if (plan.name === "fused") return new FusedEngine(plan.model, options.batchSize, options.optimizer);
+  if (plan.name === "fused") {
+    return new FusedEngine(plan.model, options.batchSize, options.optimizer, options.threads ?? 1);
+  }
   return new TfjsEngine(model, options.batchSize, options.targetWidth, options.optimizer, options.fixedBatch);
 }
 

@@ -42,9 +42,15 @@ interface GraphLayout {
  * loss's and the optimizer's buffers with it: everything at once, since
  * growing the memory later would detach the views handed out (the batch's).
  */
-function layOutGraph(model: GraphModel, batch: number, alloc: (n: number) => number, training: boolean): GraphLayout {
+function layOutGraph(
+  model: GraphModel,
+  batch: number,
+  alloc: (n: number) => number,
+  training: boolean,
+  threads: number,
+): GraphLayout {
   const T = model.blockSize;
-  const g = new GraphRecorder(batch, T, alloc, model.parameters(), training);
+  const g = new GraphRecorder(batch, T, alloc, model.parameters(), training, threads);
   const rows = model.examples === "sequence" ? batch * T : batch; // one target per row of the logits
   const targets = mat(alloc(rows), rows, 1);
   const logits = model.logits(g);
@@ -62,16 +68,16 @@ function layOutGraph(model: GraphModel, batch: number, alloc: (n: number) => num
 /**
  * Bytes of kernel memory a graph of `model` takes for `batch` examples
  * (training: with gradients and room for AdamW's moments), to decide before
- * allocating: the layout itself, counted without memory.
+ * allocating: the layout itself, counted without memory (on `threads` threads: a few scratch buffers each).
  */
-export function graphBytes(model: GraphModel, batch: number, training = true): number {
+export function graphBytes(model: GraphModel, batch: number, training = true, threads = 1): number {
   let end = 0;
   const alloc = (count: number): number => {
     const at = end;
     end = bufferEnd(at, count);
     return at;
   };
-  layOutGraph(model, batch, alloc, training);
+  layOutGraph(model, batch, alloc, training, threads);
   return end;
 }
 
@@ -117,7 +123,7 @@ export class GraphNet {
     this.batch = batch;
     this.time = model.blockSize;
     this.kind = model.examples === "sequence" ? "sequence" : "context";
-    this.l = layOutGraph(model, batch, (n) => this.mem.alloc(n), training);
+    this.l = layOutGraph(model, batch, (n) => this.mem.alloc(n), training, this.kc.threads);
     this.written = new Written(this.l.g.nodeCount);
   }
 
