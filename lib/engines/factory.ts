@@ -73,10 +73,16 @@ export function createEngine(model: Model, options: EngineOptions): Engine {
 /**
  * Mean loss of a model's variables over every example, in evaluation mode and
  * in chunks of `chunkSize` (see lib/engines/chunks.ts for the defaults), on
- * the engine `choice` picks.
+ * the engine `choice` picks (the fused one on `threads` threads).
  */
-export function evaluateLoss(model: Model, data: Examples, choice: EngineChoice = "auto", chunkSize?: number): number {
+export function evaluateLoss(
+  model: Model,
+  data: Examples,
+  choice: EngineChoice = "auto",
+  chunkSize?: number,
+  threads = 1,
+): number {
   const plan = planEngine(model, choice, evalChunk(model, data.n, "fused", chunkSize), false);
   if (plan.name === "tfjs") return tfjsEvaluate(model, data, evalChunk(model, data.n, "tfjs", chunkSize));
-  return fusedEvaluate(plan.model, data, chunkSize);
+  return fusedEvaluate(plan.model, data, chunkSize, threads);
 }

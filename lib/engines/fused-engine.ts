@@ -133,11 +133,16 @@ function showGradients(net: GraphNet, onGrads: (grads: GradMap) => void): void {
   }
 }
 
-/** Mean loss of the model's variables over `data`, through a fused evaluation net of chunks of `chunkSize`. */
-export function fusedEvaluate(model: GraphModel, data: Examples, chunkSize?: number): number {
-  const net = new GraphNet(model, evalChunk(model, data.n, "fused", chunkSize), false);
-  net.load();
-  return evaluateOn(net, data);
+/** Mean loss of the model's variables over `data`, through a fused evaluation net of chunks of `chunkSize`, on `threads` threads. */
+export function fusedEvaluate(model: GraphModel, data: Examples, chunkSize?: number, threads = 1): number {
+  const pool = checkThreads(threads) > 1 ? new KernelPool(threads) : null;
+  try {
+    const net = new GraphNet(model, evalChunk(model, data.n, "fused", chunkSize), false, pool);
+    net.load();
+    return evaluateOn(net, data);
+  } finally {
+    pool?.dispose();
+  }
 }
 
 /**

@@ -25,8 +25,14 @@ const [GO, DONE, OP, MEMORY, FAILED] = [0, 1, 2, 3, 4];
 const [ARGS, MAX_ARGS] = [4, 28];
 /** Op codes besides the kernels' indices (kernel-worker.js). */
 const [ATTACH, STOP] = [-1, -2];
-/** Iterations of the waits' spin before they sleep (some tens of microseconds). */
-const SPIN = 20000;
+/**
+ * Bounds of the waits' spin before they sleep, in iterations (about 5 ns each: 0.5 to 100 µs).
+ * Each wait adapts within them: twice as long after a spin that caught its event, half after
+ * one that did not (on a machine busy with other processes the other thread is often not
+ * running, and a long spin only keeps it waiting longer). Timing moves only the speed: the
+ * parts are fixed by the call.
+ */
+const SPIN = { min: 100, max: 20000 };
 
 /** The threads a run uses when none are asked for: every core. */
 export function defaultThreads(): number {
@@ -55,6 +61,8 @@ export class KernelPool {
   private calls = 0;
   /** the parts started since the last join */
   private readonly pending: number[] = [];
+  /** iterations of the next join's spin (see {@link SPIN}) */
+  private spin = SPIN.min;
 
   /** Starts `threads - 1` workers (none for 1). */
   constructor(threads: number) {
@@ -111,7 +119,9 @@ export class KernelPool {
     let failure: string | null = null;
     for (const part of this.pending.splice(0)) {
       const done = part * (SLOT_BYTES / 4) + DONE;
-      for (let s = SPIN; s > 0 && Atomics.load(this.words, done) !== this.calls; s--);
+      let s = this.spin;
+      for (; s > 0 && Atomics.load(this.words, done) !== this.calls; s--);
+      this.spin = s > 0 ? Math.min(SPIN.max, 2 * this.spin) : Math.max(SPIN.min, this.spin >> 1);
       for (let seen = Atomics.load(this.words, done); seen !== this.calls; seen = Atomics.load(this.words, done)) {
         Atomics.wait(this.words, done, seen);
       }

@@ -481,6 +481,8 @@ export interface WorkerJob {
   maxLineLength?: number;
   /** the backend to run on */
   backend?: BackendName;
+  /** threads the job's kernels run on: the cores shared among the grid's workers */
+  threads: number;
 }
 
 /** What happens during {@link runGrid}, for progress displays. */
@@ -534,6 +536,7 @@ export async function runGrid(options: GridOptions): Promise<GridRow[]> {
     queue: [...jobs],
     children: [],
     env,
+    threads: Math.max(1, Math.floor(defaultWorkers() / count)),
     finish: (row) => {
       rows.set(row.tag, row);
       onEvent?.({ type: "done", row, done: rows.size, total: jobs.length });
@@ -562,6 +565,8 @@ interface WorkerPool {
   queue: GridJob[];
   children: ChildProcess[];
   env: NodeJS.ProcessEnv;
+  /** each worker's threads: the cores divided among the workers, so that a grid does not oversubscribe them */
+  threads: number;
   finish: (row: GridRow) => void;
 }
 
@@ -598,6 +603,7 @@ function runWorker(pool: WorkerPool): Promise<void> {
         input,
         ...(options.maxLineLength === undefined ? {} : { maxLineLength: options.maxLineLength }),
         ...(options.backend ? { backend: options.backend } : {}),
+        threads: pool.threads,
       };
       child.send(message);
     };
