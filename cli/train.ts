@@ -71,8 +71,10 @@ export function trainCommand(ctx: CliContext): Command {
     )
     .addOption(maxLineLengthOption())
     .addOption(
-      new Option("--threads <n>", "threads the fused kernels run on (default: every core; same losses whatever the count)")
-        .argParser(intOption(1, MAX_THREADS)),
+      new Option(
+        "--threads <n>",
+        "threads the fused kernels run on (default: every core; same losses whatever the count)",
+      ).argParser(intOption(1, MAX_THREADS)),
     )
     .addHelpText(
       "after",

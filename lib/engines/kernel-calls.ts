@@ -53,7 +53,8 @@ const size = (m: Mat): number => m.rows * m.cols;
 const SPLIT_MIN = 65536;
 
 /** The kernels {@link KernelCalls} splits over threads. */
-type SplitKernel = "gemm" | "geluForward" | "geluBackward" | "layerNormForward" | "attentionForward" | "attentionBackward";
+type SplitKernel =
+  "gemm" | "geluForward" | "geluBackward" | "layerNormForward" | "attentionForward" | "attentionBackward";
 
 /**
  * The kernels of one module instance, called by name: each method takes the
@@ -118,8 +119,11 @@ export class KernelCalls {
     const per = Math.ceil(n / parts / unit) * unit;
     let part = 1;
     for (let from = per; from < n; from += per, part++) t?.start(part, this.op(name), args(from, Math.min(per, n - from), part)); // prettier-ignore
-    (this.k[name] as (...a: number[]) => unknown)(...args(0, Math.min(per, n), 0));
-    if (part > 1) t?.join();
+    try {
+      (this.k[name] as (...a: number[]) => unknown)(...args(0, Math.min(per, n), 0));
+    } finally {
+      if (part > 1) t?.join(); // the workers' parts end before this call does, whatever happened here
+    }
   }
 
   /** The workers' index of a kernel. */

@@ -34,6 +34,14 @@ const [ATTACH, STOP] = [-1, -2];
  */
 const SPIN = { min: 100, max: 20000 };
 
+/** Workers of every pool that have started and not exited yet. */
+let liveWorkers = 0;
+
+/** Worker threads of every pool that are still running (a disposed pool's end soon after). */
+export function kernelWorkers(): number {
+  return liveWorkers;
+}
+
 /** The threads a run uses when none are asked for: every core. */
 export function defaultThreads(): number {
   return os.availableParallelism();
@@ -77,6 +85,8 @@ export class KernelPool {
       const data = { control, slot, port: port2, spin: SPIN };
       const worker = new Worker(path.join(__dirname, "kernel-worker.js"), { workerData: data, transferList: [port2] });
       worker.unref(); // a pool nobody disposed does not keep the process alive
+      liveWorkers++;
+      worker.once("exit", () => liveWorkers--);
       port1.unref();
       this.workers.push(worker);
       this.ports.push(port1);

@@ -88,7 +88,7 @@ function next(seen) {
 }
 
 function serve() {
-  for (let seen = 0; ; ) {
+  for (let seen = 0; ;) {
     seen = next(seen);
     const op = words[OP];
     if (op === STOP) return;

@@ -335,8 +335,7 @@ async function trainRun(model: Model, run: RunState, recorder: RunRecorder, hook
   progress.report(false);
   const threads = checkThreads(hooks.threads ?? defaultThreads());
   // every row of log.csv comes from one engine: the one that trains
-  const evaluate = (): Record<string, number> =>
-    splitLosses(model, examples.evalSplits, { engine, threads, ...chunk });
+  const evaluate = (): Record<string, number> => splitLosses(model, examples.evalSplits, { engine, threads, ...chunk });
   const stop = run.resume ? undefined : recorder.record(0, evaluate());
   if (!stop && startStep < config.maxSteps && !shouldStop()) {
     try {
