@@ -115,6 +115,8 @@ function forkWorker(flags: WorkerFlags, workDir: string, index: number): ChildPr
     ...(flags.lockDuration !== undefined ? { lockDurationMs: flags.lockDuration } : {}),
     ...(flags.stalledInterval !== undefined ? { stalledIntervalMs: flags.stalledInterval } : {}),
     ...(flags.maxMemory !== undefined ? { maxMemory: flags.maxMemory } : {}),
+    // the cores shared among the processes, so that they do not oversubscribe the machine
+    threads: Math.max(1, Math.floor(os.availableParallelism() / (flags.concurrency ?? 1))),
   };
   // the URL travels in the environment: a command line would show its password to `ps`
   const env: NodeJS.ProcessEnv = {
