@@ -14,7 +14,7 @@ import { Vocab } from "../lib/data/vocab";
 import { GraphNet, type GraphModel } from "../lib/engines/graph-net";
 import { KernelCalls, mat } from "../lib/engines/kernel-calls";
 import { createEngine } from "../lib/engines/factory";
-import { kernelWorkers, KernelPool } from "../lib/engines/kernel-pool";
+import { kernelWorkers, KernelPool, threadsPerProcess } from "../lib/engines/kernel-pool";
 import { KernelMemory } from "../lib/engines/kernels";
 import { resolveConfig } from "../lib/experiments/hyperparams";
 import { buildModel } from "../lib/experiments/run-model";
@@ -222,6 +222,11 @@ describe("makemore train --threads", () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/finished/);
   });
+});
+
+test("processes sharing the cores (a grid's workers, makemore worker's) take a share each", () => {
+  expect([1, 2, 3].map((n) => threadsPerProcess(n, 2))).toEqual([2, 1, 1]);
+  expect([1, 3, 4, 16].map((n) => threadsPerProcess(n, 8))).toEqual([8, 2, 2, 1]);
 });
 
 test("a pool's workers end when it is disposed: a script that never disposes its pool still exits", () => {

@@ -47,6 +47,11 @@ export function defaultThreads(): number {
   return os.availableParallelism();
 }
 
+/** Threads each of `processes` processes takes so that together they do not oversubscribe `cores`: at least 1. */
+export function threadsPerProcess(processes: number, cores = defaultThreads()): number {
+  return Math.max(1, Math.floor(cores / processes));
+}
+
 /** `threads` checked: a whole number from 1 (one line saying what is wrong otherwise). */
 export function checkThreads(threads: number): number {
   if (!Number.isInteger(threads) || threads < 1) {

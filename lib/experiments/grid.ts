@@ -21,6 +21,7 @@ import * as os from "os";
 import * as path from "path";
 import { parse } from "csv-parse/sync";
 import { stringify } from "csv-stringify/sync";
+import { threadsPerProcess } from "../engines/kernel-pool";
 import type { BackendName } from "../runtime/backend";
 import type { ExperimentResult, ExperimentStatus } from "./experiment";
 import {
@@ -536,7 +537,7 @@ export async function runGrid(options: GridOptions): Promise<GridRow[]> {
     queue: [...jobs],
     children: [],
     env,
-    threads: Math.max(1, Math.floor(defaultWorkers() / count)),
+    threads: threadsPerProcess(count),
     finish: (row) => {
       rows.set(row.tag, row);
       onEvent?.({ type: "done", row, done: rows.size, total: jobs.length });
