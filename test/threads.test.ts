@@ -131,6 +131,30 @@ test("a part that fails throws its worker's message, and the pool goes on", () =
   expect(mem.f32(C.at, 64 * 64).every((v) => v === 64)).toBe(true);
 });
 
+test("parts no worker has taken yet (a worker asleep) run on the calling thread, with the same bits", async () => {
+  const mem = new KernelMemory();
+  const p = new KernelPool(2);
+  const split = new KernelCalls(mem.k, p.attach(mem, mem.k));
+  const whole = new KernelCalls(mem.k);
+  const g = new Generator(11);
+  const fill = (rows: number, cols: number) => {
+    const m = mat(mem.alloc(rows * cols), rows, cols);
+    mem.f32(m.at, rows * cols).set(g.randnArray(rows * cols));
+    return m;
+  };
+  // products just over the split threshold: a part takes microseconds, less than waking a worker
+  const [A, B, C, D] = [fill(16, 64), fill(64, 64), fill(16, 64), fill(16, 64)];
+  whole.matmul(D, A, B);
+  for (let i = 0; i < 20 && p.takenHere === 0; i++) {
+    await new Promise((r) => setTimeout(r, 20)); // long enough for the worker's spin to end in a sleep
+    split.matmul(C, A, B);
+    expect(differing([bits(mem.f32(D.at, 16 * 64))], [bits(mem.f32(C.at, 16 * 64))])).toEqual([0]);
+  }
+  expect(p.takenHere).toBeGreaterThan(0);
+  p.dispose();
+  expect(() => split.matmul(C, A, B)).toThrow("the kernel pool is disposed");
+});
+
 describe("train() on threads", () => {
   const words = syntheticNames(200, 5);
   const vocab = Vocab.fromWords(words);

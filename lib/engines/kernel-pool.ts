@@ -4,7 +4,10 @@
  * thread. A kernel call is split into parts (kernel-calls.ts decides how,
  * from the problem's shape alone): this thread hands parts 1.. to the workers
  * through a small shared control block, runs part 0 itself, and waits for the
- * others with Atomics (a short spin first: most calls take microseconds).
+ * others with Atomics (a short spin first: most calls take microseconds). A
+ * part that its worker has not taken yet when this thread is done with its
+ * own (the worker is asleep, or its core busy with another process) this
+ * thread takes and runs itself: whoever runs it, a part is the same part.
  *
  * The kernels keep no state but their constants, and each part writes its
  * own rows of the output, so a split changes no bits where the kernel sums
@@ -19,8 +22,11 @@ import type { KernelExports, KernelModule } from "./kernels";
 
 /** Bytes of one worker's slot of the control block: int32 words, then float64 arguments from byte 32. */
 const SLOT_BYTES = 256;
-/** int32 words of a slot: the call's number, the last call answered, the kernel, the memory, a failure flag. */
-const [GO, DONE, OP, MEMORY, FAILED] = [0, 1, 2, 3, 4];
+/**
+ * int32 words of a slot: the call's number, the last call answered, the kernel, the memory, a
+ * failure flag, and the last call taken (by the worker or by this thread: whoever swaps it first).
+ */
+const [GO, DONE, OP, MEMORY, FAILED, TAKEN] = [0, 1, 2, 3, 4, 5];
 /** The first float64 argument of a slot, and how many fit. */
 const [ARGS, MAX_ARGS] = [4, 28];
 /** Op codes besides the kernels' indices (kernel-worker.js). */
@@ -76,6 +82,9 @@ export class KernelPool {
   private readonly pending: number[] = [];
   /** iterations of the next join's spin (see {@link SPIN}) */
   private spin = SPIN.min;
+  private disposed = false;
+  /** parts of the workers' that this thread ran because no worker had taken them yet */
+  takenHere = 0;
 
   /** Starts `threads - 1` workers (none for 1). */
   constructor(threads: number) {
@@ -113,11 +122,12 @@ export class KernelPool {
       for (let part = 1; part < this.threads; part++) this.start(part, id, ATTACH, []);
       this.join();
     }
-    return new KernelThreads(this, id, this.names);
+    return new KernelThreads(this, id, this.names, k);
   }
 
   /** Has worker `part` (1 ≤ part < threads) run op `op` on memory `memory` with `args`. */
   start(part: number, memory: number, op: number, args: ArrayLike<number>): void {
+    if (this.disposed) throw new Error("the kernel pool is disposed");
     if (args.length > MAX_ARGS) throw new RangeError(`a kernel call of ${args.length} arguments`);
     const base = part * (SLOT_BYTES / 4);
     this.words[base + OP] = op;
@@ -129,11 +139,22 @@ export class KernelPool {
     Atomics.notify(this.words, base + GO);
   }
 
-  /** Waits until every part started since the last join is done. @throws Error with a worker's message when a part failed. */
-  join(): void {
+  /**
+   * Waits until every part started since the last join is done, running here those of kernel
+   * calls (`local`: this thread's kernels, by the workers' index) that no worker has taken yet.
+   * @throws Error with a worker's message when a part failed.
+   */
+  join(local: readonly Kernel[] | null = null): void {
     let failure: string | null = null;
     for (const part of this.pending.splice(0)) {
-      const done = part * (SLOT_BYTES / 4) + DONE;
+      const base = part * (SLOT_BYTES / 4);
+      const op = this.words[base + OP] as number;
+      if (local && op >= 0 && take(this.words, base + TAKEN, this.calls)) {
+        failure ??= this.runHere(local[op] as Kernel, part);
+        this.takenHere++;
+        continue;
+      }
+      const done = base + DONE;
       let s = this.spin;
       for (; s > 0 && Atomics.load(this.words, done) !== this.calls; s--);
       this.spin = s > 0 ? Math.min(SPIN.max, 2 * this.spin) : Math.max(SPIN.min, this.spin >> 1);
@@ -149,9 +170,21 @@ export class KernelPool {
   dispose(): void {
     for (let part = 1; part < this.threads; part++) this.start(part, 0, STOP, []);
     this.pending.length = 0;
+    this.disposed = true;
     for (const w of this.workers) void w.terminate();
     for (const p of this.ports) p.close();
     this.workers.length = 0;
+  }
+
+  /** Runs worker `part`'s call on this thread; its failure message, or null. */
+  private runHere(kernel: Kernel, part: number): string | null {
+    const at = part * (SLOT_BYTES / 8) + ARGS;
+    try {
+      kernel(...this.args.subarray(at, at + kernel.length));
+      return null;
+    } catch (e) {
+      return (e as Error).message;
+    }
   }
 
   /** A worker's failure message, or null. */
@@ -164,13 +197,33 @@ export class KernelPool {
   }
 }
 
+/** A kernel of an instance, called with numbers. */
+type Kernel = (...args: number[]) => unknown;
+
+/**
+ * Takes call `call` of a slot whose last taken call is at words[at]: true for the one thread
+ * (this one or the slot's worker, kernel-worker.js does the same) that swaps it in first.
+ */
+function take(words: Int32Array, at: number, call: number): boolean {
+  for (let t = Atomics.load(words, at); t < call; t = Atomics.load(words, at)) {
+    if (Atomics.compareExchange(words, at, t, call) === t) return true;
+  }
+  return false;
+}
+
 /** One memory's kernels on a pool: what kernel-calls.ts splits its calls with. */
 export class KernelThreads {
+  /** this thread's kernels, by the workers' index */
+  private readonly local: Kernel[];
+
   constructor(
     private readonly pool: KernelPool,
     private readonly memory: number,
     private readonly names: readonly string[],
-  ) {}
+    k: KernelExports,
+  ) {
+    this.local = names.map((n) => (k as unknown as Record<string, Kernel>)[n] as Kernel);
+  }
 
   /** threads a call may be split over */
   get threads(): number {
@@ -189,9 +242,9 @@ export class KernelThreads {
     this.pool.start(part, this.memory, op, args);
   }
 
-  /** Waits for every part started. */
+  /** Waits for every part started (running here those no worker has taken yet). */
   join(): void {
-    this.pool.join();
+    this.pool.join(this.local);
   }
 }
 

@@ -8,7 +8,9 @@
  * by storing the call's number in the slot's `done` word.
  *
  * Slot layout (the pool's SLOT_* constants): int32 words [go, done, op,
- * memory, failed], then float64 arguments from byte 32.
+ * memory, failed, taken], then float64 arguments from byte 32. A call the
+ * main thread has taken (swapped its number into `taken` first) is answered
+ * without running it: the main thread ran it.
  */
 "use strict";
 const { workerData, receiveMessageOnPort } = require("worker_threads");
@@ -34,10 +36,13 @@ const DONE = GO + 1;
 const OP = GO + 2;
 const MEMORY = GO + 3;
 const FAILED = GO + 4;
+const TAKEN = GO + 5;
 const ARGS = slot * 32 + 4;
 /** op codes below the kernels' indices */
 const ATTACH = -1;
 const STOP = -2;
+/** a call the main thread took (and ran) itself */
+const SKIP = -3;
 
 /** The kernels of each memory, by memory id, then by the pool's kernel index. */
 /** @type {Kernel[][]} */
@@ -57,6 +62,17 @@ function attach() {
   };
   const inst = new wasm.Instance(module, { env: { memory, abort } });
   kernels[id] = names.map((n) => /** @type {Kernel} */ (inst.exports[n]));
+}
+
+/**
+ * Takes call `call` unless the main thread took it first.
+ * @param {number} call
+ */
+function take(call) {
+  for (let t = Atomics.load(words, TAKEN); t < call; t = Atomics.load(words, TAKEN)) {
+    if (Atomics.compareExchange(words, TAKEN, t, call) === t) return true;
+  }
+  return false;
 }
 
 /**
@@ -90,11 +106,12 @@ function next(seen) {
 function serve() {
   for (let seen = 0; ;) {
     seen = next(seen);
-    const op = words[OP];
+    // taken first, then read: once the call is ours the main thread waits for it and writes no other
+    const op = take(seen) ? /** @type {number} */ (words[OP]) : SKIP;
     if (op === STOP) return;
     try {
       if (op === ATTACH) attach();
-      else call(/** @type {number} */ (op));
+      else if (op !== SKIP) call(op);
     } catch (e) {
       words[FAILED] = 1;
       port.postMessage(String(/** @type {Error} */ (e).message ?? e));
