@@ -83,14 +83,14 @@ describe("a split call gives the bits of one call", () => {
 
   /** A small model's loss, gradients and evaluation totals on `threads` threads. */
   function netRun(kind: string, threads: number): { loss: number; grads: Int32Array[]; evalTotal: number } {
-    const words = syntheticNames(60, 3);
+    const words = syntheticNames(80, 3);
     const vocab = Vocab.fromWords(words);
     const data = buildSequences(words, vocab, Math.max(...words.map((w) => w.length)) + 1);
     // sizes over the split threshold of every call kind (attention: B·T·T·C)
     const shape = kind === "transformer" ? { nLayers: 2, nHead: 3, nEmbd: 96 } : { nEmbd: 16, nEmbd2: 64 };
     const model = buildModel(resolveConfig({ model: kind, ...shape, blockSize: data.blockSize }), vocab.size);
     if (!isOpsModel(model)) throw new Error(`${kind} has no fused graph`);
-    const B = 16; // lines: parts of 6, 6 and 4 at 3 threads; LayerNorm over [B·T, 96] splits too
+    const B = 64; // lines: parts of 22, 22 and 20 at 3 threads; LayerNorm over [B·T, 96] splits too
     const fill = (net: GraphNet) => {
       const { X, Y } = net.batchViews();
       X.set(data.X.subarray(0, net.batch * data.blockSize));

@@ -318,7 +318,8 @@ export class KernelCalls {
   /** LayerNorm of each row of x [M, N]; keeps each row's mean and 1/std in mean [M], rstd [M]. */
   layerNormForward(out: Mat, x: Mat, p: { gamma: Mat; beta: Mat; eps: number; mean: Mat; rstd: Mat }): void {
     const N = x.cols;
-    this.split("layerNormForward", x.rows, 16, 4 * size(x), (i, rows) => {
+    // work: one per value (a few operations each, but memory-bound: at [512, 64] a split costs what it saves)
+    this.split("layerNormForward", x.rows, 16, size(x), (i, rows) => {
       const [r, o] = [4 * i * N, 4 * i];
       return [rows, N, x.at + r, p.gamma.at, p.beta.at, p.eps, p.mean.at + o, p.rstd.at + o, out.at + r];
     });
