@@ -7,7 +7,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { readResults } from "../lib/index";
+import { readResults } from "../lib/experiments/grid";
 import { tempDir, writeNames } from "./support/cli";
 import { redisAvailable, redisCli, startMakemore, startRedis, type Proc, type TestRedis } from "./support/redis";
 
