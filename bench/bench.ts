@@ -39,7 +39,6 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import {
-  BACKENDS,
   buildSplitContexts,
   DeepMLP,
   GraphNet,
@@ -53,13 +52,14 @@ import {
   tf,
   train,
   Vocab,
-  sampleBatchInto,
   type BackendName,
   type Contexts,
   type OpsModel,
   type LanguageModel,
   type TrainEngine,
 } from "../lib/index";
+import { BACKENDS } from "../lib/runtime/backend";
+import { sampleBatchInto } from "../lib/data/examples";
 import {
   prepareCase,
   profileCase,

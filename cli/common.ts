@@ -165,8 +165,9 @@ export async function withInterrupt<T>(
   const handlers = (Object.keys(STOP_SIGNALS) as StopSignalName[]).map((signal) => {
     const handler = (): void => {
       if (++count > 1) process.exit(signalExit(signal));
+      const again = signal === "SIGINT" ? "Ctrl-C again" : `another ${signal} or Ctrl-C`;
       io.err(
-        `\nmakemore: ${STOP_SIGNALS[signal].word}: finishing the current step and saving (Ctrl-C again to quit at once)\n`,
+        `\nmakemore: ${STOP_SIGNALS[signal].word}: finishing the current step and saving (${again} to quit at once)\n`,
       );
       onFirst(signal);
     };

@@ -1,22 +1,15 @@
 import * as fs from "fs";
 import * as path from "path";
+import { readCheckpoint, readRunLog, writeCheckpoint, type Checkpoint } from "../lib/index";
+import { appendRunLog, isRunTag, newRunTag, parseRunLog, runLogByTag } from "../lib/experiments/runlog";
 import {
-  appendRunLog,
   CheckpointError,
   decodeCheckpoint,
   encodeCheckpoint,
-  isRunTag,
   loadTensorsInto,
   modelTensors,
-  newRunTag,
-  parseRunLog,
-  readCheckpoint,
-  readRunLog,
-  runLogByTag,
-  writeCheckpoint,
-  writeFileAtomic,
-  type Checkpoint,
-} from "../lib/index";
+} from "../lib/experiments/checkpoint";
+import { writeFileAtomic } from "../lib/runtime/files";
 import { initBackend } from "../lib/runtime/backend";
 import { MLP } from "../lib/models/mlp";
 import { tf } from "../lib/runtime/tf";

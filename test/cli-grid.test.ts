@@ -5,7 +5,8 @@
 import * as fs from "fs";
 import * as path from "path";
 import { initBackend } from "../lib/runtime/backend";
-import { loadRun, readResults, readRunLog } from "../lib/index";
+import { loadRun, readRunLog } from "../lib/index";
+import { readResults } from "../lib/experiments/grid";
 import { expectError, finished, runCli, spawnCli, tempDir, waitForStderr, writeNames } from "./support/cli";
 
 jest.setTimeout(120000);

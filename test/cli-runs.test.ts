@@ -8,7 +8,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { initBackend } from "../lib/runtime/backend";
-import { loadRun, readRunConfig, readRunLog } from "../lib/index";
+import { loadRun, readRunLog } from "../lib/index";
+import { readRunConfig } from "../lib/experiments/run-files";
 import { formatBytes } from "../lib/experiments/limits";
 import { acquireRunLock, LOCK_FILE } from "../lib/experiments/run-lock";
 import {

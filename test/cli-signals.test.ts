@@ -63,7 +63,9 @@ test.each([
   child.kill(signal);
   const r = await done;
   expect(r.code).toBe(code);
-  expect(r.stderr).toContain(`makemore: ${word}: finishing the current step and saving`);
+  expect(r.stderr).toContain(
+    `makemore: ${word}: finishing the current step and saving (another ${signal} or Ctrl-C to quit at once)`,
+  );
   const step = Number(/^run [0-9a-f]{6} interrupted at step (\d+); saved/m.exec(r.stdout)?.[1]);
   expect(meta(path.join(out, "last.ckpt")).step).toBe(step);
   expect(loggedSteps(out).at(-1)).toBe(step);

@@ -14,13 +14,13 @@ import {
   readLines,
   sampleWords,
   scoreWord,
-  splitLines,
   splitWords,
   steps,
   tableModel,
   topBigrams,
   Vocab,
 } from "../lib/index";
+import { splitLines } from "../lib/data/lines";
 
 const NAMES = path.resolve(__dirname, "..", "data", "names.txt");
 

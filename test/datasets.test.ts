@@ -2,18 +2,16 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import {
-  additionExamples,
   buildContexts,
   checkSqrtLine,
   Generator,
   loadDataset,
   parseAddition,
   sampleWords,
-  sqrtExamples,
-  sqrtLine,
   tableModel,
   Vocab,
 } from "../lib/index";
+import { additionExamples, sqrtExamples, sqrtLine } from "../lib/data/datasets";
 
 describe("dataset registry", () => {
   test("names and words load by name", () => {

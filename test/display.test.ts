@@ -4,23 +4,25 @@ import * as vm from "vm";
 import {
   bigramCounts,
   barFigure,
-  compactFigure,
   countHeatmap,
+  heatmapGridFigure,
+  lineFigure,
+  probabilityBar,
+  show,
+  showTable,
+  Vocab,
+} from "../lib/index";
+import {
+  compactFigure,
   figureBundle,
   figureHtml,
   figureText,
-  heatmapGridFigure,
-  lineFigure,
   PLOTLY_NBEXTENSION,
-  probabilityBar,
   scriptJson,
-  show,
-  showTable,
   tableCells,
   tableHtml,
   tableText,
-  Vocab,
-} from "../lib/index";
+} from "../lib/notebook/display";
 import * as dfd from "danfojs-node";
 
 const vocab = Vocab.fromWords(["ab", "ba", "abba"]);

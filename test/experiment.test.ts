@@ -2,29 +2,30 @@ import * as fs from "fs";
 import * as path from "path";
 import {
   buildModel,
-  ConfigError,
   countParameters,
-  deepParameterCount,
-  DEFAULT_EXPERIMENT_CONFIG,
-  HYPER_KEYS,
-  hyperSpec,
   loadRun,
   MODEL_KINDS,
   parameterCount,
-  ParameterLimitError,
   readCheckpoint,
   readRunLog,
   resolveConfig,
-  resumeConfig,
   runExperiment,
   splitLoss,
-  prepareExperimentData,
-  subsetContexts,
   splitWords,
   buildContexts,
   Vocab,
   type ExperimentConfig,
 } from "../lib/index";
+import {
+  ConfigError,
+  DEFAULT_EXPERIMENT_CONFIG,
+  HYPER_KEYS,
+  hyperSpec,
+  ParameterLimitError,
+} from "../lib/experiments/hyperparams";
+import { deepParameterCount } from "../lib/models/deep";
+import { resumeConfig } from "../lib/experiments/run-plan";
+import { prepareExperimentData, subsetContexts } from "../lib/experiments/run-data";
 import { initBackend } from "../lib/runtime/backend";
 import { tf } from "../lib/runtime/tf";
 import { syntheticNames, tempDir } from "./support/cli";

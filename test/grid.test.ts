@@ -1,20 +1,8 @@
 import * as fs from "fs";
 import * as path from "path";
-import {
-  ConfigError,
-  expandGrid,
-  formatResultsTable,
-  lossSpread,
-  parseGrid,
-  planGrid,
-  readGridFile,
-  readResults,
-  resolveConfig,
-  runGrid,
-  sortResults,
-  writeResults,
-  type GridRow,
-} from "../lib/index";
+import { expandGrid, lossSpread, planGrid, resolveConfig, runGrid, sortResults, type GridRow } from "../lib/index";
+import { ConfigError } from "../lib/experiments/hyperparams";
+import { formatResultsTable, parseGrid, readGridFile, readResults, writeResults } from "../lib/experiments/grid";
 import { tempDir, writeNames } from "./support/cli";
 
 describe("grid files", () => {

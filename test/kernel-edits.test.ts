@@ -14,7 +14,7 @@
  */
 import { copyProject, runSession, type CellResult, type ProjectCopy, type SessionStep } from "./support/kernel";
 
-/** A function appended to the copy's lib/data/vocab.ts, re-exported by lib/index. */
+/** A function appended to the copy's lib/data/vocab.ts (lib/index re-exports only its curated names). */
 const probe = (version: string, extra = "") =>
   `\nexport function editProbe(): string {\n  return "${version}";\n}\n${extra}`;
 
@@ -52,11 +52,15 @@ function expectRan(name: string, stdout: string | RegExp): void {
 }
 
 const settle = { sleep: 0.7 };
-const importLib = 'import * as idx from "./lib/index";\nimport * as sub from "./lib/data/vocab";\n';
-const sameModule = "console.log(idx.Vocab === sub.Vocab, idx.editProbe === sub.editProbe);";
+const importLib =
+  'import * as idx from "./lib/index";\nimport * as sub from "./lib/data/vocab";\nimport * as ctx from "./lib/data/contexts";\n';
+const sameModule = "console.log(idx.Vocab === sub.Vocab, idx.buildContexts === ctx.buildContexts);";
 
 function buildSession(): void {
-  cell("start", 'import { Vocab, editProbe } from "./lib/index";\nconsole.log("start", typeof Vocab, editProbe());');
+  cell(
+    "start",
+    'import { Vocab } from "./lib/index";\nimport { editProbe } from "./lib/data/vocab";\nconsole.log("start", typeof Vocab, editProbe());',
+  );
   cell("same module", importLib + sameModule);
   // (a)
   steps.push({ write: "lib/added.ts", text: "export const added = 1;\n" }, settle);
@@ -83,9 +87,12 @@ function buildSession(): void {
     { rename: ["lib/data/vocab.ts.tmp", "lib/data/vocab.ts"] },
     settle,
   );
-  cell("edited", 'import { editProbe, editAdded } from "./lib/index";\nconsole.log(editProbe(), editAdded);');
+  cell("edited", 'import { editProbe, editAdded } from "./lib/data/vocab";\nconsole.log(editProbe(), editAdded);');
   steps.push({ write: "lib/data/vocab.ts", text: vocabSource + probe("v3", "export const editAdded = 3;\n") });
-  cell("edited in place", 'import { editProbe, editAdded } from "./lib/index";\nconsole.log(editProbe(), editAdded);');
+  cell(
+    "edited in place",
+    'import { editProbe, editAdded } from "./lib/data/vocab";\nconsole.log(editProbe(), editAdded);',
+  );
   // (e)
   cell("same module after edits", importLib + sameModule);
   // (g) JSON that a cell imports is read again once it changed

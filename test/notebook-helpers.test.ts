@@ -2,7 +2,8 @@
  * The helpers behind notebooks 09 and 10: the live table of several runs and
  * the learning curves of several runs read from their logs.
  */
-import { curvePoints, learningCurvesFigure, runsBoard, type RunProgressLike } from "../lib/index";
+import { learningCurvesFigure, runsBoard, type RunProgressLike } from "../lib/index";
+import { curvePoints } from "../lib/plots/learning-curves";
 
 const progress = (step: number, extra: Partial<RunProgressLike> = {}): RunProgressLike => ({
   step,

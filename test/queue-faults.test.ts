@@ -7,7 +7,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { readResults } from "../lib/index";
+import { readResults } from "../lib/experiments/grid";
 import { tempDir, writeNames } from "./support/cli";
 import { redisAvailable, redisCli, startMakemore, startRedis, type Proc, type TestRedis } from "./support/redis";
 
@@ -142,12 +142,26 @@ run("Ctrl-C detaches, --cancel cancels, a wrong password is refused without bein
   ]);
   expect(redisCli(redis, ["llen", "bull:makemore:wait"])).toBe("0");
 
+  // a lottery cancelled in the same folder (the same search id) keeps the grid's rows beside its own
+  const lottery = makemore(["lottery", "-i", input, "-o", out, "--seeds", "2", "--queue", redis.url, "--cancel"]);
+  expect(await lottery.exited).toBe(0);
+  const rows = readResults(path.join(out, "results.csv"));
+  expect(rows.map((r) => r.nEmbd).sort()).toEqual(["10", "10", "2", "3", "4"]);
+  expect(rows.every((r) => r.status === "cancelled")).toBe(true);
+
   const secret = "hunter2-not-this-one";
   const wrong = redis.url.replace(redis.password, secret);
   const refused = makemore(["worker", "--queue", wrong]);
   expect(await refused.exited).toBe(1);
   expect(refused.output()).toMatch(/^makemore: error: cannot reach the queue at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+: /m);
   for (const p of procs) expect(p.output().includes(secret) || p.output().includes(redis.password)).toBe(false);
+
+  // a database Redis does not have (16 by default) is refused, not replaced by database 0
+  const noDb = makemore(["worker", "--queue", `${redis.url}/99`]);
+  expect(await noDb.exited).toBe(2);
+  expect(noDb.output()).toMatch(
+    /^makemore: error: --queue redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/99: Redis has no database 99 \(ERR DB index is out of range\)$/m,
+  );
 });
 
 run("--max-line-length reaches the workers: a registry dataset loses the same lines there", async () => {

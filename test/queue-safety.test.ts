@@ -13,7 +13,7 @@
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { Queue, QueueEvents } from "bullmq";
+import { Queue, QueueEvents, Worker } from "bullmq";
 import IORedis from "ioredis";
 import { loadDataset } from "../lib/data/datasets";
 import { readLines } from "../lib/data/lines";
@@ -36,6 +36,8 @@ afterAll(async () => {
   await redis?.stop();
 });
 
+const b64 = (text: string): string => Buffer.from(text).toString("base64");
+
 function makemore(args: readonly string[]): Proc {
   const p = startMakemore(args);
   procs.push(p);
@@ -50,7 +52,8 @@ async function addRaw(
 ): Promise<string[]> {
   const redisConn = new IORedis(url, { maxRetriesPerRequest: null });
   const queue = new Queue("makemore", { connection: redisConn });
-  const events = new QueueEvents("makemore", { connection: redisConn.duplicate() });
+  const eventsConn = redisConn.duplicate();
+  const events = new QueueEvents("makemore", { connection: eventsConn });
   try {
     for (const [id, snap] of Object.entries(snapshots)) await redisConn.set(`makemore:snapshot:${id}`, toWire(snap));
     const out: string[] = [];
@@ -67,6 +70,7 @@ async function addRaw(
   } finally {
     await events.close();
     await queue.close();
+    eventsConn.disconnect();
     redisConn.disconnect();
   }
 }
@@ -99,8 +103,12 @@ run("jobs that are not data fail once with one line, and nothing is written outs
       "other-data": job("aaaaa3", { dataset: { ...names, sha256: "0".repeat(64) } }),
       huge: job("aaaaa4", { config: { ...config, batchSize: 100_000_000 } }),
       snapshot: job("aaaaa5"),
+      "junk-snapshot": job("aaaaa6"),
     },
-    { snapshot: { step: 10, files: { "../../../../pwned.txt": Buffer.from("x").toString("base64") } } },
+    {
+      snapshot: { step: 10, files: { "../../../../pwned.txt": b64("x") } },
+      "junk-snapshot": { step: 10, files: { "config.json": b64("{}"), "model.ckpt": b64("garbage") } },
+    },
   );
   expect(reasons).toEqual([
     "the job is not valid: searchId: expected 16 hex digits",
@@ -111,9 +119,10 @@ run("jobs that are not data fail once with one line, and nothing is written outs
       /^the run needs about \d+ GB of memory .* more than the ceiling of 2\.0 GB \(--max-memory 2\.0 GB; /,
     ),
     'the snapshot of job snapshot is not valid: files: Unrecognized key: "../../../../pwned.txt"',
+    "the snapshot of job junk-snapshot: its config.json is not a run's (dataset: expected string, received undefined)",
   ]);
   // failed once each: validation failures are not retried
-  expect(w.output().match(/ failed /g)).toHaveLength(6);
+  expect(w.output().match(/ failed /g)).toHaveLength(7);
   expect(fs.readdirSync(path.join(root, "work")).sort()).toEqual(["a", "victim"]);
   expect(fs.readdirSync(work)).toEqual([]);
   expect(fs.readFileSync(path.join(victim, "keep.txt"), "utf8")).toBe("keep");
@@ -193,4 +202,35 @@ run("a worker stopped twice takes its job processes down with it", async () => {
   for (const pid of children) expect(running(pid)).toBe(false);
   g.child.kill("SIGINT");
   expect(await g.exited).toBe(130);
+});
+
+run("a worker's result whose files are not a run's is refused, and nothing of it is written", async () => {
+  redis ??= await startRedis();
+  const conn = new IORedis(redis.url, { maxRetriesPerRequest: null });
+  // a hostile worker: its results have the right names and shapes but a config.json and checkpoint of junk
+  const hostile = new Worker(
+    "makemore",
+    async (job) => {
+      const d = job.data as { tag: string; config: unknown; params: number };
+      const result = { tag: d.tag, status: "finished", config: d.config, params: d.params, steps: 1, bestValLoss: 1 };
+      const full = { ...result, bestTrainLoss: 1, bestStep: 1, seconds: 1, target: null, samples: ["x"] };
+      const files = { "config.json": b64("evil"), "model.ckpt": b64("evil") };
+      return { wire: toWire({ result: full, files, worker: "evil", resumedFrom: null }) };
+    },
+    { connection: conn },
+  );
+  const input = writeNames(root, 300);
+  const out = path.join(root, "evil-results");
+  const grid = path.join(root, "evil-grid.json");
+  fs.writeFileSync(grid, '{ "nEmbd": [2], "maxSteps": 20, "evalEvery": 10 }');
+  const g = makemore(["grid", "-i", input, "-o", out, "--grid", grid, "--queue", redis.url]);
+  expect(await g.exited).toBe(1);
+  expect(g.output()).toMatch(
+    /^makemore: error: 1 run failed: the result of run [0-9a-f]{6}: its config.json is not JSON$/m,
+  );
+  const [row] = readResults(path.join(out, "results.csv"));
+  expect(row?.status).toBe("failed");
+  expect(fs.readdirSync(out).sort()).toEqual(["results.csv", "search.json"]);
+  await hostile.close(true);
+  await conn.quit();
 });

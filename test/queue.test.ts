@@ -8,7 +8,8 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { loadRun, readResults, readRunLog } from "../lib/index";
+import { loadRun, readRunLog } from "../lib/index";
+import { readResults } from "../lib/experiments/grid";
 import { tempDir, writeNames } from "./support/cli";
 import { filesUnder, redisAvailable, startMakemore, startRedis, type Proc, type TestRedis } from "./support/redis";
 

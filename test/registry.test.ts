@@ -22,7 +22,8 @@ import { experimentSplit, groupSamples, prepareExperimentData, SPLIT_SEED } from
 import { splitWords } from "../lib/data/contexts";
 import { sampleFromModel, splitLoss } from "../lib/training/evaluate";
 import { train } from "../lib/training/train";
-import { readResults, readRunLog } from "../lib/index";
+import { readRunLog } from "../lib/index";
+import { readResults } from "../lib/experiments/grid";
 import { runCli, tempDir, writeNames } from "./support/cli";
 
 beforeAll(async () => {

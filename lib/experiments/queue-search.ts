@@ -41,7 +41,7 @@ import {
   type QueueJobData,
   type QueueJobPayload,
 } from "./queue";
-import { firstIssue, RUN_FILES } from "./run-files";
+import { checkRunFileContents, firstIssue, RUN_FILES } from "./run-files";
 import type { QueueJobReturn } from "./queue-worker";
 
 /** Name of the search's state file in the output folder. */
@@ -141,7 +141,11 @@ function saveSearchState(outDir: string, state: SearchState): void {
   writeFileAtomic(path.join(outDir, SEARCH_FILE), toWire(state) + "\n");
 }
 
-/** The rows of results.csv: collected rows, cancelled rows for `missing` jobs, and the skipped ones. */
+/**
+ * The rows of results.csv: collected rows, cancelled rows for `missing` jobs,
+ * the skipped ones, and the rows of earlier commands in the same folder (a grid
+ * file that changed, a lottery after a grid): results already collected stay.
+ */
 function tableRows(plan: SearchPlan, state: SearchState, missing: "omit" | "cancelled"): GridRow[] {
   const rows: GridRow[] = [];
   for (const job of plan.jobs) {
@@ -149,7 +153,9 @@ function tableRows(plan: SearchPlan, state: SearchState, missing: "omit" | "canc
     if (row) rows.push(row);
     else if (missing === "cancelled") rows.push(cancelledRow(job));
   }
-  return sortResults([...rows, ...plan.skipped]);
+  const planned = new Set(plan.jobs.map((j) => j.jobId));
+  const earlier = Object.entries(state.rows).filter(([id]) => !planned.has(id));
+  return sortResults([...rows, ...earlier.map(([, row]) => row), ...plan.skipped]);
 }
 
 function cancelledRow(job: SearchJob): GridRow {
@@ -350,6 +356,7 @@ async function collectJob(search: Search, jobId: string, onEvent?: (e: SearchEve
 function readPayload(wire: unknown, planned: SearchJob): QueueJobPayload | string {
   try {
     const payload = parseWire(jobPayloadSchema, fromWire(String(wire)), `the result of run ${planned.tag}`);
+    checkRunFileContents(payload.files, `the result of run ${planned.tag}`);
     const config = resolveConfig(payload.result.config, `the result of run ${planned.tag}`);
     return { ...payload, result: { ...payload.result, tag: planned.tag, config } };
   } catch (e) {

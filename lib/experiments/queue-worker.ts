@@ -48,7 +48,7 @@ import {
   type QueueJobPayload,
 } from "./queue";
 import { MemoryLimitError } from "./limits";
-import { RUN_FILES } from "./run-files";
+import { checkRunFileContents, RUN_FILES } from "./run-files";
 import { removeIfEmpty } from "./run-lock";
 
 /** What a job returns to BullMQ: the payload as {@link toWire} text (it keeps NaN losses). */
@@ -227,7 +227,9 @@ function removeJobFolder(dir: string): void {
 async function readSnapshot(ctx: JobContext, jobId: string): Promise<JobSnapshot | null> {
   const text = await ctx.conn.redis.get(snapshotKey(jobId));
   if (text === null) return null;
-  return parseWire(snapshotSchema, fromWire(text), `the snapshot of job ${jobId}`);
+  const snapshot = parseWire(snapshotSchema, fromWire(text), `the snapshot of job ${jobId}`);
+  checkRunFileContents(snapshot.files, `the snapshot of job ${jobId}`);
+  return snapshot;
 }
 
 /** Empties the job's work folder and writes the snapshot's files there. */

@@ -309,7 +309,23 @@ export async function openQueue(
       `cannot reach the queue at ${conn.shown}: ${whyUnreachable(last ?? conn.scrub((e as Error).message))}`,
     );
   }
+  await selectDatabase(conn, url);
   return conn;
+}
+
+/**
+ * Selects the URL's database again, and refuses one Redis does not have: ioredis
+ * reports a failed SELECT as an error event and then goes on with database 0.
+ * @throws ConfigError naming the database.
+ */
+async function selectDatabase(conn: QueueConnection, url: string): Promise<void> {
+  const db = Number(new URL(url).pathname.slice(1) || "0");
+  try {
+    await conn.redis.select(db);
+  } catch (e) {
+    await conn.close();
+    throw new ConfigError(`--queue ${conn.shown}: Redis has no database ${db} (${conn.scrub((e as Error).message)})`);
+  }
 }
 
 /** What a connection error means, in words: a refused password reads otherwise than a wrong port. */

@@ -14,6 +14,7 @@ import * as path from "path";
 import { z } from "zod";
 import { DataError } from "../data/lines";
 import { READ_LIMITS, readFileBounded } from "../runtime/files";
+import { decodeCheckpoint } from "./checkpoint";
 import { historyEntrySchema, recordSchema, type DataHistoryEntry, type DatasetRecord } from "./data-record";
 import { ConfigError, resolveConfig, type ExperimentConfig } from "./hyperparams";
 import { RUN_LOG_COLUMNS } from "./runlog";
@@ -74,6 +75,35 @@ export interface SavedRun {
   file: RunConfigFile;
   data: DatasetRecord | null;
   history: DataHistoryEntry[];
+}
+
+/**
+ * Checks run files that came from another process (a queue worker's result, a
+ * job's snapshot) before any is written: config.json is a run's config.json and
+ * each checkpoint decodes (magic, header, sizes, checksum).
+ * @throws DataError naming the file (prefixed by `source`) and its first problem.
+ */
+export function checkRunFileContents(files: Readonly<Partial<Record<string, string>>>, source: string): void {
+  const bytes = (name: string): Buffer | null => {
+    const b64 = files[name];
+    return b64 === undefined ? null : Buffer.from(b64, "base64");
+  };
+  const config = bytes(RUN_FILES.config);
+  if (config !== null) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(config.toString("utf8"));
+    } catch {
+      throw new DataError(`${source}: its config.json is not JSON`);
+    }
+    const checked = runConfigSchema.safeParse(parsed);
+    if (!checked.success)
+      throw new DataError(`${source}: its config.json is not a run's (${firstIssue(checked.error)})`);
+  }
+  for (const name of [RUN_FILES.best, RUN_FILES.last]) {
+    const ckpt = bytes(name);
+    if (ckpt !== null) decodeCheckpoint(ckpt, `${source}: its ${name}`);
+  }
 }
 
 /** "config.vocabSize: expected number, received string": the first problem a schema found. */

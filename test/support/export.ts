@@ -6,7 +6,8 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { figureBundle, lineFigure, tableCells, tableHtml, tableText } from "../../lib/index";
+import { lineFigure } from "../../lib/index";
+import { figureBundle, tableCells, tableHtml, tableText } from "../../lib/notebook/display";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const paths = require("../../scripts/paths.js") as { root: string };
