@@ -145,6 +145,7 @@ export interface SequenceTiming {
 /** One model and engine of a case, trained step by step on the case's batches. */
 interface OursRun {
   build: KernelBuild | null;
+  threads: number;
   model: Model;
   engine: Engine;
   step: number;
@@ -153,13 +154,22 @@ interface OursRun {
   cpuPerStep: number[];
 }
 
-/** A model and an engine of `engine`'s kind on the kernels of `build` (null: tfjs). */
-function startRun(c: SequenceCase, w: SequenceWork, engine: EngineName, build: KernelBuild | null): OursRun {
-  if (build) setKernelBuild(build);
+/** What a run of ours runs on: a build of the kernels (null: tfjs) and the threads the kernels split their calls over. */
+export interface OursVariant {
+  build: KernelBuild | null;
+  threads: number;
+}
+
+/** A model and an engine of `engine`'s kind on the kernels of `v.build` (null: tfjs), on `v.threads` threads. */
+function startRun(c: SequenceCase, w: SequenceWork, engine: EngineName, v: OursVariant): OursRun {
+  if (v.build) setKernelBuild(v.build);
   const model = buildModel(resolveConfig({ model: c.kind, blockSize: w.train.blockSize }), w.vocabSize);
   const optimizer = makeOptimizer("adamw", { weightDecay: 0.01, betas: [0.9, 0.99] });
-  const e = createEngine(model, { engine, batchSize: SEQUENCE_BATCH, targetWidth: w.train.blockSize, optimizer });
-  return { build, model, engine: e, step: 0, last: NaN, perStep: [], cpuPerStep: [] };
+  const e = createEngine(model, {
+    ...{ engine, batchSize: SEQUENCE_BATCH, targetWidth: w.train.blockSize, optimizer },
+    threads: v.threads,
+  });
+  return { ...v, model, engine: e, step: 0, last: NaN, perStep: [], cpuPerStep: [] };
 }
 
 /** n steps of a run; their wall and CPU milliseconds. */
@@ -177,17 +187,18 @@ function steps(run: OursRun, w: SequenceWork, n: number): { wall: number; cpu: n
 
 /**
  * Trains the case's model on `engine` through the lib's engine interface, with the case's
- * batches, on each build (null: the tfjs engine, no kernels): one model and engine per build,
- * their repeats taken in turn, so that a slower spell of a shared machine falls on all.
+ * batches, on each variant (a build, null for the tfjs engine, and a thread count): one model
+ * and engine per variant, their repeats taken in turn, so that a slower spell of a shared
+ * machine falls on all.
  */
 export function timeOurs(
   c: SequenceCase,
   w: SequenceWork,
   engine: EngineName,
   repeats: number,
-  builds: readonly (KernelBuild | null)[],
-): (SequenceTiming & { kernels: string })[] {
-  const runs = builds.map((b) => startRun(c, w, engine, b));
+  variants: readonly OursVariant[],
+): (SequenceTiming & { kernels: string; threads: number })[] {
+  const runs = variants.map((v) => startRun(c, w, engine, v));
   for (const run of runs) steps(run, w, Math.min(10, c.warmup));
   const tensorsAfter10 = tf.memory().numTensors;
   for (const run of runs) steps(run, w, c.warmup - Math.min(10, c.warmup));
@@ -210,6 +221,7 @@ export function timeOurs(
     run.model.dispose();
     return {
       kernels: run.build ?? "-",
+      threads: run.threads,
       us_per_step: median(run.perStep) * 1000,
       cpu_us_per_step: median(run.cpuPerStep) * 1000,
       eval_test_s: evalSeconds,
@@ -252,7 +264,7 @@ export interface SequenceRow extends SequenceTiming {
   engine: string;
   /** the kernels' build of a fused row ("-" for the others) */
   kernels: string;
-  /** threads the step ran on (ours: 1 until the kernels run on a pool of threads) */
+  /** threads the step ran on (ours: the fused kernels' pool, 1 on tfjs) */
   threads: number;
   peak_rss_mb: number;
   torch_ratio?: number | null;
@@ -291,9 +303,9 @@ export function runSequenceCases(
       for (const engine of ours) {
         log(`bench: ${c.name} (block ${w.train.blockSize}), engine ${engine} ...`);
         try {
-          const timings = timeOurs(c, w, engine, repeats, engine === "fused" ? builds : [null]);
+          const timings = timeOurs(c, w, engine, repeats, engine === "fused" ? fusedVariants(builds) : TFJS);
           const rss = process.resourceUsage().maxRSS / 1024;
-          rows.push(...timings.map((t) => ({ ...t, model: c.name, engine, threads: 1, peak_rss_mb: rss })));
+          rows.push(...timings.map((t) => ({ ...t, model: c.name, engine, peak_rss_mb: rss })));
         } catch (e) {
           log(`bench: skipping ${c.name} on ${engine}: ${(e as Error).message}`);
         }
@@ -308,6 +320,15 @@ export function runSequenceCases(
   }
   setTorchRatios(rows, (r) => r.eval_test_s);
   return rows;
+}
+
+/** The tfjs engine's one variant: no kernels, one thread. */
+const TFJS: readonly OursVariant[] = [{ build: null, threads: 1 }];
+
+/** Each build at 1 thread and at every core (the kernels' pool), the builds in turn. */
+function fusedVariants(builds: readonly KernelBuild[]): OursVariant[] {
+  const counts = [...new Set([1, os.availableParallelism()])];
+  return counts.flatMap((threads) => builds.map((build) => ({ build, threads })));
 }
 
 /** PyTorch's rows of a case: at 1 thread and at every core. */

@@ -34,6 +34,9 @@ import {
 import { checkDatasetArg, checkOutDir } from "./paths";
 import { setClosedPipePolicy } from "./pipe";
 
+/** Most threads --threads takes (more than any machine's cores only adds waiting). */
+const MAX_THREADS = 256;
+
 /** Options of `makemore train` as commander parses them. */
 interface TrainFlags extends Record<string, unknown> {
   input?: string;
@@ -46,6 +49,7 @@ interface TrainFlags extends Record<string, unknown> {
   maxMemory?: number;
   maxLineLength?: number;
   samples: number;
+  threads?: number;
 }
 
 /** The `train` command. */
@@ -66,6 +70,12 @@ export function trainCommand(ctx: CliContext): Command {
       new Option("--samples <n>", "words to sample at the end").argParser(intOption(0, MAX_SAMPLES)).default(10),
     )
     .addOption(maxLineLengthOption())
+    .addOption(
+      new Option(
+        "--threads <n>",
+        "threads the fused kernels run on (default: every core; same losses whatever the count)",
+      ).argParser(intOption(1, MAX_THREADS)),
+    )
     .addHelpText(
       "after",
       `
@@ -161,6 +171,7 @@ async function trainLocked(
           plan,
           lock,
           samples: flags.samples,
+          ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
           shouldStop: () => stop !== null,
           onStart: (s) => {
             for (const note of s.notes) io.err(`makemore: note: ${note}\n`);

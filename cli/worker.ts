@@ -11,6 +11,7 @@ import * as os from "os";
 import * as path from "path";
 import { Command, Option } from "commander";
 import type { BackendName } from "../lib/runtime/backend";
+import { threadsPerProcess } from "../lib/engines/kernel-pool";
 import { openQueue } from "../lib/experiments/queue";
 import type { QueueWorkerOptions } from "../lib/experiments/queue-worker";
 import { backendOption, EXIT, intOption, maxMemoryOption, type CliContext, type Io } from "./common";
@@ -115,6 +116,8 @@ function forkWorker(flags: WorkerFlags, workDir: string, index: number): ChildPr
     ...(flags.lockDuration !== undefined ? { lockDurationMs: flags.lockDuration } : {}),
     ...(flags.stalledInterval !== undefined ? { stalledIntervalMs: flags.stalledInterval } : {}),
     ...(flags.maxMemory !== undefined ? { maxMemory: flags.maxMemory } : {}),
+    // the cores shared among the processes, so that they do not oversubscribe the machine
+    threads: threadsPerProcess(flags.concurrency ?? 1),
   };
   // the URL travels in the environment: a command line would show its password to `ps`
   const env: NodeJS.ProcessEnv = {

@@ -8,6 +8,12 @@
  * built from another source or compiler version (one stamp file beside them
  * records both, for both builds); `npm run build:kernels` forces a build.
  *
+ * Both builds import their memory, shared (`env.memory`, up to 4 GiB): the
+ * lib's KernelMemory makes one, and a pool of worker threads instantiates the
+ * same module on it (lib/engines/kernel-pool.ts). The kernels keep no state
+ * but their static constants, which every instantiation writes with the same
+ * bytes.
+ *
  * Exits non-zero with one line starting with "build-kernels:" on failure; a
  * failed build leaves the previous binaries in place.
  */
@@ -27,6 +33,12 @@ const DEFAULT = {
 };
 
 /** @typedef {{source: string, out: string}} Paths */
+
+/** Pages of 64 KiB the shared memory may grow to: wasm32's whole 4 GiB (lib/engines/kernels.ts: KERNEL_MAX_PAGES). */
+const MAX_PAGES = 65536;
+
+/** What both builds share: SIMD, and a shared memory imported from the loader. */
+const COMMON_FLAGS = ["--enable", "simd", "--enable", "threads", "--importMemory", "--sharedMemory"];
 
 /** The builds: each one's name, file suffix and the compiler's extra flags. */
 const BUILDS = [
@@ -64,7 +76,8 @@ function stamp(paths) {
   const h = createHash("sha256");
   for (const f of sources) h.update(`${f}\0`).update(fs.readFileSync(path.join(dir, f)));
   const hash = h.digest("hex");
-  return `${hash} assemblyscript@${version} builds:${BUILDS.map((b) => b.name).join(",")}\n`;
+  const flags = [...COMMON_FLAGS, MAX_PAGES].join(" ");
+  return `${hash} assemblyscript@${version} builds:${BUILDS.map((b) => b.name).join(",")} ${flags}\n`;
 }
 
 /**
@@ -86,7 +99,8 @@ function upToDate(paths = DEFAULT) {
 function compile(paths, b) {
   const { source, out } = paths;
   const tmp = `${buildFile(out, b.suffix)}.${process.pid}.tmp`;
-  const args = [path.join(ascDir, "bin", "asc.js"), source, "-O3", "--runtime", "stub", "--enable", "simd"];
+  const args = [path.join(ascDir, "bin", "asc.js"), source, "-O3", "--runtime", "stub", ...COMMON_FLAGS];
+  args.push("--maximumMemory", String(MAX_PAGES));
   args.push(...b.flags, "--noAssert", "--outFile", tmp);
   const r = spawnSync(process.execPath, args, { cwd: root, encoding: "utf8" });
   if (r.status !== 0 || !fs.existsSync(tmp)) {
@@ -109,12 +123,13 @@ function compile(paths, b) {
 function loads(file) {
   // the global WebAssembly API, typed by hand: the project's TypeScript setup has no DOM library
   const wasm =
-    /** @type {{Module: new (b: Buffer) => object, Instance: new (m: object, i: object) => {exports: Record<string, unknown>}, validate(b: Buffer): boolean}} */ (
+    /** @type {{Module: new (b: Buffer) => object, Instance: new (m: object, i: object) => {exports: Record<string, unknown>}, Memory: new (d: object) => object, validate(b: Buffer): boolean}} */ (
       /** @type {unknown} */ (/** @type {Record<string, unknown>} */ (globalThis).WebAssembly)
     );
   const bytes = fs.readFileSync(file);
   if (!wasm.validate(bytes)) v8.setFlagsFromString("--experimental-wasm-relaxed-simd");
-  const inst = new wasm.Instance(new wasm.Module(bytes), { env: { abort: () => {} } });
+  const memory = new wasm.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
+  const inst = new wasm.Instance(new wasm.Module(bytes), { env: { memory, abort: () => {} } });
   return typeof inst.exports.gemm === "function";
 }
 

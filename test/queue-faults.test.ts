@@ -57,10 +57,11 @@ function starts(w: Proc): Map<string, number> {
   return count;
 }
 
+// lr 1e38 diverges on both kernel builds (at 1e30 the relaxed build's fused multiply-adds keep the loss finite)
 run("a diverging configuration, a lottery, attaching again, jobs that fail once", async () => {
   redis = await startRedis();
   const w = worker();
-  const grid = writeGrid("poison.json", '{ "lr": [0.1, 1e30], "maxSteps": 1000, "evalEvery": 250 }');
+  const grid = writeGrid("poison.json", '{ "lr": [0.1, 1e38], "maxSteps": 1000, "evalEvery": 250 }');
   const out = path.join(root, "poison");
   const g = makemore([
     "grid",
@@ -81,7 +82,7 @@ run("a diverging configuration, a lottery, attaching again, jobs that fail once"
   const rows = readResults(path.join(out, "results.csv"));
   expect(rows.map((r) => [Number(r.lr), r.status])).toEqual([
     [0.1, "finished"],
-    [1e30, "diverged"],
+    [1e38, "diverged"],
   ]);
   expect(rows[1]!.message).toMatch(/^training diverged: the loss at step \d+ is (NaN|Infinity)/);
   expect([...starts(w).values()]).toEqual([1, 1]);

@@ -57,22 +57,32 @@ export interface EngineOptions {
   fixedBatch?: boolean;
   /** what a refusal of "fused" names (default "train") */
   doing?: string;
+  /** threads the fused engine's kernel calls are split over (default 1; the tfjs engine ignores it) */
+  threads?: number;
 }
 
 /** An engine for training `model` (see {@link planEngine} for which). */
 export function createEngine(model: Model, options: EngineOptions): Engine {
   const plan = planEngine(model, options.engine ?? "auto", options.batchSize, true, options.doing);
-  if (plan.name === "fused") return new FusedEngine(plan.model, options.batchSize, options.optimizer);
+  if (plan.name === "fused") {
+    return new FusedEngine(plan.model, options.batchSize, options.optimizer, options.threads ?? 1);
+  }
   return new TfjsEngine(model, options.batchSize, options.targetWidth, options.optimizer, options.fixedBatch);
 }
 
 /**
  * Mean loss of a model's variables over every example, in evaluation mode and
  * in chunks of `chunkSize` (see lib/engines/chunks.ts for the defaults), on
- * the engine `choice` picks.
+ * the engine `choice` picks (the fused one on `threads` threads).
  */
-export function evaluateLoss(model: Model, data: Examples, choice: EngineChoice = "auto", chunkSize?: number): number {
+export function evaluateLoss(
+  model: Model,
+  data: Examples,
+  choice: EngineChoice = "auto",
+  chunkSize?: number,
+  threads = 1,
+): number {
   const plan = planEngine(model, choice, evalChunk(model, data.n, "fused", chunkSize), false);
   if (plan.name === "tfjs") return tfjsEvaluate(model, data, evalChunk(model, data.n, "tfjs", chunkSize));
-  return fusedEvaluate(plan.model, data, chunkSize);
+  return fusedEvaluate(plan.model, data, chunkSize, threads);
 }

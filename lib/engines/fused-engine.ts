@@ -13,6 +13,7 @@ import { AdamW, type Optimizer } from "../optim/optimizers";
 import { evalChunk } from "./chunks";
 import type { Engine, EngineState, GradMap } from "./engine";
 import { graphBytes, GraphNet, type GraphModel } from "./graph-net";
+import { checkThreads, KernelPool } from "./kernel-pool";
 import { kernelsAvailable, kernelsUnavailableReason } from "./kernels";
 
 /** The most kernel memory a graph may take: 3.5 GiB of WebAssembly's 4 GiB address space. */
@@ -46,11 +47,13 @@ export function fusedPlan(model: Model, batch: number, training = true): GraphMo
   return model;
 }
 
-/** An {@link Engine} over a {@link GraphNet}. */
+/** An {@link Engine} over a {@link GraphNet}, its kernel calls split over `threads` threads. */
 export class FusedEngine implements Engine {
   readonly name = "fused";
   readonly batch: Batch;
   private readonly net: GraphNet;
+  /** the worker threads of the training and evaluation nets (null: one thread) */
+  private readonly pool: KernelPool | null;
   /** networks for evaluation, by chunk size (the chunking decides the rounding, so it stays fixed) */
   private readonly evalNets = new Map<number, GraphNet>();
 
@@ -58,8 +61,15 @@ export class FusedEngine implements Engine {
     private readonly model: GraphModel,
     batchSize: number,
     private readonly optimizer: Optimizer,
+    threads = 1,
   ) {
-    this.net = new GraphNet(model, batchSize);
+    this.pool = checkThreads(threads) > 1 ? new KernelPool(threads) : null;
+    try {
+      this.net = new GraphNet(model, batchSize, true, this.pool);
+    } catch (e) {
+      this.pool?.dispose();
+      throw e;
+    }
     this.net.load();
     // AdamW runs as one kernel call over moments kept beside the parameters
     if (optimizer instanceof AdamW) this.net.keepAdamW(optimizer);
@@ -83,7 +93,7 @@ export class FusedEngine implements Engine {
 
   evaluate(data: Examples, chunkSize?: number): number {
     const size = evalChunk(this.model, data.n, "fused", chunkSize);
-    const net = this.evalNets.get(size) ?? new GraphNet(this.model, size, false);
+    const net = this.evalNets.get(size) ?? new GraphNet(this.model, size, false, this.pool);
     this.evalNets.set(size, net);
     net.copyStateFrom(this.net);
     return evaluateOn(net, data);
@@ -109,6 +119,7 @@ export class FusedEngine implements Engine {
   dispose(): void {
     this.net.store();
     this.evalNets.clear();
+    this.pool?.dispose();
   }
 }
 
@@ -122,11 +133,16 @@ function showGradients(net: GraphNet, onGrads: (grads: GradMap) => void): void {
   }
 }
 
-/** Mean loss of the model's variables over `data`, through a fused evaluation net of chunks of `chunkSize`. */
-export function fusedEvaluate(model: GraphModel, data: Examples, chunkSize?: number): number {
-  const net = new GraphNet(model, evalChunk(model, data.n, "fused", chunkSize), false);
-  net.load();
-  return evaluateOn(net, data);
+/** Mean loss of the model's variables over `data`, through a fused evaluation net of chunks of `chunkSize`, on `threads` threads. */
+export function fusedEvaluate(model: GraphModel, data: Examples, chunkSize?: number, threads = 1): number {
+  const pool = checkThreads(threads) > 1 ? new KernelPool(threads) : null;
+  try {
+    const net = new GraphNet(model, evalChunk(model, data.n, "fused", chunkSize), false, pool);
+    net.load();
+    return evaluateOn(net, data);
+  } finally {
+    pool?.dispose();
+  }
 }
 
 /**

@@ -17,6 +17,7 @@ import type { GradMap } from "./engine";
 import { gradOf, type Backward, type GraphNode, type GraphOp, type Slot } from "./graph";
 import { GraphRecorder } from "./graph-recorder";
 import { block, KernelCalls, mat, type Mat } from "./kernel-calls";
+import type { KernelPool } from "./kernel-pool";
 import { bufferEnd, KernelMemory } from "./kernels";
 
 /** What a fused graph is made from: a model's sizes, its parameters and its forward pass over ops. */
@@ -41,9 +42,15 @@ interface GraphLayout {
  * loss's and the optimizer's buffers with it: everything at once, since
  * growing the memory later would detach the views handed out (the batch's).
  */
-function layOutGraph(model: GraphModel, batch: number, alloc: (n: number) => number, training: boolean): GraphLayout {
+function layOutGraph(
+  model: GraphModel,
+  batch: number,
+  alloc: (n: number) => number,
+  training: boolean,
+  threads: number,
+): GraphLayout {
   const T = model.blockSize;
-  const g = new GraphRecorder(batch, T, alloc, model.parameters(), training);
+  const g = new GraphRecorder(batch, T, alloc, model.parameters(), training, threads);
   const rows = model.examples === "sequence" ? batch * T : batch; // one target per row of the logits
   const targets = mat(alloc(rows), rows, 1);
   const logits = model.logits(g);
@@ -61,16 +68,16 @@ function layOutGraph(model: GraphModel, batch: number, alloc: (n: number) => num
 /**
  * Bytes of kernel memory a graph of `model` takes for `batch` examples
  * (training: with gradients and room for AdamW's moments), to decide before
- * allocating: the layout itself, counted without memory.
+ * allocating: the layout itself, counted without memory (on `threads` threads: a few scratch buffers each).
  */
-export function graphBytes(model: GraphModel, batch: number, training = true): number {
+export function graphBytes(model: GraphModel, batch: number, training = true, threads = 1): number {
   let end = 0;
   const alloc = (count: number): number => {
     const at = end;
     end = bufferEnd(at, count);
     return at;
   };
-  layOutGraph(model, batch, alloc, training);
+  layOutGraph(model, batch, alloc, training, threads);
   return end;
 }
 
@@ -103,16 +110,20 @@ export class GraphNet {
   readonly kind: ExampleKind;
   private readonly mem = new KernelMemory();
   /** the kernels of this net's memory, by name */
-  private readonly kc = new KernelCalls(this.mem.k);
+  private readonly kc: KernelCalls;
   private readonly l: GraphLayout;
   private readonly written: Written;
 
-  /** @throws Error when the kernels are not available or the graph does not fit together. */
-  constructor(model: GraphModel, batch: number, training = true) {
+  /**
+   * @param pool - worker threads the kernel calls are split over (none: this thread)
+   * @throws Error when the kernels are not available or the graph does not fit together.
+   */
+  constructor(model: GraphModel, batch: number, training = true, pool: KernelPool | null = null) {
+    this.kc = new KernelCalls(this.mem.k, pool && pool.threads > 1 ? pool.attach(this.mem, this.mem.k) : null);
     this.batch = batch;
     this.time = model.blockSize;
     this.kind = model.examples === "sequence" ? "sequence" : "context";
-    this.l = layOutGraph(model, batch, (n) => this.mem.alloc(n), training);
+    this.l = layOutGraph(model, batch, (n) => this.mem.alloc(n), training, this.kc.threads);
     this.written = new Written(this.l.g.nodeCount);
   }
 

@@ -41,7 +41,7 @@ function attentionWork(T: number, hs: number): number {
  * probabilities [B·nh, T, T rounded up to 16] for the backward pass, which
  * then needs no exponential (at block 506 and batch 32: 133 MB per layer, a
  * ninth of the graph, cheaper than recomputing them); evaluation reuses one
- * block of 16 rows.
+ * block of 16 rows (one per thread). On threads the lines are split among them.
  */
 export function causalSelfAttention(g: GraphBuilder, qkv: GraphNode, nHead: number): GraphNode {
   const { batch: B, time: T } = g;
@@ -51,9 +51,10 @@ export function causalSelfAttention(g: GraphBuilder, qkv: GraphNode, nHead: numb
   }
   const out = g.value(B * T, C);
   const keep = g.training;
-  // evaluation keeps the probabilities of one block of rows at a time
-  const P = keep ? g.scratch(B * nHead * T, paddedTime(T)) : g.scratch(ATTENTION_ROWS, paddedTime(T));
-  const work = g.scratch(attentionWork(T, C / nHead));
+  // evaluation keeps the probabilities of one block of rows at a time, a block per thread
+  const P = keep ? g.scratch(B * nHead * T, paddedTime(T)) : g.scratch(ATTENTION_ROWS * g.threads, paddedTime(T));
+  // a thread's scratch, and a vector's room after it (its products may read one past their rows)
+  const work = g.scratch(g.threads, attentionWork(T, C / nHead) + 4);
   const s = { T, nHead, P, work, keep, qkv };
   const [dqkv, dOut] = [gradOf(qkv), gradOf(out)];
   g.push({

@@ -86,6 +86,7 @@ export class GraphBuilder {
    * @param alloc - returns the byte offset of `count` new zeroed 4-byte values
    * @param params - the model's parameters, in the order the optimizer sees them
    * @param training - false lays out no gradients (evaluation)
+   * @param threads - threads the kernel calls are split over (ops lay out a scratch per thread where they need one)
    */
   constructor(
     readonly batch: number,
@@ -93,6 +94,7 @@ export class GraphBuilder {
     readonly alloc: (count: number) => number,
     params: readonly tfjs.Variable[],
     readonly training: boolean,
+    readonly threads = 1,
   ) {
     const padded = params.map((p) => Math.ceil(p.size / 16) * 16);
     const count = padded.reduce((a, b) => a + b, 0);

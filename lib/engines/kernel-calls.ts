@@ -8,9 +8,14 @@
  * A gradient is written, or added to what is there when its `acc` flag is 1
  * (see `Backward.acc` in lib/engines/graph.ts).
  *
+ * On a pool of threads (kernel-pool.ts), the big calls are split into parts
+ * by their output alone (a matrix product by rows of C), so the bits are
+ * those of one call whatever the thread count.
+ *
  * @module
  */
 import type { AdamWStep } from "../optim/optimizers";
+import type { KernelThreads } from "./kernel-pool";
 import type { KernelExports } from "./kernels";
 
 /**
@@ -44,6 +49,13 @@ export function block(m: Mat, row: number, col: number, rows: number, cols: numb
 /** Values of a matrix (its rows × cols). */
 const size = (m: Mat): number => m.rows * m.cols;
 
+/** Work (about multiply-adds) under which a call runs whole on this thread (a split costs some microseconds). */
+const SPLIT_MIN = 65536;
+
+/** The kernels {@link KernelCalls} splits over threads. */
+type SplitKernel =
+  "gemm" | "geluForward" | "geluBackward" | "layerNormForward" | "attentionForward" | "attentionBackward";
+
 /**
  * The kernels of one module instance, called by name: each method takes the
  * matrices it reads and writes and passes the kernel its positional
@@ -51,7 +63,19 @@ const size = (m: Mat): number => m.rows * m.cols;
  * hundreds of these calls, and a bundler's module bindings cost a getter each.)
  */
 export class KernelCalls {
-  constructor(private readonly k: KernelExports) {}
+  /** the workers' indices of the kernels split so far */
+  private readonly ops = new Map<SplitKernel, number>();
+
+  /** The kernels of one instance, with the pool its calls may be split over (null: this thread only). */
+  constructor(
+    private readonly k: KernelExports,
+    private readonly t: KernelThreads | null = null,
+  ) {}
+
+  /** Threads the calls are split over (per-thread scratch: {@link GraphBuilder.threads}). */
+  get threads(): number {
+    return this.t?.threads ?? 1;
+  }
 
   // -------------------------------------------------------------------------
   // products, sums, copies
@@ -59,13 +83,57 @@ export class KernelCalls {
   /** C [M, N] = (acc ? C : 0) + bias [N] + A [M, K] · B [K, N] (bias null: none). */
   matmul(C: Mat, A: Mat, B: Mat, acc: Acc = 0, bias: Mat | null = null): void {
     if (A.rows !== C.rows || A.cols !== B.rows || B.cols !== C.cols) badProduct(C, A.rows, A.cols, B);
-    this.k.gemm(C.rows, C.cols, B.rows, A.at, A.ld, 1, B.at, B.ld, C.at, C.ld, acc, bias ? bias.at : 0);
+    this.gemm(C, B.rows, A.at, A.ld, 1, B, acc, bias ? bias.at : 0);
   }
 
   /** C [M, N] = (acc ? C : 0) + Aᵀ · B for A stored [K, M] and B [K, N]: a weight's gradient xᵀ dy, without a transpose. */
   matmulAtB(C: Mat, A: Mat, B: Mat, acc: Acc = 0): void {
     if (A.cols !== C.rows || A.rows !== B.rows || B.cols !== C.cols) badProduct(C, A.cols, A.rows, B);
-    this.k.gemm(C.rows, C.cols, B.rows, A.at, 1, A.ld, B.at, B.ld, C.at, C.ld, acc, 0);
+    this.gemm(C, B.rows, A.at, 1, A.ld, B, acc, 0);
+  }
+
+  /** C = (acc ? C : 0) + bias + A · B with A(i, k) at a + 4 (i·sar + k·sac): split by rows of C, 4 at a time (the kernel's tile). */
+  private gemm(C: Mat, K: number, a: number, sar: number, sac: number, B: Mat, acc: Acc, bias: number): void {
+    const { rows: M, cols: N, ld } = C;
+    this.split("gemm", M, 4, M * N * K, (i, rows) => [
+      ...[rows, N, K, a + 4 * i * sar, sar, sac],
+      ...[B.at, B.ld, C.at + 4 * i * ld, ld, acc, bias],
+    ]);
+  }
+
+  /**
+   * Runs kernel `name` on n items (rows, lines, values) in one part per thread, each a
+   * multiple of `unit` items but the last: `args(from, count, part)` gives the arguments for
+   * items [from, from + count). The workers start parts 1.., this thread runs part 0, then
+   * waits. Calls under {@link SPLIT_MIN} of `work` (about multiply-adds) run whole here.
+   */
+  private split(
+    name: SplitKernel,
+    n: number,
+    unit: number,
+    work: number,
+    args: (from: number, count: number, part: number) => number[],
+  ): void {
+    const t = this.t;
+    const parts = t === null || work < SPLIT_MIN ? 1 : Math.min(t.threads, Math.ceil(n / unit));
+    const per = Math.ceil(n / parts / unit) * unit;
+    let part = 1;
+    for (let from = per; from < n; from += per, part++) t?.start(part, this.op(name), args(from, Math.min(per, n - from), part)); // prettier-ignore
+    try {
+      (this.k[name] as (...a: number[]) => unknown)(...args(0, Math.min(per, n), 0));
+    } finally {
+      if (part > 1) t?.join(); // the workers' parts end before this call does, whatever happened here
+    }
+  }
+
+  /** The workers' index of a kernel. */
+  private op(name: SplitKernel): number {
+    let i = this.ops.get(name);
+    if (i === undefined) {
+      i = this.t?.op(name) ?? -1;
+      this.ops.set(name, i);
+    }
+    return i;
   }
 
   /** dst [cols, rows] = src [rows, cols]ᵀ (contiguous; int32 values pass through unchanged). */
@@ -156,12 +224,16 @@ export class KernelCalls {
 
   /** out = NewGELU(x); gate = σ(2u) of every value, for the backward pass */
   geluForward(out: Mat, x: Mat, gate: Mat): void {
-    this.k.geluForward(size(x), x.at, out.at, gate.at);
+    // 16 values (a cache line) at a time, so that no two threads write one line
+    this.split("geluForward", size(x), 16, 8 * size(x), (i, n) => [n, x.at + 4 * i, out.at + 4 * i, gate.at + 4 * i]);
   }
 
   /** dx (+)= dOut · NewGELU'(x), from the forward pass's gate */
   geluBackward(dx: Mat, x: Mat, gate: Mat, dOut: Mat, acc: Acc): void {
-    this.k.geluBackward(size(x), x.at, gate.at, dOut.at, dx.at, acc);
+    this.split("geluBackward", size(x), 16, 4 * size(x), (i, n) => {
+      const o = 4 * i;
+      return [n, x.at + o, gate.at + o, dOut.at + o, dx.at + o, acc];
+    });
   }
 
   // ---------------------------------------------------------------------------
@@ -245,7 +317,12 @@ export class KernelCalls {
 
   /** LayerNorm of each row of x [M, N]; keeps each row's mean and 1/std in mean [M], rstd [M]. */
   layerNormForward(out: Mat, x: Mat, p: { gamma: Mat; beta: Mat; eps: number; mean: Mat; rstd: Mat }): void {
-    this.k.layerNormForward(x.rows, x.cols, x.at, p.gamma.at, p.beta.at, p.eps, p.mean.at, p.rstd.at, out.at);
+    const N = x.cols;
+    // work: one per value (a few operations each, but memory-bound: at [512, 64] a split costs what it saves)
+    this.split("layerNormForward", x.rows, 16, size(x), (i, rows) => {
+      const [r, o] = [4 * i * N, 4 * i];
+      return [rows, N, x.at + r, p.gamma.at, p.beta.at, p.eps, p.mean.at + o, p.rstd.at + o, out.at + r];
+    });
   }
 
   /** dx, dgamma and dbeta of {@link layerNormForward}, each written or added by its flag. */
@@ -292,10 +369,19 @@ export class KernelCalls {
 
   /**
    * out [B·T, C] = causal self-attention of qkv [B·T, 3C] with nHead heads;
-   * the probabilities go to P (all of them when `keep`, else one reused block).
+   * the probabilities go to P (all of them when `keep`, else one reused block
+   * per thread, P's rows split among work's). Split by lines; work has a row per thread.
    */
   attentionForward(out: Mat, qkv: Mat, s: { T: number; nHead: number; P: Mat; keep: boolean; work: Mat }): void {
-    this.k.attentionForward(qkv.rows / s.T, s.T, out.cols, s.nHead, qkv.at, out.at, s.P.at, s.keep ? 1 : 0, s.work.at);
+    const { T, nHead, P, work } = s;
+    const C = out.cols;
+    const B = qkv.rows / T;
+    const pOf = (b: number, part: number): number =>
+      P.at + 4 * P.cols * (s.keep ? b * nHead * T : (part * P.rows) / work.rows);
+    this.split("attentionForward", B, 1, B * T * T * C, (b, lines, part) => [
+      ...[lines, T, C, nHead, qkv.at + 4 * b * T * 3 * C, out.at + 4 * b * T * C],
+      ...[pOf(b, part), s.keep ? 1 : 0, work.at + 4 * part * work.cols],
+    ]);
   }
 
   /** dqkv (+)= the gradient of {@link attentionForward} from dOut and the kept probabilities P. */
@@ -305,8 +391,13 @@ export class KernelCalls {
     s: { qkv: Mat; T: number; nHead: number; P: Mat; work: Mat },
     acc: Acc,
   ): void {
-    const B = s.qkv.rows / s.T;
-    this.k.attentionBackward(B, s.T, dOut.cols, s.nHead, s.qkv.at, s.P.at, dOut.at, dqkv.at, acc, s.work.at);
+    const { T, nHead, P, work } = s;
+    const C = dOut.cols;
+    const B = s.qkv.rows / T;
+    this.split("attentionBackward", B, 1, 2 * B * T * T * C, (b, lines, part) => [
+      ...[lines, T, C, nHead, s.qkv.at + 4 * b * T * 3 * C, P.at + 4 * P.cols * b * nHead * T],
+      ...[dOut.at + 4 * b * T * C, dqkv.at + 4 * b * T * 3 * C, acc, work.at + 4 * part * work.cols],
+    ]);
   }
 
   // ---------------------------------------------------------------------------

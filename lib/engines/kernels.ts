@@ -12,7 +12,9 @@
  *
  * Each {@link KernelMemory} is its own instance of the module, with its own
  * linear memory: buffers are laid out once with {@link KernelMemory.alloc}
- * and never freed one by one (the whole instance goes with its owner).
+ * and never freed one by one (the whole instance goes with its owner). That
+ * memory is a shared WebAssembly.Memory, which the module imports: a pool of
+ * worker threads (kernel-pool.ts) instantiates the same module on it.
  *
  * @module
  */
@@ -44,8 +46,8 @@ export interface KernelExports extends KernelFunctions {
 
 /** The part of a WebAssembly.Memory the lib uses. */
 export interface WasmMemory {
-  /** the bytes (replaced by a new buffer when the memory grows) */
-  readonly buffer: ArrayBuffer;
+  /** the bytes (a SharedArrayBuffer; a new one, longer, after the memory grows) */
+  readonly buffer: ArrayBufferLike;
   /** adds pages of 64 KiB; returns the previous number of pages */
   grow(pages: number): number;
 }
@@ -53,6 +55,7 @@ export interface WasmMemory {
 // The global WebAssembly API, typed here: the project's TypeScript setup has no DOM library.
 interface WasmApi {
   Module: new (bytes: Uint8Array) => object;
+  Memory: new (d: { initial: number; maximum: number; shared: true }) => WasmMemory;
   Instance: new (module: object, imports: object) => { exports: object };
   validate(bytes: Uint8Array): boolean;
 }
@@ -151,10 +154,31 @@ export function runnableBuilds(): KernelBuild[] {
 
 const PAGE = 65536;
 
+/** The most pages of 64 KiB a kernel memory may grow to (the builds declare it: scripts/build-kernels.js). */
+export const KERNEL_MAX_PAGES = 65536;
+
+/** A compiled build of the kernels with the shared memory it is instantiated on. */
+export interface KernelModule {
+  /** the compiled module (a WebAssembly.Module: worker threads instantiate it too) */
+  readonly module: object;
+  /** the memory its instances share */
+  readonly memory: WasmMemory;
+}
+
+/** An instance of `module` on `memory` (shared): in this thread, or in a worker of kernel-pool.ts. */
+export function instantiateKernels(module: object, memory: WasmMemory): KernelExports {
+  const abort = (): never => {
+    throw new Error("fused kernel aborted");
+  };
+  return new wasmApi.Instance(module, { env: { memory, abort } }).exports as unknown as KernelExports;
+}
+
 /** One instance of the kernels with a bump allocator over its memory. */
-export class KernelMemory {
+export class KernelMemory implements KernelModule {
   /** the kernels of this instance */
   readonly k: KernelExports;
+  readonly module: object;
+  readonly memory: WasmMemory;
   private next: number;
   private f32View: Float32Array;
   private i32View: Int32Array;
@@ -166,14 +190,9 @@ export class KernelMemory {
   constructor(build?: KernelBuild) {
     const m = build === undefined ? defaultModule() : compileBuild(build);
     if (typeof m === "string") throw new Error(m);
-    const instance = new wasmApi.Instance(m.module, {
-      env: {
-        abort: () => {
-          throw new Error("fused kernel aborted");
-        },
-      },
-    });
-    this.k = instance.exports as unknown as KernelExports;
+    this.module = m.module;
+    this.memory = new wasmApi.Memory({ initial: 1, maximum: KERNEL_MAX_PAGES, shared: true });
+    this.k = instantiateKernels(m.module, this.memory);
     this.next = align(this.k.heapBase(), 64);
     this.f32View = new Float32Array(this.k.memory.buffer);
     this.i32View = new Int32Array(this.k.memory.buffer);

@@ -11,6 +11,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import type { EngineName } from "../engines/engine";
+import { checkThreads, defaultThreads } from "../engines/kernel-pool";
 import type { Model } from "../models/model";
 import { Generator } from "../random/generator";
 import { writeFileAtomic } from "../runtime/files";
@@ -61,6 +62,11 @@ export interface RunHooks {
   samples?: number;
   /** the lock of the run folder when the caller holds it (lib/experiments/run-lock.ts); otherwise the run takes it */
   lock?: RunLock;
+  /**
+   * threads the fused kernels run on (default: every core); not part of the run's
+   * configuration: the losses are the same bits whatever the count
+   */
+  threads?: number;
 }
 
 /**
@@ -270,10 +276,11 @@ class RunRecorder {
  * held no run, takes back the files it wrote.
  *
  * @param options - what to plan (notebooks), or a plan made by {@link planRun} (the CLI).
- * @throws everything {@link planRun} throws, before anything is written.
+ * @throws everything {@link planRun} throws, and RangeError for bad `threads`, before anything is written.
  * @throws RunLockedError when another process (or another run in this one) writes into the folder.
  */
 export async function runExperiment(options: ExperimentOptions | PlannedExperiment): Promise<ExperimentResult> {
+  if (options.threads !== undefined) checkThreads(options.threads);
   const given = "plan" in options ? options.plan : null;
   const dir = "plan" in options ? options.plan.dir : path.resolve(options.outDir);
   // planned again under the lock when the folder changed since (or planned here for the first time)
@@ -326,8 +333,9 @@ async function trainRun(model: Model, run: RunState, recorder: RunRecorder, hook
   const shouldStop = hooks.shouldStop ?? (() => false);
   const progress = new RunProgress(run, recorder, startStep, hooks.onProgress);
   progress.report(false);
+  const threads = checkThreads(hooks.threads ?? defaultThreads());
   // every row of log.csv comes from one engine: the one that trains
-  const evaluate = (): Record<string, number> => splitLosses(model, examples.evalSplits, { engine, ...chunk });
+  const evaluate = (): Record<string, number> => splitLosses(model, examples.evalSplits, { engine, threads, ...chunk });
   const stop = run.resume ? undefined : recorder.record(0, evaluate());
   if (!stop && startStep < config.maxSteps && !shouldStop()) {
     try {
@@ -342,6 +350,7 @@ async function trainRun(model: Model, run: RunState, recorder: RunRecorder, hook
         evalSplits: examples.evalSplits,
         ...(evalChunk === undefined ? {} : { evalChunkSize: evalChunk }),
         engine,
+        threads,
         onStep: (step, loss) => progress.onStep(step, loss, shouldStop),
         onEval: (ev) => progress.onEval(ev.step, ev.losses),
         progress: (info) => progress.onTrainProgress(info),

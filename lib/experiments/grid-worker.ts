@@ -34,7 +34,7 @@ function dataset(input: string, maxLineLength?: number): Dataset {
   return d;
 }
 
-async function runJob({ job, input, maxLineLength, backend }: WorkerJob): Promise<void> {
+async function runJob({ job, input, maxLineLength, backend, threads }: WorkerJob): Promise<void> {
   try {
     await initBackend(backend, { quiet: true });
     const data = dataset(input, maxLineLength);
@@ -50,6 +50,7 @@ async function runJob({ job, input, maxLineLength, backend }: WorkerJob): Promis
         resume: Boolean(job.resume),
         force: Boolean(job.force),
         ...(backend ? { backend } : {}),
+        threads,
         lock,
         shouldStop: () => interrupted,
         onProgress: (p) => {

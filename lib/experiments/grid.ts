@@ -21,6 +21,7 @@ import * as os from "os";
 import * as path from "path";
 import { parse } from "csv-parse/sync";
 import { stringify } from "csv-stringify/sync";
+import { threadsPerProcess } from "../engines/kernel-pool";
 import type { BackendName } from "../runtime/backend";
 import type { ExperimentResult, ExperimentStatus } from "./experiment";
 import {
@@ -481,6 +482,8 @@ export interface WorkerJob {
   maxLineLength?: number;
   /** the backend to run on */
   backend?: BackendName;
+  /** threads the job's kernels run on: the cores shared among the grid's workers */
+  threads: number;
 }
 
 /** What happens during {@link runGrid}, for progress displays. */
@@ -534,6 +537,7 @@ export async function runGrid(options: GridOptions): Promise<GridRow[]> {
     queue: [...jobs],
     children: [],
     env,
+    threads: threadsPerProcess(count),
     finish: (row) => {
       rows.set(row.tag, row);
       onEvent?.({ type: "done", row, done: rows.size, total: jobs.length });
@@ -562,6 +566,8 @@ interface WorkerPool {
   queue: GridJob[];
   children: ChildProcess[];
   env: NodeJS.ProcessEnv;
+  /** each worker's threads: the cores divided among the workers, so that a grid does not oversubscribe them */
+  threads: number;
   finish: (row: GridRow) => void;
 }
 
@@ -598,6 +604,7 @@ function runWorker(pool: WorkerPool): Promise<void> {
         input,
         ...(options.maxLineLength === undefined ? {} : { maxLineLength: options.maxLineLength }),
         ...(options.backend ? { backend: options.backend } : {}),
+        threads: pool.threads,
       };
       child.send(message);
     };

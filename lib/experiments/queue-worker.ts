@@ -75,6 +75,8 @@ export interface QueueWorkerOptions {
   backend?: BackendName;
   /** the memory ceiling of each job in bytes (default MAKEMORE_MAX_MEMORY, else half of this machine's memory) */
   maxMemory?: number;
+  /** threads each job's kernels run on (default every core; `makemore worker` divides them among its processes) */
+  threads?: number;
   /** one line per event: a job starts, reports a checkpoint, ends */
   log?: (line: string) => void;
 }
@@ -191,6 +193,7 @@ async function trainJob(ctx: JobContext, run: JobRun): Promise<ExperimentResult>
     resume: run.resumed,
     ...(backend ? { backend } : {}),
     ...(ctx.options.maxMemory !== undefined ? { maxMemory: ctx.options.maxMemory } : {}),
+    ...(ctx.options.threads !== undefined ? { threads: ctx.options.threads } : {}),
     shouldStop: () => cancelled.value,
     onEval: (row, best) => reporter.onEval(row.step, row.valLoss, best),
     onProgress: (p) => reporter.onProgress(p.step, p.maxSteps, p.bestValLoss),

@@ -23,6 +23,8 @@ export interface SplitLossOptions {
   chunkSize?: number;
   /** what runs the forward passes: "auto" (default; fused when the model has a fused form), "fused" or "tfjs" */
   engine?: EngineChoice;
+  /** threads the fused kernels split their calls over (default 1; the same bits whatever the count) */
+  threads?: number;
 }
 
 /**
@@ -41,7 +43,7 @@ export function splitLoss(model: Model, data: Examples, options: SplitLossOption
   }
   if (data.n === 0) throw new RangeError("cannot evaluate the loss of an empty split");
   checkTokenIds(model, data);
-  return evaluateLoss(model, data, options.engine ?? "auto", options.chunkSize);
+  return evaluateLoss(model, data, options.engine ?? "auto", options.chunkSize, options.threads);
 }
 
 /** {@link splitLoss} of several named splits, e.g. `{ train, val }`. */

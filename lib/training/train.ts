@@ -28,6 +28,7 @@ import {
 } from "../data/examples";
 import type { Engine, EngineChoice, EngineName, EngineState, GradMap } from "../engines/engine";
 import { createEngine } from "../engines/factory";
+import { checkThreads, defaultThreads } from "../engines/kernel-pool";
 import { exampleKind, type Model } from "../models/model";
 import { Generator } from "../random/generator";
 import { LECTURE_SEED } from "../random/seeds";
@@ -126,6 +127,11 @@ export interface TrainOptions {
   label?: string;
   /** what runs the steps (default "auto": fused when the model and options allow it) */
   engine?: TrainEngine;
+  /**
+   * threads the fused engine splits its kernel calls over (default: every core,
+   * `os.availableParallelism()`); the losses are the same bits whatever the count
+   */
+  threads?: number;
 }
 
 /** What {@link train} returns. */
@@ -282,6 +288,7 @@ function checkOptions(model: Model, data: Examples, options: TrainOptions): Chec
     progress: options.progress ?? true,
     label: options.label ?? "",
     engine: options.engine ?? "auto",
+    threads: checkThreads(options.threads ?? defaultThreads()),
     generator: options.generator ?? new Generator(options.seed ?? LECTURE_SEED),
     evalSplits: options.evalSplits ?? { train: data },
     optimizer: typeof optimizer === "string" ? makeOptimizer(optimizer) : optimizer,
@@ -333,6 +340,7 @@ class TrainingRun {
       targetWidth: targetWidth(data),
       optimizer: o.optimizer,
       fixedBatch: o.batchSize === "full",
+      threads: o.threads,
     });
     if (o.batchSize === "full") {
       // a full batch is the same every step: filled once

@@ -1,0 +1,257 @@
+/**
+ * The kernels on several cores: a pool of worker threads (kernel-worker.js),
+ * each instantiating the kernels' module on the same shared memories as this
+ * thread. A kernel call is split into parts (kernel-calls.ts decides how,
+ * from the problem's shape alone): this thread hands parts 1.. to the workers
+ * through a small shared control block, runs part 0 itself, and waits for the
+ * others with Atomics (a short spin first: most calls take microseconds). A
+ * part that its worker has not taken yet when this thread is done with its
+ * own (the worker is asleep, or its core busy with another process) this
+ * thread takes and runs itself: whoever runs it, a part is the same part.
+ *
+ * The kernels keep no state but their constants, and each part writes its
+ * own rows of the output, so a split changes no bits where the kernel sums
+ * every output element in one order (see wasm/README.md).
+ *
+ * @module
+ */
+import * as os from "os";
+import * as path from "path";
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "worker_threads";
+import type { KernelExports, KernelModule } from "./kernels";
+
+/** Bytes of one worker's slot of the control block: int32 words, then float64 arguments from byte 32. */
+const SLOT_BYTES = 256;
+/**
+ * int32 words of a slot: the call's number, the last call answered, the kernel, the memory, a
+ * failure flag, and the last call taken (by the worker or by this thread: whoever swaps it first).
+ */
+const [GO, DONE, OP, MEMORY, FAILED, TAKEN] = [0, 1, 2, 3, 4, 5];
+/** The first float64 argument of a slot, and how many fit. */
+const [ARGS, MAX_ARGS] = [4, 28];
+/** Op codes besides the kernels' indices (kernel-worker.js). */
+const [ATTACH, STOP] = [-1, -2];
+/**
+ * Bounds of the waits' spin before they sleep, in iterations (about 5 ns each: 0.5 to 100 µs).
+ * Each wait adapts within them: twice as long after a spin that caught its event, half after
+ * one that did not (on a machine busy with other processes the other thread is often not
+ * running, and a long spin only keeps it waiting longer). Timing moves only the speed: the
+ * parts are fixed by the call.
+ */
+const SPIN = { min: 100, max: 20000 };
+
+/** Workers of every pool that have started and not exited yet. */
+let liveWorkers = 0;
+
+/** Worker threads of every pool that are still running (a disposed pool's end soon after). */
+export function kernelWorkers(): number {
+  return liveWorkers;
+}
+
+/** The threads a run uses when none are asked for: every core. */
+export function defaultThreads(): number {
+  return os.availableParallelism();
+}
+
+/** Threads each of `processes` processes takes so that together they do not oversubscribe `cores`: at least 1. */
+export function threadsPerProcess(processes: number, cores = defaultThreads()): number {
+  return Math.max(1, Math.floor(cores / processes));
+}
+
+/** `threads` checked: a whole number from 1 (one line saying what is wrong otherwise). */
+export function checkThreads(threads: number): number {
+  if (!Number.isInteger(threads) || threads < 1) {
+    throw new RangeError(`threads must be a whole number of at least 1, got ${String(threads)}`);
+  }
+  return threads;
+}
+
+/** Worker threads that run parts of kernel calls on shared kernel memories. */
+export class KernelPool {
+  /** threads a call may be split over: this one and the workers */
+  readonly threads: number;
+  private readonly workers: Worker[];
+  private readonly ports: MessagePort[];
+  private readonly words: Int32Array;
+  private readonly args: Float64Array;
+  private readonly memories = new Map<object, number>();
+  /** the kernels' names, indexed as the workers index them (set by the first memory attached) */
+  private names: string[] = [];
+  private calls = 0;
+  /** the parts started since the last join */
+  private readonly pending: number[] = [];
+  /** iterations of the next join's spin (see {@link SPIN}) */
+  private spin = SPIN.min;
+  private disposed = false;
+  /** parts of the workers' that this thread ran because no worker had taken them yet */
+  takenHere = 0;
+
+  /** Starts `threads - 1` workers (none for 1). */
+  constructor(threads: number) {
+    this.threads = checkThreads(threads);
+    const control = new SharedArrayBuffer(SLOT_BYTES * threads);
+    this.words = new Int32Array(control);
+    this.args = new Float64Array(control);
+    this.ports = [];
+    this.workers = [];
+    for (let slot = 1; slot < threads; slot++) {
+      const { port1, port2 } = new MessageChannel();
+      const data = { control, slot, port: port2, spin: SPIN };
+      const worker = new Worker(path.join(__dirname, "kernel-worker.js"), { workerData: data, transferList: [port2] });
+      worker.unref(); // a pool nobody disposed does not keep the process alive
+      liveWorkers++;
+      worker.once("exit", () => liveWorkers--);
+      port1.unref();
+      this.workers.push(worker);
+      this.ports.push(port1);
+    }
+  }
+
+  /**
+   * The kernels of `mem` as parts of calls see them: the workers instantiate
+   * its module on its memory (once per memory); `k` is this thread's instance.
+   */
+  attach(mem: KernelModule, k: KernelExports): KernelThreads {
+    let id = this.memories.get(mem.memory);
+    if (id === undefined) {
+      id = this.memories.size;
+      this.memories.set(mem.memory, id);
+      if (this.names.length === 0) this.names = kernelNames(k);
+      const message = { id, module: mem.module, memory: mem.memory, names: this.names };
+      for (const port of this.ports) port.postMessage(message);
+      for (let part = 1; part < this.threads; part++) this.start(part, id, ATTACH, []);
+      this.join();
+    }
+    return new KernelThreads(this, id, this.names, k);
+  }
+
+  /** Has worker `part` (1 ≤ part < threads) run op `op` on memory `memory` with `args`. */
+  start(part: number, memory: number, op: number, args: ArrayLike<number>): void {
+    if (this.disposed) throw new Error("the kernel pool is disposed");
+    if (args.length > MAX_ARGS) throw new RangeError(`a kernel call of ${args.length} arguments`);
+    const base = part * (SLOT_BYTES / 4);
+    this.words[base + OP] = op;
+    this.words[base + MEMORY] = memory;
+    this.args.set(args, part * (SLOT_BYTES / 8) + ARGS);
+    if (this.pending.length === 0) this.calls++;
+    this.pending.push(part);
+    Atomics.store(this.words, base + GO, this.calls);
+    Atomics.notify(this.words, base + GO);
+  }
+
+  /**
+   * Waits until every part started since the last join is done, running here those of kernel
+   * calls (`local`: this thread's kernels, by the workers' index) that no worker has taken yet.
+   * @throws Error with a worker's message when a part failed.
+   */
+  join(local: readonly Kernel[] | null = null): void {
+    let failure: string | null = null;
+    for (const part of this.pending.splice(0)) {
+      const base = part * (SLOT_BYTES / 4);
+      const op = this.words[base + OP] as number;
+      if (local && op >= 0 && take(this.words, base + TAKEN, this.calls)) {
+        failure ??= this.runHere(local[op] as Kernel, part);
+        this.takenHere++;
+        continue;
+      }
+      const done = base + DONE;
+      let s = this.spin;
+      for (; s > 0 && Atomics.load(this.words, done) !== this.calls; s--);
+      this.spin = s > 0 ? Math.min(SPIN.max, 2 * this.spin) : Math.max(SPIN.min, this.spin >> 1);
+      for (let seen = Atomics.load(this.words, done); seen !== this.calls; seen = Atomics.load(this.words, done)) {
+        Atomics.wait(this.words, done, seen);
+      }
+      failure ??= this.failure(part);
+    }
+    if (failure !== null) throw new Error(`kernel thread: ${failure}`);
+  }
+
+  /** Stops the workers (the memories stay with their owners). */
+  dispose(): void {
+    for (let part = 1; part < this.threads; part++) this.start(part, 0, STOP, []);
+    this.pending.length = 0;
+    this.disposed = true;
+    for (const w of this.workers) void w.terminate();
+    for (const p of this.ports) p.close();
+    this.workers.length = 0;
+  }
+
+  /** Runs worker `part`'s call on this thread; its failure message, or null. */
+  private runHere(kernel: Kernel, part: number): string | null {
+    const at = part * (SLOT_BYTES / 8) + ARGS;
+    try {
+      kernel(...this.args.subarray(at, at + kernel.length));
+      return null;
+    } catch (e) {
+      return (e as Error).message;
+    }
+  }
+
+  /** A worker's failure message, or null. */
+  private failure(part: number): string | null {
+    const flag = part * (SLOT_BYTES / 4) + FAILED;
+    if (this.words[flag] === 0) return null;
+    this.words[flag] = 0;
+    const got = receiveMessageOnPort(this.ports[part - 1] as MessagePort);
+    return got ? String(got.message) : "a worker failed";
+  }
+}
+
+/** A kernel of an instance, called with numbers. */
+type Kernel = (...args: number[]) => unknown;
+
+/**
+ * Takes call `call` of a slot whose last taken call is at words[at]: true for the one thread
+ * (this one or the slot's worker, kernel-worker.js does the same) that swaps it in first.
+ */
+function take(words: Int32Array, at: number, call: number): boolean {
+  for (let t = Atomics.load(words, at); t < call; t = Atomics.load(words, at)) {
+    if (Atomics.compareExchange(words, at, t, call) === t) return true;
+  }
+  return false;
+}
+
+/** One memory's kernels on a pool: what kernel-calls.ts splits its calls with. */
+export class KernelThreads {
+  /** this thread's kernels, by the workers' index */
+  private readonly local: Kernel[];
+
+  constructor(
+    private readonly pool: KernelPool,
+    private readonly memory: number,
+    private readonly names: readonly string[],
+    k: KernelExports,
+  ) {
+    this.local = names.map((n) => (k as unknown as Record<string, Kernel>)[n] as Kernel);
+  }
+
+  /** threads a call may be split over */
+  get threads(): number {
+    return this.pool.threads;
+  }
+
+  /** The index the workers know kernel `name` by. */
+  op(name: keyof KernelExports): number {
+    const i = this.names.indexOf(name);
+    if (i < 0) throw new Error(`no kernel ${name}`);
+    return i;
+  }
+
+  /** Has worker `part` (1 ≤ part < threads) run kernel `op` with `args`. */
+  start(part: number, op: number, args: ArrayLike<number>): void {
+    this.pool.start(part, this.memory, op, args);
+  }
+
+  /** Waits for every part started (running here those no worker has taken yet). */
+  join(): void {
+    this.pool.join(this.local);
+  }
+}
+
+/** The exported functions of an instance, in a fixed order. */
+function kernelNames(k: KernelExports): string[] {
+  const exports = k as unknown as Record<string, unknown>;
+  return Object.keys(exports)
+    .filter((n) => typeof exports[n] === "function")
+    .sort();
+}
