@@ -346,17 +346,34 @@ function hasTorch() {
 }
 
 /**
- * PyTorch for `npm run bench` (`setup.js --bench`): Debian's python3-torch, installed when
- * missing and root. Never fatal: without it the benchmark prints the lib's rows only.
+ * @returns {boolean} whether the BLAS that PyTorch loads is OpenBLAS: Debian's python3-torch
+ * links libblas.so.3, which without OpenBLAS is the reference BLAS (a 512x64 by 64x256 product
+ * measured 2.7 ms there against 0.17 ms with OpenBLAS: every PyTorch figure of the bench 4-6x slower)
+ */
+function torchHasOpenBlas() {
+  const maps = "import torch; print(open('/proc/self/maps').read())";
+  const r = spawnSync("/usr/bin/python3", ["-c", maps], { encoding: "utf8" });
+  return r.status === 0 && /openblas/i.test(r.stdout);
+}
+
+/**
+ * PyTorch for `npm run bench` (`setup.js --bench`): Debian's python3-torch and OpenBLAS under it,
+ * installed when missing and root. Never fatal: without PyTorch the benchmark prints the lib's rows
+ * only; without OpenBLAS it says that PyTorch's figures are the reference BLAS's.
  */
 function ensureTorch() {
-  if (hasTorch()) return;
+  const ready = () => hasTorch() && torchHasOpenBlas();
+  if (ready()) return;
   if (!canApt()) {
-    log("note: PyTorch is missing (sudo apt-get install python3-torch): the benchmark will print our rows only");
+    log(
+      hasTorch()
+        ? "note: PyTorch runs on the reference BLAS (sudo apt-get install libopenblas0-pthread): its figures will be slow"
+        : "note: PyTorch is missing (sudo apt-get install python3-torch libopenblas0-pthread): the benchmark will print our rows only",
+    );
     return;
   }
   try {
-    aptInstall(["python3-torch"], hasTorch);
+    aptInstall(["python3-torch", "libopenblas0-pthread"], ready);
   } catch (e) {
     log(`note: ${/** @type {Error} */ (e).message}: the benchmark will print our rows only`);
   }
