@@ -12,7 +12,7 @@ import * as path from "path";
 import { buildSequences } from "../lib/data/sequences";
 import { Vocab } from "../lib/data/vocab";
 import { GraphNet, type GraphModel } from "../lib/engines/graph-net";
-import { KernelCalls, mat } from "../lib/engines/kernel-calls";
+import { KernelCalls, mat, setSplitMin } from "../lib/engines/kernel-calls";
 import { createEngine } from "../lib/engines/factory";
 import { kernelWorkers, KernelPool, threadsPerProcess } from "../lib/engines/kernel-pool";
 import { KernelMemory } from "../lib/engines/kernels";
@@ -55,6 +55,11 @@ const differing = (want: Int32Array[], got: Int32Array[]): number[] =>
   want.map((w, i) => w.filter((v, j) => v !== got[i]?.[j]).length);
 
 describe("a split call gives the bits of one call", () => {
+  // these sizes are small: split every call from 65,536 multiply-adds on, as the kernels did before 2^20
+  let previous = 0;
+  beforeAll(() => (previous = setSplitMin(1 << 16)));
+  afterAll(() => setSplitMin(previous));
+
   /** The same products on a memory of its own, its calls split over `threads`. */
   function products(threads: number): Float32Array[] {
     const mem = new KernelMemory();
@@ -141,7 +146,8 @@ test("parts no worker has taken yet (workers asleep) run on the calling thread, 
   // in a process of its own: jest's sandbox slows this thread down enough that the workers always win the race
   const script = [
     'require("tsx/cjs");',
-    'const { KernelCalls, mat } = require("./lib/engines/kernel-calls");',
+    'const { KernelCalls, mat, setSplitMin } = require("./lib/engines/kernel-calls");',
+    "setSplitMin(1 << 16);", // 64·64·64 multiply-adds: split, as every call over 65,536 was before 2^20
     'const { KernelPool } = require("./lib/engines/kernel-pool");',
     'const { KernelMemory } = require("./lib/engines/kernels");',
     "const mem = new KernelMemory();",
