@@ -48,6 +48,15 @@ function expectIncreasing(steps: readonly number[]): void {
   expect(steps.every((s, i) => i === 0 || s > (steps[i - 1] as number))).toBe(true);
 }
 
+/** Resumes the run in `out` for two evaluations of `every` steps; checks it starts at `last`; the log's steps after. */
+async function resumeFrom(out: string, last: number, every: number): Promise<number[]> {
+  const args = ["train", "-o", out, "--resume", "--max-steps", String(last + 2 * every), "--eval-every", String(every)];
+  const resumed = await runCli(args);
+  expect(resumed.code).toBe(0);
+  expect(resumed.stdout).toMatch(new RegExp(`started from step ${last}:`));
+  return loggedSteps(out);
+}
+
 /** Steps of the log in file order (one lineage of runs: they must only grow). */
 function loggedSteps(out: string): number[] {
   return readRunLog(path.join(out, "log.csv")).map((r) => r.step);
@@ -81,19 +90,7 @@ test("after SIGKILL a resume loses at most one evaluation interval and log.csv h
   const last = meta(path.join(out, "last.ckpt")).step;
   // last.ckpt is rolled at each evaluation: it holds the last logged step (or the one before, if killed in between)
   expect(last).toBeGreaterThanOrEqual((logged.at(-1) as number) - 100);
-  const resumed = await runCli([
-    "train",
-    "-o",
-    out,
-    "--resume",
-    "--max-steps",
-    String(last + 200),
-    "--eval-every",
-    "100",
-  ]);
-  expect(resumed.code).toBe(0);
-  expect(resumed.stdout).toMatch(new RegExp(`started from step ${last}:`));
-  const steps = loggedSteps(out);
+  const steps = await resumeFrom(out, last, 100);
   expect(steps.slice(-2)).toEqual([last + 100, last + 200]);
   expectIncreasing(steps);
 });
@@ -109,20 +106,7 @@ test("a second Ctrl-C during the save leaves last.ckpt no older than model.ckpt,
   expect((await done).code).toBe(130);
   const last = meta(path.join(out, "last.ckpt")).step;
   expect(last).toBeGreaterThanOrEqual(meta(path.join(out, "model.ckpt")).step);
-  const resumed = await runCli([
-    "train",
-    "-o",
-    out,
-    "--resume",
-    "--max-steps",
-    String(last + 20),
-    "--eval-every",
-    "20",
-  ]);
-  expect(resumed.code).toBe(0);
-  expect(resumed.stdout).toMatch(new RegExp(`started from step ${last}:`));
-  const steps = loggedSteps(out);
-  expectIncreasing(steps);
+  expectIncreasing(await resumeFrom(out, last, 20));
 });
 
 test("a grid stopped by SIGTERM writes results.csv; grid --resume trains only what did not finish", async () => {
