@@ -878,11 +878,11 @@ describe("small kernels", () => {
       const out = (): Float32Array => mem.f32(outAt, N + 16);
       out().fill(-1);
       out().set(start);
-      mem.k.colSum(M, N, xAt, outAt, 0);
+      mem.k.colSum(M, N, xAt, N, outAt, 0);
       expectClose(out().subarray(0, N), sums, 1e-6);
       expect(Array.from(out().subarray(N))).toEqual(Array(16).fill(-1));
       out().set(start);
-      mem.k.colSum(M, N, xAt, outAt, 1);
+      mem.k.colSum(M, N, xAt, N, outAt, 1);
       expectClose(
         out().subarray(0, N),
         sums.map((s, j) => s + (start[j] as number)),

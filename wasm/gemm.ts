@@ -258,10 +258,10 @@ export function transpose(rows: i32, cols: i32, src: usize, dst: usize): void {
   }
 }
 
-/** out[N] = (acc ? out : 0) + Σ_i x[i, :] over M rows. */
-export function colSum(M: i32, N: i32, x: usize, out: usize, acc: i32): void {
+/** out[N] = (acc ? out : 0) + Σ_i x[i, :] over M rows of x, ld floats apart (a block of columns of a wider x). */
+export function colSum(M: i32, N: i32, x: usize, ld: i32, out: usize, acc: i32): void {
   let j = 0;
-  const sx = fb(N);
+  const sx = fb(ld);
   for (; j + 4 <= N; j += 4) {
     const jo = fb(j);
     let s = acc ? v128.load(out + jo) : f32x4.splat(0);

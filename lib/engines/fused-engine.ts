@@ -14,6 +14,7 @@ import { evalChunk } from "./chunks";
 import type { Engine, EngineState, GradMap } from "./engine";
 import { graphBytes, GraphNet, type GraphModel } from "./graph-net";
 import { checkThreads, KernelPool } from "./kernel-pool";
+import { ThreadChoice } from "./thread-choice";
 import { kernelsAvailable, kernelsUnavailableReason } from "./kernels";
 
 /** The most kernel memory a graph may take: 3.5 GiB of WebAssembly's 4 GiB address space. */
@@ -56,6 +57,8 @@ export class FusedEngine implements Engine {
   private readonly pool: KernelPool | null;
   /** networks for evaluation, by chunk size (the chunking decides the rounding, so it stays fixed) */
   private readonly evalNets = new Map<number, GraphNet>();
+  /** with a pool: whether the steps run faster on it or on this thread alone, timed on the first steps */
+  private readonly choice: ThreadChoice | null;
 
   constructor(
     private readonly model: GraphModel,
@@ -64,6 +67,7 @@ export class FusedEngine implements Engine {
     threads = 1,
   ) {
     this.pool = checkThreads(threads) > 1 ? new KernelPool(threads) : null;
+    this.choice = this.pool ? new ThreadChoice() : null;
     try {
       this.net = new GraphNet(model, batchSize, true, this.pool);
     } catch (e) {
@@ -77,7 +81,9 @@ export class FusedEngine implements Engine {
   }
 
   step(lr: number, onGrads?: (grads: GradMap) => void): number {
-    const loss = this.net.forwardBackward();
+    const loss = this.choice
+      ? this.choice.time(this.net, () => this.net.forwardBackward())
+      : this.net.forwardBackward();
     if (onGrads) this.withVariables(() => showGradients(this.net, onGrads));
     this.update(lr);
     return loss;
@@ -95,8 +101,14 @@ export class FusedEngine implements Engine {
     const size = evalChunk(this.model, data.n, "fused", chunkSize);
     const net = this.evalNets.get(size) ?? new GraphNet(this.model, size, false, this.pool);
     this.evalNets.set(size, net);
+    net.threaded = this.choice?.choice ?? true;
     net.copyStateFrom(this.net);
     return evaluateOn(net, data);
+  }
+
+  /** Threads the steps run on: the pool's, or 1 once the first steps showed this thread alone faster. */
+  get threadsInUse(): number {
+    return this.choice?.choice === false ? 1 : (this.pool?.threads ?? 1);
   }
 
   withVariables<T>(fn: () => T): T {

@@ -127,6 +127,15 @@ export class GraphNet {
     this.written = new Written(this.l.g.nodeCount);
   }
 
+  /** Whether the kernel calls are split over the pool's threads (false: all on this thread; the same bits either way). */
+  get threaded(): boolean {
+    return this.kc.threaded;
+  }
+
+  set threaded(on: boolean) {
+    this.kc.threaded = on;
+  }
+
   /** Bytes of kernel memory in use. */
   get bytes(): number {
     return this.mem.bytes;

@@ -51,11 +51,12 @@ const size = (m: Mat): number => m.rows * m.cols;
 
 /**
  * Work (about multiply-adds) under which a call runs whole on this thread. A split costs
- * microseconds: at 65,536 the lecture MLP (products of 192k) and the GRU ran slower on 2 threads
- * than on 1 (20,000 MLP steps 3.0 s → 4.1 s); at 2^20 the MLP runs as on 1 thread and the
- * transformer keeps its speedup (400 steps 9.2 → 6.9 s).
+ * microseconds: at 65,536 the lecture MLP (products of 192k) and the GRU's steps (32 lines) ran
+ * slower on 2 threads than on 1. At 2^18 the transformer's attention and its memory-bound calls
+ * split too, so each thread keeps working on the rows it wrote: 5% faster than at 2^20 (steps of
+ * the two thresholds alternated in one process).
  */
-let SPLIT_MIN = 1 << 20;
+let SPLIT_MIN = 1 << 18;
 
 /** Sets the work under which calls run whole (tests split small calls with it); returns the previous value. */
 export function setSplitMin(work: number): number {
@@ -66,7 +67,23 @@ export function setSplitMin(work: number): number {
 
 /** The kernels {@link KernelCalls} splits over threads. */
 type SplitKernel =
-  "gemm" | "geluForward" | "geluBackward" | "layerNormForward" | "attentionForward" | "attentionBackward";
+  | "gemm"
+  | "colSum"
+  | "addForward"
+  | "addGrad"
+  | "geluForward"
+  | "geluBackward"
+  | "layerNormForward"
+  | "attentionForward"
+  | "attentionBackward";
+
+/**
+ * The work (in multiply-adds of a product) one value of a memory-bound kernel counts for: an add
+ * or a LayerNorm moves each value through memory at about the time a product spends on 16
+ * multiply-adds. Splitting these also keeps each thread's rows in its own core's cache: a
+ * transformer step on 2 threads 12.98 → 12.04 ms with the adds and LayerNorm split.
+ */
+const MEMORY_BOUND = 16;
 
 /**
  * The kernels of one module instance, called by name: each method takes the
@@ -84,7 +101,10 @@ export class KernelCalls {
     private readonly t: KernelThreads | null = null,
   ) {}
 
-  /** Threads the calls are split over (per-thread scratch: {@link GraphBuilder.threads}). */
+  /** false: every call runs whole on this thread, the pool stays idle (the same bits: see {@link split}) */
+  threaded = true;
+
+  /** Threads the calls may be split over (per-thread scratch: {@link GraphBuilder.threads}). */
   get threads(): number {
     return this.t?.threads ?? 1;
   }
@@ -126,7 +146,7 @@ export class KernelCalls {
     work: number,
     args: (from: number, count: number, part: number) => number[],
   ): void {
-    const t = this.t;
+    const t = this.threaded ? this.t : null;
     const parts = t === null || work < SPLIT_MIN ? 1 : Math.min(t.threads, Math.ceil(n / unit));
     const per = Math.ceil(n / parts / unit) * unit;
     let part = 1;
@@ -155,17 +175,28 @@ export class KernelCalls {
 
   /** out [1, N] = (acc ? out : 0) + the column sums of x [M, N]. */
   colSum(out: Mat, x: Mat, acc: Acc = 0): void {
-    this.k.colSum(x.rows, x.cols, x.at, out.at, acc);
+    // split by columns: each column's sum keeps its order
+    this.split("colSum", x.cols, 16, MEMORY_BOUND * size(x), (j, n) => [
+      x.rows,
+      n,
+      x.at + 4 * j,
+      x.cols,
+      out.at + 4 * j,
+      acc,
+    ]);
   }
 
   /** out = a + b, elementwise. */
   addForward(out: Mat, a: Mat, b: Mat): void {
-    this.k.addForward(size(out), a.at, b.at, out.at);
+    this.split("addForward", size(out), 16, MEMORY_BOUND * size(out), (i, n) => {
+      const o = 4 * i;
+      return [n, a.at + o, b.at + o, out.at + o];
+    });
   }
 
   /** dx = (acc ? dx : 0) + dy, elementwise (a gradient passed on). */
   addGrad(dx: Mat, dy: Mat, acc: Acc): void {
-    this.k.addGrad(size(dx), dy.at, dx.at, acc);
+    this.split("addGrad", size(dx), 16, MEMORY_BOUND * size(dx), (i, n) => [n, dy.at + 4 * i, dx.at + 4 * i, acc]);
   }
 
   /** Zeros. */
@@ -242,7 +273,7 @@ export class KernelCalls {
 
   /** dx (+)= dOut · NewGELU'(x), from the forward pass's gate */
   geluBackward(dx: Mat, x: Mat, gate: Mat, dOut: Mat, acc: Acc): void {
-    this.split("geluBackward", size(x), 16, 4 * size(x), (i, n) => {
+    this.split("geluBackward", size(x), 16, MEMORY_BOUND * size(x), (i, n) => {
       const o = 4 * i;
       return [n, x.at + o, gate.at + o, dOut.at + o, dx.at + o, acc];
     });
@@ -330,8 +361,7 @@ export class KernelCalls {
   /** LayerNorm of each row of x [M, N]; keeps each row's mean and 1/std in mean [M], rstd [M]. */
   layerNormForward(out: Mat, x: Mat, p: { gamma: Mat; beta: Mat; eps: number; mean: Mat; rstd: Mat }): void {
     const N = x.cols;
-    // work: one per value (a few operations each, but memory-bound: at [512, 64] a split costs what it saves)
-    this.split("layerNormForward", x.rows, 16, size(x), (i, rows) => {
+    this.split("layerNormForward", x.rows, 16, MEMORY_BOUND * size(x), (i, rows) => {
       const [r, o] = [4 * i * N, 4 * i];
       return [rows, N, x.at + r, p.gamma.at, p.beta.at, p.eps, p.mean.at + o, p.rstd.at + o, out.at + r];
     });

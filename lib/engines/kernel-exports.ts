@@ -35,8 +35,8 @@ export interface KernelFunctions {
   ): void;
   /** dst[cols, rows] = src[rows, cols]ᵀ, in 4 x 4 blocks of SIMD shuffles. */
   transpose(rows: I32, cols: I32, src: Ptr, dst: Ptr): void;
-  /** out[N] = (acc ? out : 0) + Σ_i x[i, :] over M rows. */
-  colSum(M: I32, N: I32, x: Ptr, out: Ptr, acc: I32): void;
+  /** out[N] = (acc ? out : 0) + Σ_i x[i, :] over M rows of x, ld floats apart (a block of columns of a wider x). */
+  colSum(M: I32, N: I32, x: Ptr, ld: I32, out: Ptr, acc: I32): void;
   /** y = tanh(x) over n values, in vectors of 4 (up to 3 values past n are read and written too). */
   tanhForward(n: I32, x: Ptr, y: Ptr): void;
   /** dx = dy · (1 - y²) over n values, y = tanh(x); in vectors of 4 like tanhForward. */
