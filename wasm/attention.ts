@@ -290,9 +290,20 @@ function gather(T: i32, hs: i32, hsp: i32, src: usize, ld: i32, dst: usize): voi
   for (let t = 0; t < T; t++) {
     const ps = src + f(t * ld);
     const pd = dst + f(t * hsp);
-    memory.copy(pd, ps, f(hs));
+    copyFloats(hs, ps, pd);
     if (hsp > hs) memory.fill(pd + f(hs), 0, f(hsp - hs));
   }
+}
+
+/**
+ * n floats from ps to pd, 4 at a time while 4 remain: a head's row is a few
+ * vectors, and memory.copy on shared memory is a call into the runtime (the
+ * forward kernel took 140 µs for [32·16, 192] with it, 130 without).
+ */
+function copyFloats(n: i32, ps: usize, pd: usize): void {
+  let d = 0;
+  for (; d + 4 <= n; d += 4) v128.store(pd + f(d), v128.load(ps + f(d)));
+  for (; d < n; d++) store<f32>(pd + f(d), load<f32>(ps + f(d)));
 }
 
 /** dst[d, t] = src[t, d] for d < hs, t < T (dst is [hsp, Tp]; its padding stays as it is: zeros). */
@@ -309,7 +320,7 @@ function scatter(T: i32, hs: i32, hsp: i32, src: usize, dst: usize, ld: i32, acc
     const ps = src + f(t * hsp);
     const pd = dst + f(t * ld);
     if (!acc) {
-      memory.copy(pd, ps, f(hs));
+      copyFloats(hs, ps, pd);
       continue;
     }
     let d = 0;
