@@ -59,13 +59,19 @@ export interface EngineOptions {
   doing?: string;
   /** threads the fused engine's kernel calls are split over (default 1; the tfjs engine ignores it) */
   threads?: number;
+  /**
+   * false: the steps run on all `threads` (a benchmark's fixed count); by default a fused engine on
+   * several threads times its first steps on them and on one, and keeps the faster (same losses)
+   */
+  chooseThreads?: boolean;
 }
 
 /** An engine for training `model` (see {@link planEngine} for which). */
 export function createEngine(model: Model, options: EngineOptions): Engine {
   const plan = planEngine(model, options.engine ?? "auto", options.batchSize, true, options.doing);
   if (plan.name === "fused") {
-    return new FusedEngine(plan.model, options.batchSize, options.optimizer, options.threads ?? 1);
+    const threads = { count: options.threads ?? 1, choose: options.chooseThreads ?? true };
+    return new FusedEngine(plan.model, options.batchSize, options.optimizer, threads);
   }
   return new TfjsEngine(model, options.batchSize, options.targetWidth, options.optimizer, options.fixedBatch);
 }

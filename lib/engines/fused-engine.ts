@@ -48,7 +48,10 @@ export function fusedPlan(model: Model, batch: number, training = true): GraphMo
   return model;
 }
 
-/** An {@link Engine} over a {@link GraphNet}, its kernel calls split over `threads` threads. */
+/**
+ * An {@link Engine} over a {@link GraphNet}, its kernel calls split over `threads.count` threads
+ * (with `threads.choose`: or on this one alone, when its first steps run faster so).
+ */
 export class FusedEngine implements Engine {
   readonly name = "fused";
   readonly batch: Batch;
@@ -64,10 +67,10 @@ export class FusedEngine implements Engine {
     private readonly model: GraphModel,
     batchSize: number,
     private readonly optimizer: Optimizer,
-    threads = 1,
+    threads: { count: number; choose: boolean } = { count: 1, choose: false },
   ) {
-    this.pool = checkThreads(threads) > 1 ? new KernelPool(threads) : null;
-    this.choice = this.pool ? new ThreadChoice() : null;
+    this.pool = checkThreads(threads.count) > 1 ? new KernelPool(threads.count) : null;
+    this.choice = this.pool && threads.choose ? new ThreadChoice() : null;
     try {
       this.net = new GraphNet(model, batchSize, true, this.pool);
     } catch (e) {
