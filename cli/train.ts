@@ -125,6 +125,7 @@ function planOptions(io: Io, flags: TrainFlags): PlanOptions {
     ...(flags.maxParams !== undefined ? { maxParams: flags.maxParams } : {}),
     ...(flags.maxMemory !== undefined ? { maxMemory: flags.maxMemory } : {}),
     ...(flags.backend ? { backend: flags.backend } : {}),
+    ...(flags.threads !== undefined ? { threads: flags.threads } : {}),
   };
 }
 

@@ -18,6 +18,7 @@ import {
   checkRunMemory,
   dataSize,
   estimateRunMemory,
+  KERNEL_WORKER_BYTES,
   formatBytes,
   memoryCeiling,
   MemoryLimitError,
@@ -50,6 +51,23 @@ test("the fused kernel memory is the graph's own layout, for every kind and batc
       net.dispose();
     }
   }
+});
+
+test("on 3 threads the estimate counts each thread's scratch in the kernel memory and 2 worker threads", () => {
+  const names = { lines: 32033, chars: 196113 };
+  const config = resolveConfig({ model: "transformer", blockSize: 16 });
+  const one = estimateRunMemory(config, names, 27, { fusedAvailable: true });
+  const three = estimateRunMemory(config, names, 27, { fusedAvailable: true, threads: 3 });
+  const part = (e: typeof one, name: string): number | undefined => e.parts.find((p) => p.name.startsWith(name))?.bytes;
+  const net = buildModel(config, 27);
+  if (!isOpsModel(net)) throw new Error("the transformer has no fused graph");
+  const kernel3 = graphBytes(net, config.batchSize, true, 3);
+  net.dispose();
+  expect(kernel3).toBeGreaterThan(part(one, "fused kernel memory") as number); // attention's scratch: a block per thread
+  expect(part(three, "fused kernel memory")).toBe(kernel3);
+  expect(part(one, "1 kernel worker")).toBeUndefined();
+  expect(part(three, "2 kernel worker threads")).toBe(2 * KERNEL_WORKER_BYTES);
+  expect(three.total - one.total).toBeGreaterThan(2 * KERNEL_WORKER_BYTES);
 });
 
 test("a sequence model's fused estimate is its graph's layout; the tfjs one is sized from the eager forward pass", () => {

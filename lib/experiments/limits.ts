@@ -91,7 +91,12 @@ export interface MemoryEstimate {
 export interface EstimateOptions {
   /** whether the fused kernels can run here (lib/engines/kernels.ts kernelsAvailable()) */
   fusedAvailable: boolean;
+  /** threads the fused kernels run on (default 1): each has its scratch in the kernel memory, each worker its own heap */
+  threads?: number;
 }
+
+/** Memory of one kernel worker thread, its V8 heap and its instance of the kernels (measured 16.6 MB of RSS; rounded up). */
+export const KERNEL_WORKER_BYTES = 20 * 2 ** 20;
 
 /** The memory a run of `config` on data of `size` with `vocabSize` tokens will need (see the module comment). */
 export function estimateRunMemory(
@@ -109,7 +114,8 @@ export function estimateRunMemory(
   const evalExamples = Math.max(2, Math.min(examples, evalSubsetSize(spec.examples, config.blockSize)));
   const model = P <= SIZING_MAX_PARAMS ? buildForSizing(config, vocabSize) : null;
   try {
-    const fused = model && options.fusedAvailable ? fusedStep(model, config.batchSize, P, evalExamples) : null;
+    const threads = options.threads ?? 1;
+    const fused = model && options.fusedAvailable ? fusedStep(model, config.batchSize, P, evalExamples, threads) : null;
     const step = fused ?? tfjsStep(model, config.batchSize, P, evalExamples);
     const parts = [...runParts(config, size, P, examples, sequence), ...step.parts].sort((a, b) => b.bytes - a.bytes);
     const total = parts.reduce((a, p) => a + p.bytes, 0);
@@ -160,15 +166,23 @@ interface StepMemory {
  * (the previous one may not be collected yet), or null when the fused engine
  * would not take the batch.
  */
-function fusedStep(model: Model & OpsModel, batch: number, P: number, evalExamples: number): StepMemory | null {
+function fusedStep(
+  model: Model & OpsModel,
+  batch: number,
+  P: number,
+  evalExamples: number,
+  threads: number,
+): StepMemory | null {
   if (batch < (model.examples === "sequence" ? 1 : 2)) return null;
-  const train = graphBytes(model, batch);
+  const train = graphBytes(model, batch, true, threads);
   if (train > FUSED_MAX_BYTES) return null;
-  const evaluation = graphBytes(model, evalChunk(model, evalExamples, "fused"), false);
+  const evaluation = graphBytes(model, evalChunk(model, evalExamples, "fused"), false, threads);
+  const workers = threads - 1;
   return {
     parts: [
       { name: "fused kernel memory (parameters, gradients, activations)", bytes: train },
       { name: "evaluation", bytes: 2 * evaluation },
+      ...(workers > 0 ? [{ name: `${workers} kernel worker thread${workers > 1 ? "s" : ""}`, bytes: workers * KERNEL_WORKER_BYTES }] : []), // prettier-ignore
     ],
     tfjsBytes: P * 4,
   };

@@ -21,6 +21,7 @@ import { DataError } from "../data/lines";
 import { Vocab } from "../data/vocab";
 import type { EngineName } from "../engines/engine";
 import { kernelsAvailable } from "../engines/kernels";
+import { defaultThreads } from "../engines/kernel-pool";
 import { findModel } from "../models/registry";
 import type { BackendName } from "../runtime/backend";
 import { nativeUnavailableReason } from "../runtime/tf";
@@ -70,6 +71,8 @@ export interface RunLimits {
   maxMemory?: number;
   /** the TensorFlow.js backend the run will use (default: {@link plannedBackend}) */
   backend?: BackendName;
+  /** threads the fused kernels run on (default: every core), which the memory estimate counts */
+  threads?: number;
 }
 
 /** What {@link planRun} is asked. */
@@ -184,7 +187,8 @@ export function planModel(
   if (limits.maxParams !== undefined && params > limits.maxParams) {
     throw new ParameterLimitError(params, limits.maxParams, `the ${config.model} model`);
   }
-  const memory = estimateRunMemory(config, size, vocabSize, { fusedAvailable: kernelsAvailable() });
+  const threads = limits.threads ?? defaultThreads();
+  const memory = estimateRunMemory(config, size, vocabSize, { fusedAvailable: kernelsAvailable(), threads });
   checkRunMemory(memory, limits.ceiling ?? memoryCeiling(limits.maxMemory), plannedBackend(limits.backend), what);
   const chunked = memory.engine === "fused" && kindOf(config) === "sequence";
   return {
