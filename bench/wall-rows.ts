@@ -53,7 +53,7 @@ export function runWall(steps: number, python: string | null, log: (line: string
     cli.push("--max-steps", String(steps), "--eval-every", "500", "-o", path.join(scratch, "ours"));
     rows.push({
       run: "makemore train",
-      threads: 1,
+      threads: os.availableParallelism(), // the CLI's default: every core (or 1 when its first steps ran faster so)
       steps,
       ...timed(process.execPath, cli, path.join(scratch, "ours.err")),
     });

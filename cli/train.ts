@@ -73,7 +73,7 @@ export function trainCommand(ctx: CliContext): Command {
     .addOption(
       new Option(
         "--threads <n>",
-        "most threads the fused kernels run on (default: every core; the first steps time them against 1 thread and keep the faster; same losses whatever the count)",
+        "most threads the fused kernels run on (default: every core; timed steps compare them with 1 thread and keep the faster; same losses whatever the count)",
       ).argParser(intOption(1, MAX_THREADS)),
     )
     .addHelpText(

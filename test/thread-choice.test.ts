@@ -1,7 +1,8 @@
 /**
  * The thread choice (lib/engines/thread-choice.ts): an engine on a pool times
- * its first steps threaded and on one thread, alternately, keeps the faster,
- * and its losses do not depend on the choice.
+ * its steps threaded and on one thread, alternately, after 2 steps and again
+ * after 1,000, and keeps the faster way between (test/threads.test.ts: the
+ * losses do not depend on the choice).
  */
 import { ThreadChoice } from "../lib/engines/thread-choice";
 
@@ -43,6 +44,24 @@ test("threads stay when they are faster, and when one thread is faster by less t
       threaded: true,
     });
   }
+});
+
+test("a timing again from step 1,000 can take back the first choice", () => {
+  let now = 0;
+  let n = 0;
+  const net = { threaded: true, ways: "" };
+  // one thread is faster for the first 500 steps (a slow spell of the pool), threads after
+  const step = (): void => {
+    n++;
+    net.ways += net.threaded ? "T" : "1";
+    now += net.threaded ? (n <= 500 ? 12 : 8) : 10;
+  };
+  const choice = new ThreadChoice(() => now);
+  for (let i = 0; i < 1100; i++) choice.time(net, step);
+  expect(net.ways.slice(32, 1000)).toBe("1".repeat(968)); // the first choice
+  expect(net.ways.slice(1000, 1030)).toBe("TTT111".repeat(5)); // timed again
+  expect(net.ways.slice(1030)).toBe("T".repeat(70));
+  expect(choice.choice).toBe(true);
 });
 
 test("a slow spell of the machine during one run does not decide: the medians do", () => {

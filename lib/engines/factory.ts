@@ -61,7 +61,7 @@ export interface EngineOptions {
   threads?: number;
   /**
    * false: the steps run on all `threads` (a benchmark's fixed count); by default a fused engine on
-   * several threads times its first steps on them and on one, and keeps the faster (same losses)
+   * several threads times some steps on them and on one, and keeps the faster (same losses)
    */
   chooseThreads?: boolean;
 }

@@ -50,7 +50,7 @@ export function fusedPlan(model: Model, batch: number, training = true): GraphMo
 
 /**
  * An {@link Engine} over a {@link GraphNet}, its kernel calls split over `threads.count` threads
- * (with `threads.choose`: or on this one alone, when its first steps run faster so).
+ * (with `threads.choose`: or on this one alone, when timed steps run faster so; thread-choice.ts).
  */
 export class FusedEngine implements Engine {
   readonly name = "fused";
@@ -60,7 +60,7 @@ export class FusedEngine implements Engine {
   private readonly pool: KernelPool | null;
   /** networks for evaluation, by chunk size (the chunking decides the rounding, so it stays fixed) */
   private readonly evalNets = new Map<number, GraphNet>();
-  /** with a pool: whether the steps run faster on it or on this thread alone, timed on the first steps */
+  /** with a pool: whether the steps run faster on it or on this thread alone, timed on its steps 2 and 1,000 on */
   private readonly choice: ThreadChoice | null;
 
   constructor(
@@ -109,7 +109,7 @@ export class FusedEngine implements Engine {
     return evaluateOn(net, data);
   }
 
-  /** Threads the steps run on: the pool's, or 1 once the first steps showed this thread alone faster. */
+  /** Threads the steps run on: the pool's, or 1 once timed steps showed this thread alone faster. */
   get threadsInUse(): number {
     return this.choice?.choice === false ? 1 : (this.pool?.threads ?? 1);
   }
