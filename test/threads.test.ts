@@ -1,7 +1,7 @@
 /**
  * The kernels on a pool of worker threads (lib/engines/kernel-pool.ts): a
  * split call gives the bits of one call whatever the thread count (products,
- * attention, GELU, LayerNorm, column sums, adds, evaluation), every CLI model kind trains to the
+ * attention, GELU, LayerNorm, column sums, adds, AdamW, evaluation), every CLI model kind trains to the
  * same log and samples at 1, 2 and 3 threads, a failing part throws its
  * worker's message, bad thread counts are refused with one line, the tensor
  * count stays flat, and the workers end with their pool.
@@ -85,10 +85,14 @@ describe("a split call gives the bits of one call", () => {
     const [sum, acc] = [fill(1, 9001), fill(1, 9001)];
     k.addForward(sum, x, y);
     k.addGrad(acc, gate, 1);
-    return [C, dW, y, gate, db, sum, acc].map((m) => mem.f32(m.at, m.rows * m.cols).slice());
+    const [w, dw, m1, m2] = [fill(1, 9001), fill(1, 9001), fill(1, 9001), fill(1, 9001)];
+    mem.f32(m2.at, 9001).forEach((x, i, v) => (v[i] = x * x)); // a second moment is not negative
+    const c = { decay: 0.999, beta1: 0.9, keep1: 0.1, beta2: 0.99, keep2: 0.01, stepSize: 1e-3, bc2Sqrt: 0.3, eps: 1e-8 }; // prettier-ignore
+    k.adamwUpdate(w, dw, m1, m2, c);
+    return [C, dW, y, gate, db, sum, acc, w, m1, m2].map((m) => mem.f32(m.at, m.rows * m.cols).slice());
   }
 
-  test("matmul (with bias, accumulating), matmulAtB, GELU, column sums and adds at 2 and 3 threads", () => {
+  test("matmul (with bias, accumulating), matmulAtB, GELU, column sums, adds and AdamW at 2 and 3 threads", () => {
     const one = products(1).map(bits);
     for (const threads of [2, 3]) expect(differing(one, products(threads).map(bits))).toEqual(one.map(() => 0));
   });

@@ -75,7 +75,8 @@ type SplitKernel =
   | "geluBackward"
   | "layerNormForward"
   | "attentionForward"
-  | "attentionBackward";
+  | "attentionBackward"
+  | "adamwUpdate";
 
 /**
  * The work (in multiply-adds of a product) one value of a memory-bound kernel counts for: an add
@@ -500,21 +501,12 @@ export class KernelCalls {
 
   /** One AdamW step of p from dp with the moments m, v (all the same layout). */
   adamwUpdate(p: Mat, dp: Mat, m: Mat, v: Mat, c: AdamWStep): void {
-    this.k.adamwUpdate(
-      size(p),
-      p.at,
-      dp.at,
-      m.at,
-      v.at,
-      c.decay,
-      c.beta1,
-      c.keep1,
-      c.beta2,
-      c.keep2,
-      c.stepSize,
-      c.bc2Sqrt,
-      c.eps,
-    );
+    // each value on its own, in float64 with a division and a square root: 0.8 ms for the transformer's 204,544
+    const step = [c.decay, c.beta1, c.keep1, c.beta2, c.keep2, c.stepSize, c.bc2Sqrt, c.eps];
+    this.split("adamwUpdate", size(p), 16, MEMORY_BOUND * size(p), (i, n) => {
+      const o = 4 * i;
+      return [n, p.at + o, dp.at + o, m.at + o, v.at + o, ...step];
+    });
   }
 }
 
