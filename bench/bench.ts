@@ -38,6 +38,7 @@ import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { torchEnv } from "./torch-env";
 import {
   buildSplitContexts,
   DeepMLP,
@@ -278,6 +279,7 @@ function runTorch(o: Options, threads: number): { version: string; rows: Row[] }
   const out = execFileSync(torchPython(), [script, ...args, "--threads", String(threads)], {
     encoding: "utf8",
     maxBuffer: 1 << 20,
+    env: torchEnv(threads),
   });
   const parsed = JSON.parse(out) as { torch: string; rows: Omit<Row, "threads" | "kernels">[] };
   return { version: parsed.torch, rows: parsed.rows.map((r) => ({ ...r, kernels: "-", threads })) };

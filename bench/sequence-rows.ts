@@ -14,6 +14,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { torchEnv } from "./torch-env";
 import { isSequences, type Examples } from "../lib/data/examples";
 import { loadDataset } from "../lib/data/datasets";
 import { buildSequences, longestLine, type Sequences } from "../lib/data/sequences";
@@ -274,7 +275,7 @@ export interface SequenceRow extends SequenceTiming {
 /** PyTorch's timing of a case folder on `threads` threads, or why there is none. */
 function timeTorch(dir: string, python: string, threads: number): (SequenceTiming & { peak_rss_mb: number }) | string {
   const script = path.join(__dirname, "torch_sequence.py");
-  const r = spawnSync(python, [script, dir, String(threads)], { encoding: "utf8" });
+  const r = spawnSync(python, [script, dir, String(threads)], { encoding: "utf8", env: torchEnv(threads) });
   if (r.status !== 0) return `torch_sequence.py failed: ${(r.stderr || "").trim().split("\n").pop() ?? ""}`;
   const t = JSON.parse(r.stdout) as SequenceTiming & { peak_rss_mb: number };
   return { ...t, tensors_after_10: NaN, tensors_after_run: NaN };

@@ -12,6 +12,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { torchEnv } from "./torch-env";
 
 /** One whole run: who ran it, on how many threads, and how long it took. */
 export interface WallRow {
@@ -27,10 +28,15 @@ export interface WallRow {
 const root = path.resolve(__dirname, "..");
 
 /** Runs a command to its exit (its standard error kept in `errFile`); its wall seconds and exit code. */
-function timed(cmd: string, args: string[], errFile: string): { wall_s: number; exit_code: number | null } {
+function timed(
+  cmd: string,
+  args: string[],
+  errFile: string,
+  env: NodeJS.ProcessEnv = process.env,
+): { wall_s: number; exit_code: number | null } {
   const err = fs.openSync(errFile, "w");
   const t0 = performance.now();
-  const r = spawnSync(cmd, args, { cwd: root, stdio: ["ignore", "ignore", err] });
+  const r = spawnSync(cmd, args, { cwd: root, stdio: ["ignore", "ignore", err], env });
   const wall_s = (performance.now() - t0) / 1000;
   fs.closeSync(err);
   if (r.status !== 0) {
@@ -66,7 +72,7 @@ export function runWall(steps: number, python: string | null, log: (line: string
         run: "pytorch twin",
         threads,
         steps,
-        ...timed(python as string, [...args, String(steps), String(threads)], err),
+        ...timed(python as string, [...args, String(steps), String(threads)], err, torchEnv(threads)),
       });
     }
   } finally {
