@@ -80,7 +80,7 @@ interface Row {
   /** the kernels' build of a fused row: plain or relaxed SIMD ("-" for the others) */
   kernels: string;
   backend: string;
-  /** threads the step ran on (ours: 1 until the kernels run on a pool of threads) */
+  /** threads the step ran on (the lecture rows: 1) */
   threads: number;
   us_per_step: number;
   /** the process's CPU microseconds a step (user + system): what a busy machine's other jobs hardly move */

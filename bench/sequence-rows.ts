@@ -168,7 +168,8 @@ function startRun(c: SequenceCase, w: SequenceWork, engine: EngineName, v: OursV
   const optimizer = makeOptimizer("adamw", { weightDecay: 0.01, betas: [0.9, 0.99] });
   const e = createEngine(model, {
     ...{ engine, batchSize: SEQUENCE_BATCH, targetWidth: w.train.blockSize, optimizer },
-    ...{ threads: v.threads, chooseThreads: false }, // the row's thread count, as asked
+    threads: v.threads,
+    chooseThreads: false, // the row's thread count, as asked
   });
   return { ...v, model, engine: e, step: 0, last: NaN, perStep: [], cpuPerStep: [] };
 }

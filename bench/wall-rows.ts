@@ -12,6 +12,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { defaultThreads } from "../lib/engines/kernel-pool";
 import { torchEnv } from "./torch-env";
 
 /** One whole run: who ran it, on how many threads, and how long it took. */
@@ -59,7 +60,7 @@ export function runWall(steps: number, python: string | null, log: (line: string
     cli.push("--max-steps", String(steps), "--eval-every", "500", "-o", path.join(scratch, "ours"));
     rows.push({
       run: "makemore train",
-      threads: os.availableParallelism(), // the CLI's default: every core (or 1 when its first steps ran faster so)
+      threads: defaultThreads(), // the CLI's default: every core (or 1 where timed steps ran faster so)
       steps,
       ...timed(process.execPath, cli, path.join(scratch, "ours.err")),
     });

@@ -70,8 +70,8 @@ export interface EngineOptions {
 export function createEngine(model: Model, options: EngineOptions): Engine {
   const plan = planEngine(model, options.engine ?? "auto", options.batchSize, true, options.doing);
   if (plan.name === "fused") {
-    const threads = { count: options.threads ?? 1, choose: options.chooseThreads ?? true };
-    return new FusedEngine(plan.model, options.batchSize, options.optimizer, threads);
+    const { batchSize, optimizer, threads = 1, chooseThreads = true } = options;
+    return new FusedEngine(plan.model, batchSize, optimizer, threads, chooseThreads);
   }
   return new TfjsEngine(model, options.batchSize, options.targetWidth, options.optimizer, options.fixedBatch);
 }

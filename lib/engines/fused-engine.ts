@@ -49,8 +49,8 @@ export function fusedPlan(model: Model, batch: number, training = true): GraphMo
 }
 
 /**
- * An {@link Engine} over a {@link GraphNet}, its kernel calls split over `threads.count` threads
- * (with `threads.choose`: or on this one alone, when timed steps run faster so; thread-choice.ts).
+ * An {@link Engine} over a {@link GraphNet}, its kernel calls split over `threads` threads
+ * (with `chooseThreads`: or on this one alone, when timed steps run faster so; thread-choice.ts).
  */
 export class FusedEngine implements Engine {
   readonly name = "fused";
@@ -60,17 +60,18 @@ export class FusedEngine implements Engine {
   private readonly pool: KernelPool | null;
   /** networks for evaluation, by chunk size (the chunking decides the rounding, so it stays fixed) */
   private readonly evalNets = new Map<number, GraphNet>();
-  /** with a pool: whether the steps run faster on it or on this thread alone, timed on its steps 2 and 1,000 on */
+  /** with a pool: whether the steps run faster on it or on this thread alone, timed from this engine's steps 2 and 1,000 */
   private readonly choice: ThreadChoice | null;
 
   constructor(
     private readonly model: GraphModel,
     batchSize: number,
     private readonly optimizer: Optimizer,
-    threads: { count: number; choose: boolean } = { count: 1, choose: false },
+    threads = 1,
+    chooseThreads = false,
   ) {
-    this.pool = checkThreads(threads.count) > 1 ? new KernelPool(threads.count) : null;
-    this.choice = this.pool && threads.choose ? new ThreadChoice() : null;
+    this.pool = checkThreads(threads) > 1 ? new KernelPool(threads) : null;
+    this.choice = this.pool && chooseThreads ? new ThreadChoice() : null;
     try {
       this.net = new GraphNet(model, batchSize, true, this.pool);
     } catch (e) {
@@ -104,14 +105,18 @@ export class FusedEngine implements Engine {
     const size = evalChunk(this.model, data.n, "fused", chunkSize);
     const net = this.evalNets.get(size) ?? new GraphNet(this.model, size, false, this.pool);
     this.evalNets.set(size, net);
-    net.threaded = this.choice?.choice ?? true;
     net.copyStateFrom(this.net);
     return evaluateOn(net, data);
   }
 
-  /** Threads the steps run on: the pool's, or 1 once timed steps showed this thread alone faster. */
+  /** Threads the steps run on: the pool's, or 1 once timed steps showed this thread alone faster (evaluations run on the pool). */
   get threadsInUse(): number {
     return this.choice?.choice === false ? 1 : (this.pool?.threads ?? 1);
+  }
+
+  /** Whether a timing of the steps has chosen yet (false also without a choice to make). */
+  get threadsChosen(): boolean {
+    return (this.choice?.choice ?? null) !== null;
   }
 
   withVariables<T>(fn: () => T): T {

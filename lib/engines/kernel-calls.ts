@@ -79,12 +79,16 @@ type SplitKernel =
   | "adamwUpdate";
 
 /**
- * The work (in multiply-adds of a product) one value of a memory-bound kernel counts for: an add
- * or a LayerNorm moves each value through memory at about the time a product spends on 16
- * multiply-adds. Splitting these also keeps each thread's rows in its own core's cache: a
- * transformer step on 2 threads 12.98 → 12.04 ms with the adds and LayerNorm split.
+ * The work (in multiply-adds of a product) one value of an elementwise or row kernel counts for:
+ * an add, a LayerNorm or a column sum moves each value through memory at about the time a
+ * product spends on 16 multiply-adds (GELU's and tanh's exponentials count 8, below). Splitting
+ * these too keeps each thread on the rows it wrote: a transformer step on 2 threads 12.98 →
+ * 12.04 ms with the adds and LayerNorm split.
  */
-const MEMORY_BOUND = 16;
+const VALUE_WORK = 16;
+
+/** Rows of a part of a split by rows: the product kernel's tile (each part but the last a whole number of them). */
+const ROWS = 4;
 
 /**
  * The kernels of one module instance, called by name: each method takes the
@@ -125,10 +129,10 @@ export class KernelCalls {
     this.gemm(C, B.rows, A.at, 1, A.ld, B, acc, 0);
   }
 
-  /** C = (acc ? C : 0) + bias + A · B with A(i, k) at a + 4 (i·sar + k·sac): split by rows of C, 4 at a time (the kernel's tile). */
+  /** C = (acc ? C : 0) + bias + A · B with A(i, k) at a + 4 (i·sar + k·sac): split by rows of C, {@link ROWS} at a time. */
   private gemm(C: Mat, K: number, a: number, sar: number, sac: number, B: Mat, acc: Acc, bias: number): void {
     const { rows: M, cols: N, ld } = C;
-    this.split("gemm", M, 4, M * N * K, (i, rows) => [
+    this.split("gemm", M, ROWS, M * N * K, (i, rows) => [
       ...[rows, N, K, a + 4 * i * sar, sar, sac],
       ...[B.at, B.ld, C.at + 4 * i * ld, ld, acc, bias],
     ]);
@@ -159,6 +163,21 @@ export class KernelCalls {
     }
   }
 
+  /**
+   * {@link split} of an elementwise kernel over the values of m [rows, cols] (contiguous), by rows in
+   * the products' parts, so that each thread goes on with the rows it wrote: `args(from, count)`
+   * in values; `perValue` is a value's work.
+   */
+  private splitRows(
+    name: SplitKernel,
+    m: Mat,
+    perValue: number,
+    args: (from: number, count: number) => number[],
+  ): void {
+    const c = m.cols;
+    this.split(name, m.rows, ROWS, perValue * size(m), (r, rows) => args(r * c, rows * c));
+  }
+
   /** The workers' index of a kernel. */
   private op(name: SplitKernel): number {
     let i = this.ops.get(name);
@@ -177,11 +196,11 @@ export class KernelCalls {
   /** out [1, N] = (acc ? out : 0) + the column sums of x [M, N]. */
   colSum(out: Mat, x: Mat, acc: Acc = 0): void {
     // split by columns: each column's sum keeps its order
-    this.split("colSum", x.cols, 16, MEMORY_BOUND * size(x), (j, n) => [
+    this.split("colSum", x.cols, 16, VALUE_WORK * size(x), (j, n) => [
       x.rows,
       n,
       x.at + 4 * j,
-      x.cols,
+      x.ld,
       out.at + 4 * j,
       acc,
     ]);
@@ -189,7 +208,7 @@ export class KernelCalls {
 
   /** out = a + b, elementwise. */
   addForward(out: Mat, a: Mat, b: Mat): void {
-    this.split("addForward", size(out), 16, MEMORY_BOUND * size(out), (i, n) => {
+    this.splitRows("addForward", out, VALUE_WORK, (i, n) => {
       const o = 4 * i;
       return [n, a.at + o, b.at + o, out.at + o];
     });
@@ -197,7 +216,7 @@ export class KernelCalls {
 
   /** dx = (acc ? dx : 0) + dy, elementwise (a gradient passed on). */
   addGrad(dx: Mat, dy: Mat, acc: Acc): void {
-    this.split("addGrad", size(dx), 16, MEMORY_BOUND * size(dx), (i, n) => [n, dy.at + 4 * i, dx.at + 4 * i, acc]);
+    this.splitRows("addGrad", dx, VALUE_WORK, (i, n) => [n, dy.at + 4 * i, dx.at + 4 * i, acc]);
   }
 
   /** Zeros. */
@@ -268,13 +287,12 @@ export class KernelCalls {
 
   /** out = NewGELU(x); gate = σ(2u) of every value, for the backward pass */
   geluForward(out: Mat, x: Mat, gate: Mat): void {
-    // 16 values (a cache line) at a time, so that no two threads write one line
-    this.split("geluForward", size(x), 16, 8 * size(x), (i, n) => [n, x.at + 4 * i, out.at + 4 * i, gate.at + 4 * i]);
+    this.splitRows("geluForward", x, 8, (i, n) => [n, x.at + 4 * i, out.at + 4 * i, gate.at + 4 * i]);
   }
 
   /** dx (+)= dOut · NewGELU'(x), from the forward pass's gate */
   geluBackward(dx: Mat, x: Mat, gate: Mat, dOut: Mat, acc: Acc): void {
-    this.split("geluBackward", size(x), 16, MEMORY_BOUND * size(x), (i, n) => {
+    this.splitRows("geluBackward", x, VALUE_WORK, (i, n) => {
       const o = 4 * i;
       return [n, x.at + o, gate.at + o, dOut.at + o, dx.at + o, acc];
     });
@@ -362,7 +380,7 @@ export class KernelCalls {
   /** LayerNorm of each row of x [M, N]; keeps each row's mean and 1/std in mean [M], rstd [M]. */
   layerNormForward(out: Mat, x: Mat, p: { gamma: Mat; beta: Mat; eps: number; mean: Mat; rstd: Mat }): void {
     const N = x.cols;
-    this.split("layerNormForward", x.rows, 16, MEMORY_BOUND * size(x), (i, rows) => {
+    this.split("layerNormForward", x.rows, ROWS, VALUE_WORK * size(x), (i, rows) => {
       const [r, o] = [4 * i * N, 4 * i];
       return [rows, N, x.at + r, p.gamma.at, p.beta.at, p.eps, p.mean.at + o, p.rstd.at + o, out.at + r];
     });
@@ -503,7 +521,7 @@ export class KernelCalls {
   adamwUpdate(p: Mat, dp: Mat, m: Mat, v: Mat, c: AdamWStep): void {
     // each value on its own, in float64 with a division and a square root: 0.8 ms for the transformer's 204,544
     const step = [c.decay, c.beta1, c.keep1, c.beta2, c.keep2, c.stepSize, c.bc2Sqrt, c.eps];
-    this.split("adamwUpdate", size(p), 16, MEMORY_BOUND * size(p), (i, n) => {
+    this.split("adamwUpdate", size(p), 16, VALUE_WORK * size(p), (i, n) => {
       const o = 4 * i;
       return [n, p.at + o, dp.at + o, m.at + o, v.at + o, ...step];
     });

@@ -4,7 +4,7 @@
  * A split call costs microseconds, and the rows it leaves in the other
  * core's cache cost the next unsplit kernel more to read: a model of small
  * calls in sequence (the recurrent cells' steps over 32 lines) runs slower on
- * 2 threads than on 1, while the transformer runs 1.6x faster. The kernels
+ * 2 threads than on 1, while the transformer runs 1.7x faster. The kernels
  * give the same bits either way (kernel-calls.ts), so an engine can time real
  * training steps both ways and keep the faster: no step is wasted and no
  * result moves.
@@ -13,8 +13,9 @@
  */
 
 /**
- * Steps at which a timing starts: after a little warm-up, and again once the process has run a
- * while (a first timing can fall in a slow spell of the machine or while code still compiles).
+ * Steps of an engine at which a timing of its forward and backward passes starts: after a little
+ * warm-up, and again once it has run a while (a first timing can fall in a slow spell of the
+ * machine or while code still compiles).
  */
 const STARTS = [2, 1000] as const;
 /** Steps in a row of one kind; the kinds alternate so that a slow spell of the machine hits both. */
@@ -35,17 +36,21 @@ export interface Threaded {
 export class ThreadChoice {
   private steps = 0;
   private took = { on: [] as number[], off: [] as number[] };
-  /** true: the pool's threads; false: this thread alone; null: before the first timing ends (threaded) */
-  choice: boolean | null = null;
+  private chosen: boolean | null = null;
 
   constructor(private readonly clock: () => number = () => performance.now()) {}
+
+  /** true: the pool's threads; false: this thread alone; null: before the first timing ends (threaded) */
+  get choice(): boolean | null {
+    return this.chosen;
+  }
 
   /** Runs `step` on `net` threaded or not, as the choice or a timing says, and times it during a timing. */
   time<T>(net: Threaded, step: () => T): T {
     const s = this.steps++;
     const i = s - (s >= STARTS[1] ? STARTS[1] : STARTS[0]); // step of the current timing
     if (i < 0 || i >= TIMED) {
-      net.threaded = this.choice ?? true;
+      net.threaded = this.chosen ?? true;
       return step();
     }
     const on = Math.floor(i / RUN) % 2 === 0;
@@ -58,9 +63,9 @@ export class ThreadChoice {
   }
 
   private choose(net: Threaded): void {
-    this.choice = !(median(this.took.off) < MARGIN * median(this.took.on));
+    this.chosen = !(median(this.took.off) < MARGIN * median(this.took.on));
     this.took = { on: [], off: [] };
-    net.threaded = this.choice;
+    net.threaded = this.chosen;
   }
 }
 

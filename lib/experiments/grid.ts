@@ -224,7 +224,8 @@ function fitMemory(jobs: readonly GridJob[], skipped: GridRow[], vocabSize: numb
   const ceiling = memoryCeiling(memory.maxMemory);
   const parallel = Math.max(1, Math.min(memory.workers, jobs.length));
   const share = { bytes: Math.floor(ceiling.bytes / parallel), source: `${ceiling.source}, over ${parallel} workers` };
-  const limits = { ...memory, ceiling: parallel > 1 ? share : ceiling };
+  // each job runs on its share of the cores (grid workers and makemore worker divide them)
+  const limits = { ...memory, ceiling: parallel > 1 ? share : ceiling, threads: threadsPerProcess(parallel) };
   let first: MemoryLimitError | null = null;
   const fits = jobs.filter((job) => {
     try {
