@@ -36,9 +36,8 @@
  */
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
-import { torchEnv } from "./torch-env";
+import { threadCounts, torchEnv } from "./threads";
 import {
   buildSplitContexts,
   DeepMLP,
@@ -388,7 +387,7 @@ async function main(): Promise<void> {
 /** PyTorch's rows of the lecture models, at 1 thread and at every core. */
 function lectureTorchRows(o: Options): Row[] {
   const rows: Row[] = [];
-  for (const threads of [...new Set([1, os.cpus().length])]) {
+  for (const threads of threadCounts()) {
     console.log(`bench: lecture models, PyTorch (${threads} thread${threads > 1 ? "s" : ""}) ...`);
     const t = runTorch(o, threads);
     rows.push(...t.rows.map((r) => ({ ...r, engine: "pytorch", tensors_after_10: null, tensors_after_run: null })));

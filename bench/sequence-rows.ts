@@ -14,7 +14,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { torchEnv } from "./torch-env";
+import { threadCounts, torchEnv } from "./threads";
 import { isSequences, type Examples } from "../lib/data/examples";
 import { loadDataset } from "../lib/data/datasets";
 import { buildSequences, longestLine, type Sequences } from "../lib/data/sequences";
@@ -329,14 +329,13 @@ const TFJS: readonly OursVariant[] = [{ build: null, threads: 1 }];
 
 /** Each build at 1 thread and at every core (the kernels' pool), the builds in turn. */
 function fusedVariants(builds: readonly KernelBuild[]): OursVariant[] {
-  const counts = [...new Set([1, os.availableParallelism()])];
-  return counts.flatMap((threads) => builds.map((build) => ({ build, threads })));
+  return threadCounts().flatMap((threads) => builds.map((build) => ({ build, threads })));
 }
 
 /** PyTorch's rows of a case: at 1 thread and at every core. */
 function torchRows(c: SequenceCase, dir: string, python: string, log: (line: string) => void): SequenceRow[] {
   const rows: SequenceRow[] = [];
-  for (const threads of [...new Set([1, os.cpus().length])]) {
+  for (const threads of threadCounts()) {
     log(`bench: ${c.name}, PyTorch (${threads} thread${threads > 1 ? "s" : ""}) ...`);
     const t = timeTorch(dir, python, threads);
     if (typeof t === "string") log(`bench: ${t}`);

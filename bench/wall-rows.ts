@@ -13,7 +13,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { defaultThreads } from "../lib/engines/kernel-pool";
-import { torchEnv } from "./torch-env";
+import { threadCounts, torchEnv } from "./threads";
 
 /** One whole run: who ran it, on how many threads, and how long it took. */
 export interface WallRow {
@@ -65,7 +65,7 @@ export function runWall(steps: number, python: string | null, log: (line: string
       ...timed(process.execPath, cli, path.join(scratch, "ours.err")),
     });
     const names = path.join(root, "data", "names.txt");
-    for (const threads of python ? [...new Set([1, os.cpus().length])] : []) {
+    for (const threads of python ? threadCounts() : []) {
       log(`bench: wall time of the PyTorch twin (${threads} thread${threads > 1 ? "s" : ""}) ...`);
       const args = [path.join(__dirname, "torch_run.py"), names, path.join(scratch, `torch${threads}`)];
       const err = path.join(scratch, `torch${threads}.err`);

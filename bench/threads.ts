@@ -1,5 +1,6 @@
 /**
- * The environment of a PyTorch process on a given number of threads.
+ * The thread counts the bench runs its rows at, and the environment of a
+ * PyTorch process on one of them.
  *
  * `torch.set_num_threads` sizes PyTorch's own pool, not OpenBLAS's: Debian's
  * pthread OpenBLAS starts a thread a core for every product. On 2 cores the
@@ -8,6 +9,12 @@
  *
  * @module
  */
+import { defaultThreads } from "../lib/engines/kernel-pool";
+
+/** 1 thread and every core (once on a 1-core machine). */
+export function threadCounts(): number[] {
+  return [...new Set([1, defaultThreads()])];
+}
 
 /** process.env with OpenBLAS's and OpenMP's thread counts set to `threads`. */
 export function torchEnv(threads: number): NodeJS.ProcessEnv {
