@@ -19,10 +19,18 @@ import * as os from "os";
 import * as path from "path";
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "worker_threads";
 import type { KernelExports, KernelModule } from "./kernels";
-import { ARGS, ATTACH, MAX_ARGS, SLOT_BYTES, STOP, take, WORD } from "./kernel-slots";
 
-const { GO, DONE, OP, MEMORY, FAILED, TAKEN } = WORD;
-
+/** Bytes of one worker's slot of the control block: int32 words, then float64 arguments from byte 32. */
+const SLOT_BYTES = 256;
+/**
+ * int32 words of a slot: the call's number, the last call answered, the kernel, the memory, a
+ * failure flag, and the last call taken (by the worker or by this thread: whoever swaps it first).
+ */
+const [GO, DONE, OP, MEMORY, FAILED, TAKEN] = [0, 1, 2, 3, 4, 5];
+/** The first float64 argument of a slot, and how many fit. */
+const [ARGS, MAX_ARGS] = [4, 28];
+/** Op codes besides the kernels' indices (kernel-worker.js). */
+const [ATTACH, STOP] = [-1, -2];
 /**
  * Bounds of the waits' spin before they sleep, in iterations (about 5 ns each: 0.5 to 100 µs).
  * Each wait adapts within them: twice as long after a spin that caught its event, half after
@@ -191,6 +199,17 @@ export class KernelPool {
 
 /** A kernel of an instance, called with numbers. */
 type Kernel = (...args: number[]) => unknown;
+
+/**
+ * Takes call `call` of a slot whose last taken call is at words[at]: true for the one thread
+ * (this one or the slot's worker, kernel-worker.js does the same) that swaps it in first.
+ */
+function take(words: Int32Array, at: number, call: number): boolean {
+  for (let t = Atomics.load(words, at); t < call; t = Atomics.load(words, at)) {
+    if (Atomics.compareExchange(words, at, t, call) === t) return true;
+  }
+  return false;
+}
 
 /** One memory's kernels on a pool: what kernel-calls.ts splits its calls with. */
 export class KernelThreads {

@@ -7,13 +7,13 @@
  * index and its arguments, written by the main thread. It answers each call
  * by storing the call's number in the slot's `done` word.
  *
- * Its slot's layout is kernel-slots.js's. A call the main thread has taken
- * (swapped its number into `taken` first) is answered without running it:
- * the main thread ran it.
+ * Slot layout (the pool's SLOT_* constants): int32 words [go, done, op,
+ * memory, failed, taken], then float64 arguments from byte 32. A call the
+ * main thread has taken (swapped its number into `taken` first) is answered
+ * without running it: the main thread ran it.
  */
 "use strict";
 const { workerData, receiveMessageOnPort } = require("worker_threads");
-const { SLOT_BYTES, WORD, ARGS, MAX_ARGS, ATTACH, STOP, take } = require("./kernel-slots");
 
 /** @typedef {(...args: number[]) => number} Kernel */
 
@@ -31,14 +31,16 @@ const wasm = /** @type {{Instance: new (m: object, i: object) => {exports: Recor
 
 const words = new Int32Array(control);
 const args = new Float64Array(control);
-const base = slot * (SLOT_BYTES / 4);
-const GO = base + WORD.GO;
-const DONE = base + WORD.DONE;
-const OP = base + WORD.OP;
-const MEMORY = base + WORD.MEMORY;
-const FAILED = base + WORD.FAILED;
-const TAKEN = base + WORD.TAKEN;
-const ARGS_AT = slot * (SLOT_BYTES / 8) + ARGS;
+const GO = slot * 64;
+const DONE = GO + 1;
+const OP = GO + 2;
+const MEMORY = GO + 3;
+const FAILED = GO + 4;
+const TAKEN = GO + 5;
+const ARGS = slot * 32 + 4;
+/** op codes below the kernels' indices */
+const ATTACH = -1;
+const STOP = -2;
 /** a call the main thread took (and ran) itself */
 const SKIP = -3;
 
@@ -46,7 +48,7 @@ const SKIP = -3;
 /** @type {Kernel[][]} */
 const kernels = [];
 /** One argument array per arity, reused. */
-const argv = Array.from({ length: MAX_ARGS + 1 }, (_, n) => new Array(n).fill(0));
+const argv = Array.from({ length: 28 }, (_, n) => new Array(n).fill(0));
 
 /** Instantiates the module the pool posted on its memory. */
 function attach() {
@@ -63,13 +65,24 @@ function attach() {
 }
 
 /**
+ * Takes call `call` unless the main thread took it first.
+ * @param {number} call
+ */
+function take(call) {
+  for (let t = Atomics.load(words, TAKEN); t < call; t = Atomics.load(words, TAKEN)) {
+    if (Atomics.compareExchange(words, TAKEN, t, call) === t) return true;
+  }
+  return false;
+}
+
+/**
  * Runs kernel `op` of the slot's memory on the slot's arguments.
  * @param {number} op
  */
 function call(op) {
   const fn = /** @type {Kernel} */ (kernels[/** @type {number} */ (words[MEMORY])]?.[op]);
   const a = /** @type {number[]} */ (argv[fn.length]);
-  for (let i = 0; i < a.length; i++) a[i] = /** @type {number} */ (args[ARGS_AT + i]);
+  for (let i = 0; i < a.length; i++) a[i] = /** @type {number} */ (args[ARGS + i]);
   fn.apply(null, a);
 }
 
@@ -94,7 +107,7 @@ function serve() {
   for (let seen = 0; ;) {
     seen = next(seen);
     // taken first, then read: once the call is ours the main thread waits for it and writes no other
-    const op = take(words, TAKEN, seen) ? /** @type {number} */ (words[OP]) : SKIP;
+    const op = take(seen) ? /** @type {number} */ (words[OP]) : SKIP;
     if (op === STOP) return;
     try {
       if (op === ATTACH) attach();
