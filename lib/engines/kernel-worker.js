@@ -47,8 +47,8 @@ const SKIP = -3;
 /** The kernels of each memory, by memory id, then by the pool's kernel index. */
 /** @type {Kernel[][]} */
 const kernels = [];
-/** One argument array per arity, reused. */
-const argv = Array.from({ length: 28 }, (_, n) => new Array(n).fill(0));
+/** One argument array per arity, 0 to the pool's MAX_ARGS (28), reused. */
+const argv = Array.from({ length: 29 }, (_, n) => new Array(n).fill(0));
 
 /** Instantiates the module the pool posted on its memory. */
 function attach() {
