@@ -89,6 +89,12 @@ export function embedBackward(B: i32, T: i32, D: i32, V: i32, ix: usize, dOut: u
 
 // ---------------------------------------------------------------------------
 // batch normalization over the rows of x [M, N], column by column
+//
+// SIMD over columns: each lane sums its own column down the rows in row order,
+// as a scalar loop would, so the bits are those of the column-by-column sums.
+// Blocks of 16 columns (four independent vector chains, which the adds'
+// latency needs), then of 4 (the last one partial: up to 3 values past a row
+// are read, none written).
 
 /**
  * Training-mode batch norm: mean and variance of each column, with the
@@ -111,56 +117,129 @@ export function bnForward(
   xhat: usize,
   y: usize,
 ): void {
-  const inv = <f32>1.0 / <f32>M;
-  const stride = (<usize>N) << 2;
-  for (let j = 0; j < N; j++) {
-    const jo = (<usize>j) << 2;
-    let s: f32 = 0;
-    let p = x + jo;
-    for (let i = 0; i < M; i++) {
-      s += load<f32>(p);
-      p += stride;
-    }
-    const mu = s * inv;
-    let ss: f32 = 0;
-    p = x + jo;
-    for (let i = 0; i < M; i++) {
-      const d = load<f32>(p) - mu;
-      ss += d * d;
-      p += stride;
-    }
-    store<f32>(mean + jo, mu);
-    store<f32>(unbiasedVar + jo, ss / <f32>(M - 1));
-    store<f32>(invStd + jo, <f32>1.0 / Mathf.sqrt(ss / divisor + eps));
-  }
-  // normalize row by row, SIMD over the columns
   let j = 0;
-  for (; j + 4 <= N; j += 4) {
-    const jo = (<usize>j) << 2;
-    const mu = v128.load(mean + jo);
-    const is = v128.load(invStd + jo);
-    const g = v128.load(gamma + jo);
-    const bt = v128.load(beta + jo);
-    let o = jo;
-    for (let i = 0; i < M; i++) {
-      const xh = f32x4.mul(f32x4.sub(v128.load(x + o), mu), is);
-      v128.store(xhat + o, xh);
-      v128.store(y + o, f32x4.add(f32x4.mul(xh, g), bt));
-      o += stride;
-    }
+  for (; j + 16 <= N; j += 16) {
+    const o = (<usize>j) << 2;
+    bnStats16(M, N, x + o, eps, divisor, mean + o, invStd + o, unbiasedVar + o);
   }
-  for (; j < N; j++) {
-    const jo = (<usize>j) << 2;
-    const mu = load<f32>(mean + jo);
-    const is = load<f32>(invStd + jo);
-    const g = load<f32>(gamma + jo);
-    const bt = load<f32>(beta + jo);
-    let o = jo;
-    for (let i = 0; i < M; i++) {
-      const xh = (load<f32>(x + o) - mu) * is;
-      store<f32>(xhat + o, xh);
-      store<f32>(y + o, xh * g + bt);
-      o += stride;
+  for (; j < N; j += 4) {
+    const o = (<usize>j) << 2;
+    bnStats4(M, N, x + o, eps, divisor, N - j, mean + o, invStd + o, unbiasedVar + o);
+  }
+  bnNormalize(M, N, x, mean, invStd, gamma, beta, xhat, y);
+}
+
+/** 1/M in every lane (a mean is a sum times it). */
+function invRows(M: i32): v128 {
+  return f32x4.splat(<f32>1.0 / <f32>M);
+}
+
+/** Column sums of four lanes from column block p, rows stride bytes apart, in row order. */
+function colSum4(M: i32, stride: usize, p: usize): v128 {
+  let s = f32x4.splat(0);
+  for (let i = 0; i < M; i++, p += stride) s = f32x4.add(s, v128.load(p));
+  return s;
+}
+
+/** Σ over rows of (x - mu)², four lanes, from column block p. */
+function sqDev4(M: i32, stride: usize, p: usize, mu: v128): v128 {
+  let ss = f32x4.splat(0);
+  for (let i = 0; i < M; i++, p += stride) {
+    const d = f32x4.sub(v128.load(p), mu);
+    ss = f32x4.add(ss, f32x4.mul(d, d));
+  }
+  return ss;
+}
+
+/**
+ * Stores the first `r` lanes of four columns' mean, invStd = 1 / sqrt(ss / divisor + eps) and
+ * unbiased variance ss / (M - 1), from their mean and squared deviations ss.
+ */
+function bnStatsStore(
+  M: i32,
+  mu: v128,
+  ss: v128,
+  eps: f32,
+  divisor: f32,
+  r: i32,
+  mean: usize,
+  invStd: usize,
+  uvar: usize,
+): void {
+  const v = f32x4.add(f32x4.div(ss, f32x4.splat(divisor)), f32x4.splat(eps));
+  storeLanes(mean, mu, r, 0);
+  storeLanes(uvar, f32x4.div(ss, f32x4.splat(<f32>(M - 1))), r, 0);
+  storeLanes(invStd, f32x4.div(f32x4.splat(1.0), f32x4.sqrt(v)), r, 0);
+}
+
+/** The statistics of 16 columns from x (four vector chains). */
+function bnStats16(M: i32, N: i32, x: usize, eps: f32, divisor: f32, mean: usize, invStd: usize, uvar: usize): void {
+  const stride = (<usize>N) << 2;
+  const inv = invRows(M);
+  let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0; // prettier-ignore
+  let p = x;
+  for (let i = 0; i < M; i++, p += stride) {
+    s0 = f32x4.add(s0, v128.load(p));
+    s1 = f32x4.add(s1, v128.load(p, 16));
+    s2 = f32x4.add(s2, v128.load(p, 32));
+    s3 = f32x4.add(s3, v128.load(p, 48));
+  }
+  const m0 = f32x4.mul(s0, inv), m1 = f32x4.mul(s1, inv); // prettier-ignore
+  const m2 = f32x4.mul(s2, inv), m3 = f32x4.mul(s3, inv); // prettier-ignore
+  let q0 = f32x4.splat(0), q1 = q0, q2 = q0, q3 = q0; // prettier-ignore
+  p = x;
+  for (let i = 0; i < M; i++, p += stride) {
+    const d0 = f32x4.sub(v128.load(p), m0);
+    const d1 = f32x4.sub(v128.load(p, 16), m1);
+    const d2 = f32x4.sub(v128.load(p, 32), m2);
+    const d3 = f32x4.sub(v128.load(p, 48), m3);
+    q0 = f32x4.add(q0, f32x4.mul(d0, d0));
+    q1 = f32x4.add(q1, f32x4.mul(d1, d1));
+    q2 = f32x4.add(q2, f32x4.mul(d2, d2));
+    q3 = f32x4.add(q3, f32x4.mul(d3, d3));
+  }
+  bnStatsStore(M, m0, q0, eps, divisor, 4, mean, invStd, uvar);
+  bnStatsStore(M, m1, q1, eps, divisor, 4, mean + 16, invStd + 16, uvar + 16);
+  bnStatsStore(M, m2, q2, eps, divisor, 4, mean + 32, invStd + 32, uvar + 32);
+  bnStatsStore(M, m3, q3, eps, divisor, 4, mean + 48, invStd + 48, uvar + 48);
+}
+
+/** The statistics of the `r` (≤ 4 stored) columns from x. */
+function bnStats4(
+  M: i32,
+  N: i32,
+  x: usize,
+  eps: f32,
+  divisor: f32,
+  r: i32,
+  mean: usize,
+  invStd: usize,
+  uvar: usize,
+): void {
+  const stride = (<usize>N) << 2;
+  const mu = f32x4.mul(colSum4(M, stride, x), invRows(M));
+  bnStatsStore(M, mu, sqDev4(M, stride, x, mu), eps, divisor, r, mean, invStd, uvar);
+}
+
+/** xhat = (x - mean) · invStd and y = gamma · xhat + beta, row by row (in memory order), SIMD over the columns. */
+function bnNormalize(
+  M: i32,
+  N: i32,
+  x: usize,
+  mean: usize,
+  invStd: usize,
+  gamma: usize,
+  beta: usize,
+  xhat: usize,
+  y: usize,
+): void {
+  for (let i = 0; i < M; i++) {
+    const row = (<usize>(i * N)) << 2;
+    for (let j = 0; j < N; j += 4) {
+      const jo = (<usize>j) << 2;
+      const xh = f32x4.mul(f32x4.sub(v128.load(x + row + jo), v128.load(mean + jo)), v128.load(invStd + jo));
+      storeLanes(xhat + row + jo, xh, N - j, 0);
+      storeLanes(y + row + jo, f32x4.add(f32x4.mul(xh, v128.load(gamma + jo)), v128.load(beta + jo)), N - j, 0);
     }
   }
 }
@@ -182,30 +261,43 @@ export function bnBackward(
   dbeta: usize,
   dx: usize,
 ): void {
+  for (let j = 0; j < N; j += 4) {
+    const o = (<usize>j) << 2;
+    bnBackward4(M, N, dy + o, xhat + o, gamma + o, invStd + o, divisor, N - j, dgamma + o, dbeta + o, dx + o);
+  }
+}
+
+/** {@link bnBackward} of four columns (the first r stored). */
+function bnBackward4(
+  M: i32,
+  N: i32,
+  dy: usize,
+  xhat: usize,
+  gamma: usize,
+  invStd: usize,
+  divisor: f32,
+  r: i32,
+  dgamma: usize,
+  dbeta: usize,
+  dx: usize,
+): void {
   const stride = (<usize>N) << 2;
-  const invM = <f32>1.0 / <f32>M;
-  const invD = <f32>1.0 / divisor;
-  for (let j = 0; j < N; j++) {
-    const jo = (<usize>j) << 2;
-    let sb: f32 = 0;
-    let sg: f32 = 0;
-    let o = jo;
-    for (let i = 0; i < M; i++) {
-      const g = load<f32>(dy + o);
-      sb += g;
-      sg += g * load<f32>(xhat + o);
-      o += stride;
-    }
-    store<f32>(dbeta + jo, sb);
-    store<f32>(dgamma + jo, sg);
-    const scale = load<f32>(gamma + jo) * load<f32>(invStd + jo);
-    const mb = sb * invM;
-    const mg = sg * invD;
-    o = jo;
-    for (let i = 0; i < M; i++) {
-      store<f32>(dx + o, scale * (load<f32>(dy + o) - mb - load<f32>(xhat + o) * mg));
-      o += stride;
-    }
+  let sb = f32x4.splat(0), sg = sb; // prettier-ignore
+  let o: usize = 0;
+  for (let i = 0; i < M; i++, o += stride) {
+    const g = v128.load(dy + o);
+    sb = f32x4.add(sb, g);
+    sg = f32x4.add(sg, f32x4.mul(g, v128.load(xhat + o)));
+  }
+  storeLanes(dbeta, sb, r, 0);
+  storeLanes(dgamma, sg, r, 0);
+  const scale = f32x4.mul(v128.load(gamma), v128.load(invStd));
+  const mb = f32x4.mul(sb, invRows(M));
+  const mg = f32x4.mul(sg, f32x4.splat(<f32>1.0 / divisor));
+  o = 0;
+  for (let i = 0; i < M; i++, o += stride) {
+    const d = f32x4.sub(f32x4.sub(v128.load(dy + o), mb), f32x4.mul(v128.load(xhat + o), mg));
+    storeLanes(dx + o, f32x4.mul(scale, d), r, 0);
   }
 }
 

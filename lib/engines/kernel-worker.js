@@ -18,9 +18,9 @@ const { workerData, receiveMessageOnPort } = require("worker_threads");
 /** @typedef {(...args: number[]) => number} Kernel */
 
 /**
- * What the pool hands each worker: the control block, its slot, its port, and the bounds of its
- * spin (iterations: about 5 ns each).
- * @type {{control: SharedArrayBuffer, slot: number, port: import("worker_threads").MessagePort, spin: {min: number, max: number}}}
+ * What the pool hands each worker: the control block, its slot, its port, and how long it spins
+ * for a call before it sleeps (iterations: about 5 ns each; kernel-pool.ts's WORKER_SPIN).
+ * @type {{control: SharedArrayBuffer, slot: number, port: import("worker_threads").MessagePort, spin: number}}
  */
 const { control, slot, port, spin } = workerData;
 
@@ -86,19 +86,13 @@ function call(op) {
   fn.apply(null, a);
 }
 
-/** Iterations of the next wait's spin: doubled when a spin caught the call, halved when it had to sleep. */
-let budget = spin.min;
-
 /**
  * Waits for the next call after `seen`: a spin first (the calls of a step come microseconds
- * apart), then a sleep. The spin adapts: on a machine busy with other work the main thread is
- * often not running, and spinning then only takes a core from it.
+ * apart), then a sleep.
  * @param {number} seen
  */
 function next(seen) {
-  let s = budget;
-  for (; s > 0 && Atomics.load(words, GO) === seen; s--);
-  budget = s > 0 ? Math.min(spin.max, 2 * budget) : Math.max(spin.min, budget >> 1);
+  for (let s = spin; s > 0 && Atomics.load(words, GO) === seen; s--);
   while (Atomics.load(words, GO) === seen) Atomics.wait(words, GO, seen);
   return Atomics.load(words, GO);
 }
