@@ -130,7 +130,7 @@ describe("a split call gives the bits of one call", () => {
     return { loss, grads, evalTotal };
   }
 
-  test.each(["transformer", "gru"])("%s: loss, gradients and evaluation at 2 and 3 threads", (kind) => {
+  test.each(["transformer", "gru", "bow"])("%s: loss, gradients and evaluation at 2 and 3 threads", (kind) => {
     const one = netRun(kind, 1);
     expect(Number.isFinite(one.loss)).toBe(true);
     for (const threads of [2, 3]) {

@@ -11,10 +11,12 @@ import { expRow } from "./math";
  * Cross-entropy of logits z [M, N] against int32 targets y [M], where a
  * target of -1 (padding after a line's end) counts for nothing. Writes
  * `scale` · (softmax(z) - onehot(y)) to dz for the counted rows and zeros for
- * the others; returns the sum of the counted rows' losses (the caller divides
- * by their number, which is also what `scale` is one over in training).
+ * the others, and each row's loss to losses [M] (0 for the others); returns
+ * their sum, which {@link sumFloats} of the losses gives too (the caller
+ * divides by the counted rows, which is also what `scale` is one over in
+ * training).
  */
-export function seqCrossEntropy(M: i32, N: i32, z: usize, y: usize, dz: usize, scale: f32): f64 {
+export function seqCrossEntropy(M: i32, N: i32, z: usize, y: usize, dz: usize, scale: f32, losses: usize): f64 {
   let total: f64 = 0;
   const rowBytes = (<usize>N) << 2;
   for (let i = 0; i < M; i++) {
@@ -23,13 +25,16 @@ export function seqCrossEntropy(M: i32, N: i32, z: usize, y: usize, dz: usize, s
     const target = load<i32>(y + ((<usize>i) << 2));
     if (target < 0) {
       memory.fill(drow, 0, rowBytes);
+      store<f32>(losses + ((<usize>i) << 2), 0);
       continue;
     }
     let mx = load<f32>(row);
     for (let j = 1; j < N; j++) mx = max(mx, load<f32>(row + ((<usize>j) << 2)));
     const sum = expRow(N, row, drow, mx);
     const to = (<usize>target) << 2;
-    total += <f64>(Mathf.log(sum) + mx - load<f32>(row + to));
+    const loss = Mathf.log(sum) + mx - load<f32>(row + to);
+    store<f32>(losses + ((<usize>i) << 2), loss);
+    total += <f64>loss;
     const s = scale / sum;
     for (let j = 0; j < N; j++) {
       const o = (<usize>j) << 2;
@@ -37,6 +42,13 @@ export function seqCrossEntropy(M: i32, N: i32, z: usize, y: usize, dz: usize, s
     }
     store<f32>(drow + to, load<f32>(drow + to) - scale);
   }
+  return total;
+}
+
+/** The sum of n float32 values at p, in float64, in order (seqCrossEntropy's total from its row losses). */
+export function sumFloats(n: i32, p: usize): f64 {
+  let total: f64 = 0;
+  for (let i = 0; i < n; i++) total += <f64>load<f32>(p + ((<usize>i) << 2));
   return total;
 }
 

@@ -31,6 +31,8 @@ interface GraphLayout {
   targets: Mat;
   /** where the loss writes the logits' gradient (scratch in an evaluation graph) */
   dLogits: Mat;
+  /** each row's loss (the sequence models' loss sums them) */
+  losses: Mat;
   /** room for AdamW's moments, in the parameters' layout (training only) */
   moments: { m: Mat; v: Mat } | null;
   /** the L2 terms of the training loss on their parameters' nodes */
@@ -58,11 +60,12 @@ function layOutGraph(
     throw new Error(`fused graph gives logits [${logits.rows}, ${logits.cols}] for [${rows}, ${model.vocabSize}]`);
   }
   const dLogits = training ? gradOf(logits) : g.scratch(rows, model.vocabSize);
+  const losses = g.scratch(rows, 1);
   const area = g.paramArea.values;
   const moments = training ? { m: g.scratch(1, area.cols), v: g.scratch(1, area.cols) } : null;
   const terms = training ? (model.l2Terms?.() ?? []) : [];
   const penalties = terms.map((t) => ({ node: g.param(t.param), coefficient: t.coefficient }));
-  return { g, logits, targets, dLogits, moments, penalties };
+  return { g, logits, targets, dLogits, losses, moments, penalties };
 }
 
 /**
@@ -287,14 +290,14 @@ export class GraphNet {
 
   /** Summed loss and targets counted; writes the logits' gradient (of the mean when `scaled`, else scratch). */
   private loss(rows: number, scaled: boolean): { total: number; count: number } {
-    const { logits, targets, dLogits } = this.l;
+    const { logits, targets, dLogits, losses } = this.l;
     const k = this.kc;
     if (this.kind === "context") {
       const mean = k.crossEntropy(dLogits, block(logits, 0, 0, rows, logits.cols), targets);
       return { total: mean * rows, count: rows };
     }
     const count = countTargets(this.batchViews().Y);
-    return { total: k.seqCrossEntropy(dLogits, logits, targets, scaled && count > 0 ? 1 / count : 0), count };
+    return { total: k.seqCrossEntropy(dLogits, logits, targets, scaled && count > 0 ? 1 / count : 0, losses), count };
   }
 
   /** The ops' backward passes in reverse, from the logits' gradient. */

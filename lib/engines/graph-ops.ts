@@ -104,7 +104,7 @@ export function tanh(g: GraphBuilder, x: GraphNode): GraphNode {
 /** makemore.py's CausalBoW over x [B·T, D]: position t gets the mean of positions 0..t of its line. */
 export function causalMean(g: GraphBuilder, x: GraphNode): GraphNode {
   const out = g.value(x.rows, x.cols);
-  const tmp = g.training ? g.scratch(1, x.cols) : mat(0, 1, x.cols);
+  const tmp = g.training ? g.scratch(g.threads, x.cols) : mat(0, g.threads, x.cols); // a row per thread
   const [dx, dOut] = [gradOf(x), gradOf(out)];
   g.push({
     name: "causal mean",

@@ -75,6 +75,10 @@ type SplitKernel =
   | "geluBackward"
   | "tanhForward"
   | "tanhBackward"
+  | "addPositions"
+  | "seqCrossEntropy"
+  | "causalMeanForward"
+  | "causalMeanBackward"
   | "layerNormForward"
   | "attentionForward"
   | "attentionBackward"
@@ -262,7 +266,11 @@ export class KernelCalls {
 
   /** out [B·T, D] = x + row t of pos [≥T, D] at position t of each of the lines of T. */
   addPositions(out: Mat, x: Mat, pos: Mat, T: number): void {
-    this.k.addPositions(x.rows / T, T, x.cols, x.at, pos.at, out.at);
+    const D = x.cols;
+    this.split("addPositions", x.rows / T, 1, VALUE_WORK * size(x), (b, lines) => {
+      const o = 4 * b * T * D;
+      return [lines, T, D, x.at + o, pos.at, out.at + o];
+    });
   }
 
   /** ids [B·T, w]: k·stride + the k-th newest token of each position of tokens [B, T], `blank` before a line. */
@@ -421,14 +429,22 @@ export class KernelCalls {
   // ---------------------------------------------------------------------------
   // sequences: causal mean and attention over lines of T positions
 
-  /** out [B·T, D]: position t gets the mean of positions 0..t of its line of x. */
+  /** out [B·T, D]: position t gets the mean of positions 0..t of its line of x. Split by lines. */
   causalMeanForward(out: Mat, x: Mat, T: number): void {
-    this.k.causalMeanForward(x.rows / T, T, x.cols, x.at, out.at);
+    const D = x.cols;
+    this.split("causalMeanForward", x.rows / T, 1, VALUE_WORK * size(x), (b, lines) => {
+      const o = 4 * b * T * D;
+      return [lines, T, D, x.at + o, out.at + o];
+    });
   }
 
-  /** dx (+)= the gradient of {@link causalMeanForward} from dOut; tmp holds D values. */
+  /** dx (+)= the gradient of {@link causalMeanForward} from dOut; tmp holds D values for each thread. Split by lines. */
   causalMeanBackward(dx: Mat, dOut: Mat, T: number, acc: Acc, tmp: Mat): void {
-    this.k.causalMeanBackward(dOut.rows / T, T, dOut.cols, dOut.at, dx.at, acc, tmp.at);
+    const D = dOut.cols;
+    this.split("causalMeanBackward", dOut.rows / T, 1, VALUE_WORK * size(dOut), (b, lines, part) => {
+      const o = 4 * b * T * D;
+      return [lines, T, D, dOut.at + o, dx.at + o, acc, tmp.at + 4 * part * D];
+    });
   }
 
   /** Scratch values the attention kernels use for lines of T positions and heads of hs channels. */
@@ -510,9 +526,18 @@ export class KernelCalls {
     return this.k.crossEntropy(logits.rows, logits.cols, logits.at, targets.at, dLogits.at);
   }
 
-  /** Summed cross-entropy of logits [M, V] against targets [M], -1 counting for nothing; dLogits = scale · its gradient. */
-  seqCrossEntropy(dLogits: Mat, logits: Mat, targets: Mat, scale: number): number {
-    return this.k.seqCrossEntropy(logits.rows, logits.cols, logits.at, targets.at, dLogits.at, scale);
+  /**
+   * Summed cross-entropy of logits [M, V] against targets [M], -1 counting for nothing; dLogits =
+   * scale · its gradient. Split by rows, each row's loss written to losses [M], then summed here
+   * in row order: the bits of one call.
+   */
+  seqCrossEntropy(dLogits: Mat, logits: Mat, targets: Mat, scale: number, losses: Mat): number {
+    const V = logits.cols;
+    this.split("seqCrossEntropy", logits.rows, ROWS, EXP_WORK * size(logits), (i, rows) => {
+      const o = 4 * i * V;
+      return [rows, V, logits.at + o, targets.at + 4 * i, dLogits.at + o, scale, losses.at + 4 * i];
+    });
+    return this.k.sumFloats(logits.rows, losses.at);
   }
 
   /** coef · mean(p²); adds its gradient 2 coef p / n to dp. */

@@ -128,10 +128,14 @@ export interface KernelFunctions {
    * Cross-entropy of logits z [M, N] against int32 targets y [M], where a
    * target of -1 (padding after a line's end) counts for nothing. Writes
    * `scale` · (softmax(z) - onehot(y)) to dz for the counted rows and zeros for
-   * the others; returns the sum of the counted rows' losses (the caller divides
-   * by their number, which is also what `scale` is one over in training).
+   * the others, and each row's loss to losses [M] (0 for the others); returns
+   * their sum, which {@link sumFloats} of the losses gives too (the caller
+   * divides by the counted rows, which is also what `scale` is one over in
+   * training).
    */
-  seqCrossEntropy(M: I32, N: I32, z: Ptr, y: Ptr, dz: Ptr, scale: F32): F64;
+  seqCrossEntropy(M: I32, N: I32, z: Ptr, y: Ptr, dz: Ptr, scale: F32, losses: Ptr): F64;
+  /** The sum of n float32 values at p, in float64, in order (seqCrossEntropy's total from its row losses). */
+  sumFloats(n: I32, p: Ptr): F64;
   /** out = a + b over n values (vectors of 4: up to 3 values past n are touched too). */
   addForward(n: I32, a: Ptr, b: Ptr, out: Ptr): void;
   /** dx = (acc ? dx : 0) + dy over n values, in vectors of 4 like addForward. */
@@ -203,10 +207,18 @@ export interface KernelFunctions {
    */
   attentionBackward(B: I32, T: I32, C: I32, nh: I32, qkv: Ptr, P: Ptr, dy: Ptr, dqkv: Ptr, acc: I32, work: Ptr): void;
   /**
-   * One AdamW step over n values of p, g and the moments m, v (n even, or one
-   * value past n touched: the buffers' padding). The constants are the float32
-   * ones of optimizers.ts's AdamWStep: decay = 1 - lr·wd, keep = 1 - beta,
-   * stepSize = -lr / (1 - beta1^t), bc2Sqrt = √(1 - beta2^t).
+   * One AdamW step over n values of p, g and the moments m, v (n a multiple of
+   * 4, or up to 3 values past n touched: the buffers' padding). The constants
+   * are the float32 ones of optimizers.ts's AdamWStep: decay = 1 - lr·wd,
+   * keep = 1 - beta, stepSize = -lr / (1 - beta1^t), bc2Sqrt = √(1 - beta2^t).
+   *
+   * The moments' fused multiply-adds are done in float64 (two lanes), as in
+   * JavaScript. The rest (products, quotients, the square root, sums) are
+   * float32 operations, four lanes: JavaScript does them in float64 on float32
+   * values and rounds to float32, which gives the same bits (a float64 result of
+   * +, -, ×, ÷ or √ on float32 values rounds to the correctly rounded float32),
+   * and the float32 division and square root cost a quarter of the float64 ones
+   * per value.
    */
   adamwUpdate(
     n: I32,
