@@ -3,11 +3,12 @@
  *
  * For (a) the lecture-2 MLP, (b) the lecture-3 deep batch-norm network and
  * (c) lecture 5's hierarchical network (76,579 parameters, block 8) it
- * trains through the same lib code the notebooks use (lib/training/train.ts):
- * with the fused kernels (engine "fused", the default; they do not depend on the tfjs
- * backend, so they are measured once, on the first backend that works) and
- * op by op on every tfjs backend that works here (engine "tfjs"). It reports
- * the median microseconds per step
+ * steps the lib's engines (lib/engines/factory.ts) on random batches of 32,
+ * plain SGD: the fused kernels (engine "fused", the default; they do not
+ * depend on the tfjs backend, so they are measured once, on the first backend
+ * that works) at 1 thread and at every core, and op by op on every tfjs
+ * backend that works here (engine "tfjs"). It reports the median microseconds
+ * per step
  * over several repeats after a warm-up, steps per second, the time to
  * evaluate the loss over the whole training split, peak RSS, and numTensors
  * after 10 steps and after the whole run. When Debian's python3-torch is
@@ -37,7 +38,7 @@
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { threadCounts, torchEnv } from "./threads";
+import { fusedVariants, TFJS, threadCounts, torchEnv, type OursVariant } from "./threads";
 import {
   buildSplitContexts,
   DeepMLP,
@@ -47,10 +48,8 @@ import {
   initBackend,
   lectureMlp,
   readLines,
-  splitLoss,
   splitWords,
   tf,
-  train,
   Vocab,
   type BackendName,
   type Contexts,
@@ -69,6 +68,9 @@ import {
   type SequenceRow,
 } from "./sequence-rows";
 import { runnableBuilds, setKernelBuild, type KernelBuild } from "../lib/engines/kernels";
+import { createEngine } from "../lib/engines/factory";
+import type { Engine, EngineName } from "../lib/engines/engine";
+import { makeOptimizer } from "../lib/optim/optimizers";
 import { describeMachine, machine, type Machine } from "./machine";
 import { setTorchRatios } from "./ratios";
 import { runWall, type WallRow } from "./wall-rows";
@@ -79,7 +81,7 @@ interface Row {
   /** the kernels' build of a fused row: plain or relaxed SIMD ("-" for the others) */
   kernels: string;
   backend: string;
-  /** threads the step ran on (the lecture rows: 1) */
+  /** threads the step ran on (the fused kernels' pool; 1 on tfjs) */
   threads: number;
   us_per_step: number;
   /** the process's CPU microseconds a step (user + system): what a busy machine's other jobs hardly move */
@@ -198,72 +200,83 @@ function median(xs: number[]): number {
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
+/** One lecture model's run on a variant: a model and an engine of its own, stepped on random batches. */
+interface LectureRun {
+  variant: OursVariant;
+  model: LanguageModel & OpsModel;
+  engine: Engine;
+  generator: Generator;
+  perStep: number[];
+  cpuPerStep: number[];
+}
+
 /**
- * One lecture model on one engine: the fused engine on each of the builds (their repeats taken in
- * turn, so that a slower spell of a shared machine falls on both), the tfjs engine once.
+ * One lecture model on one engine: the fused engine on each build at 1 thread and at every core
+ * (their repeats taken in turn, so that a slower spell of a shared machine falls on all), the tfjs
+ * engine once. Each run steps its own engine on random batches, as PyTorch's twin does.
  */
-async function benchModel(
+function benchModel(
   name: string,
   engine: Exclude<TrainEngine, "auto">,
   backend: BackendName,
   contexts: ContextsOf,
   vocabSize: number,
   o: Options,
-): Promise<Row[]> {
-  const builds: (KernelBuild | null)[] = engine === "fused" ? o.builds : [null];
-  const use = (b: KernelBuild | null): void => {
-    if (b) setKernelBuild(b);
-  };
-  const model = (MODELS[name] as (v: number) => LanguageModel)(vocabSize);
-  const data = contexts(model.blockSize);
-  // one thread, as the table says (train() defaults to every core)
-  const common = { batchSize: 32, lr: 0.1, progress: false, engine, threads: 1 } as const;
-  await train(model, data, { ...common, steps: 10, seed: 1 });
+): Row[] {
+  const runs = (engine === "fused" ? fusedVariants(o.builds) : TFJS).map((v) => startRun(name, engine, v, vocabSize));
+  const data = contexts((runs[0] as LectureRun).model.blockSize);
+  for (const run of runs) stepRun(run, data, 10);
   const tensorsAfter10 = tf.memory().numTensors;
-  const perStep = builds.map((): number[] => []);
-  const cpuPerStep = builds.map((): number[] => []);
-  for (const b of builds) {
-    use(b);
-    await train(model, data, { ...common, steps: o.warmup, seed: 2 });
-  }
+  for (const run of runs) stepRun(run, data, o.warmup);
   for (let r = 0; r < o.repeats; r++) {
-    for (const [i, b] of builds.entries()) {
-      use(b);
-      const cpu0 = cpuSeconds();
-      const res = await train(model, data, { ...common, steps: o.steps, seed: 3 + r, startStep: 0 });
-      cpuPerStep[i]?.push((cpuSeconds() - cpu0) / res.steps);
-      perStep[i]?.push(res.seconds / res.steps);
+    for (const run of runs) {
+      const t = stepRun(run, data, o.steps);
+      run.perStep.push(t.wall / o.steps);
+      run.cpuPerStep.push(t.cpu / o.steps);
     }
   }
-  const tensorsAfterRun = tf.memory().numTensors;
-  const rows = builds.map((b, i): Row => {
-    use(b);
+  const tensors = { tensors_after_10: tensorsAfter10, tensors_after_run: tf.memory().numTensors };
+  return runs.map((run): Row => {
     const evalTimes: number[] = [];
     let evalLoss = NaN;
     for (let r = 0; r < 3; r++) {
       const t0 = performance.now();
-      evalLoss = splitLoss(model, data, { engine });
+      evalLoss = run.engine.evaluate(data);
       evalTimes.push((performance.now() - t0) / 1000);
     }
-    const step = median(perStep[i] ?? []);
+    run.engine.dispose();
+    run.model.dispose();
+    const step = median(run.perStep);
     return {
-      model: name,
-      engine,
-      kernels: b ?? "-",
-      backend,
-      threads: 1,
-      us_per_step: step * 1e6,
-      cpu_us_per_step: median(cpuPerStep[i] ?? []) * 1e6,
-      steps_per_s: 1 / step,
-      eval_train_s: median(evalTimes),
-      eval_train_loss: evalLoss,
-      peak_rss_mb: process.resourceUsage().maxRSS / 1024,
-      tensors_after_10: tensorsAfter10,
-      tensors_after_run: tensorsAfterRun,
+      ...{ model: name, engine, kernels: run.variant.build ?? "-", backend, threads: run.variant.threads },
+      ...{ us_per_step: step * 1e6, cpu_us_per_step: median(run.cpuPerStep) * 1e6, steps_per_s: 1 / step },
+      ...{ eval_train_s: median(evalTimes), eval_train_loss: evalLoss },
+      ...{ peak_rss_mb: process.resourceUsage().maxRSS / 1024, ...tensors },
     };
   });
-  model.dispose();
-  return rows;
+}
+
+/** A lecture model and an engine of `engine`'s kind on variant `v`: plain SGD, as PyTorch's twin (lr 0.1, batch 32). */
+function startRun(name: string, engine: EngineName, v: OursVariant, vocabSize: number): LectureRun {
+  if (v.build) setKernelBuild(v.build);
+  const model = (MODELS[name] as (v: number) => LanguageModel & OpsModel)(vocabSize);
+  const e = createEngine(model, {
+    ...{ engine, batchSize: 32, targetWidth: 1, optimizer: makeOptimizer("sgd") },
+    ...{ threads: v.threads, chooseThreads: false }, // the row's thread count, as asked
+  });
+  return { variant: v, model, engine: e, generator: new Generator(3), perStep: [], cpuPerStep: [] };
+}
+
+/** n steps of a run, each on a batch drawn at random; their wall and CPU seconds. */
+function stepRun(run: LectureRun, data: Contexts, n: number): { wall: number; cpu: number } {
+  const t0 = performance.now();
+  const c0 = cpuSeconds();
+  for (let s = 0; s < n; s++) {
+    sampleBatchInto(data, run.generator, run.engine.batch);
+    const loss = run.engine.step(0.1);
+    if (typeof loss !== "number") loss.dispose();
+  }
+  return { wall: (performance.now() - t0) / 1000, cpu: cpuSeconds() - c0 };
 }
 
 /** Debian's python3 (PyTorch comes from its python3-torch package). */
@@ -370,7 +383,7 @@ async function main(): Promise<void> {
     for (const engine of engines) {
       for (const name of Object.keys(MODELS).filter((m) => o.rows.includes(m))) {
         console.log(`bench: ${name}, engine ${engine}, tfjs backend ${backend} ...`);
-        rows.push(...(await benchModel(name, engine, backend, data, vocab.size, o)));
+        rows.push(...benchModel(name, engine, backend, data, vocab.size, o));
       }
     }
     fusedDone = true;

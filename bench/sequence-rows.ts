@@ -14,7 +14,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { threadCounts, torchEnv } from "./threads";
+import { fusedVariants, TFJS, threadCounts, torchEnv, type OursVariant } from "./threads";
 import { isSequences, type Examples } from "../lib/data/examples";
 import { loadDataset } from "../lib/data/datasets";
 import { buildSequences, longestLine, type Sequences } from "../lib/data/sequences";
@@ -153,12 +153,6 @@ interface OursRun {
   last: number;
   perStep: number[];
   cpuPerStep: number[];
-}
-
-/** What a run of ours runs on: a build of the kernels (null: tfjs) and the threads the kernels split their calls over. */
-export interface OursVariant {
-  build: KernelBuild | null;
-  threads: number;
 }
 
 /** A model and an engine of `engine`'s kind on the kernels of `v.build` (null: tfjs), on `v.threads` threads. */
@@ -322,14 +316,6 @@ export function runSequenceCases(
   }
   setTorchRatios(rows, (r) => r.eval_test_s);
   return rows;
-}
-
-/** The tfjs engine's one variant: no kernels, one thread. */
-const TFJS: readonly OursVariant[] = [{ build: null, threads: 1 }];
-
-/** Each build at 1 thread and at every core (the kernels' pool), the builds in turn. */
-function fusedVariants(builds: readonly KernelBuild[]): OursVariant[] {
-  return threadCounts().flatMap((threads) => builds.map((build) => ({ build, threads })));
 }
 
 /** PyTorch's rows of a case: at 1 thread and at every core. */

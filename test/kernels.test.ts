@@ -902,13 +902,16 @@ describe("small kernels", () => {
       [8, 5],
       [7, 13],
       [32, 27],
+      [16, 4],
+      [37, 45], // blocks of 16 rows, then of 4, then single rows and columns
+      [130, 64],
     ] as const) {
       const src = randn(g, rows * cols);
       const mem = new KernelMemory();
       const sAt = mem.alloc(rows * cols);
       const dAt = mem.alloc(rows * cols);
       mem.f32(sAt, rows * cols).set(src);
-      mem.k.transpose(rows, cols, sAt, dAt);
+      mem.k.transpose(rows, cols, sAt, cols, dAt, rows);
       const dst = mem.f32(dAt, rows * cols);
       for (let i = 0; i < rows; i++) {
         for (let j = 0; j < cols; j++) expect(dst[j * rows + i]).toBe(src[i * cols + j]);

@@ -220,41 +220,56 @@ function store8(p: usize, v0: v128, v1: v128, acc: i32): void {
   v128.store(p, v1, 16);
 }
 
-/** dst[cols, rows] = src[rows, cols]ᵀ, in 4 x 4 blocks of SIMD shuffles. */
-export function transpose(rows: i32, cols: i32, src: usize, dst: usize): void {
-  const rs = fb(cols); // bytes per source row
-  const ds = fb(rows); // bytes per destination row
+/**
+ * dst[cols, rows] = src[rows, cols]ᵀ, rows of src lds values apart and rows of
+ * dst ldd apart (so a call may take a block of columns: a part of a split).
+ * In 4 x 4 blocks of SIMD shuffles, 16 rows of src at a time: each row of dst
+ * then gets a whole cache line at once, where 4 rows at a time wrote each of
+ * dst's lines in four passes, and dst (a weight's transpose) falls out of the
+ * L1 cache between them.
+ */
+export function transpose(rows: i32, cols: i32, src: usize, lds: i32, dst: usize, ldd: i32): void {
+  const rs = fb(lds);
+  const ds = fb(ldd);
+  const c4 = cols & ~3;
   let i = 0;
-  for (; i + 4 <= rows; i += 4) {
-    const s0 = src + <usize>i * rs;
-    let j = 0;
-    for (; j + 4 <= cols; j += 4) {
-      const jo = fb(j);
-      const r0 = v128.load(s0 + jo);
-      const r1 = v128.load(s0 + rs + jo);
-      const r2 = v128.load(s0 + 2 * rs + jo);
-      const r3 = v128.load(s0 + 3 * rs + jo);
-      const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5);
-      const t1 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7);
-      const t2 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
-      const t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
-      const d0 = dst + <usize>j * ds + fb(i);
-      v128.store(d0, v128.shuffle<f32>(t0, t2, 0, 1, 4, 5));
-      v128.store(d0 + ds, v128.shuffle<f32>(t0, t2, 2, 3, 6, 7));
-      v128.store(d0 + 2 * ds, v128.shuffle<f32>(t1, t3, 0, 1, 4, 5));
-      v128.store(d0 + 3 * ds, v128.shuffle<f32>(t1, t3, 2, 3, 6, 7));
-    }
-    for (; j < cols; j++) {
-      for (let r = 0; r < 4; r++) {
-        store<f32>(dst + <usize>j * ds + fb(i + r), load<f32>(s0 + <usize>r * rs + fb(j)));
-      }
+  for (; i + 16 <= rows; i += 16) {
+    for (let j = 0; j < c4; j += 4) {
+      const s = src + <usize>i * rs + fb(j);
+      const d = dst + <usize>j * ds + fb(i);
+      transpose4(s, rs, d, ds);
+      transpose4(s + 4 * rs, rs, d + 16, ds);
+      transpose4(s + 8 * rs, rs, d + 32, ds);
+      transpose4(s + 12 * rs, rs, d + 48, ds);
     }
   }
-  for (; i < rows; i++) {
-    const ps = src + <usize>i * rs;
-    for (let j = 0; j < cols; j++) {
-      store<f32>(dst + <usize>j * ds + fb(i), load<f32>(ps + fb(j)));
-    }
+  for (; i + 4 <= rows; i += 4) {
+    for (let j = 0; j < c4; j += 4) transpose4(src + <usize>i * rs + fb(j), rs, dst + <usize>j * ds + fb(i), ds);
+  }
+  transposeScalar(i, rows, 0, c4, src, rs, dst, ds); // the last rows % 4 rows
+  transposeScalar(0, rows, c4, cols, src, rs, dst, ds); // the last cols % 4 columns
+}
+
+/** The 4 x 4 block of src at s (rows rs bytes apart), transposed to d (rows ds bytes apart). */
+function transpose4(s: usize, rs: usize, d: usize, ds: usize): void {
+  const r0 = v128.load(s);
+  const r1 = v128.load(s + rs);
+  const r2 = v128.load(s + 2 * rs);
+  const r3 = v128.load(s + 3 * rs);
+  const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5);
+  const t1 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7);
+  const t2 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+  const t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+  v128.store(d, v128.shuffle<f32>(t0, t2, 0, 1, 4, 5));
+  v128.store(d + ds, v128.shuffle<f32>(t0, t2, 2, 3, 6, 7));
+  v128.store(d + 2 * ds, v128.shuffle<f32>(t1, t3, 0, 1, 4, 5));
+  v128.store(d + 3 * ds, v128.shuffle<f32>(t1, t3, 2, 3, 6, 7));
+}
+
+/** Rows [r0, r1) x columns [c0, c1) of src transposed into dst, value by value. */
+function transposeScalar(r0: i32, r1: i32, c0: i32, c1: i32, src: usize, rs: usize, dst: usize, ds: usize): void {
+  for (let i = r0; i < r1; i++) {
+    for (let j = c0; j < c1; j++) store<f32>(dst + <usize>j * ds + fb(i), load<f32>(src + <usize>i * rs + fb(j)));
   }
 }
 

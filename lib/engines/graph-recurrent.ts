@@ -108,7 +108,8 @@ export function recurrence(
   const w = gates.map((gate, i) => gateViews(l, gate, i));
   const [fwd, bwd] = cell === "gru" ? [gruForward, gruBackward] : [rnnForward, rnnBackward];
   const [startState, states, dStart] = [block(l.hs, 0, 0, l.B, H), block(l.hs, l.B, 0, l.T * l.B, H), gradOf(start)];
-  g.push({ name: "tokens by time", forward: (k) => k.transpose(l.ids, g.tokens) }); // int32 ids pass unchanged
+  const idsByTime = mat(l.ids.at, l.T, l.B); // [T·B, 1] as [T, B]
+  g.push({ name: "tokens by time", forward: (k) => k.transpose(idsByTime, g.tokens) }); // int32 ids pass unchanged
   g.push({
     name: cell,
     forward: (k) => {

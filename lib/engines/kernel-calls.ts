@@ -82,7 +82,9 @@ type SplitKernel =
   | "layerNormForward"
   | "attentionForward"
   | "attentionBackward"
-  | "adamwUpdate";
+  | "adamwUpdate"
+  | "sgdUpdate"
+  | "transpose";
 
 /**
  * The work (in multiply-adds of a product) one value of an elementwise or row kernel counts for:
@@ -200,9 +202,15 @@ export class KernelCalls {
     return i;
   }
 
-  /** dst [cols, rows] = src [rows, cols]ᵀ (contiguous; int32 values pass through unchanged). */
+  /** dst [cols, rows] = src [rows, cols]ᵀ (int32 values pass through unchanged). */
   transpose(dst: Mat, src: Mat): void {
-    this.k.transpose(src.rows, src.cols, src.at, dst.at);
+    if (dst.rows !== src.cols || dst.cols !== src.rows) {
+      throw new Error(`transpose: [${dst.rows}, ${dst.cols}] from [${src.rows}, ${src.cols}]`);
+    }
+    // split by columns of src, rows of dst
+    this.split("transpose", src.cols, 4, VALUE_WORK * size(src), (j, n) => [
+      ...[src.rows, n, src.at + 4 * j, src.ld, dst.at + 4 * j * dst.ld, dst.ld],
+    ]);
   }
 
   /** out [1, N] = (acc ? out : 0) + the column sums of x [M, N]. */
@@ -547,7 +555,7 @@ export class KernelCalls {
 
   /** p -= lr · dp */
   sgdUpdate(p: Mat, dp: Mat, lr: number): void {
-    this.k.sgdUpdate(size(p), lr, dp.at, p.at);
+    this.split("sgdUpdate", size(p), 16, VALUE_WORK * size(p), (i, n) => [n, lr, dp.at + 4 * i, p.at + 4 * i]);
   }
 
   /** One AdamW step of p from dp with the moments m, v (all the same layout). */

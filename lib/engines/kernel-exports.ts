@@ -33,8 +33,15 @@ export interface KernelFunctions {
     acc: I32,
     bias: Ptr,
   ): void;
-  /** dst[cols, rows] = src[rows, cols]ᵀ, in 4 x 4 blocks of SIMD shuffles. */
-  transpose(rows: I32, cols: I32, src: Ptr, dst: Ptr): void;
+  /**
+   * dst[cols, rows] = src[rows, cols]ᵀ, rows of src lds values apart and rows of
+   * dst ldd apart (so a call may take a block of columns: a part of a split).
+   * In 4 x 4 blocks of SIMD shuffles, 16 rows of src at a time: each row of dst
+   * then gets a whole cache line at once, where 4 rows at a time wrote each of
+   * dst's lines in four passes, and dst (a weight's transpose) falls out of the
+   * L1 cache between them.
+   */
+  transpose(rows: I32, cols: I32, src: Ptr, lds: I32, dst: Ptr, ldd: I32): void;
   /** out[N] = (acc ? out : 0) + Σ_i x[i, :] over M rows of x, ld floats apart (a block of columns of a wider x). */
   colSum(M: I32, N: I32, x: Ptr, ld: I32, out: Ptr, acc: I32): void;
   /** y = tanh(x) over n values, in vectors of 4 (up to 3 values past n are read and written too). */
