@@ -833,7 +833,7 @@ describe("embedding", () => {
     mem.f32(dOutAt, B * T * D).set(dOut);
     mem.f32(dTableAt, V * D).fill(99); // stale values: the kernel zeroes first
     mem.k.embedForward(B, T, D, ixAt, tableAt, outAt);
-    mem.k.embedBackward(B, T, D, V, ixAt, dOutAt, dTableAt);
+    mem.k.embedBackward(B * T, D, D, V, ixAt, dOutAt, dTableAt);
     const out = mem.f32(outAt, B * T * D);
     for (let b = 0; b < B; b++) {
       for (let t = 0; t < T; t++) {

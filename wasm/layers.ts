@@ -72,18 +72,26 @@ export function embedForward(B: i32, T: i32, D: i32, ix: usize, table: usize, ou
   }
 }
 
-/** dTable[ix[k], :] += dOut[k, :] for the B·T looked-up rows (dTable zeroed first). */
-export function embedBackward(B: i32, T: i32, D: i32, V: i32, ix: usize, dOut: usize, dTable: usize): void {
-  memory.fill(dTable, 0, (<usize>(V * D)) << 2);
-  const n = B * T;
+/**
+ * dTable[ix[k], :] += dOut[k, :] for the n looked-up rows, after zeroing dTable [V, D]: D columns
+ * of rows `ld` values apart (a block of columns: a part of a split), each sum in the order of k.
+ */
+export function embedBackward(n: i32, D: i32, ld: i32, V: i32, ix: usize, dOut: usize, dTable: usize): void {
+  const rowBytes = (<usize>ld) << 2;
+  for (let v = 0; v < V; v++) memory.fill(dTable + <usize>v * rowBytes, 0, (<usize>D) << 2);
   let pd = dOut;
   for (let k = 0; k < n; k++) {
-    const pt = dTable + <usize>(load<i32>(ix + ((<usize>k) << 2)) * D) * 4;
-    for (let d = 0; d < D; d++) {
+    const pt = dTable + <usize>load<i32>(ix + ((<usize>k) << 2)) * rowBytes;
+    let d = 0;
+    for (; d + 4 <= D; d += 4) {
+      const o = (<usize>d) << 2;
+      v128.store(pt + o, f32x4.add(v128.load(pt + o), v128.load(pd + o)));
+    }
+    for (; d < D; d++) {
       const o = (<usize>d) << 2;
       store<f32>(pt + o, load<f32>(pt + o) + load<f32>(pd + o));
     }
-    pd += (<usize>D) << 2;
+    pd += rowBytes;
   }
 }
 

@@ -84,7 +84,9 @@ type SplitKernel =
   | "attentionBackward"
   | "adamwUpdate"
   | "sgdUpdate"
-  | "transpose";
+  | "transpose"
+  | "embedForward"
+  | "embedBackward";
 
 /**
  * The work (in multiply-adds of a product) one value of an elementwise or row kernel counts for:
@@ -264,12 +266,19 @@ export class KernelCalls {
 
   /** out [n, D] = rows of table [V, D] picked by the int32 ids (n of them). */
   embedForward(out: Mat, table: Mat, ids: Mat): void {
-    this.k.embedForward(size(ids), 1, table.cols, ids.at, table.at, out.at);
+    const D = table.cols;
+    this.split("embedForward", size(ids), ROWS, VALUE_WORK * size(out), (i, n) => [
+      ...[n, 1, D, ids.at + 4 * i, table.at, out.at + 4 * i * D],
+    ]);
   }
 
   /** dTable [V, D] = 0, then each row of dOut [n, D] added into the row it was read from. */
   embedBackward(dTable: Mat, dOut: Mat, ids: Mat): void {
-    this.k.embedBackward(size(ids), 1, dTable.cols, dTable.rows, ids.at, dOut.at, dTable.at);
+    // split by columns, 16 (a cache line) at a time: each sum keeps the order of the ids
+    const D = dTable.cols;
+    this.split("embedBackward", D, 16, VALUE_WORK * size(dOut), (j, n) => [
+      ...[size(ids), n, D, dTable.rows, ids.at, dOut.at + 4 * j, dTable.at + 4 * j],
+    ]);
   }
 
   /** out [B·T, D] = x + row t of pos [≥T, D] at position t of each of the lines of T. */

@@ -62,8 +62,11 @@ export interface KernelFunctions {
    * the lookup and the concatenation of the context embeddings.
    */
   embedForward(B: I32, T: I32, D: I32, ix: Ptr, table: Ptr, out: Ptr): void;
-  /** dTable[ix[k], :] += dOut[k, :] for the B·T looked-up rows (dTable zeroed first). */
-  embedBackward(B: I32, T: I32, D: I32, V: I32, ix: Ptr, dOut: Ptr, dTable: Ptr): void;
+  /**
+   * dTable[ix[k], :] += dOut[k, :] for the n looked-up rows, after zeroing dTable [V, D]: D columns
+   * of rows `ld` values apart (a block of columns: a part of a split), each sum in the order of k.
+   */
+  embedBackward(n: I32, D: I32, ld: I32, V: I32, ix: Ptr, dOut: Ptr, dTable: Ptr): void;
   /**
    * Training-mode batch norm: mean and variance of each column, with the
    * variance divided by `divisor` (M or M - 1) for the normalization;
