@@ -5,6 +5,8 @@
 // with three instructions, through a general register, at every use, and
 // loads one from memory in one.
 
+import { madd } from "./simd";
+
 /** The float32 at p in every lane. */
 export function splatAt(p: usize): v128 {
   return v128.load32_splat(p);
@@ -13,59 +15,82 @@ export function splatAt(p: usize): v128 {
 const EXP_MIN = memory.data<f32>([-87.0]);
 const LOG2E = memory.data<f32>([1.4426950408889634]);
 const ROUNDER = memory.data<f32>([12582912.0]); // 1.5·2^23
-const LN2_HI = memory.data<f32>([0.693145751953125]);
-const LN2_LO = memory.data<f32>([1.428606765330187e-6]);
+const MINUS_LN2_HI = memory.data<f32>([-0.693145751953125]);
+const MINUS_LN2_LO = memory.data<f32>([-1.428606765330187e-6]);
 // exp(r)'s Taylor coefficients, 1/6! down to 1/0!
 const EXP_P = memory.data<f32>([1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0]);
-// tanh's odd Taylor coefficients of x^11 down to x^3 (over x^2 steps)
-const TANH_P = memory.data<f32>([-1382.0 / 155925.0, 62.0 / 2835.0, -17.0 / 315.0, 2.0 / 15.0, -1.0 / 3.0]);
+// (exp(r) - 1 - r) / r²'s Taylor coefficients, 1/7! down to 1/2!
+const EXPM1_P = memory.data<f32>([1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5]);
 const MINUS_TWO = memory.data<f32>([-2.0]);
 const ONE = memory.data<f32>([1.0]);
-const TANH_SMALL = memory.data<f32>([0.3]);
+const TWO = memory.data<f32>([2.0]);
 const EXP_BIAS = memory.data<i32>([0x4b400000 - 127]); // the bits of 1.5·2^23, less 127
 const SIGN = memory.data<i32>([0x80000000]);
 
-// exp(x) for x <= 0 down to about -87: x = n ln2 + r with |r| <= ln2 / 2,
-// a degree-6 Taylor polynomial for exp(r), and 2^n built in the exponent bits.
-export function expNeg4(x: v128): v128 {
-  // pmax (a < b ? b : a) is one instruction where max's NaN rules take several
-  const xc = f32x4.pmax(x, splatAt(EXP_MIN));
-  // n = round(x / ln2), to nearest even like f32x4.nearest, by adding 1.5·2^23: its low
-  // mantissa bits then hold n, which builds 2^n below without a float-to-int conversion
-  const rounder = splatAt(ROUNDER);
-  const shifted = f32x4.add(f32x4.mul(xc, splatAt(LOG2E)), rounder);
-  const n = f32x4.sub(shifted, rounder);
-  let r = f32x4.sub(xc, f32x4.mul(n, splatAt(LN2_HI)));
-  r = f32x4.sub(r, f32x4.mul(n, splatAt(LN2_LO)));
-  let p = splatAt(EXP_P);
-  p = f32x4.add(f32x4.mul(p, r), splatAt(EXP_P + 4));
-  p = f32x4.add(f32x4.mul(p, r), splatAt(EXP_P + 8));
-  p = f32x4.add(f32x4.mul(p, r), splatAt(EXP_P + 12));
-  p = f32x4.add(f32x4.mul(p, r), splatAt(EXP_P + 16));
-  p = f32x4.add(f32x4.mul(p, r), splatAt(EXP_P + 20));
-  p = f32x4.add(f32x4.mul(p, r), splatAt(EXP_P + 24));
-  // the bits of 1.5·2^23 + n are 0x4B400000 + n: their difference from 0x4B400000 - 127 is n + 127
-  const scale = i32x4.shl(i32x4.sub(shifted, splatAt(EXP_BIAS)), 23);
-  return f32x4.mul(p, scale);
+// x = n ln2 + r for x <= 0 down to about -87 (clamped there), |r| <= ln2 / 2. The
+// multiply-adds here and in the polynomials below are fused in the relaxed-SIMD build (madd).
+
+/** n·1.5·2^23-shifted: x / ln2 rounded to a whole number n, held in the low mantissa bits. */
+function shiftedN(x: v128): v128 {
+  // pmax (a < b ? b : a) is one instruction where max's NaN rules take several; adding
+  // 1.5·2^23 rounds to nearest even like f32x4.nearest, without a float-to-int conversion
+  return madd(f32x4.pmax(x, splatAt(EXP_MIN)), splatAt(LOG2E), splatAt(ROUNDER));
 }
 
-// tanh(x): an odd Taylor polynomial below |x| = 0.3, else (1 - t) / (1 + t)
-// with t = exp(-2|x|), which has no cancellation there.
+/** r = x - n ln2 (ln2 in two parts, so that n ln2's high part is exact). */
+function reduced(x: v128, shifted: v128): v128 {
+  const n = f32x4.sub(shifted, splatAt(ROUNDER));
+  const xc = f32x4.pmax(x, splatAt(EXP_MIN));
+  return madd(n, splatAt(MINUS_LN2_LO), madd(n, splatAt(MINUS_LN2_HI), xc));
+}
+
+/** 2^n from the shifted n: the bits of 1.5·2^23 + n are 0x4B400000 + n, less 0x4B400000 - 127 is n + 127. */
+function twoToN(shifted: v128): v128 {
+  return i32x4.shl(i32x4.sub(shifted, splatAt(EXP_BIAS)), 23);
+}
+
+/** exp(x) for x <= 0 down to about -87: 2^n times a degree-6 Taylor polynomial of exp(r). */
+export function expNeg4(x: v128): v128 {
+  const shifted = shiftedN(x);
+  const r = reduced(x, shifted);
+  let p = splatAt(EXP_P);
+  p = madd(p, r, splatAt(EXP_P + 4));
+  p = madd(p, r, splatAt(EXP_P + 8));
+  p = madd(p, r, splatAt(EXP_P + 12));
+  p = madd(p, r, splatAt(EXP_P + 16));
+  p = madd(p, r, splatAt(EXP_P + 20));
+  p = madd(p, r, splatAt(EXP_P + 24));
+  return f32x4.mul(p, twoToN(shifted));
+}
+
+/**
+ * exp(x) - 1 for x <= 0 down to about -87: exp(r) - 1 = r + r²·q(r) (Taylor to r^7), then
+ * 2^n (exp(r) - 1) + (2^n - 1). Where n = 0 (|x| < ln2 / 2) that is r + r²·q(r) itself,
+ * accurate relative to its own size down to the smallest x; below, no cancellation.
+ */
+function expm1Neg4(x: v128): v128 {
+  const shifted = shiftedN(x);
+  const r = reduced(x, shifted);
+  let q = splatAt(EXPM1_P);
+  q = madd(q, r, splatAt(EXPM1_P + 4));
+  q = madd(q, r, splatAt(EXPM1_P + 8));
+  q = madd(q, r, splatAt(EXPM1_P + 12));
+  q = madd(q, r, splatAt(EXPM1_P + 16));
+  q = madd(q, r, splatAt(EXPM1_P + 20));
+  const em = madd(f32x4.mul(r, r), q, r);
+  const s = twoToN(shifted);
+  return madd(s, em, f32x4.sub(s, splatAt(ONE)));
+}
+
+/**
+ * tanh(x) = sign(x) (1 - e) / (1 + e) with e = exp(-2|x|), as -m / (2 + m) with m = e - 1
+ * from expm1Neg4: no cancellation near 0, so one formula serves every x (tiny ones come out
+ * exact). About half the operations of an exp and a separate polynomial near 0.
+ */
 export function tanh4(x: v128): v128 {
-  const ax = f32x4.abs(x);
-  const t = expNeg4(f32x4.mul(ax, splatAt(MINUS_TWO)));
-  const one = splatAt(ONE);
-  const big = f32x4.div(f32x4.sub(one, t), f32x4.add(one, t));
-  const x2 = f32x4.mul(x, x);
-  let p = splatAt(TANH_P);
-  p = f32x4.add(f32x4.mul(p, x2), splatAt(TANH_P + 4));
-  p = f32x4.add(f32x4.mul(p, x2), splatAt(TANH_P + 8));
-  p = f32x4.add(f32x4.mul(p, x2), splatAt(TANH_P + 12));
-  p = f32x4.add(f32x4.mul(p, x2), splatAt(TANH_P + 16));
-  const small = f32x4.add(ax, f32x4.mul(f32x4.mul(p, x2), ax));
-  const mag = v128.bitselect(small, big, f32x4.lt(ax, splatAt(TANH_SMALL)));
-  // copy the sign of x
-  return v128.or(mag, v128.and(x, splatAt(SIGN)));
+  const m = expm1Neg4(f32x4.mul(f32x4.abs(x), splatAt(MINUS_TWO)));
+  const mag = f32x4.abs(f32x4.div(m, f32x4.add(m, splatAt(TWO)))); // m <= 0: the quotient's size
+  return v128.or(mag, v128.and(x, splatAt(SIGN))); // the sign of x
 }
 
 /** out[j] = exp(row[j] - mx) for N values; returns their sum (the softmax of a row before its division). */
