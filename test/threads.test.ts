@@ -84,6 +84,11 @@ describe("a split call gives the bits of one call", () => {
     const [t, dt] = [fill(901, 45), fill(901, 45)];
     k.tanhForward(t, x);
     k.tanhBackward(dt, t, y);
+    // LayerNorm: the forward pass by rows in parts of 4 (the backward pass runs whole)
+    const [ln, gamma, beta, mean, rstd] = [fill(901, 45), fill(1, 45), fill(1, 45), fill(901, 1), fill(901, 1)];
+    k.layerNormForward(ln, x, { gamma, beta, eps: 1e-5, mean, rstd });
+    const [dln, dgamma, dbeta] = [fill(901, 45), fill(1, 45), fill(1, 45)];
+    k.layerNormBackward({ dx: dln, dgamma, dbeta }, { x: 1, gamma: 1, beta: 0 }, y, { x, gamma, mean, rstd });
     const db = fill(1, 45); // columns in parts of 16: 16, 16 and 13 at 3 threads
     k.colSum(db, X, 1);
     const [sum, acc] = [fill(901, 45), fill(901, 45)];
@@ -93,10 +98,12 @@ describe("a split call gives the bits of one call", () => {
     mem.f32(m2.at, 9001).forEach((x, i, v) => (v[i] = x * x)); // a second moment is not negative
     const c = { decay: 0.999, beta1: 0.9, keep1: 0.1, beta2: 0.99, keep2: 0.01, stepSize: 1e-3, bc2Sqrt: 0.3, eps: 1e-8 }; // prettier-ignore
     k.adamwUpdate(w, dw, m1, m2, c);
-    return [C, dW, y, gate, t, dt, db, sum, acc, w, m1, m2].map((m) => mem.f32(m.at, m.rows * m.cols).slice());
+    return [C, dW, y, gate, t, dt, ln, mean, rstd, dln, dgamma, dbeta, db, sum, acc, w, m1, m2].map((m) =>
+      mem.f32(m.at, m.rows * m.cols).slice(),
+    );
   }
 
-  test("matmul (with bias, accumulating), matmulAtB, GELU, tanh, column sums, adds and AdamW at 2 and 3 threads", () => {
+  test("matmul (with bias, accumulating), matmulAtB, GELU, tanh, LayerNorm, column sums, adds and AdamW at 2 and 3 threads", () => {
     const one = products(1).map(bits);
     for (const threads of [2, 3]) expect(differing(one, products(threads).map(bits))).toEqual(one.map(() => 0));
   });
