@@ -77,6 +77,10 @@ describe("a split call gives the bits of one call", () => {
     const [A, B, bias, C] = [fill(37, 300), fill(300, 29), fill(1, 29), fill(37, 29)];
     k.matmul(C, A, B, 1, bias);
     const [X, dY, dW] = [fill(301, 45), fill(301, 29), fill(45, 29)];
+    // a weight gradient split by K at 2 threads (301 rows: a block of 256 and one of 45, a block a
+    // thread), accumulating: the same bits as one call's blocks
+    const [dWk, partials] = [fill(45, 29), fill(1, 45 * 29)];
+    k.matmulAtB(dWk, X, dY, 1, partials);
     k.matmulAtB(dW, X, dY, 0);
     // by rows in parts of 4: 304, 304 and 293 rows at 3 threads (45 values a row: parts of 180k + 45 values)
     const [x, y, gate] = [fill(901, 45), fill(901, 45), fill(901, 45)];
@@ -98,12 +102,12 @@ describe("a split call gives the bits of one call", () => {
     mem.f32(m2.at, 9001).forEach((x, i, v) => (v[i] = x * x)); // a second moment is not negative
     const c = { decay: 0.999, beta1: 0.9, keep1: 0.1, beta2: 0.99, keep2: 0.01, stepSize: 1e-3, bc2Sqrt: 0.3, eps: 1e-8 }; // prettier-ignore
     k.adamwUpdate(w, dw, m1, m2, c);
-    return [C, dW, y, gate, t, dt, ln, mean, rstd, dln, dgamma, dbeta, db, sum, acc, w, m1, m2].map((m) =>
+    return [C, dW, dWk, y, gate, t, dt, ln, mean, rstd, dln, dgamma, dbeta, db, sum, acc, w, m1, m2].map((m) =>
       mem.f32(m.at, m.rows * m.cols).slice(),
     );
   }
 
-  test("matmul (with bias, accumulating), matmulAtB, GELU, tanh, LayerNorm, column sums, adds and AdamW at 2 and 3 threads", () => {
+  test("matmul (with bias, accumulating), matmulAtB (by rows and by K), GELU, tanh, LayerNorm, column sums, adds and AdamW at 2 and 3 threads", () => {
     const one = products(1).map(bits);
     for (const threads of [2, 3]) expect(differing(one, products(threads).map(bits))).toEqual(one.map(() => 0));
   });

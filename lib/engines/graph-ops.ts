@@ -8,7 +8,7 @@
  * @module
  */
 import { gradOf, type GraphBuilder, type GraphNode } from "./graph";
-import { mat } from "./kernel-calls";
+import { kPartials, mat } from "./kernel-calls";
 
 /** Rows of `table` [V, D] picked by the int32 `ids` (n of them): [n, D]. */
 export function embed(g: GraphBuilder, table: GraphNode, ids: GraphNode): GraphNode {
@@ -53,12 +53,14 @@ export function linear(g: GraphBuilder, x: GraphNode, W: GraphNode, bias: GraphN
   if (x.cols !== W.rows) throw new Error(`fused graph: a Linear of fan-in ${W.rows} after ${x.cols} features`);
   const out = g.value(x.rows, W.cols);
   const wT = g.training ? g.scratch(W.cols, W.rows) : null;
+  const parts = g.training ? kPartials(x.rows, g.threads) : 0; // dW split by the batch's rows
+  const partials = parts > 0 ? g.scratch(parts, W.rows * W.cols) : null;
   const [dOut, dW, dx, db] = [gradOf(out), gradOf(W), gradOf(x), bias && gradOf(bias)];
   g.push({
     name: "linear",
     forward: (k) => k.matmul(out, x, W, 0, bias),
     backward: (k, b) => {
-      k.matmulAtB(dW, x, dOut, b.acc(W));
+      k.matmulAtB(dW, x, dOut, b.acc(W), partials);
       if (bias && db) k.colSum(db, dOut, b.acc(bias));
       if (x.grad < 0 || !wT) return;
       k.transpose(wT, W);
