@@ -38,7 +38,7 @@
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { fusedVariants, TFJS, threadCounts, torchEnv, type OursVariant } from "./threads";
+import { fusedVariants, TFJS, threadCounts, timeRuns, torchEnv, type OursVariant, type TimedRun } from "./threads";
 import {
   buildSplitContexts,
   DeepMLP,
@@ -201,13 +201,11 @@ function median(xs: number[]): number {
 }
 
 /** One lecture model's run on a variant: a model and an engine of its own, stepped on random batches. */
-interface LectureRun {
+interface LectureRun extends TimedRun {
   variant: OursVariant;
   model: LanguageModel & OpsModel;
   engine: Engine;
   generator: Generator;
-  perStep: number[];
-  cpuPerStep: number[];
 }
 
 /**
@@ -225,17 +223,14 @@ function benchModel(
 ): Row[] {
   const runs = (engine === "fused" ? fusedVariants(o.builds) : TFJS).map((v) => startRun(name, engine, v, vocabSize));
   const data = contexts((runs[0] as LectureRun).model.blockSize);
-  for (const run of runs) stepRun(run, data, 10);
-  const tensorsAfter10 = tf.memory().numTensors;
-  for (const run of runs) stepRun(run, data, o.warmup);
-  for (let r = 0; r < o.repeats; r++) {
-    for (const run of runs) {
-      const t = stepRun(run, data, o.steps);
-      run.perStep.push(t.wall / o.steps);
-      run.cpuPerStep.push(t.cpu / o.steps);
-    }
-  }
-  const tensors = { tensors_after_10: tensorsAfter10, tensors_after_run: tf.memory().numTensors };
+  // 10 steps before the warm-up, whose tensor count the end's is compared with
+  const warmup = { ...o, warmup: o.warmup + 10 };
+  const tensors = timeRuns(
+    runs,
+    (run, n) => stepRun(run, data, n),
+    warmup,
+    () => tf.memory().numTensors,
+  );
   return runs.map((run): Row => {
     const evalTimes: number[] = [];
     let evalLoss = NaN;

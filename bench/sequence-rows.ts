@@ -14,7 +14,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { fusedVariants, TFJS, threadCounts, torchEnv, type OursVariant } from "./threads";
+import { fusedVariants, TFJS, threadCounts, timeRuns, torchEnv, type OursVariant, type TimedRun } from "./threads";
 import { isSequences, type Examples } from "../lib/data/examples";
 import { loadDataset } from "../lib/data/datasets";
 import { buildSequences, longestLine, type Sequences } from "../lib/data/sequences";
@@ -144,15 +144,13 @@ export interface SequenceTiming {
 }
 
 /** One model and engine of a case, trained step by step on the case's batches. */
-interface OursRun {
+interface OursRun extends TimedRun {
   build: KernelBuild | null;
   threads: number;
   model: Model;
   engine: Engine;
   step: number;
   last: number;
-  perStep: number[];
-  cpuPerStep: number[];
 }
 
 /** A model and an engine of `engine`'s kind on the kernels of `v.build` (null: tfjs), on `v.threads` threads. */
@@ -195,17 +193,12 @@ export function timeOurs(
   variants: readonly OursVariant[],
 ): (SequenceTiming & { kernels: string; threads: number })[] {
   const runs = variants.map((v) => startRun(c, w, engine, v));
-  for (const run of runs) steps(run, w, Math.min(10, c.warmup));
-  const tensorsAfter10 = tf.memory().numTensors;
-  for (const run of runs) steps(run, w, c.warmup - Math.min(10, c.warmup));
-  for (let r = 0; r < repeats; r++) {
-    for (const run of runs) {
-      const t = steps(run, w, c.steps);
-      run.perStep.push(t.wall / c.steps);
-      run.cpuPerStep.push(t.cpu / c.steps);
-    }
-  }
-  const tensorsAfterRun = tf.memory().numTensors;
+  const tensors = timeRuns(
+    runs,
+    (run, n) => steps(run, w, n),
+    { ...c, repeats },
+    () => tf.memory().numTensors,
+  );
   return runs.map((run) => {
     // the second evaluation is timed: a run's evaluations after its first reuse what the first laid out
     run.engine.evaluate(w.test);
@@ -224,8 +217,7 @@ export function timeOurs(
       eval_test_loss: evalLoss,
       last_loss: run.last,
       // every run's model and engine together
-      tensors_after_10: tensorsAfter10,
-      tensors_after_run: tensorsAfterRun,
+      ...tensors,
       params,
     };
   });

@@ -31,6 +31,37 @@ export function fusedVariants(builds: readonly KernelBuild[]): OursVariant[] {
   return threadCounts().flatMap((threads) => builds.map((build) => ({ build, threads })));
 }
 
+/** A run of ours that {@link timeRuns} times: the wall and CPU time of each repeat, per step. */
+export interface TimedRun {
+  perStep: number[];
+  cpuPerStep: number[];
+}
+
+/**
+ * Times `runs` in turn (so that a slower spell of a shared machine falls on all): 10 steps each,
+ * the tensor count, the rest of `warmup`, then `repeats` repeats of `steps` steps each, whose wall
+ * and CPU time per step (in `step`'s unit) go to the run. Returns the tensor counts after 10
+ * steps and at the end.
+ */
+export function timeRuns<R extends TimedRun>(
+  runs: readonly R[],
+  step: (run: R, n: number) => { wall: number; cpu: number },
+  o: { warmup: number; steps: number; repeats: number },
+  tensors: () => number,
+): { tensors_after_10: number; tensors_after_run: number } {
+  for (const run of runs) step(run, Math.min(10, o.warmup));
+  const after10 = tensors();
+  for (const run of runs) step(run, o.warmup - Math.min(10, o.warmup));
+  for (let r = 0; r < o.repeats; r++) {
+    for (const run of runs) {
+      const t = step(run, o.steps);
+      run.perStep.push(t.wall / o.steps);
+      run.cpuPerStep.push(t.cpu / o.steps);
+    }
+  }
+  return { tensors_after_10: after10, tensors_after_run: tensors() };
+}
+
 /** process.env with OpenBLAS's and OpenMP's thread counts set to `threads`. */
 export function torchEnv(threads: number): NodeJS.ProcessEnv {
   return { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) };

@@ -71,6 +71,7 @@ export function expNeg4(x: v128): v128 {
 function expm1Neg4(x: v128): v128 {
   const shifted = shiftedN(x);
   const r = reduced(x, shifted);
+  // written out like expNeg4's polynomial: as a loop over the coefficients both ran 25% slower (measured)
   let q = splatAt(EXPM1_P);
   q = madd(q, r, splatAt(EXPM1_P + 4));
   q = madd(q, r, splatAt(EXPM1_P + 8));

@@ -264,7 +264,12 @@ export class KernelCalls {
     }
     // split by columns of src, rows of dst
     this.split("transpose", src.cols, 4, VALUE_WORK * size(src), (j, n) => [
-      ...[src.rows, n, src.at + 4 * j, src.ld, dst.at + 4 * j * dst.ld, dst.ld],
+      src.rows,
+      n,
+      src.at + 4 * j,
+      src.ld,
+      dst.at + 4 * j * dst.ld,
+      dst.ld,
     ]);
   }
 
@@ -321,7 +326,12 @@ export class KernelCalls {
   embedForward(out: Mat, table: Mat, ids: Mat): void {
     const D = table.cols;
     this.split("embedForward", size(ids), ROWS, VALUE_WORK * size(out), (i, n) => [
-      ...[n, 1, D, ids.at + 4 * i, table.at, out.at + 4 * i * D],
+      n,
+      1,
+      D,
+      ids.at + 4 * i,
+      table.at,
+      out.at + 4 * i * D,
     ]);
   }
 
@@ -330,7 +340,13 @@ export class KernelCalls {
     // split by columns, 16 (a cache line) at a time: each sum keeps the order of the ids
     const D = dTable.cols;
     this.split("embedBackward", D, 16, VALUE_WORK * size(dOut), (j, n) => [
-      ...[size(ids), n, D, dTable.rows, ids.at, dOut.at + 4 * j, dTable.at + 4 * j],
+      size(ids),
+      n,
+      D,
+      dTable.rows,
+      ids.at,
+      dOut.at + 4 * j,
+      dTable.at + 4 * j,
     ]);
   }
 
