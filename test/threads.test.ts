@@ -13,7 +13,7 @@ import { sampleBatchInto } from "../lib/data/examples";
 import { buildSequences } from "../lib/data/sequences";
 import { Vocab } from "../lib/data/vocab";
 import { GraphNet, type GraphModel } from "../lib/engines/graph-net";
-import { KernelCalls, mat, setSplitMin } from "../lib/engines/kernel-calls";
+import { KernelCalls, mat, setSplitMin, type Mat } from "../lib/engines/kernel-calls";
 import { createEngine } from "../lib/engines/factory";
 import type { FusedEngine } from "../lib/engines/fused-engine";
 import { kernelWorkers, KernelPool, threadsPerProcess } from "../lib/engines/kernel-pool";
@@ -154,6 +154,35 @@ describe("a split call gives the bits of one call", () => {
   });
 });
 
+test("row-local calls in a chain wait once, at its end, past the depth of a worker's queue, with the bits of one call", () => {
+  const previous = setSplitMin(1 << 12);
+  try {
+    const mem = new KernelMemory();
+    const p = pool(2) as KernelPool;
+    const [split, whole] = [new KernelCalls(mem.k, p.attach(mem, mem.k)), new KernelCalls(mem.k)];
+    const [A, W, H, C, D] = [0, 1, 2, 3, 4].map(() => mat(mem.alloc(64 * 64), 64, 64)) as [Mat, Mat, Mat, Mat, Mat];
+    mem.f32(A.at, 64 * 64).forEach((_, i, a) => (a[i] = Math.sin(i)));
+    mem.f32(W.at, 64 * 64).forEach((_, i, a) => (a[i] = Math.cos(i) / 8));
+    // 40 calls, each reading the rows the one before wrote: the ring of 16 calls wraps
+    const chain = (k: KernelCalls, out: Mat): void => {
+      for (let i = 0; i < 20; i++) {
+        k.matmul(H, i === 0 ? A : out, W);
+        k.tanhForward(out, H);
+      }
+    };
+    chain(whole, D);
+    const joins = p.joins;
+    split.chaining(() => chain(split, C));
+    expect(p.joins - joins).toBe(1);
+    expect(differing([bits(mem.f32(D.at, 64 * 64))], [bits(mem.f32(C.at, 64 * 64))])).toEqual([0]);
+    // outside a chaining scope each call waits for its parts: what it wrote can be read at once
+    chain(split, C);
+    expect(p.joins - joins).toBe(41);
+  } finally {
+    setSplitMin(previous);
+  }
+});
+
 test("a part that fails throws its worker's message, and the pool goes on", () => {
   const mem = new KernelMemory();
   const p = pool(2) as KernelPool;
@@ -181,15 +210,20 @@ test("parts no worker has taken yet (workers asleep) run on the calling thread, 
     "const p = new KernelPool(16);",
     "const split = new KernelCalls(mem.k, p.attach(mem, mem.k));",
     "const whole = new KernelCalls(mem.k);",
-    "const [A, C, D] = [0, 1, 2].map(() => mat(mem.alloc(64 * 64), 64, 64));",
+    "const [A, C, D, E, F] = [0, 1, 2, 3, 4].map(() => mat(mem.alloc(64 * 64), 64, 64));",
     "mem.f32(A.at, 64 * 64).forEach((_, i, a) => (a[i] = Math.sin(i)));",
     "whole.matmul(D, A, A);",
+    "whole.tanhForward(F, D);",
     "let same = true;",
     "const sleep = new Int32Array(new SharedArrayBuffer(4));",
     "for (let i = 0; i < 200 && p.takenHere === 0; i++) {",
     "  Atomics.wait(sleep, 0, 0, 5);", // long enough for the workers' spins to end in sleeps
     "  split.matmul(C, A, A);",
     "  same &&= mem.f32(C.at, 64 * 64).every((v, j) => Object.is(v, mem.f32(D.at, 64 * 64)[j]));",
+    // a chain: a worker's second call is queued behind its first, and whoever runs them runs them in order
+    "  Atomics.wait(sleep, 0, 0, 5);",
+    "  split.chaining(() => { split.matmul(C, A, A); split.tanhForward(E, C); });",
+    "  same &&= mem.f32(E.at, 64 * 64).every((v, j) => Object.is(v, mem.f32(F.at, 64 * 64)[j]));",
     "}",
     "let refused = '';",
     "p.dispose();",

@@ -284,8 +284,10 @@ export class GraphNet {
 
   /** The forward pass and the loss of the first `rows` examples; `scaled`: the logits' gradient is the mean's. */
   private forwardLoss(rows: number, scaled: boolean): { total: number; count: number } {
-    for (const op of this.l.g.ops) op.forward(this.kc);
-    return this.loss(rows, scaled);
+    return this.kc.chaining(() => {
+      for (const op of this.l.g.ops) op.forward(this.kc);
+      return this.loss(rows, scaled);
+    });
   }
 
   /** Summed loss and targets counted; writes the logits' gradient (of the mean when `scaled`, else scratch). */
@@ -302,7 +304,7 @@ export class GraphNet {
 
   /** The ops' backward passes in reverse, from the logits' gradient. */
   private backward(): void {
-    this.eachBackward(() => undefined);
+    this.kc.chaining(() => this.eachBackward(() => undefined));
     // parameters no op reached keep a zero gradient
     for (const { node } of this.l.g.parameters()) {
       if (this.written.acc(node) === 0) this.mem.f32(node.grad, node.rows * node.cols).fill(0);

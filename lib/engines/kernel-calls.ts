@@ -82,6 +82,9 @@ export function kPartials(K: number, threads: number): number {
   return threads > 1 && blocks === threads ? blocks - 1 : 0;
 }
 
+/** The arguments of a part of a split call from its items [from, from + count) and its number. */
+type Parts = (from: number, count: number, part: number) => number[];
+
 /** The kernels {@link KernelCalls} splits over threads. */
 type SplitKernel =
   | "gemm"
@@ -133,11 +136,47 @@ export class KernelCalls {
   /** the workers' indices of the kernels split so far */
   private readonly ops = new Map<SplitKernel, number>();
 
+  /**
+   * The rows of the batch the parts of the calls chained since the last join split, and the rows
+   * of each part but the last (0: none pending). See {@link split}.
+   */
+  private chainRows = 0;
+  private chainPer = 0;
+
   /** The kernels of one instance, with the pool its calls may be split over (null: this thread only). */
   constructor(
-    private readonly k: KernelExports,
+    private readonly raw: KernelExports,
     private readonly t: KernelThreads | null = null,
   ) {}
+
+  /** The kernels, for a call on this thread alone: the chained parts end first. */
+  private get k(): KernelExports {
+    if (this.chainRows > 0) this.sync();
+    return this.raw;
+  }
+
+  /** Whether row-local calls chain (see {@link split}): only inside {@link chaining}. */
+  private chains = false;
+
+  /**
+   * Runs `f` (a forward or a backward pass) with the row-local calls it makes chained, then waits
+   * for their parts: what `f` returns, every kernel call has ended.
+   */
+  chaining<R>(f: () => R): R {
+    this.chains = true;
+    try {
+      return f();
+    } finally {
+      this.chains = false;
+      this.sync();
+    }
+  }
+
+  /** Waits for the parts of chained calls still running (before reading what they write). */
+  sync(): void {
+    this.chainRows = 0;
+    this.t?.join();
+  }
 
   /** false: every call runs whole on this thread, the pool stays idle (the same bits: see {@link split}) */
   threaded = true;
@@ -153,7 +192,7 @@ export class KernelCalls {
   /** C [M, N] = (acc ? C : 0) + bias [N] + A [M, K] · B [K, N] (bias null: none). */
   matmul(C: Mat, A: Mat, B: Mat, acc: Acc = 0, bias: Mat | null = null): void {
     if (A.rows !== C.rows || A.cols !== B.rows || B.cols !== C.cols) badProduct(C, A.rows, A.cols, B);
-    this.gemm(C, B.rows, A.at, A.ld, 1, B, acc, bias ? bias.at : 0);
+    this.gemm(C, B.rows, A.at, A.ld, 1, B, acc, bias ? bias.at : 0, 1);
   }
 
   /**
@@ -169,7 +208,7 @@ export class KernelCalls {
       this.gemmByK(C, A, B, acc, partials, t);
       return;
     }
-    this.gemm(C, K, A.at, 1, A.ld, B, acc, 0);
+    this.gemm(C, K, A.at, 1, A.ld, B, acc, 0, 0);
   }
 
   /**
@@ -189,22 +228,38 @@ export class KernelCalls {
     };
     const partial = (p: number): number => partials.at + 4 * (p - 1) * M * N;
     const parts = Math.ceil(K / GEMM_K_BLOCK);
+    // each block's rows are those a chained call's part wrote on the same thread: no wait for them
+    if (this.chainRows > 0 && (this.chainRows !== K || this.chainPer !== GEMM_K_BLOCK)) this.sync();
     for (let p = 1; p < parts; p++) t.start(p, this.op("gemm"), [...block(p), partial(p), N, 0, 0]);
     try {
-      (this.k.gemm as (...a: number[]) => unknown)(...block(0), C.at, C.ld, acc, 0);
+      (this.raw.gemm as (...a: number[]) => unknown)(...block(0), C.at, C.ld, acc, 0);
     } finally {
-      t.join(); // the workers' parts end before this call does, whatever happened here
+      this.sync(); // the workers' parts end before this call does, whatever happened here
     }
-    for (let p = 1; p < parts; p++) this.k.addGrad(M * N, partial(p), C.at, 1);
+    for (let p = 1; p < parts; p++) this.raw.addGrad(M * N, partial(p), C.at, 1);
   }
 
-  /** C = (acc ? C : 0) + bias + A · B with A(i, k) at a + 4 (i·sar + k·sac): split by rows of C, {@link ROWS} at a time. */
-  private gemm(C: Mat, K: number, a: number, sar: number, sac: number, B: Mat, acc: Acc, bias: number): void {
+  /**
+   * C = (acc ? C : 0) + bias + A · B with A(i, k) at a + 4 (i·sar + k·sac): split by rows of C,
+   * {@link ROWS} at a time; chained (`rowLocal` 1) when row i of C reads only row i of A.
+   */
+  private gemm(
+    C: Mat,
+    K: number,
+    a: number,
+    sar: number,
+    sac: number,
+    B: Mat,
+    acc: Acc,
+    bias: number,
+    rowLocal: 0 | 1,
+  ): void {
     const { rows: M, cols: N, ld } = C;
-    this.split("gemm", M, ROWS, M * N * K, (i, rows) => [
+    const args = (i: number, rows: number): number[] => [
       ...[rows, N, K, a + 4 * i * sar, sar, sac],
       ...[B.at, B.ld, C.at + 4 * i * ld, ld, acc, bias],
-    ]);
+    ];
+    this.split("gemm", M, ROWS, M * N * K, args, rowLocal);
   }
 
   /**
@@ -212,24 +267,40 @@ export class KernelCalls {
    * multiple of `unit` items but the last: `args(from, count, part)` gives the arguments for
    * items [from, from + count). The workers start parts 1.., this thread runs part 0, then
    * waits. Calls under {@link SPLIT_MIN} of `work` (about multiply-adds) run whole here.
+   *
+   * A row-local call (`rowsPerItem` > 0: item i is rows [i·rowsPerItem, (i+1)·rowsPerItem) of the
+   * batch, and a part reads and writes only its own rows of every matrix with the batch's rows,
+   * besides parameters) does not wait for its parts: the next call goes on if it is row-local
+   * with the same rows per part (each worker runs its calls in order, so it reads what its own
+   * part wrote), and anything else waits for them first ({@link sync}). A forward pass is mostly
+   * such a chain. Views that shift rows (a block from row > 0) must not take part in one.
    */
-  private split(
-    name: SplitKernel,
-    n: number,
-    unit: number,
-    work: number,
-    args: (from: number, count: number, part: number) => number[],
-  ): void {
+  private split(name: SplitKernel, n: number, unit: number, work: number, args: Parts, rowsPerItem = 0): void {
     const t = this.threaded ? this.t : null;
     const parts = t === null || work < SPLIT_MIN ? 1 : Math.min(t.threads, Math.ceil(n / unit));
     const per = Math.ceil(n / parts / unit) * unit;
+    const chained = this.chains && parts > 1 && rowsPerItem > 0;
+    if (this.chainRows > 0 && !(chained && this.chainRows === n * rowsPerItem && this.chainPer === per * rowsPerItem)) this.sync(); // prettier-ignore
     let part = 1;
     for (let from = per; from < n; from += per, part++) t?.start(part, this.op(name), args(from, Math.min(per, n - from), part)); // prettier-ignore
     try {
-      (this.k[name] as (...a: number[]) => unknown)(...args(0, Math.min(per, n), 0));
-    } finally {
-      if (part > 1) t?.join(); // the workers' parts end before this call does, whatever happened here
+      (this.raw[name] as (...a: number[]) => unknown)(...args(0, Math.min(per, n), 0));
+    } catch (e) {
+      this.sync(); // the workers' parts end before this call does
+      throw e;
     }
+    if (chained) [this.chainRows, this.chainPer] = [n * rowsPerItem, per * rowsPerItem];
+    else if (part > 1) t?.join();
+  }
+
+  /** {@link split} of a row-local call by rows of the batch, {@link ROWS} at a time. */
+  private byRows(name: SplitKernel, rows: number, work: number, args: Parts): void {
+    this.split(name, rows, ROWS, work, args, 1);
+  }
+
+  /** {@link split} of a row-local call by lines of T rows of the batch. */
+  private byLines(name: SplitKernel, lines: number, T: number, work: number, args: Parts): void {
+    this.split(name, lines, 1, work, args, T);
   }
 
   /**
@@ -244,7 +315,7 @@ export class KernelCalls {
     args: (from: number, count: number) => number[],
   ): void {
     const c = m.cols;
-    this.split(name, m.rows, ROWS, perValue * size(m), (r, rows) => args(r * c, rows * c));
+    this.byRows(name, m.rows, perValue * size(m), (r, rows) => args(r * c, rows * c));
   }
 
   /** The workers' index of a kernel. */
@@ -325,7 +396,7 @@ export class KernelCalls {
   /** out [n, D] = rows of table [V, D] picked by the int32 ids (n of them). */
   embedForward(out: Mat, table: Mat, ids: Mat): void {
     const D = table.cols;
-    this.split("embedForward", size(ids), ROWS, VALUE_WORK * size(out), (i, n) => [
+    this.byRows("embedForward", size(ids), VALUE_WORK * size(out), (i, n) => [
       n,
       1,
       D,
@@ -337,9 +408,12 @@ export class KernelCalls {
 
   /** dTable [V, D] = 0, then each row of dOut [n, D] added into the row it was read from. */
   embedBackward(dTable: Mat, dOut: Mat, ids: Mat): void {
-    // split by columns, 16 (a cache line) at a time: each sum keeps the order of the ids
+    // split by columns, 16 (a cache line) at a time: each sum keeps the order of the ids. Each part
+    // reads every row of dOut, half of them from the other core's cache: at 32,768 values (the BoW's,
+    // the transformer's on names) the split made the BoW's step on 2 threads 4% slower, so a value
+    // counts as one multiply-add
     const D = dTable.cols;
-    this.split("embedBackward", D, 16, VALUE_WORK * size(dOut), (j, n) => [
+    this.split("embedBackward", D, 16, size(dOut), (j, n) => [
       size(ids),
       n,
       D,
@@ -353,7 +427,7 @@ export class KernelCalls {
   /** out [B·T, D] = x + row t of pos [≥T, D] at position t of each of the lines of T. */
   addPositions(out: Mat, x: Mat, pos: Mat, T: number): void {
     const D = x.cols;
-    this.split("addPositions", x.rows / T, 1, VALUE_WORK * size(x), (b, lines) => {
+    this.byLines("addPositions", x.rows / T, T, VALUE_WORK * size(x), (b, lines) => {
       const o = 4 * b * T * D;
       return [lines, T, D, x.at + o, pos.at, out.at + o];
     });
@@ -482,7 +556,7 @@ export class KernelCalls {
   /** LayerNorm of each row of x [M, N]; keeps each row's mean and 1/std in mean [M], rstd [M]. */
   layerNormForward(out: Mat, x: Mat, p: { gamma: Mat; beta: Mat; eps: number; mean: Mat; rstd: Mat }): void {
     const N = x.cols;
-    this.split("layerNormForward", x.rows, ROWS, VALUE_WORK * size(x), (i, rows) => {
+    this.byRows("layerNormForward", x.rows, VALUE_WORK * size(x), (i, rows) => {
       const [r, o] = [4 * i * N, 4 * i];
       return [rows, N, x.at + r, p.gamma.at, p.beta.at, p.eps, p.mean.at + o, p.rstd.at + o, out.at + r];
     });
@@ -518,7 +592,7 @@ export class KernelCalls {
   /** out [B·T, D]: position t gets the mean of positions 0..t of its line of x. Split by lines. */
   causalMeanForward(out: Mat, x: Mat, T: number): void {
     const D = x.cols;
-    this.split("causalMeanForward", x.rows / T, 1, VALUE_WORK * size(x), (b, lines) => {
+    this.byLines("causalMeanForward", x.rows / T, T, VALUE_WORK * size(x), (b, lines) => {
       const o = 4 * b * T * D;
       return [lines, T, D, x.at + o, out.at + o];
     });
@@ -527,7 +601,7 @@ export class KernelCalls {
   /** dx (+)= the gradient of {@link causalMeanForward} from dOut; tmp holds D values for each thread. Split by lines. */
   causalMeanBackward(dx: Mat, dOut: Mat, T: number, acc: Acc, tmp: Mat): void {
     const D = dOut.cols;
-    this.split("causalMeanBackward", dOut.rows / T, 1, VALUE_WORK * size(dOut), (b, lines, part) => {
+    this.byLines("causalMeanBackward", dOut.rows / T, T, VALUE_WORK * size(dOut), (b, lines, part) => {
       const o = 4 * b * T * D;
       return [lines, T, D, dOut.at + o, dx.at + o, acc, tmp.at + 4 * part * D];
     });
@@ -549,7 +623,7 @@ export class KernelCalls {
     const B = qkv.rows / T;
     const pOf = (b: number, part: number): number =>
       P.at + 4 * P.cols * (s.keep ? b * nHead * T : (part * P.rows) / work.rows);
-    this.split("attentionForward", B, 1, B * T * T * C, (b, lines, part) => [
+    this.byLines("attentionForward", B, T, B * T * T * C, (b, lines, part) => [
       ...[lines, T, C, nHead, qkv.at + 4 * b * T * 3 * C, out.at + 4 * b * T * C],
       ...[pOf(b, part), s.keep ? 1 : 0, work.at + 4 * part * work.cols],
     ]);
@@ -565,7 +639,7 @@ export class KernelCalls {
     const { T, nHead, P, work } = s;
     const C = dOut.cols;
     const B = s.qkv.rows / T;
-    this.split("attentionBackward", B, 1, 2 * B * T * T * C, (b, lines, part) => [
+    this.byLines("attentionBackward", B, T, 2 * B * T * T * C, (b, lines, part) => [
       ...[lines, T, C, nHead, s.qkv.at + 4 * b * T * 3 * C, P.at + 4 * P.cols * b * nHead * T],
       ...[dOut.at + 4 * b * T * C, dqkv.at + 4 * b * T * 3 * C, acc, work.at + 4 * part * work.cols],
     ]);
@@ -619,7 +693,7 @@ export class KernelCalls {
    */
   seqCrossEntropy(dLogits: Mat, logits: Mat, targets: Mat, scale: number, losses: Mat): number {
     const V = logits.cols;
-    this.split("seqCrossEntropy", logits.rows, ROWS, EXP_WORK * size(logits), (i, rows) => {
+    this.byRows("seqCrossEntropy", logits.rows, EXP_WORK * size(logits), (i, rows) => {
       const o = 4 * i * V;
       return [rows, V, logits.at + o, targets.at + 4 * i, dLogits.at + o, scale, losses.at + 4 * i];
     });

@@ -20,15 +20,23 @@ import * as path from "path";
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "worker_threads";
 import type { KernelExports, KernelModule } from "./kernels";
 
-/** Bytes of one worker's slot of the control block: int32 words, then float64 arguments from byte 32. */
-const SLOT_BYTES = 256;
 /**
- * int32 words of a slot: the call's number, the last call answered, the kernel, the memory, a
+ * A worker's slot of the control block: four int32 words, then a ring of {@link DEPTH} calls
+ * from byte 64. The words: the last call posted, the last call done (by whoever ran it), a
  * failure flag, and the last call taken (by the worker or by this thread: whoever swaps it first).
  */
-const [GO, DONE, OP, MEMORY, FAILED, TAKEN] = [0, 1, 2, 3, 4, 5];
-/** The first float64 argument of a slot, and how many fit. */
-const [ARGS, MAX_ARGS] = [4, 28];
+const [GO, DONE, FAILED, TAKEN] = [0, 1, 2, 3];
+/**
+ * Calls a worker may have queued: the calls that go on with the rows their part wrote
+ * (kernel-calls.ts chains them) are posted without waiting for the last one to end.
+ */
+const DEPTH = 16;
+/** Bytes of a call in the ring: the kernel and the memory (int32), then float64 arguments from byte 8. */
+const ENTRY_BYTES = 256;
+/** Bytes of a slot: its words, then the ring. */
+const SLOT_BYTES = 64 + DEPTH * ENTRY_BYTES;
+/** float64 arguments a call may have. */
+const MAX_ARGS = ENTRY_BYTES / 8 - 1;
 /** Op codes besides the kernels' indices (kernel-worker.js). */
 const [ATTACH, STOP] = [-1, -2];
 /**
@@ -85,12 +93,16 @@ export class KernelPool {
   private readonly memories = new Map<object, number>();
   /** the kernels' names, indexed as the workers index them (set by the first memory attached) */
   private names: string[] = [];
-  private calls = 0;
-  /** the parts started since the last join */
-  private readonly pending: number[] = [];
+  /** per worker: the last call posted to it, and the last one known done */
+  private readonly posted: Int32Array;
+  private readonly joined: Int32Array;
   /** iterations of the next join's spin (see {@link SPIN}) */
   private spin = SPIN.min;
   private disposed = false;
+  /** the message of a worker's call that failed when this thread ran it */
+  private failedHere: string | null = null;
+  /** joins that found calls to wait for (a chain of row-local calls waits once) */
+  joins = 0;
   /** parts of the workers' that this thread ran because no worker had taken them yet */
   takenHere = 0;
 
@@ -100,11 +112,13 @@ export class KernelPool {
     const control = new SharedArrayBuffer(SLOT_BYTES * threads);
     this.words = new Int32Array(control);
     this.args = new Float64Array(control);
+    this.posted = new Int32Array(threads);
+    this.joined = new Int32Array(threads);
     this.ports = [];
     this.workers = [];
     for (let slot = 1; slot < threads; slot++) {
       const { port1, port2 } = new MessageChannel();
-      const data = { control, slot, port: port2, spin: WORKER_SPIN };
+      const data = { control, slot, port: port2, spin: WORKER_SPIN, layout: { SLOT_BYTES, DEPTH, ENTRY_BYTES } };
       const worker = new Worker(path.join(__dirname, "kernel-worker.js"), { workerData: data, transferList: [port2] });
       worker.unref(); // a pool nobody disposed does not keep the process alive
       liveWorkers++;
@@ -127,71 +141,103 @@ export class KernelPool {
       if (this.names.length === 0) this.names = kernelNames(k);
       const message = { id, module: mem.module, memory: mem.memory, names: this.names };
       for (const port of this.ports) port.postMessage(message);
-      for (let part = 1; part < this.threads; part++) this.start(part, id, ATTACH, []);
-      this.join();
+      for (let part = 1; part < this.threads; part++) this.start(part, id, ATTACH, [], null);
+      this.join(null);
     }
     return new KernelThreads(this, id, this.names, k);
   }
 
-  /** Has worker `part` (1 ≤ part < threads) run op `op` on memory `memory` with `args`. */
-  start(part: number, memory: number, op: number, args: ArrayLike<number>): void {
+  /**
+   * Queues op `op` on memory `memory` with `args` for worker `part` (1 ≤ part < threads), behind
+   * the calls it has not finished yet; when its ring is full, first waits for the oldest (running
+   * it here, with `local`, if the worker has not taken it).
+   */
+  start(part: number, memory: number, op: number, args: ArrayLike<number>, local: readonly Kernel[] | null): void {
     if (this.disposed) throw new Error("the kernel pool is disposed");
     if (args.length > MAX_ARGS) throw new RangeError(`a kernel call of ${args.length} arguments`);
-    const base = part * (SLOT_BYTES / 4);
-    this.words[base + OP] = op;
-    this.words[base + MEMORY] = memory;
-    this.args.set(args, part * (SLOT_BYTES / 8) + ARGS);
-    if (this.pending.length === 0) this.calls++;
-    this.pending.push(part);
-    Atomics.store(this.words, base + GO, this.calls);
-    Atomics.notify(this.words, base + GO);
+    const call = (this.posted[part] as number) + 1;
+    if (call - DEPTH > (this.joined[part] as number)) this.joinPart(part, call - DEPTH, local);
+    const at = entry(part, call);
+    this.words[at / 4] = op;
+    this.words[at / 4 + 1] = memory;
+    this.args.set(args, at / 8 + 1);
+    this.posted[part] = call;
+    const go = part * (SLOT_BYTES / 4) + GO;
+    Atomics.store(this.words, go, call);
+    Atomics.notify(this.words, go);
+  }
+
+  /** Whether a call started on a worker may not have ended yet. */
+  get busy(): boolean {
+    for (let part = 1; part < this.threads; part++) if (this.posted[part] !== this.joined[part]) return true;
+    return false;
   }
 
   /**
-   * Waits until every part started since the last join is done, running here those of kernel
-   * calls (`local`: this thread's kernels, by the workers' index) that no worker has taken yet.
+   * Waits until every call started is done, running here, in each worker's order, those of
+   * kernel calls (`local`: this thread's kernels, by the workers' index) no worker has taken yet.
    * @throws Error with a worker's message when a part failed.
    */
-  join(local: readonly Kernel[] | null = null): void {
+  join(local: readonly Kernel[] | null): void {
     let failure: string | null = null;
-    for (const part of this.pending.splice(0)) {
-      const base = part * (SLOT_BYTES / 4);
-      const op = this.words[base + OP] as number;
-      if (local && op >= 0 && take(this.words, base + TAKEN, this.calls)) {
-        failure ??= this.runHere(local[op] as Kernel, part);
+    if (this.busy) this.joins++;
+    for (let part = 1; part < this.threads; part++) {
+      if (this.posted[part] === this.joined[part]) continue;
+      this.joinPart(part, this.posted[part] as number, local);
+      failure ??= this.failure(part);
+    }
+    failure ??= this.failedHere;
+    this.failedHere = null;
+    if (failure !== null) throw new Error(`kernel thread: ${failure}`);
+  }
+
+  /**
+   * Waits until worker `part` has done its calls up to `last`, taking each one it has not taken
+   * yet (the call before it is done then: a worker's calls run in order, whoever runs them).
+   */
+  private joinPart(part: number, last: number, local: readonly Kernel[] | null): void {
+    const base = part * (SLOT_BYTES / 4);
+    for (let call = (this.joined[part] as number) + 1; call <= last; call++) {
+      if (Atomics.load(this.words, base + DONE) >= call) continue;
+      const op = this.words[entry(part, call) / 4] as number;
+      if (local && op >= 0 && take(this.words, base + TAKEN, call)) {
+        this.runHere(local[op] as Kernel, part, call);
+        Atomics.store(this.words, base + DONE, call);
+        Atomics.notify(this.words, base + DONE); // the worker waits for it before its next call
         this.takenHere++;
         continue;
       }
-      const done = base + DONE;
-      let s = this.spin;
-      for (; s > 0 && Atomics.load(this.words, done) !== this.calls; s--);
-      this.spin = s > 0 ? Math.min(SPIN.max, 2 * this.spin) : Math.max(SPIN.min, this.spin >> 1);
-      for (let seen = Atomics.load(this.words, done); seen !== this.calls; seen = Atomics.load(this.words, done)) {
-        Atomics.wait(this.words, done, seen);
-      }
-      failure ??= this.failure(part);
+      this.waitDone(base + DONE, call);
     }
-    if (failure !== null) throw new Error(`kernel thread: ${failure}`);
+    this.joined[part] = last;
+  }
+
+  /** Waits until words[done] reaches `call`: a spin first, adapted within {@link SPIN}, then a sleep. */
+  private waitDone(done: number, call: number): void {
+    let s = this.spin;
+    for (; s > 0 && Atomics.load(this.words, done) < call; s--);
+    this.spin = s > 0 ? Math.min(SPIN.max, 2 * this.spin) : Math.max(SPIN.min, this.spin >> 1);
+    for (let seen = Atomics.load(this.words, done); seen < call; seen = Atomics.load(this.words, done)) {
+      Atomics.wait(this.words, done, seen);
+    }
   }
 
   /** Stops the workers (the memories stay with their owners). */
   dispose(): void {
-    for (let part = 1; part < this.threads; part++) this.start(part, 0, STOP, []);
-    this.pending.length = 0;
+    for (let part = 1; part < this.threads; part++) this.start(part, 0, STOP, [], null);
     this.disposed = true;
     for (const w of this.workers) void w.terminate();
     for (const p of this.ports) p.close();
     this.workers.length = 0;
   }
 
-  /** Runs worker `part`'s call on this thread; its failure message, or null. */
-  private runHere(kernel: Kernel, part: number): string | null {
-    const at = part * (SLOT_BYTES / 8) + ARGS;
+  /** Runs call `call` of worker `part` on this thread; a failure's message waits for the join. */
+  private runHere(kernel: Kernel, part: number, call: number): void {
+    const at = entry(part, call) / 8 + 1;
     try {
       kernel(...this.args.subarray(at, at + kernel.length));
-      return null;
     } catch (e) {
-      return (e as Error).message;
+      this.failedHere ??= (e as Error).message;
     }
   }
 
@@ -203,6 +249,11 @@ export class KernelPool {
     const got = receiveMessageOnPort(this.ports[part - 1] as MessagePort);
     return got ? String(got.message) : "a worker failed";
   }
+}
+
+/** Byte offset of call `call`'s entry in worker `part`'s ring. */
+function entry(part: number, call: number): number {
+  return part * SLOT_BYTES + 64 + (call % DEPTH) * ENTRY_BYTES;
 }
 
 /** A kernel of an instance, called with numbers. */
@@ -247,7 +298,7 @@ export class KernelThreads {
 
   /** Has worker `part` (1 ≤ part < threads) run kernel `op` with `args`. */
   start(part: number, op: number, args: ArrayLike<number>): void {
-    this.pool.start(part, this.memory, op, args);
+    this.pool.start(part, this.memory, op, args, this.local);
   }
 
   /** Waits for every part started (running here those no worker has taken yet). */

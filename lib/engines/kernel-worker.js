@@ -7,10 +7,13 @@
  * index and its arguments, written by the main thread. It answers each call
  * by storing the call's number in the slot's `done` word.
  *
- * Slot layout (the pool's SLOT_* constants): int32 words [go, done, op,
- * memory, failed, taken], then float64 arguments from byte 32. A call the
- * main thread has taken (swapped its number into `taken` first) is answered
- * without running it: the main thread ran it.
+ * Slot layout (the pool's constants, handed over as `layout`): int32 words
+ * [go, done, failed, taken], then from byte 64 a ring of calls, each the
+ * kernel's index and the memory (int32) and float64 arguments from its byte 8.
+ * Calls are numbered 1, 2, ... per worker; `go` is the last one posted. The
+ * worker runs them in order. A call the main thread has taken (swapped its
+ * number into `taken` first) it leaves to the main thread, and waits for its
+ * `done` before the next: the next call may read the rows that one writes.
  */
 "use strict";
 const { workerData, receiveMessageOnPort } = require("worker_threads");
@@ -18,11 +21,13 @@ const { workerData, receiveMessageOnPort } = require("worker_threads");
 /** @typedef {(...args: number[]) => number} Kernel */
 
 /**
- * What the pool hands each worker: the control block, its slot, its port, and how long it spins
- * for a call before it sleeps (iterations: about 5 ns each; kernel-pool.ts's WORKER_SPIN).
- * @type {{control: SharedArrayBuffer, slot: number, port: import("worker_threads").MessagePort, spin: number}}
+ * What the pool hands each worker: the control block, its slot, its port, how long it spins
+ * for a call before it sleeps (iterations: about 5 ns each; kernel-pool.ts's WORKER_SPIN), and
+ * the slots' layout.
+ * @type {{control: SharedArrayBuffer, slot: number, port: import("worker_threads").MessagePort, spin: number,
+ *   layout: {SLOT_BYTES: number, DEPTH: number, ENTRY_BYTES: number}}}
  */
-const { control, slot, port, spin } = workerData;
+const { control, slot, port, spin, layout } = workerData;
 
 // the global WebAssembly API, typed by hand: the project's TypeScript setup has no DOM library
 const wasm = /** @type {{Instance: new (m: object, i: object) => {exports: Record<string, unknown>}}} */ (
@@ -31,18 +36,14 @@ const wasm = /** @type {{Instance: new (m: object, i: object) => {exports: Recor
 
 const words = new Int32Array(control);
 const args = new Float64Array(control);
-const GO = slot * 64;
+const { SLOT_BYTES, DEPTH, ENTRY_BYTES } = layout;
+const GO = (slot * SLOT_BYTES) / 4;
 const DONE = GO + 1;
-const OP = GO + 2;
-const MEMORY = GO + 3;
-const FAILED = GO + 4;
-const TAKEN = GO + 5;
-const ARGS = slot * 32 + 4;
+const FAILED = GO + 2;
+const TAKEN = GO + 3;
 /** op codes below the kernels' indices */
 const ATTACH = -1;
 const STOP = -2;
-/** a call the main thread took (and ran) itself */
-const SKIP = -3;
 
 /** The kernels of each memory, by memory id, then by the pool's kernel index. */
 /** @type {Kernel[][]} */
@@ -76,41 +77,55 @@ function take(call) {
 }
 
 /**
- * Runs kernel `op` of the slot's memory on the slot's arguments.
+ * Byte offset of call `call`'s entry in this worker's ring.
+ * @param {number} call
+ */
+function entry(call) {
+  return slot * SLOT_BYTES + 64 + (call % DEPTH) * ENTRY_BYTES;
+}
+
+/**
+ * Runs call `call`: kernel `op` of its memory on its arguments.
+ * @param {number} call
  * @param {number} op
  */
-function call(op) {
-  const fn = /** @type {Kernel} */ (kernels[/** @type {number} */ (words[MEMORY])]?.[op]);
+function run(call, op) {
+  const at = entry(call);
+  const fn = /** @type {Kernel} */ (kernels[/** @type {number} */ (words[at / 4 + 1])]?.[op]);
   const a = /** @type {number[]} */ (argv[fn.length]);
-  for (let i = 0; i < a.length; i++) a[i] = /** @type {number} */ (args[ARGS + i]);
+  for (let i = 0; i < a.length; i++) a[i] = /** @type {number} */ (args[at / 8 + 1 + i]);
   fn.apply(null, a);
 }
 
 /**
- * Waits for the next call after `seen`: a spin first (the calls of a step come microseconds
+ * Waits until words[at] reaches `value`: a spin first (the calls of a step come microseconds
  * apart), then a sleep.
- * @param {number} seen
+ * @param {number} at
+ * @param {number} value
  */
-function next(seen) {
-  for (let s = spin; s > 0 && Atomics.load(words, GO) === seen; s--);
-  while (Atomics.load(words, GO) === seen) Atomics.wait(words, GO, seen);
-  return Atomics.load(words, GO);
+function reach(at, value) {
+  for (let s = spin; s > 0 && Atomics.load(words, at) < value; s--);
+  for (let seen = Atomics.load(words, at); seen < value; seen = Atomics.load(words, at)) Atomics.wait(words, at, seen);
 }
 
 function serve() {
-  for (let seen = 0; ;) {
-    seen = next(seen);
-    // taken first, then read: once the call is ours the main thread waits for it and writes no other
-    const op = take(seen) ? /** @type {number} */ (words[OP]) : SKIP;
+  for (let call = 1; ; call++) {
+    reach(GO, call);
+    // taken first, then read: once the call is ours the main thread waits for it
+    if (!take(call)) {
+      reach(DONE, call); // the main thread runs it
+      continue;
+    }
+    const op = /** @type {number} */ (words[entry(call) / 4]);
     if (op === STOP) return;
     try {
       if (op === ATTACH) attach();
-      else if (op !== SKIP) call(op);
+      else run(call, op);
     } catch (e) {
       words[FAILED] = 1;
       port.postMessage(String(/** @type {Error} */ (e).message ?? e));
     }
-    Atomics.store(words, DONE, seen);
+    Atomics.store(words, DONE, call);
     Atomics.notify(words, DONE);
   }
 }
