@@ -2,12 +2,14 @@
  * The kernels on several cores: a pool of worker threads (kernel-worker.js),
  * each instantiating the kernels' module on the same shared memories as this
  * thread. A kernel call is split into parts (kernel-calls.ts decides how,
- * from the problem's shape alone): this thread hands parts 1.. to the workers
- * through a small shared control block, runs part 0 itself, and waits for the
- * others with Atomics (a short spin first: most calls take microseconds). A
- * part that its worker has not taken yet when this thread is done with its
- * own (the worker is asleep, or its core busy with another process) this
- * thread takes and runs itself: whoever runs it, a part is the same part.
+ * from the problem's shape alone): this thread queues parts 1.. for the
+ * workers in a shared control block (a ring of calls per worker, run in
+ * order), runs part 0 itself, and waits for the others with Atomics (a short
+ * spin first: most calls take microseconds), after each call or, for a chain
+ * of row-local calls, once after the chain. A part that its worker has not
+ * taken yet when this thread waits for it (the worker is asleep, or its core
+ * busy with another process) this thread takes and runs itself: whoever runs
+ * it, a part is the same part.
  *
  * The kernels keep no state but their constants, and each part writes its
  * own rows of the output, so a split changes no bits where the kernel sums
@@ -296,7 +298,7 @@ export class KernelThreads {
     return i;
   }
 
-  /** Has worker `part` (1 ≤ part < threads) run kernel `op` with `args`. */
+  /** Queues kernel `op` with `args` for worker `part` (1 ≤ part < threads). */
   start(part: number, op: number, args: ArrayLike<number>): void {
     this.pool.start(part, this.memory, op, args, this.local);
   }
