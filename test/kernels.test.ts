@@ -856,13 +856,14 @@ describe("embedding", () => {
 });
 
 describe("small kernels", () => {
-  test("colSum sums the rows, replacing or adding to out", () => {
+  test("colSum sums the rows (in blocks of 256), replacing or adding to out", () => {
     const g = new Generator(3);
     for (const [M, N] of [
       [1, 1],
       [4, 7],
       [9, 8],
       [33, 27],
+      [600, 9], // three blocks of rows (256, 256, 88)
     ] as const) {
       const x = randn(g, M * N);
       const start = randn(g, N);

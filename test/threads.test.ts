@@ -82,6 +82,9 @@ describe("a split call gives the bits of one call", () => {
     const [dWk, partials] = [fill(45, 29), fill(1, 45 * 29)];
     k.matmulAtB(dWk, X, dY, 1, partials);
     k.matmulAtB(dW, X, dY, 0);
+    // with a bias's gradient beside it (the column sums of dY, accumulating), split the same way
+    const [dWb, dbk, biasPartials] = [fill(45, 29), fill(1, 29), fill(1, 45 * 29 + 29)];
+    k.matmulAtB(dWb, X, dY, 0, biasPartials, { db: dbk, acc: 1 });
     // by rows in parts of 4: 304, 304 and 293 rows at 3 threads (45 values a row: parts of 180k + 45 values)
     const [x, y, gate] = [fill(901, 45), fill(901, 45), fill(901, 45)];
     k.geluForward(y, x, gate);
@@ -102,8 +105,8 @@ describe("a split call gives the bits of one call", () => {
     mem.f32(m2.at, 9001).forEach((x, i, v) => (v[i] = x * x)); // a second moment is not negative
     const c = { decay: 0.999, beta1: 0.9, keep1: 0.1, beta2: 0.99, keep2: 0.01, stepSize: 1e-3, bc2Sqrt: 0.3, eps: 1e-8 }; // prettier-ignore
     k.adamwUpdate(w, dw, m1, m2, c);
-    return [C, dW, dWk, y, gate, t, dt, ln, mean, rstd, dln, dgamma, dbeta, db, sum, acc, w, m1, m2].map((m) =>
-      mem.f32(m.at, m.rows * m.cols).slice(),
+    return [C, dW, dWk, dWb, dbk, y, gate, t, dt, ln, mean, rstd, dln, dgamma, dbeta, db, sum, acc, w, m1, m2].map(
+      (m) => mem.f32(m.at, m.rows * m.cols).slice(),
     );
   }
 

@@ -273,28 +273,39 @@ function transposeScalar(r0: i32, r1: i32, c0: i32, c1: i32, src: usize, rs: usi
   }
 }
 
-/** out[N] = (acc ? out : 0) + Σ_i x[i, :] over M rows of x, ld floats apart (a block of columns of a wider x). */
+/**
+ * out[N] = (acc ? out : 0) + Σ_i x[i, :] over M rows of x, ld floats apart (a block of columns of
+ * a wider x). In blocks of K_BLOCK rows as gemm takes its shared dimension: each block summed from
+ * 0 in row order, then added to out (a bias's gradient split by rows with its weight's, one block a
+ * thread, gives these bits).
+ */
 export function colSum(M: i32, N: i32, x: usize, ld: i32, out: usize, acc: i32): void {
+  for (let i0 = 0; i0 < M; i0 += K_BLOCK) {
+    colSumBlock(min(K_BLOCK, M - i0), N, x + fb(i0 * ld), ld, out, i0 > 0 ? 1 : acc);
+  }
+}
+
+function colSumBlock(M: i32, N: i32, x: usize, ld: i32, out: usize, acc: i32): void {
   let j = 0;
   const sx = fb(ld);
   for (; j + 4 <= N; j += 4) {
     const jo = fb(j);
-    let s = acc ? v128.load(out + jo) : f32x4.splat(0);
+    let s = f32x4.splat(0);
     let p = x + jo;
     for (let i = 0; i < M; i++) {
       s = f32x4.add(s, v128.load(p));
       p += sx;
     }
-    v128.store(out + jo, s);
+    v128.store(out + jo, acc ? f32x4.add(s, v128.load(out + jo)) : s);
   }
   for (; j < N; j++) {
     const jo = fb(j);
-    let s: f32 = acc ? load<f32>(out + jo) : 0;
+    let s: f32 = 0;
     let p = x + jo;
     for (let i = 0; i < M; i++) {
       s += load<f32>(p);
       p += sx;
     }
-    store<f32>(out + jo, s);
+    store<f32>(out + jo, acc ? s + load<f32>(out + jo) : s);
   }
 }

@@ -46,7 +46,7 @@ export function addPositions(g: GraphBuilder, x: GraphNode, pos: GraphNode): Gra
 }
 
 /**
- * `nn.Linear` at every row: x [M, fanIn] · W [fanIn, fanOut] (+ b). Backward: dW = xᵀ dy, db = Σ dy and
+ * `nn.Linear` at every row: x [M, fanIn] · W [fanIn, fanOut] (+ b). Backward: dW = xᵀ dy and db = Σ dy (in one call), and
  * dx = dy Wᵀ through an explicit transpose of W (a strided read of W is slower).
  */
 export function linear(g: GraphBuilder, x: GraphNode, W: GraphNode, bias: GraphNode | null): GraphNode {
@@ -54,14 +54,13 @@ export function linear(g: GraphBuilder, x: GraphNode, W: GraphNode, bias: GraphN
   const out = g.value(x.rows, W.cols);
   const wT = g.training ? g.scratch(W.cols, W.rows) : null;
   const parts = g.training ? kPartials(x.rows, g.threads) : 0; // dW split by the batch's rows
-  const partials = parts > 0 ? g.scratch(parts, W.rows * W.cols) : null;
+  const partials = parts > 0 ? g.scratch(parts, W.rows * W.cols + (bias ? W.cols : 0)) : null;
   const [dOut, dW, dx, db] = [gradOf(out), gradOf(W), gradOf(x), bias && gradOf(bias)];
   g.push({
     name: "linear",
     forward: (k) => k.matmul(out, x, W, 0, bias),
     backward: (k, b) => {
-      k.matmulAtB(dW, x, dOut, b.acc(W), partials);
-      if (bias && db) k.colSum(db, dOut, b.acc(bias));
+      k.matmulAtB(dW, x, dOut, b.acc(W), partials, bias && db ? { db, acc: b.acc(bias) } : null);
       if (x.grad < 0 || !wT) return;
       k.transpose(wT, W);
       k.matmul(dx, dOut, wT, b.acc(x));

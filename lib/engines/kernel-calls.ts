@@ -36,6 +36,12 @@ export class Mat {
 /** 1: add to what the output holds; 0: overwrite it. */
 export type Acc = 0 | 1;
 
+/** A Linear's bias gradient [1, N] computed beside its weight's ({@link KernelCalls.matmulAtB}), written or added by `acc`. */
+export interface BiasGrad {
+  db: Mat;
+  acc: Acc;
+}
+
 /** A matrix at `at` of rows × cols. */
 export function mat(at: number, rows: number, cols: number): Mat {
   return new Mat(at, rows, cols);
@@ -197,46 +203,58 @@ export class KernelCalls {
 
   /**
    * C [M, N] = (acc ? C : 0) + Aᵀ · B for A stored [K, M] and B [K, N]: a weight's gradient xᵀ dy,
-   * without a transpose. Given `partials` ({@link kPartials} of them, M·N values each) and one
-   * block of K per thread, split by K (see {@link gemmByK}), else by rows of C.
+   * without a transpose; with `bias`, also its db [N] (+)= the column sums of B, a Linear's bias
+   * gradient. Given `partials` ({@link kPartials} rows of M·N values, and N more with a bias) and
+   * one block of K per thread, split by K (see {@link gemmByK}), else by rows of C.
    */
-  matmulAtB(C: Mat, A: Mat, B: Mat, acc: Acc = 0, partials: Mat | null = null): void {
+  matmulAtB(C: Mat, A: Mat, B: Mat, acc: Acc = 0, partials: Mat | null = null, bias: BiasGrad | null = null): void {
     if (A.cols !== C.rows || A.rows !== B.rows || B.cols !== C.cols) badProduct(C, A.cols, A.rows, B);
     const K = B.rows;
     const t = this.threaded ? this.t : null;
     if (t && partials && C.ld === C.cols && kPartials(K, t.threads) > 0 && size(C) * K >= SPLIT_MIN) {
-      this.gemmByK(C, A, B, acc, partials, t);
+      this.gemmByK(C, A, B, acc, partials, bias, t);
       return;
     }
     this.gemm(C, K, A.at, 1, A.ld, B, acc, 0, 0);
+    if (bias) this.colSum(bias.db, B, bias.acc);
   }
 
   /**
    * {@link matmulAtB} with each block of K on its own thread: this one sums block 0 into C as the
    * kernel does, each worker its block into a partial, then this thread adds the partials to C in
    * block order. That is the kernel's own order (it sums each block from 0, then adds it to C), so
-   * the bits are those of one call. A weight gradient's K is the batch's rows, which the calls
-   * before it split among the threads: so each thread reads only rows it wrote, where a split by
-   * rows of C has each read all of x and dy (the BoW's step on 2 threads 4% faster, the
-   * transformer's 2 to 4%, alternated in one process).
+   * the bits are those of one call; the bias's column sums go the same way (the colSum kernel sums
+   * in the same blocks). A weight gradient's K is the batch's rows, which the calls before it split
+   * among the threads: so each thread reads only rows it wrote, where a split by rows of C has
+   * each read all of x and dy (the BoW's step on 2 threads 4% faster, the transformer's 2 to 4%,
+   * alternated in one process).
    */
-  private gemmByK(C: Mat, A: Mat, B: Mat, acc: Acc, partials: Mat, t: KernelThreads): void {
+  private gemmByK(C: Mat, A: Mat, B: Mat, acc: Acc, partials: Mat, bias: BiasGrad | null, t: KernelThreads): void {
     const [M, N, K] = [C.rows, C.cols, B.rows];
-    const block = (p: number): number[] => {
-      const k0 = p * GEMM_K_BLOCK;
-      return [M, N, Math.min(GEMM_K_BLOCK, K - k0), A.at + 4 * k0 * A.ld, 1, A.ld, B.at + 4 * k0 * B.ld, B.ld];
-    };
-    const partial = (p: number): number => partials.at + 4 * (p - 1) * M * N;
+    if (partials.cols < M * N + (bias ? N : 0)) throw new Error(`matmulAtB: partials of ${partials.cols} values for [${M}, ${N}]`); // prettier-ignore
+    const rows = (p: number): number => Math.min(GEMM_K_BLOCK, K - p * GEMM_K_BLOCK);
+    const row0 = (m: Mat, p: number): number => m.at + 4 * p * GEMM_K_BLOCK * m.ld; // block p's first row
+    const gemm = (p: number, c: number, ldc: number, accC: Acc): number[] =>
+      [M, N, rows(p), row0(A, p), 1, A.ld, row0(B, p), B.ld, c, ldc, accC, 0]; // prettier-ignore
+    const colSum = (p: number, out: number, accOut: Acc): number[] => [rows(p), N, row0(B, p), B.ld, out, accOut];
+    const partial = (p: number): number => partials.at + 4 * (p - 1) * partials.cols;
     const parts = Math.ceil(K / GEMM_K_BLOCK);
     // each block's rows are those a chained call's part wrote on the same thread: no wait for them
     if (this.chainRows > 0 && (this.chainRows !== K || this.chainPer !== GEMM_K_BLOCK)) this.sync();
-    for (let p = 1; p < parts; p++) t.start(p, this.op("gemm"), [...block(p), partial(p), N, 0, 0]);
+    for (let p = 1; p < parts; p++) {
+      t.start(p, this.op("gemm"), gemm(p, partial(p), N, 0));
+      if (bias) t.start(p, this.op("colSum"), colSum(p, partial(p) + 4 * M * N, 0));
+    }
     try {
-      (this.raw.gemm as (...a: number[]) => unknown)(...block(0), C.at, C.ld, acc, 0);
+      (this.raw.gemm as (...a: number[]) => unknown)(...gemm(0, C.at, C.ld, acc));
+      if (bias) (this.raw.colSum as (...a: number[]) => unknown)(...colSum(0, bias.db.at, bias.acc));
     } finally {
       this.sync(); // the workers' parts end before this call does, whatever happened here
     }
-    for (let p = 1; p < parts; p++) this.raw.addGrad(M * N, partial(p), C.at, 1);
+    for (let p = 1; p < parts; p++) {
+      this.raw.addGrad(M * N, partial(p), C.at, 1);
+      if (bias) this.raw.addGrad(N, partial(p) + 4 * M * N, bias.db.at, 1);
+    }
   }
 
   /**

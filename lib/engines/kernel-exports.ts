@@ -42,7 +42,12 @@ export interface KernelFunctions {
    * L1 cache between them.
    */
   transpose(rows: I32, cols: I32, src: Ptr, lds: I32, dst: Ptr, ldd: I32): void;
-  /** out[N] = (acc ? out : 0) + Σ_i x[i, :] over M rows of x, ld floats apart (a block of columns of a wider x). */
+  /**
+   * out[N] = (acc ? out : 0) + Σ_i x[i, :] over M rows of x, ld floats apart (a block of columns of
+   * a wider x). In blocks of K_BLOCK rows as gemm takes its shared dimension: each block summed from
+   * 0 in row order, then added to out (a bias's gradient split by rows with its weight's, one block a
+   * thread, gives these bits).
+   */
   colSum(M: I32, N: I32, x: Ptr, ld: I32, out: Ptr, acc: I32): void;
   /** y = tanh(x) over n values, in vectors of 4 (up to 3 values past n are read and written too). */
   tanhForward(n: I32, x: Ptr, y: Ptr): void;
