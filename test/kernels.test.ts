@@ -435,6 +435,7 @@ describe.each(runnableBuilds())("gemm's summation order, %s build", (build: Kern
     [30, 200, 32, false, true, true],
     [64, 27, 600, false, true, true],
     [17, 40, 257, true, true, false],
+    [12, 30, 45, true, true, false], // the last 6 columns in a tile of 8, storing 6
     [8, 9, 0, true, true, false],
   ])(
     "M %i, N %i, K %i (bias %s, acc %s, A transposed %s): the bits of the sequential float32 sum",
