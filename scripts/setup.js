@@ -90,19 +90,19 @@ function ensureNodeModules() {
   }
 }
 
-/** A file that patches/tslab+1.0.22.patch changes, and a line the patch adds to it. */
-const TSLAB_PATCHED = {
-  file: path.join(root, "node_modules", "tslab", "dist", "converter.js"),
-  marker: "makemore-ts patch",
-};
+/** Files that patches/tslab+1.0.22.patch changes, each with a line the patch adds to it. */
+const TSLAB_PATCHED = [
+  { file: path.join(root, "node_modules", "tslab", "dist", "converter.js"), marker: "makemore-ts patch" },
+  { file: path.join(root, "node_modules", "tslab", "dist", "jupyter.js"), marker: "function sendInTurn" },
+];
 
 /**
  * 1b. The fixes in patches/ (tslab's kernel: file events between cells, reloading
- * edited modules). npm applies them after every install (postinstall); this
+ * edited modules, messages sent in turn). npm applies them after every install (postinstall); this
  * applies them when node_modules came without them (e.g. `npm ci --ignore-scripts`).
  */
 function ensurePatches() {
-  if (fs.readFileSync(TSLAB_PATCHED.file, "utf8").includes(TSLAB_PATCHED.marker)) return;
+  if (TSLAB_PATCHED.every((p) => fs.readFileSync(p.file, "utf8").includes(p.marker))) return;
   log("applying patches/ to node_modules (patch-package)");
   const bin = path.join(root, "node_modules", "patch-package", "index.js");
   if (run(process.execPath, [bin, "--error-on-fail"]) !== 0) {
