@@ -37,8 +37,8 @@ const DEPTH = 16;
 const ENTRY_BYTES = 256;
 /** Bytes of a slot: its words, then the ring. */
 const SLOT_BYTES = 64 + DEPTH * ENTRY_BYTES;
-/** float64 arguments a call may have. */
-const MAX_ARGS = ENTRY_BYTES / 8 - 1;
+/** float64 arguments a call may have (kernel-worker.js keeps an argument array per count up to it; 8 + 28 · 8 ≤ ENTRY_BYTES). */
+const MAX_ARGS = 28;
 /** Op codes besides the kernels' indices (kernel-worker.js). */
 const [ATTACH, STOP] = [-1, -2];
 /**
