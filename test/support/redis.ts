@@ -112,6 +112,8 @@ export interface Proc {
   waitFor(pattern: RegExp, ms?: number): Promise<RegExpExecArray>;
   /** resolves with the exit code (null when killed) once the process ends */
   exited: Promise<number | null>;
+  /** {@link exited}, or an error with the output so far once `ms` pass: a hang names what hung */
+  exit(ms?: number): Promise<number | null>;
   /** SIGKILL to the whole group: the process and the workers it forked, as when a machine is lost */
   killGroup(): void;
 }
@@ -137,6 +139,16 @@ export function startMakemore(args: readonly string[], env: NodeJS.ProcessEnv = 
     child,
     output: () => text,
     exited,
+    exit: (ms = 120000) => {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`makemore ${args.join(" ")} still runs after ${ms / 1000} s:\n${text}`)),
+          ms,
+        );
+      });
+      return Promise.race([exited, late]).finally(() => clearTimeout(timer));
+    },
     killGroup: () => process.kill(-(child.pid as number), "SIGKILL"),
     waitFor: (pattern, ms = 60000) =>
       new Promise((resolve, reject) => {
