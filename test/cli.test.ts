@@ -271,6 +271,7 @@ test("stopping: NaN loss exits 4 keeping the best checkpoint; early stop; target
     new RegExp(
       `^makemore: error: training diverged: the loss at step \\d+ is (NaN|Infinity) .*; the best checkpoint stays in ${path.join(root, "nan", "model.ckpt")}$`,
     ),
+    { trained: true },
   );
   expect(nan.stdout).toMatch(/diverged at step \d+; best val loss 3\.\d{4} at step 0/);
   expect(fs.existsSync(path.join(root, "nan", "model.ckpt"))).toBe(true);

@@ -47,34 +47,44 @@ function makemore(args: readonly string[]): Proc {
   return p;
 }
 
+/** How a job ended: its failure reason (or "completed"), and how many times a worker ran it. */
+interface Ending {
+  reason: string;
+  attempts: number;
+}
+
 /**
- * How job `id` ended: its failure reason, or "completed". It asks Redis for the job's state rather than
- * listening on QueueEvents: a QueueEvents reads its stream from '$' only once its first XREAD arrives,
- * so a job that fails in the milliseconds before (a worker rejects these jobs that fast) is never
- * reported, and job.waitUntilFinished then waits forever (it did, beside the notebooks' suite).
+ * How job `id` ended. It asks Redis for the job's state rather than listening on QueueEvents: a
+ * QueueEvents reads its stream from '$' only once its first XREAD arrives, so a job that fails in the
+ * milliseconds before (a worker rejects these jobs that fast) is never reported, and
+ * job.waitUntilFinished then waits forever (it did, beside the notebooks' suite). A job that is
+ * retried goes back to waiting, so only its last attempt ends the wait.
  */
-async function ended(queue: Queue, id: string, ms = 120000): Promise<string> {
+async function ended(queue: Queue, id: string, ms = 120000): Promise<Ending> {
   const deadline = Date.now() + ms;
   for (;;) {
     const state = await queue.getJobState(id);
-    if (state === "completed") return "completed";
-    if (state === "failed") return (await queue.getJob(id))?.failedReason ?? "(no reason)";
+    if (state === "completed" || state === "failed") {
+      const job = await queue.getJob(id);
+      const reason = state === "completed" ? state : (job?.failedReason ?? "(no reason)");
+      return { reason, attempts: job?.attemptsMade ?? 0 };
+    }
     if (Date.now() > deadline) throw new Error(`job ${id} is still ${state} after ${ms / 1000} s`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
 
-/** Adds jobs the way a hostile client would, and waits for each to end: its failure reason, or "completed". */
+/** Adds jobs the way a hostile client would (each allowed 2 attempts), and waits for each to end. */
 async function addRaw(
   url: string,
   jobs: Record<string, unknown>,
   snapshots: Record<string, unknown>,
-): Promise<string[]> {
+): Promise<Ending[]> {
   const redisConn = new IORedis(url, { maxRetriesPerRequest: null });
   const queue = new Queue("makemore", { connection: redisConn });
   try {
     for (const [id, snap] of Object.entries(snapshots)) await redisConn.set(`makemore:snapshot:${id}`, toWire(snap));
-    const out: string[] = [];
+    const out: Ending[] = [];
     for (const [id, data] of Object.entries(jobs)) {
       await queue.add(id, data, { jobId: id, attempts: 2 });
       out.push(await ended(queue, id));
@@ -105,7 +115,7 @@ run("jobs that are not data fail once with one line, and nothing is written outs
     dataset: names,
     ...extra,
   });
-  const reasons = await addRaw(
+  const endings = await addRaw(
     redis.url,
     {
       traversal: job(".", { searchId: "../../victim" }),
@@ -121,7 +131,7 @@ run("jobs that are not data fail once with one line, and nothing is written outs
       "junk-snapshot": { step: 10, files: { "config.json": b64("{}"), "model.ckpt": b64("garbage") } },
     },
   );
-  expect(reasons).toEqual([
+  expect(endings.map((e) => e.reason)).toEqual([
     "the job is not valid: searchId: expected 16 hex digits",
     'the job is not valid: dataset.name: Invalid option: expected one of "names"|"words"|"brown"|"addition"|"sqrt"',
     "the job is not valid: config: expected record, received undefined",
@@ -132,7 +142,8 @@ run("jobs that are not data fail once with one line, and nothing is written outs
     'the snapshot of job snapshot is not valid: files: Unrecognized key: "../../../../pwned.txt"',
     "the snapshot of job junk-snapshot: its config.json is not a run's (dataset: expected string, received undefined)",
   ]);
-  // failed once each: validation failures are not retried (the last job's line may trail its state)
+  // failed once each: validation failures are not retried (and the last job's line may trail its state)
+  expect(endings.map((e) => e.attempts)).toEqual([1, 1, 1, 1, 1, 1, 1]);
   await w.waitFor(/ failed aaaaa6: /);
   expect(w.output().match(/ failed /g)).toHaveLength(7);
   expect(fs.readdirSync(path.join(root, "work")).sort()).toEqual(["a", "victim"]);

@@ -139,7 +139,7 @@ export function startMakemore(args: readonly string[], env: NodeJS.ProcessEnv = 
     child,
     output: () => text,
     exited,
-    exit: (ms = 120000) => {
+    exit: (ms = 300000) => {
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<never>((_, reject) => {
         timer = setTimeout(
