@@ -86,7 +86,8 @@ function message(n: number): Message {
   return m;
 }
 
-const idle = (sock: BusySocket, ms = 200): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Waits until the sends queued so far have gone out (each takes a few milliseconds). */
+const settle = (ms = 200): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 test("the fake socket refuses a second send while the first goes out, as zeromq 6 does", () => {
   const sock = socket(new BusySocket());
@@ -97,12 +98,12 @@ test("the fake socket refuses a second send while the first goes out, as zeromq 
 test("messages sent back to back on one socket all go out, in order, none twice", async () => {
   const sock = socket(new BusySocket());
   for (let n = 0; n < 5; n++) expect(() => message(n).signAndSend("key", sock)).not.toThrow();
-  await idle(sock);
+  await settle();
   expect(sock.sent).toEqual([0, 1, 2, 3, 4]);
   // with nothing waiting, the next message goes at once
   message(5).signAndSend("key", sock);
   message(6).signAndSend("key", sock);
-  await idle(sock);
+  await settle();
   expect(sock.sent).toEqual([0, 1, 2, 3, 4, 5, 6]);
 });
 
@@ -111,7 +112,7 @@ test("a message that cannot be sent is logged, and the ones after it still go", 
   const errors = jest.spyOn(console, "error").mockImplementation(() => undefined);
   try {
     for (let n = 0; n < 3; n++) message(n).signAndSend("key", sock);
-    await idle(sock);
+    await settle();
     expect(sock.sent).toEqual([0, 2]);
     expect(errors.mock.calls.map((c) => String(c[0]))).toEqual(["tslab: a message was not sent: no route"]);
   } finally {
@@ -121,14 +122,15 @@ test("a message that cannot be sent is logged, and the ones after it still go", 
 
 test("closing the server waits for the messages still waiting their turn (a shutdown reply)", async () => {
   const server = Object.create(jupyter.ZmqServer.prototype) as Record<string, unknown> & { close(): Promise<void> };
-  const [iopub, shell, control, stdin, hb] = [0, 1, 2, 3, 4].map(() => socket(new BusySocket()));
-  const sockets = { iopub, shell, control, stdin, hb } as Record<string, BusySocket>;
+  const busy = (): BusySocket => socket(new BusySocket());
+  const shell = busy();
+  const sockets = { iopub: busy(), shell, control: busy(), stdin: busy(), hb: busy() };
   Object.assign(server, sockets, { handler: { close: () => undefined } });
-  message(0).signAndSend("key", shell as BusySocket);
-  message(1).signAndSend("key", shell as BusySocket);
+  message(0).signAndSend("key", shell);
+  message(1).signAndSend("key", shell);
   const closing = server.close();
-  expect(shell?.closed).toBe(false);
+  expect(shell.closed).toBe(false);
   await closing;
-  expect(shell?.sent).toEqual([0, 1]);
+  expect(shell.sent).toEqual([0, 1]);
   expect(Object.values(sockets).every((s) => s.closed)).toBe(true);
 });
